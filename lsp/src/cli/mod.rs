@@ -1,0 +1,248 @@
+//! The command line: `scry index | search | similar | status`.
+
+mod model;
+mod output;
+mod progress;
+
+use std::io::{self, BufRead, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand};
+use scry_core::{Filter, Index, Span, default_db_path};
+
+use model::ModelChoice;
+
+#[derive(Parser)]
+#[command(name = "scry", version, about = "Semantic code search: find code by what it does, or code like it.")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Index a workspace (or bring its index up to date).
+    Index {
+        /// The workspace to index.
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        /// Delete the index first, whatever state it is in, and build it anew.
+        #[arg(long)]
+        rebuild: bool,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Search a workspace for code matching a description or a name.
+    Search {
+        /// What to look for: "where do we retry failed uploads", or a name.
+        #[arg(required_unless_present = "queries")]
+        query: Option<String>,
+        /// Run every query of this file (one a line) instead.
+        #[arg(long, conflicts_with = "query")]
+        queries: Option<PathBuf>,
+        /// Only results in this language (rust, python, typescript…).
+        #[arg(long)]
+        lang: Option<String>,
+        /// Only results whose path matches this glob (`src/**`, `*.py`).
+        #[arg(long)]
+        glob: Option<String>,
+        #[command(flatten)]
+        output: OutputArgs,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Find code similar to a span: `scry similar src/lib.rs:10-42`.
+    Similar {
+        /// FILE:START-END, lines counted from 1.
+        #[arg(required_unless_present = "spans")]
+        span: Option<String>,
+        /// Run every span of this file (one `path:start-end` a line) instead.
+        #[arg(long, conflicts_with = "span")]
+        spans: Option<PathBuf>,
+        #[arg(long)]
+        lang: Option<String>,
+        #[arg(long)]
+        glob: Option<String>,
+        #[command(flatten)]
+        output: OutputArgs,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Show where a workspace's index is and what it holds.
+    Status {
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+#[derive(Args)]
+struct Common {
+    /// The workspace (default: the current directory).
+    #[arg(long = "path", value_name = "DIR")]
+    path: Option<PathBuf>,
+    /// A BERT-family model directory (config.json, tokenizer.json, model.safetensors), or
+    /// `none` for lexical search only.
+    #[arg(long, env = "SCRY_MODEL", value_name = "DIR")]
+    model: Option<String>,
+}
+
+#[derive(Args)]
+struct OutputArgs {
+    /// How many results per query.
+    #[arg(long, short = 'k', default_value_t = 10)]
+    limit: usize,
+    /// One JSON object a line: {"query": …, "results": [{"path", "start_line", …}]}.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run() -> ExitCode {
+    init_logging();
+    let cli = Cli::parse();
+    match dispatch(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SCRY_LOG").unwrap_or_else(|_| "warn".into());
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(io::stderr).with_target(false).init();
+}
+
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| e.downcast_ref::<io::Error>().is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe))
+}
+
+fn dispatch(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Index { dir, rebuild, common } => {
+            let root = common.path.clone().unwrap_or(dir);
+            let model = ModelChoice::resolve(common.model.as_deref(), &root)?;
+            let index = open_index(&root, rebuild)?;
+            let stats = update(&index, &model)?;
+            output::print_update(&stats, &index.status()?, &mut io::stderr())?;
+            Ok(())
+        }
+        Command::Search { query, queries, lang, glob, output, common } => {
+            let root = common.path.unwrap_or_else(|| ".".into());
+            let model = ModelChoice::resolve(common.model.as_deref(), &root)?;
+            let filter = Filter::new(lang.as_deref(), glob.as_deref())?;
+            let queries = match (query, queries) {
+                (Some(q), _) => vec![q],
+                (None, Some(file)) => read_lines(&file)?,
+                (None, None) => unreachable!("clap requires one"),
+            };
+            let index = open_index(&root, false)?;
+            update(&index, &model)?;
+            let searcher = index.searcher(model.embedder())?;
+            let mut out = io::BufWriter::new(io::stdout().lock());
+            for query in &queries {
+                let hits = searcher.search(query, output.limit, &filter)?;
+                output::print_hits(query, &hits, output.json, &mut out)?;
+            }
+            out.flush()?;
+            Ok(())
+        }
+        Command::Similar { span, spans, lang, glob, output, common } => {
+            let root = common.path.unwrap_or_else(|| ".".into());
+            let model = ModelChoice::resolve(common.model.as_deref(), &root)?;
+            let filter = Filter::new(lang.as_deref(), glob.as_deref())?;
+            let specs = match (span, spans) {
+                (Some(s), _) => vec![s],
+                (None, Some(file)) => read_lines(&file)?,
+                (None, None) => unreachable!("clap requires one"),
+            };
+            let parsed: Vec<Span> = specs.iter().map(|s| parse_span(s)).collect::<Result<_>>()?;
+            let index = open_index(&root, false)?;
+            update(&index, &model)?;
+            let searcher = index.searcher(model.embedder())?;
+            let mut out = io::BufWriter::new(io::stdout().lock());
+            for (spec, span) in specs.iter().zip(&parsed) {
+                let hits = searcher.similar(span, output.limit, &filter)?;
+                output::print_hits(spec, &hits, output.json, &mut out)?;
+            }
+            out.flush()?;
+            Ok(())
+        }
+        Command::Status { common } => {
+            let root = common.path.unwrap_or_else(|| ".".into());
+            let index = open_index(&root, false)?;
+            output::print_status(&index.status()?, &mut io::stdout())?;
+            Ok(())
+        }
+    }
+}
+
+fn open_index(root: &Path, rebuild: bool) -> Result<Index> {
+    if !root.is_dir() {
+        bail!("workspace {} does not exist or is not a directory", root.display());
+    }
+    let root = root.canonicalize().with_context(|| format!("cannot resolve {}", root.display()))?;
+    let db_path = default_db_path(&root);
+    let index = if rebuild { Index::rebuild(&root, &db_path)? } else { Index::open(&root, &db_path)? };
+    if let Some(note) = index.open_note() {
+        eprintln!("note: {note}");
+    }
+    Ok(index)
+}
+
+fn update(index: &Index, model: &ModelChoice) -> Result<scry_core::UpdateStats> {
+    let mut bar = progress::Bar::new();
+    let stats = index.update(model.embedder(), &mut |p| bar.update(p))?;
+    bar.finish();
+    for err in stats.errors.iter().take(5) {
+        eprintln!("warning: {err}");
+    }
+    if stats.errors.len() > 5 {
+        eprintln!("warning: … and {} more unreadable entries", stats.errors.len() - 5);
+    }
+    Ok(stats)
+}
+
+fn read_lines(file: &Path) -> Result<Vec<String>> {
+    let f = std::fs::File::open(file).with_context(|| format!("cannot open {}", file.display()))?;
+    let mut lines = Vec::new();
+    for line in io::BufReader::new(f).lines() {
+        let line = line.with_context(|| format!("cannot read {}", file.display()))?;
+        if !line.trim().is_empty() {
+            lines.push(line);
+        }
+    }
+    Ok(lines)
+}
+
+/// `path:START-END` or `path:LINE`.
+fn parse_span(spec: &str) -> Result<Span> {
+    let usage = || format!("`{spec}` is not a span: write FILE:START-END (e.g. src/lib.rs:10-42)");
+    let (path, lines) = spec.rsplit_once(':').with_context(usage)?;
+    let (start, end) = lines.split_once('-').unwrap_or((lines, lines));
+    let start: u32 = start.trim().parse().ok().with_context(usage)?;
+    let end: u32 = end.trim().parse().ok().with_context(usage)?;
+    if path.is_empty() {
+        bail!(usage());
+    }
+    Ok(Span { path: PathBuf::from(path), start_line: start, end_line: end })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spans_parse() {
+        let s = parse_span("src/a.rs:3-9").unwrap();
+        assert_eq!((s.path.to_str().unwrap(), s.start_line, s.end_line), ("src/a.rs", 3, 9));
+        let s = parse_span("a.py:7").unwrap();
+        assert_eq!((s.start_line, s.end_line), (7, 7));
+        assert!(parse_span("a.py").is_err());
+        assert!(parse_span("a.py:x-2").is_err());
+        assert!(parse_span(":1-2").is_err());
+    }
+}

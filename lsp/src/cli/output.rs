@@ -1,0 +1,113 @@
+//! What the commands print: JSON lines for programs, coloured text for people.
+
+use std::io::{self, Write};
+
+use owo_colors::{OwoColorize, Stream};
+use scry_core::{Hit, Status, UpdateStats};
+use serde::Serialize;
+
+/// Lines of a result's text shown under it.
+const SNIPPET_LINES: usize = 4;
+
+#[derive(Serialize)]
+struct JsonLine<'a> {
+    query: &'a str,
+    results: Vec<JsonHit<'a>>,
+}
+
+#[derive(Serialize)]
+struct JsonHit<'a> {
+    path: &'a str,
+    start_line: u32,
+    end_line: u32,
+    score: f32,
+    symbol: Option<&'a str>,
+    language: &'a str,
+    kind: &'a str,
+    scope: Option<&'a str>,
+    snippet: String,
+}
+
+pub fn print_hits(query: &str, hits: &[Hit], json: bool, out: &mut impl Write) -> io::Result<()> {
+    if json {
+        let line = JsonLine {
+            query,
+            results: hits
+                .iter()
+                .map(|h| JsonHit {
+                    path: &h.path,
+                    start_line: h.start_line,
+                    end_line: h.end_line,
+                    score: h.score,
+                    symbol: h.symbol.as_deref(),
+                    language: &h.language,
+                    kind: h.kind.as_str(),
+                    scope: h.scope.as_deref(),
+                    snippet: snippet(&h.text),
+                })
+                .collect(),
+        };
+        serde_json::to_writer(&mut *out, &line)?;
+        return writeln!(out);
+    }
+    if hits.is_empty() {
+        return writeln!(out, "no results for {query:?}");
+    }
+    for hit in hits {
+        let location = format!("{}:{}-{}", hit.path, hit.start_line, hit.end_line);
+        let name = match (&hit.scope, &hit.symbol) {
+            (Some(scope), Some(symbol)) => format!("{scope}.{symbol}"),
+            (None, Some(symbol)) => symbol.clone(),
+            _ => String::new(),
+        };
+        writeln!(
+            out,
+            "{} {} {} {}",
+            location.if_supports_color(Stream::Stdout, |t| t.cyan()),
+            hit.kind.as_str().if_supports_color(Stream::Stdout, |t| t.dimmed()),
+            name.if_supports_color(Stream::Stdout, |t| t.bold()),
+            format!("{:.3}", hit.score).if_supports_color(Stream::Stdout, |t| t.dimmed()),
+        )?;
+        for (i, line) in snippet(&hit.text).lines().enumerate() {
+            let number = format!("{:>5}", hit.start_line as usize + i);
+            writeln!(out, "{} {line}", number.if_supports_color(Stream::Stdout, |t| t.dimmed()))?;
+        }
+        writeln!(out)?;
+    }
+    Ok(())
+}
+
+/// The first lines of a chunk, trimmed of trailing blanks.
+fn snippet(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().take(SNIPPET_LINES).collect();
+    lines.join("\n").trim_end().to_string()
+}
+
+pub fn print_update(stats: &UpdateStats, status: &Status, out: &mut impl Write) -> io::Result<()> {
+    writeln!(
+        out,
+        "indexed {} files ({} changed, {} deleted, {} unchanged) in {:.2}s: {} chunks written, {} vectors embedded",
+        stats.files_seen,
+        stats.files_indexed,
+        stats.files_deleted,
+        stats.files_unchanged,
+        stats.elapsed.as_secs_f64(),
+        stats.chunks_written,
+        stats.vectors_embedded,
+    )?;
+    if !stats.skipped.is_empty() {
+        let parts: Vec<String> = stats.skipped.iter().map(|(r, n)| format!("{n} {}", r.describe())).collect();
+        writeln!(out, "skipped: {}", parts.join(", "))?;
+    }
+    writeln!(out, "index: {} files, {} chunks, model {}", status.files, status.chunks, status.model.as_deref().unwrap_or("none (lexical)"))
+}
+
+pub fn print_status(status: &Status, out: &mut impl Write) -> io::Result<()> {
+    writeln!(out, "workspace: {}", status.root.display())?;
+    writeln!(out, "index:     {} ({:.1} MiB)", status.db_path.display(), status.db_bytes as f64 / (1024.0 * 1024.0))?;
+    writeln!(out, "files:     {}", status.files)?;
+    writeln!(out, "chunks:    {}", status.chunks)?;
+    writeln!(out, "vectors:   {}", status.vectors)?;
+    writeln!(out, "model:     {}", status.model.as_deref().unwrap_or("none (lexical search)"))?;
+    writeln!(out, "schema:    {}", status.schema_version)
+}

@@ -1,0 +1,524 @@
+//! Cutting a file into chunks: definitions by tree-sitter where Scry has the grammar,
+//! paragraphs and line windows elsewhere.
+//!
+//! A chunk is what search returns, so its size is set by what a reader wants to land on: one
+//! function or method, a class's header without its methods, a run of top-level statements.
+
+use tree_sitter::{Node, Parser};
+
+use crate::lang::{ChunkKind, Language};
+
+/// A definition longer than this is split at its children's boundaries.
+const MAX_LINES: usize = 150;
+const MAX_BYTES: usize = 12_000;
+/// A class this short stays one chunk; a longer one is cut into its members.
+const SMALL_CONTAINER_LINES: usize = 25;
+/// Code between definitions merges with its neighbours up to this many lines.
+const GLUE_LINES: usize = 60;
+/// Prose paragraphs merge up to this many lines.
+const TEXT_LINES: usize = 40;
+
+/// A piece of a file that search can return.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Chunk {
+    /// 1-based, inclusive.
+    pub start_line: u32,
+    pub end_line: u32,
+    /// Byte offsets of `text` in the file.
+    pub start_byte: u32,
+    pub end_byte: u32,
+    /// The name of what the chunk defines, if it defines something.
+    pub symbol: Option<String>,
+    pub kind: ChunkKind,
+    /// The definitions enclosing it, outermost first, joined by `.` (`Outer.Inner`).
+    pub scope: Option<String>,
+    pub text: String,
+}
+
+/// Cuts `text` (the content of a file in `language`) into chunks, in file order.
+pub fn chunk(text: &str, language: &'static Language) -> Vec<Chunk> {
+    let lines = Lines::new(text);
+    let tree = language.grammar.and_then(|grammar| {
+        let mut parser = Parser::new();
+        parser.set_language(&grammar()).ok()?;
+        parser.parse(text, None)
+    });
+    let Some(tree) = tree else { return chunk_prose(text, &lines, language.name == "markdown") };
+    let mut cutter = TreeCutter { src: text, lines: &lines, language, out: Vec::new() };
+    let root = tree.root_node();
+    cutter.block(named_children(root), &mut Vec::new(), None);
+    cutter.out
+}
+
+/// Line starts of a text, to turn rows into byte ranges.
+struct Lines<'a> {
+    src: &'a str,
+    starts: Vec<usize>,
+}
+
+impl<'a> Lines<'a> {
+    fn new(src: &'a str) -> Self {
+        let mut starts = vec![0];
+        starts.extend(src.match_indices('\n').map(|(i, _)| i + 1));
+        if starts.last() == Some(&src.len()) && src.len() > 0 {
+            starts.pop();
+        }
+        Lines { src, starts }
+    }
+
+    fn count(&self) -> usize {
+        self.starts.len()
+    }
+
+    /// Byte range of rows `first..=last`, without the final newline.
+    fn bytes(&self, first: usize, last: usize) -> (usize, usize) {
+        let start = self.starts[first];
+        let end = self.starts.get(last + 1).map_or(self.src.len(), |&next| next - 1);
+        (start, end.max(start))
+    }
+
+    fn is_blank(&self, row: usize) -> bool {
+        let (start, end) = self.bytes(row, row);
+        self.src[start..end].trim().is_empty()
+    }
+
+    fn make(&self, rows: Rows, symbol: Option<String>, kind: ChunkKind, scope: Option<String>) -> Option<Chunk> {
+        let (start, end) = self.bytes(rows.first, rows.last);
+        let text = &self.src[start..end];
+        if text.bytes().filter(|b| !b.is_ascii_whitespace()).count() < 4 {
+            return None;
+        }
+        Some(Chunk {
+            start_line: rows.first as u32 + 1,
+            end_line: rows.last as u32 + 1,
+            start_byte: start as u32,
+            end_byte: end as u32,
+            symbol,
+            kind,
+            scope,
+            text: text.to_string(),
+        })
+    }
+}
+
+/// Rows `first..=last`, 0-based.
+#[derive(Clone, Copy, Debug)]
+struct Rows {
+    first: usize,
+    last: usize,
+}
+
+impl Rows {
+    fn of(node: Node) -> Self {
+        let end = node.end_position();
+        let last = if end.column == 0 && end.row > node.start_position().row { end.row - 1 } else { end.row };
+        Rows { first: node.start_position().row, last }
+    }
+
+    fn len(self) -> usize {
+        self.last + 1 - self.first
+    }
+}
+
+/// Code between definitions, growing until a definition or the size limit ends it.
+struct Glue {
+    rows: Rows,
+    /// Set for a container's header (`class Foo(Base):` and its fields).
+    symbol: Option<String>,
+    kind: ChunkKind,
+}
+
+/// A definition found in the tree.
+struct Definition<'t> {
+    /// The node that carries the name and body; `outer` may wrap it (decorators, `export`).
+    inner: Node<'t>,
+    outer: Node<'t>,
+    kind: ChunkKind,
+    container: bool,
+    name: Option<String>,
+}
+
+struct TreeCutter<'a> {
+    src: &'a str,
+    lines: &'a Lines<'a>,
+    language: &'static Language,
+    out: Vec<Chunk>,
+}
+
+impl<'a> TreeCutter<'a> {
+    fn text(&self, node: Node) -> &'a str {
+        &self.src[node.start_byte()..node.end_byte()]
+    }
+
+    fn scope_name(scope: &[String]) -> Option<String> {
+        (!scope.is_empty()).then(|| scope.join("."))
+    }
+
+    /// Chunks a sequence of sibling nodes: a file, or a container's body.
+    fn block<'t>(&mut self, nodes: Vec<Node<'t>>, scope: &mut Vec<String>, header: Option<Glue>) {
+        let mut glue = header;
+        let mut comments: Vec<Node<'t>> = Vec::new();
+        for node in nodes {
+            if self.language.comments.contains(&node.kind()) {
+                comments.push(node);
+                continue;
+            }
+            if let Some(def) = self.definition(node) {
+                // Comments right above a definition document it: they travel with it.
+                let mut first_attached = comments.len();
+                let mut next_row = node.start_position().row;
+                while first_attached > 0 && Rows::of(comments[first_attached - 1]).last + 1 >= next_row {
+                    first_attached -= 1;
+                    next_row = comments[first_attached].start_position().row;
+                }
+                for &comment in &comments[..first_attached] {
+                    self.extend_glue(&mut glue, Rows::of(comment), scope);
+                }
+                let start_row = comments.get(first_attached).map(|c| c.start_position().row);
+                comments.clear();
+                self.flush(&mut glue, scope);
+                self.definition_chunks(def, start_row, scope);
+            } else if self.holds_definition(node, 0) {
+                for comment in comments.drain(..) {
+                    self.extend_glue(&mut glue, Rows::of(comment), scope);
+                }
+                self.flush(&mut glue, scope);
+                self.block(named_children(node), scope, None);
+            } else {
+                for comment in comments.drain(..) {
+                    self.extend_glue(&mut glue, Rows::of(comment), scope);
+                }
+                self.extend_glue(&mut glue, Rows::of(node), scope);
+            }
+        }
+        for comment in comments {
+            self.extend_glue(&mut glue, Rows::of(comment), scope);
+        }
+        self.flush(&mut glue, scope);
+    }
+
+    fn extend_glue(&mut self, glue: &mut Option<Glue>, rows: Rows, scope: &[String]) {
+        if let Some(g) = glue {
+            if rows.last + 1 - g.rows.first <= GLUE_LINES {
+                g.rows.last = g.rows.last.max(rows.last);
+                return;
+            }
+            self.flush(glue, scope);
+        }
+        *glue = Some(Glue { rows, symbol: None, kind: ChunkKind::Block });
+    }
+
+    fn flush(&mut self, glue: &mut Option<Glue>, scope: &[String]) {
+        let Some(g) = glue.take() else { return };
+        let scope_name = Self::scope_name(scope);
+        if g.symbol.is_some() {
+            // A header's scope is the container's parent: the container is its symbol.
+            let parent = Self::scope_name(&scope[..scope.len().saturating_sub(1)]);
+            self.push_split(g.rows, &[], g.symbol, g.kind, parent);
+        } else {
+            self.push_split(g.rows, &[], None, g.kind, scope_name);
+        }
+    }
+
+    /// Emits `rows` as one chunk, or as several cut at `cuts` (rows where a child starts) when
+    /// it is too long.
+    fn push_split(&mut self, rows: Rows, cuts: &[usize], symbol: Option<String>, kind: ChunkKind, scope: Option<String>) {
+        let (start, end) = self.lines.bytes(rows.first, rows.last);
+        if rows.len() <= MAX_LINES && end - start <= MAX_BYTES {
+            self.out.extend(self.lines.make(rows, symbol, kind, scope));
+            return;
+        }
+        let mut first = rows.first;
+        while first <= rows.last {
+            let hard_last = (first + MAX_LINES - 1).min(rows.last);
+            let mut last = hard_last;
+            if hard_last < rows.last {
+                // The latest child boundary that keeps the piece under the limit, else a blank line.
+                let boundary = cuts.iter().rev().find(|&&c| c > first + MAX_LINES / 3 && c <= hard_last + 1);
+                last = match boundary {
+                    Some(&c) => c - 1,
+                    None => (first + MAX_LINES / 2..=hard_last).rev().find(|&r| self.lines.is_blank(r)).unwrap_or(hard_last),
+                };
+            }
+            // Bytes can overflow before lines do (long lines): halve until it fits.
+            while last > first && {
+                let (s, e) = self.lines.bytes(first, last);
+                e - s > MAX_BYTES
+            } {
+                last = first + (last - first) / 2;
+            }
+            self.out.extend(self.lines.make(Rows { first, last }, symbol.clone(), kind, scope.clone()));
+            first = last + 1;
+        }
+    }
+
+    fn definition_chunks(&mut self, def: Definition, start_row: Option<usize>, scope: &mut Vec<String>) {
+        let mut rows = Rows::of(def.outer);
+        if let Some(row) = start_row {
+            rows.first = rows.first.min(row);
+        }
+        let kind = match def.kind {
+            ChunkKind::Function if !scope.is_empty() => ChunkKind::Method,
+            kind => kind,
+        };
+        let symbol = def.name.clone();
+        if def.container && rows.len() > SMALL_CONTAINER_LINES {
+            let members = self.members(def.inner);
+            if let Some(first) = members.first().filter(|_| members.iter().any(|&m| self.holds_definition(m, 0) || self.definition(m).is_some())) {
+                let header_last = first.start_position().row.saturating_sub(1).max(rows.first);
+                let header = Glue { rows: Rows { first: rows.first, last: header_last }, symbol: symbol.clone(), kind };
+                scope.push(symbol.unwrap_or_else(|| "<anonymous>".into()));
+                self.block(members, scope, Some(header));
+                scope.pop();
+                return;
+            }
+        }
+        let cuts: Vec<usize> = self.members(def.inner).iter().map(|n| n.start_position().row).collect();
+        self.push_split(rows, &cuts, symbol, kind, Self::scope_name(scope));
+    }
+
+    /// The nodes inside a definition's body, where its members or statements are.
+    fn members<'t>(&self, node: Node<'t>) -> Vec<Node<'t>> {
+        if let Some(body) = node.child_by_field_name("body") {
+            let children = named_children(body);
+            // Some bodies wrap their statements once more (Ruby's `body_statement`, C++'s `{}`).
+            if children.len() == 1 && self.definition(children[0]).is_none() && children[0].named_child_count() > 1 {
+                return named_children(children[0]);
+            }
+            return children;
+        }
+        let name = node.child_by_field_name("name").map(|n| n.id());
+        named_children(node).into_iter().filter(|n| Some(n.id()) != name).collect()
+    }
+
+    /// Whether a non-definition node (an `if` at module level, `#ifdef`, `namespace {}`) has
+    /// definitions inside that deserve chunks of their own.
+    fn holds_definition(&self, node: Node, depth: usize) -> bool {
+        if depth > 4 || node.named_child_count() == 0 {
+            return false;
+        }
+        named_children(node).into_iter().any(|child| self.definition(child).is_some() || self.holds_definition(child, depth + 1))
+    }
+
+    fn definition<'t>(&self, node: Node<'t>) -> Option<Definition<'t>> {
+        if self.language.wrappers.contains(&node.kind()) {
+            let inner = ["definition", "declaration"]
+                .iter()
+                .find_map(|f| node.child_by_field_name(f))
+                .or_else(|| named_children(node).into_iter().find(|c| self.language.rule(c.kind()).is_some()))?;
+            let mut def = self.definition(inner)?;
+            def.outer = node;
+            return Some(def);
+        }
+        let rule = self.language.rule(node.kind())?;
+        let name = match node.kind() {
+            "lexical_declaration" | "variable_declaration" => {
+                // Only `const f = () => …` and its kin define something.
+                let declarator = named_children(node).into_iter().find(|c| c.kind() == "variable_declarator")?;
+                let value = declarator.child_by_field_name("value")?;
+                if !matches!(value.kind(), "arrow_function" | "function_expression" | "function" | "generator_function" | "class") {
+                    return None;
+                }
+                declarator.child_by_field_name("name").map(|n| self.text(n).to_string())
+            }
+            "struct_specifier" | "union_specifier" | "enum_specifier" | "class_specifier" => {
+                // `struct foo *p` names a type; only a body defines one.
+                node.child_by_field_name("body")?;
+                node.child_by_field_name("name").map(|n| self.text(n).to_string())
+            }
+            _ => self.name(node),
+        };
+        Some(Definition { inner: node, outer: node, kind: rule.kind, container: rule.container, name })
+    }
+
+    fn name(&self, node: Node) -> Option<String> {
+        if node.kind() == "impl_item" {
+            let ty = self.text(node.child_by_field_name("type")?);
+            return Some(match node.child_by_field_name("trait") {
+                Some(tr) => format!("{} for {ty}", self.text(tr)),
+                None => ty.to_string(),
+            });
+        }
+        if let Some(name) = node.child_by_field_name("name") {
+            return Some(self.text(name).to_string());
+        }
+        if node.kind() == "type_declaration" {
+            let spec = named_children(node).into_iter().find(|c| c.kind().ends_with("_spec"))?;
+            return spec.child_by_field_name("name").map(|n| self.text(n).to_string());
+        }
+        // C and C++ bury the name in declarators: `static int *(*f)(void)`.
+        let mut current = node.child_by_field_name("declarator")?;
+        for _ in 0..8 {
+            match current.kind() {
+                "identifier" | "field_identifier" | "type_identifier" | "qualified_identifier"
+                | "operator_name" | "destructor_name" => return Some(self.text(current).to_string()),
+                _ => current = current.child_by_field_name("declarator").or_else(|| current.named_child(0))?,
+            }
+        }
+        None
+    }
+}
+
+fn named_children(node: Node) -> Vec<Node> {
+    let mut cursor = node.walk();
+    node.named_children(&mut cursor).collect()
+}
+
+/// Chunks text without a grammar: paragraphs merged up to a window, Markdown by headings.
+fn chunk_prose(src: &str, lines: &Lines, markdown: bool) -> Vec<Chunk> {
+    let mut out = Vec::new();
+    let heading = |row: usize| -> Option<String> {
+        let (s, e) = lines.bytes(row, row);
+        let line = &src[s..e];
+        let title = line.strip_prefix('#')?.trim_start_matches('#');
+        title.starts_with(' ').then(|| title.trim().to_string())
+    };
+    let mut current: Option<(Rows, Option<String>)> = None;
+    let mut row = 0;
+    let emit = |chunk: Option<(Rows, Option<String>)>, out: &mut Vec<Chunk>| {
+        if let Some((rows, symbol)) = chunk {
+            let kind = if symbol.is_some() { ChunkKind::Section } else { ChunkKind::Block };
+            out.extend(lines.make(rows, symbol, kind, None));
+        }
+    };
+    while row < lines.count() {
+        if lines.is_blank(row) {
+            row += 1;
+            continue;
+        }
+        // One paragraph: up to the next blank line, a heading, or the window's size.
+        let first = row;
+        let title = if markdown { heading(row) } else { None };
+        row += 1;
+        while row < lines.count() && !lines.is_blank(row) && row - first < TEXT_LINES && !(markdown && heading(row).is_some()) {
+            row += 1;
+        }
+        let para = Rows { first, last: row - 1 };
+        match &mut current {
+            Some((rows, _)) if title.is_none() && para.last + 1 - rows.first <= TEXT_LINES => rows.last = para.last,
+            _ => {
+                emit(current.take(), &mut out);
+                current = Some((para, title));
+            }
+        }
+    }
+    emit(current, &mut out);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lang::by_name;
+
+    fn summary(src: &str, lang: &str) -> Vec<String> {
+        chunk(src, by_name(lang).unwrap())
+            .iter()
+            .map(|c| {
+                format!(
+                    "{}-{} {} {}{}",
+                    c.start_line,
+                    c.end_line,
+                    c.kind.as_str(),
+                    c.scope.as_ref().map(|s| format!("{s}.")).unwrap_or_default(),
+                    c.symbol.as_deref().unwrap_or("-")
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn python_functions_classes_and_glue() {
+        let mut src = String::from("import os\nimport sys\n\n@cache\ndef top(a):\n    return a\n\nclass Big(Base):\n    \"\"\"Doc.\"\"\"\n    x = 1\n\n");
+        for i in 0..6 {
+            src.push_str(&format!("    def m{i}(self):\n        a = {i}\n        b = a\n        return b\n\n"));
+        }
+        src.push_str("if __name__ == '__main__':\n    def main():\n        pass\n    main()\n");
+        assert_eq!(
+            summary(&src, "python"),
+            [
+                "1-2 block -",
+                "4-6 function top",
+                "8-10 class Big",
+                "12-15 method Big.m0",
+                "17-20 method Big.m1",
+                "22-25 method Big.m2",
+                "27-30 method Big.m3",
+                "32-35 method Big.m4",
+                "37-40 method Big.m5",
+                "42-42 block -",
+                "43-44 function main",
+                "45-45 block -",
+            ]
+        );
+    }
+
+    #[test]
+    fn rust_impls_doc_comments_and_line_ranges() {
+        let src = "use std::fmt;\n\n/// Retries an upload.\n/// Twice.\nfn retry_upload() -> bool {\n    true\n}\n\nstruct S;\n\nimpl S {\n    fn a(&self) {}\n}\n";
+        let chunks = chunk(src, by_name("rust").unwrap());
+        assert_eq!(summary(src, "rust"), ["1-1 block -", "3-7 function retry_upload", "9-9 struct S", "11-13 impl S"]);
+        let retry = &chunks[1];
+        assert_eq!(&src[retry.start_byte as usize..retry.end_byte as usize], retry.text);
+        assert!(retry.text.starts_with("/// Retries") && retry.text.ends_with('}'));
+    }
+
+    #[test]
+    fn names_from_many_grammars() {
+        let cases = [
+            ("c", "static int *make_buf(size_t n) {\n  return 0;\n}\n", "make_buf"),
+            ("cpp", "template <class T>\nT Vec<T>::get(int i) const {\n  return x;\n}\n", "Vec<T>::get"),
+            ("go", "func (s *Server) Serve(l net.Listener) error {\n\treturn nil\n}\n", "Serve"),
+            ("javascript", "export const fetchAll = async (url) => {\n  return 1;\n};\n", "fetchAll"),
+            ("typescript", "interface Shape {\n  area(): number;\n}\n", "Shape"),
+            ("java", "class A {\n  void run() {}\n}\n", "A"),
+            ("csharp", "class A {\n  void Run() {}\n}\n", "A"),
+            ("ruby", "def greet(name)\n  puts name\nend\n", "greet"),
+            ("php", "<?php\nfunction greet($n) {\n  echo $n;\n}\n", "greet"),
+            ("bash", "deploy() {\n  echo hi\n}\n", "deploy"),
+            ("tsx", "function App() {\n  return <div/>;\n}\n", "App"),
+        ];
+        for (lang, src, name) in cases {
+            let chunks = chunk(src, by_name(lang).unwrap());
+            assert!(chunks.iter().any(|c| c.symbol.as_deref() == Some(name)), "{lang}: {:?}", summary(src, lang));
+        }
+    }
+
+    #[test]
+    fn oversized_definitions_split_at_statements() {
+        let mut src = String::from("def huge():\n");
+        for i in 0..400 {
+            src.push_str(&format!("    x{i} = {i}\n"));
+        }
+        let chunks = chunk(&src, by_name("python").unwrap());
+        assert!(chunks.len() >= 3);
+        assert!(chunks.iter().all(|c| (c.end_line - c.start_line + 1) as usize <= MAX_LINES));
+        assert!(chunks.iter().all(|c| c.symbol.as_deref() == Some("huge")));
+        assert_eq!(chunks.first().unwrap().start_line, 1);
+        assert_eq!(chunks.last().unwrap().end_line, 401);
+        for pair in chunks.windows(2) {
+            assert_eq!(pair[0].end_line + 1, pair[1].start_line);
+        }
+    }
+
+    #[test]
+    fn markdown_by_headings_and_paragraphs() {
+        let src = "# Title\n\nIntro para.\n\n## Install\n\nRun it.\n";
+        assert_eq!(summary(src, "markdown"), ["1-3 section Title", "5-7 section Install"]);
+    }
+
+    #[test]
+    fn c_header_guards_do_not_swallow_functions() {
+        let src = "#ifndef A_H\n#define A_H\nint f(void) {\n  return 1;\n}\nint g(void) {\n  return 2;\n}\n#endif\n";
+        let names: Vec<_> = chunk(src, by_name("c").unwrap()).into_iter().filter_map(|c| c.symbol).collect();
+        assert_eq!(names, ["f", "g"]);
+    }
+
+    #[test]
+    fn empty_and_odd_input() {
+        assert!(chunk("", by_name("python").unwrap()).is_empty());
+        assert!(chunk("\n\n\n", by_name("rust").unwrap()).is_empty());
+        // Broken code still yields chunks: tree-sitter recovers.
+        assert!(!chunk("def f(:\n    return ((\n\ndef g():\n    pass\n", by_name("python").unwrap()).is_empty());
+    }
+}

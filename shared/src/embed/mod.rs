@@ -1,0 +1,37 @@
+//! Turning text into vectors. An [`Embedder`] is a model; its [`Embedder::model_id`] is
+//! recorded beside every vector it makes, so vectors of two models never meet.
+
+mod bert;
+
+pub use bert::BertEmbedder;
+
+use crate::error::Result;
+
+/// A text embedding model.
+pub trait Embedder: Send + Sync {
+    /// Names the model and its exact weights (a digest): two models with the same id must
+    /// produce the same vectors.
+    fn model_id(&self) -> &str;
+
+    /// Length of the vectors, all of which are L2-normalised.
+    fn dim(&self) -> usize;
+
+    /// Embeds code chunks (documents).
+    fn embed_documents(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>>;
+
+    /// Embeds a search query. Asymmetric models prefix queries; symmetric ones need not.
+    fn embed_query(&self, text: &str) -> Result<Vec<f32>> {
+        Ok(self.embed_documents(&[text])?.remove(0))
+    }
+}
+
+pub(crate) fn normalize(v: &mut [f32]) {
+    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    if norm > 0.0 {
+        v.iter_mut().for_each(|x| *x /= norm);
+    }
+}
+
+pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}

@@ -1,0 +1,60 @@
+//! The engine's errors: each names what went wrong and, where one exists, what to do.
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{}: {source}", path.display())]
+    Io { path: PathBuf, source: std::io::Error },
+
+    #[error("workspace {} does not exist or is not a directory", .0.display())]
+    NoWorkspace(PathBuf),
+
+    #[error("model directory {}: {message}", dir.display())]
+    Model { dir: PathBuf, message: String },
+
+    #[error("the embedding model failed: {0}")]
+    Embed(String),
+
+    #[error(
+        "index {} is corrupt or not a Scry index ({message}); run `scry index --rebuild` to recreate it",
+        path.display()
+    )]
+    CorruptIndex { path: PathBuf, message: String },
+
+    #[error("index storage failed: {0}")]
+    Storage(String),
+
+    #[error("{0}")]
+    InvalidQuery(String),
+
+    #[error("{0}")]
+    InvalidSpan(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io { path: path.into(), source }
+    }
+}
+
+/// redb's many error types all mean "storage failed" to a caller.
+macro_rules! storage_errors {
+    ($($ty:ty),*) => {$(
+        impl From<$ty> for Error {
+            fn from(err: $ty) -> Self {
+                Error::Storage(err.to_string())
+            }
+        }
+    )*};
+}
+storage_errors!(
+    redb::Error,
+    redb::DatabaseError,
+    redb::TransactionError,
+    redb::TableError,
+    redb::StorageError,
+    redb::CommitError
+);

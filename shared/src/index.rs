@@ -1,0 +1,413 @@
+//! Bringing the index up to date: walk → (stat, hash) → chunk → embed → store, in batches
+//! that each commit atomically.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use rayon::prelude::*;
+
+use crate::chunk::chunk;
+use crate::embed::Embedder;
+use crate::error::{Error, Result};
+use crate::search::Searcher;
+use crate::search::dense::{Ann, Code};
+use crate::store::{ChunkRecord, FileRecord, NewChunk, Opened, Store, model_tag};
+use crate::tokens;
+use crate::walk::{self, SkipReason, WalkedFile};
+
+/// Files per write transaction: large enough to amortise a commit, small enough that an
+/// interrupted run loses little and progress moves.
+const BATCH_FILES: usize = 256;
+/// With a slow model, commit more often so an interrupted run keeps its vectors.
+const BATCH_FILES_EMBEDDING: usize = 32;
+/// Chunks per write while back-filling vectors for a new model.
+const BACKFILL_CHUNKS: usize = 512;
+/// Indexes this large get an HNSW graph; smaller ones scan every vector, which is exact and,
+/// below this size, about as fast.
+const ANN_MIN_CHUNKS: u64 = 50_000;
+
+/// What a long operation reports as it goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Progress {
+    /// The walk found this many files to consider.
+    Walked { files: u64 },
+    /// Files read, chunked, embedded and stored, of those that changed.
+    Indexed { done: u64, total: u64 },
+    /// Chunks embedded for a model the index had no vectors of yet.
+    Embedded { done: u64, total: u64 },
+}
+
+/// What an update did.
+#[derive(Clone, Debug, Default)]
+pub struct UpdateStats {
+    pub files_seen: u64,
+    pub files_unchanged: u64,
+    pub files_indexed: u64,
+    pub files_deleted: u64,
+    pub bytes_read: u64,
+    pub chunks_written: u64,
+    pub vectors_embedded: u64,
+    pub vectors_reused: u64,
+    pub skipped: BTreeMap<SkipReason, u64>,
+    /// Files or directories that could not be read; the rest of the index is unaffected.
+    pub errors: Vec<String>,
+    pub elapsed: Duration,
+}
+
+/// What `scry status` shows.
+#[derive(Clone, Debug)]
+pub struct Status {
+    pub root: PathBuf,
+    pub db_path: PathBuf,
+    pub db_bytes: u64,
+    pub files: u64,
+    pub chunks: u64,
+    pub vectors: u64,
+    /// The model whose vectors cover every chunk; `None` when the index is lexical only.
+    pub model: Option<String>,
+    pub schema_version: u32,
+}
+
+/// Where a workspace's index lives unless told otherwise: `$SCRY_INDEX_DIR`, else the user's
+/// cache directory, one folder per workspace named after it plus a digest of its path.
+pub fn default_db_path(root: &Path) -> PathBuf {
+    let base = std::env::var_os("SCRY_INDEX_DIR")
+        .map(PathBuf::from)
+        .or_else(|| dirs::cache_dir().map(|d| d.join("scry")))
+        .unwrap_or_else(|| std::env::temp_dir().join("scry"));
+    let name = root.file_name().map_or("root".into(), |n| n.to_string_lossy().into_owned());
+    let digest = blake3::hash(root.to_string_lossy().as_bytes()).to_hex();
+    base.join(format!("{name}-{}", &digest[..12])).join("index.redb")
+}
+
+/// A workspace and its index.
+pub struct Index {
+    root: PathBuf,
+    store: Store,
+    opened: Opened,
+}
+
+impl Index {
+    /// Opens (or creates) the index of the workspace at `root`, stored at `db_path`.
+    pub fn open(root: &Path, db_path: &Path) -> Result<Index> {
+        let root = workspace_root(root)?;
+        let (store, opened) = Store::open(db_path, &root)?;
+        Ok(Index { root, store, opened })
+    }
+
+    /// Deletes the index at `db_path`, whatever state it is in, and starts a new one.
+    pub fn rebuild(root: &Path, db_path: &Path) -> Result<Index> {
+        let root = workspace_root(root)?;
+        let store = Store::rebuild(db_path, &root)?;
+        Ok(Index { root, store, opened: Opened::Created })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn db_path(&self) -> &Path {
+        self.store.path()
+    }
+
+    /// Says so when opening replaced an index written by another version of Scry.
+    pub fn open_note(&self) -> Option<String> {
+        match self.opened {
+            Opened::RebuiltStaleSchema { found } => Some(format!(
+                "the index at {} was written by another version of Scry (schema {found}, now {}); rebuilding it",
+                self.db_path().display(),
+                crate::store::SCHEMA_VERSION
+            )),
+            _ => None,
+        }
+    }
+
+    /// Brings the index up to date with the files on disk: new and changed files are chunked
+    /// (and embedded, with a model), deleted ones removed, unchanged ones left alone.
+    pub fn update(&self, embedder: Option<&dyn Embedder>, progress: &mut dyn FnMut(Progress)) -> Result<UpdateStats> {
+        let started = Instant::now();
+        if !self.root.is_dir() {
+            return Err(Error::NoWorkspace(self.root.clone()));
+        }
+        let report = walk::walk(&self.root);
+        progress(Progress::Walked { files: report.files.len() as u64 });
+        let stored = self.store.read()?.files()?;
+        let mut stats = UpdateStats {
+            files_seen: report.files.len() as u64,
+            skipped: report.skipped,
+            errors: report.errors,
+            ..Default::default()
+        };
+        let seen: HashSet<&str> = report.files.iter().map(|f| f.rel_path.as_str()).collect();
+        let deleted: Vec<&String> = stored.keys().filter(|p| !seen.contains(p.as_str())).collect();
+        let changed: Vec<&WalkedFile> = report
+            .files
+            .iter()
+            .filter(|f| stored.get(&f.rel_path).is_none_or(|r| r.size != f.size || r.mtime_ns != f.mtime_ns))
+            .collect();
+        stats.files_unchanged = stats.files_seen - changed.len() as u64;
+
+        let model = embedder.map(|e| (e, model_tag(e.model_id())));
+        let batch_files = if model.is_some() { BATCH_FILES_EMBEDDING } else { BATCH_FILES };
+        let total = changed.len() as u64;
+        let mut done = 0;
+        for batch in changed.chunks(batch_files) {
+            let prepared: Vec<Prepared> = batch.par_iter().map(|f| prepare(f, stored.get(&f.rel_path))).collect();
+            let vectors = match model {
+                Some((embedder, tag)) => self.embed_new(&prepared, embedder, &tag, &mut stats)?,
+                None => Vec::new(),
+            };
+            let mut w = self.store.write()?;
+            let mut wrote_chunks = false;
+            for (file, prep) in batch.iter().zip(prepared) {
+                match prep {
+                    Prepared::Skipped(reason) => {
+                        *stats.skipped.entry(reason).or_default() += 1;
+                        if reason == SkipReason::Unreadable {
+                            stats.errors.push(format!("{}: could not be read", file.rel_path));
+                        }
+                        w.remove_file(&file.rel_path)?;
+                    }
+                    Prepared::Same(record) => w.touch_file(&file.rel_path, &record)?,
+                    Prepared::Changed { hash, chunks } => {
+                        stats.files_indexed += 1;
+                        stats.bytes_read += file.size;
+                        stats.chunks_written += chunks.len() as u64;
+                        wrote_chunks |= !chunks.is_empty();
+                        w.put_file(&file.rel_path, file.size, file.mtime_ns, hash, chunks)?;
+                    }
+                }
+            }
+            if let Some((_, tag)) = model {
+                for (hash, vector) in &vectors {
+                    w.put_embedding(&tag, hash, vector)?;
+                }
+            } else if wrote_chunks {
+                // These chunks have no vectors: a later run with a model must fill them in.
+                w.set_meta("model", b"")?;
+            }
+            w.commit()?;
+            done += batch.len() as u64;
+            progress(Progress::Indexed { done, total });
+        }
+        if !deleted.is_empty() {
+            let mut w = self.store.write()?;
+            for path in &deleted {
+                w.remove_file(path)?;
+            }
+            w.commit()?;
+            stats.files_deleted = deleted.len() as u64;
+        }
+        if let Some((embedder, tag)) = model {
+            self.complete_vectors(embedder, &tag, &mut stats, progress)?;
+            self.refresh_ann(embedder, &tag, ANN_MIN_CHUNKS)?;
+        }
+        stats.elapsed = started.elapsed();
+        tracing::info!(
+            files = stats.files_seen,
+            indexed = stats.files_indexed,
+            deleted = stats.files_deleted,
+            chunks = stats.chunks_written,
+            embedded = stats.vectors_embedded,
+            elapsed_ms = stats.elapsed.as_millis() as u64,
+            "index updated"
+        );
+        Ok(stats)
+    }
+
+    /// Embeds the chunks of a batch whose vectors the index does not hold yet.
+    fn embed_new(&self, prepared: &[Prepared], embedder: &dyn Embedder, tag: &[u8; 8], stats: &mut UpdateStats) -> Result<Vec<([u8; 16], Vec<f32>)>> {
+        let lookup = self.store.read()?.embedding_table()?;
+        let mut wanted: HashMap<[u8; 16], String> = HashMap::new();
+        for prep in prepared {
+            let Prepared::Changed { chunks, .. } = prep else { continue };
+            for chunk in chunks {
+                let hash = chunk.record.content_hash;
+                if wanted.contains_key(&hash) || lookup.contains(tag, &hash)? {
+                    stats.vectors_reused += 1;
+                } else {
+                    wanted.insert(hash, embedding_text(&chunk.record));
+                }
+            }
+        }
+        let (hashes, texts): (Vec<[u8; 16]>, Vec<String>) = wanted.into_iter().unzip();
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let vectors = embedder.embed_documents(&refs)?;
+        stats.vectors_embedded += vectors.len() as u64;
+        Ok(hashes.into_iter().zip(vectors).collect())
+    }
+
+    /// Makes sure every chunk has a vector of `embedder`'s model: after a model change, or a
+    /// run without a model, the chunks stay and only their vectors are made.
+    fn complete_vectors(&self, embedder: &dyn Embedder, tag: &[u8; 8], stats: &mut UpdateStats, progress: &mut dyn FnMut(Progress)) -> Result<()> {
+        let id = embedder.model_id();
+        let reader = self.store.read()?;
+        let current = reader.meta("model")?;
+        let mut live: HashMap<[u8; 16], ()> = HashMap::new();
+        let mut missing: HashMap<[u8; 16], String> = HashMap::new();
+        if current.as_deref() != Some(id.as_bytes()) {
+            let lookup = reader.embedding_table()?;
+            reader.for_each_chunk(|_, record| {
+                if !live.contains_key(&record.content_hash) && !lookup.contains(tag, &record.content_hash)? {
+                    missing.insert(record.content_hash, embedding_text(&record));
+                }
+                live.insert(record.content_hash, ());
+                Ok(())
+            })?;
+        }
+        let total = missing.len() as u64;
+        let missing: Vec<([u8; 16], String)> = missing.into_iter().collect();
+        let mut done = 0;
+        for batch in missing.chunks(BACKFILL_CHUNKS) {
+            let texts: Vec<&str> = batch.iter().map(|(_, t)| t.as_str()).collect();
+            let vectors = embedder.embed_documents(&texts)?;
+            let mut w = self.store.write()?;
+            for ((hash, _), vector) in batch.iter().zip(&vectors) {
+                w.put_embedding(tag, hash, vector)?;
+            }
+            w.commit()?;
+            done += batch.len() as u64;
+            stats.vectors_embedded += batch.len() as u64;
+            progress(Progress::Embedded { done, total });
+        }
+        if current.as_deref() != Some(id.as_bytes()) {
+            let mut w = self.store.write()?;
+            w.set_meta("model", id.as_bytes())?;
+            w.commit()?;
+        }
+        // Vectors of deleted chunks and of other models pile up: sweep them once they
+        // outnumber the live ones.
+        let reader = self.store.read()?;
+        if reader.n_embeddings()? > 2 * reader.n_chunks()? + 1000 {
+            if live.is_empty() {
+                reader.for_each_chunk(|_, record| {
+                    live.insert(record.content_hash, ());
+                    Ok(())
+                })?;
+            }
+            let mut w = self.store.write()?;
+            let dropped = w.retain_embeddings(tag, &live)?;
+            w.commit()?;
+            tracing::debug!(dropped, "swept unused vectors");
+        }
+        Ok(())
+    }
+
+    /// Rebuilds the HNSW graph when the index is large and the graph is missing, of another
+    /// model, or covers too few of the chunks. Chunks added since it was built are scanned
+    /// exactly at search time, so it need not be rebuilt on every change.
+    fn refresh_ann(&self, embedder: &dyn Embedder, tag: &[u8; 8], min_chunks: u64) -> Result<()> {
+        let reader = self.store.read()?;
+        let n_chunks = reader.n_chunks()?;
+        if n_chunks < min_chunks {
+            return Ok(());
+        }
+        let info = reader.meta("ann_info")?.map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
+        let (built_len, built_model) = info.split_once('\n').unwrap_or(("0", ""));
+        let built_len: u64 = built_len.parse().unwrap_or(0);
+        let fresh = built_model == embedder.model_id() && n_chunks * 4 <= built_len * 5 && n_chunks * 4 >= built_len * 3;
+        if fresh {
+            return Ok(());
+        }
+        let started = Instant::now();
+        let lookup = reader.embedding_table()?;
+        let mut points = Vec::with_capacity(n_chunks as usize);
+        reader.for_each_chunk(|id, record| {
+            if let Some(v) = lookup.get(tag, &record.content_hash)? {
+                points.push((id, Code::new(&v)));
+            }
+            Ok(())
+        })?;
+        let len = points.len();
+        let ann = Ann::build(embedder.model_id(), points);
+        let mut w = self.store.write()?;
+        w.set_meta("ann", &ann.to_bytes())?;
+        w.set_meta("ann_info", format!("{len}\n{}", embedder.model_id()).as_bytes())?;
+        w.commit()?;
+        tracing::info!(points = len, elapsed_ms = started.elapsed().as_millis() as u64, "built the vector graph");
+        Ok(())
+    }
+
+    pub fn status(&self) -> Result<Status> {
+        let reader = self.store.read()?;
+        let model = reader.meta("model")?.filter(|m| !m.is_empty()).map(|m| String::from_utf8_lossy(&m).into_owned());
+        Ok(Status {
+            root: self.root.clone(),
+            db_path: self.db_path().to_path_buf(),
+            db_bytes: std::fs::metadata(self.db_path()).map_or(0, |m| m.len()),
+            files: reader.files()?.len() as u64,
+            chunks: reader.n_chunks()?,
+            vectors: reader.n_embeddings()?,
+            model,
+            schema_version: crate::store::SCHEMA_VERSION,
+        })
+    }
+
+    /// A searcher over the index as it is now; later updates do not change what it sees.
+    pub fn searcher<'e>(&self, embedder: Option<&'e dyn Embedder>) -> Result<Searcher<'e>> {
+        Searcher::load(&self.root, self.store.read()?, embedder)
+    }
+}
+
+fn workspace_root(root: &Path) -> Result<PathBuf> {
+    let canonical = root.canonicalize().map_err(|_| Error::NoWorkspace(root.to_path_buf()))?;
+    if !canonical.is_dir() {
+        return Err(Error::NoWorkspace(root.to_path_buf()));
+    }
+    Ok(canonical)
+}
+
+enum Prepared {
+    Skipped(SkipReason),
+    /// Same content under a new stat.
+    Same(FileRecord),
+    Changed { hash: [u8; 16], chunks: Vec<NewChunk> },
+}
+
+fn prepare(file: &WalkedFile, stored: Option<&FileRecord>) -> Prepared {
+    let Ok(bytes) = std::fs::read(&file.abs_path) else { return Prepared::Skipped(SkipReason::Unreadable) };
+    let hash: [u8; 16] = blake3::hash(&bytes).as_bytes()[..16].try_into().expect("16 bytes");
+    if let Some(record) = stored.filter(|r| r.hash == hash) {
+        return Prepared::Same(FileRecord { size: file.size, mtime_ns: file.mtime_ns, ..record.clone() });
+    }
+    let text = match walk::classify(&file.abs_path, bytes) {
+        Ok(text) => text,
+        Err(reason) => return Prepared::Skipped(reason),
+    };
+    let chunks = chunk(&text.text, text.language)
+        .into_iter()
+        .map(|c| {
+            let term_freqs = tokens::term_freqs(&file.rel_path, c.symbol.as_deref(), c.scope.as_deref(), &c.text);
+            let print = tokens::fingerprint(&c.text, text.language.keywords);
+            let mut record = ChunkRecord {
+                path: file.rel_path.clone(),
+                language: text.language.name.to_string(),
+                start_line: c.start_line,
+                end_line: c.end_line,
+                start_byte: c.start_byte,
+                end_byte: c.end_byte,
+                symbol: c.symbol,
+                kind: c.kind,
+                scope: c.scope,
+                text: c.text,
+                content_hash: [0; 16],
+                n_terms: term_freqs.iter().map(|(_, n)| n).sum(),
+                shape_sig: tokens::minhash(&print.shape),
+                vocab_sig: tokens::minhash(&print.vocabulary),
+            };
+            record.content_hash = blake3::hash(embedding_text(&record).as_bytes()).as_bytes()[..16].try_into().expect("16 bytes");
+            NewChunk { record, term_freqs }
+        })
+        .collect();
+    Prepared::Changed { hash, chunks }
+}
+
+/// What the model reads of a chunk: its code, after the names of what encloses it. The path
+/// stays out, so a moved file keeps its vectors.
+pub(crate) fn embedding_text(record: &ChunkRecord) -> String {
+    match &record.scope {
+        Some(scope) => format!("{scope}\n{}", record.text),
+        None => record.text.clone(),
+    }
+}

@@ -1,0 +1,33 @@
+//! Scry's engine: semantic and lexical code search over a local, incremental index.
+//!
+//! Data flows one way: [`walk`] finds files, [`chunk`] cuts them into definitions,
+//! [`embed`] turns chunks into vectors, the store keeps them in one redb file per workspace,
+//! and [`Searcher`] answers queries from a consistent snapshot. [`Index`] runs the pipeline.
+//!
+//! ```no_run
+//! use scry_core::{Filter, Index, default_db_path};
+//! # fn main() -> scry_core::Result<()> {
+//! let root = std::path::Path::new(".");
+//! let index = Index::open(root, &default_db_path(&root.canonicalize().unwrap()))?;
+//! index.update(None, &mut |_| {})?;
+//! for hit in index.searcher(None)?.search("retry failed uploads", 10, &Filter::default())? {
+//!     println!("{}:{} {:?}", hit.path, hit.start_line, hit.symbol);
+//! }
+//! # Ok(()) }
+//! ```
+
+pub mod chunk;
+pub mod embed;
+mod error;
+mod index;
+pub mod lang;
+mod search;
+mod store;
+mod tokens;
+pub mod walk;
+
+pub use embed::{BertEmbedder, Embedder};
+pub use error::{Error, Result};
+pub use index::{Index, Progress, Status, UpdateStats, default_db_path};
+pub use lang::ChunkKind;
+pub use search::{Filter, Hit, Searcher, Span};

@@ -1,0 +1,31 @@
+//! Okapi BM25 over the postings stored in the index.
+
+use std::collections::HashMap;
+
+use crate::error::Result;
+use crate::store::Reader;
+
+const K1: f32 = 1.2;
+const B: f32 = 0.75;
+
+/// BM25 score of every chunk that holds a query term, by chunk position.
+pub(crate) fn score(reader: &Reader, terms: &[String], n_docs: usize, avg_len: f32, position: &HashMap<u64, u32>) -> Result<Vec<(u32, f32)>> {
+    let mut scores: HashMap<u32, f32> = HashMap::new();
+    for term in terms {
+        let postings = reader.postings(term)?;
+        if postings.is_empty() {
+            continue;
+        }
+        let df = postings.len() as f32;
+        let idf = (1.0 + (n_docs as f32 - df + 0.5) / (df + 0.5)).ln();
+        for p in postings {
+            // Postings of chunks removed after this snapshot's chunk list was read never
+            // match a position.
+            let Some(&pos) = position.get(&p.chunk_id) else { continue };
+            let tf = p.tf as f32;
+            let norm = K1 * (1.0 - B + B * p.doc_len as f32 / avg_len.max(1.0));
+            *scores.entry(pos).or_default() += idf * tf * (K1 + 1.0) / (tf + norm);
+        }
+    }
+    Ok(scores.into_iter().collect())
+}

@@ -1,0 +1,243 @@
+//! Answering queries from a consistent snapshot of the index: hybrid retrieval (BM25 and
+//! vectors), fusion, a ranking layer, and similar-code.
+
+mod bm25;
+pub(crate) mod dense;
+mod rank;
+mod similar;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use globset::{Glob, GlobMatcher};
+
+use crate::embed::Embedder;
+use crate::error::{Error, Result};
+use crate::lang::{self, ChunkKind};
+use crate::store::{ChunkRecord, Reader, model_tag};
+use crate::tokens;
+use dense::{Ann, Vectors};
+
+/// Candidates each retriever hands to fusion.
+const CANDIDATES: usize = 200;
+
+/// One result.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Hit {
+    /// Relative to the workspace root, `/`-separated.
+    pub path: String,
+    pub language: String,
+    /// 1-based, inclusive.
+    pub start_line: u32,
+    pub end_line: u32,
+    pub score: f32,
+    pub symbol: Option<String>,
+    pub kind: ChunkKind,
+    pub scope: Option<String>,
+    /// The chunk's text.
+    pub text: String,
+}
+
+/// Restricts results to a language and/or a path glob.
+#[derive(Clone, Debug, Default)]
+pub struct Filter {
+    language: Option<&'static str>,
+    glob: Option<GlobMatcher>,
+}
+
+impl Filter {
+    pub fn new(language: Option<&str>, glob: Option<&str>) -> Result<Filter> {
+        let language = match language {
+            None => None,
+            Some(name) => Some(
+                lang::by_name(name)
+                    .ok_or_else(|| {
+                        let known: Vec<&str> = lang::names().collect();
+                        Error::InvalidQuery(format!("unknown language `{name}`; known: {}", known.join(", ")))
+                    })?
+                    .name,
+            ),
+        };
+        let glob = match glob {
+            None => None,
+            Some(pattern) => Some(
+                Glob::new(pattern)
+                    .map_err(|e| Error::InvalidQuery(format!("invalid glob `{pattern}`: {e}")))?
+                    .compile_matcher(),
+            ),
+        };
+        Ok(Filter { language, glob })
+    }
+
+    fn accepts(&self, chunk: &ChunkRecord) -> bool {
+        let language_ok = self.language.is_none_or(|l| chunk.language == l || (l == "typescript" && chunk.language == "tsx"));
+        language_ok && self.glob.as_ref().is_none_or(|g| g.is_match(&chunk.path))
+    }
+}
+
+/// A span of a file: what `similar` starts from.
+#[derive(Clone, Debug)]
+pub struct Span {
+    pub path: PathBuf,
+    /// 1-based, inclusive.
+    pub start_line: u32,
+    pub end_line: u32,
+}
+
+/// Answers queries over one snapshot of an index.
+pub struct Searcher<'e> {
+    root: PathBuf,
+    reader: Reader,
+    chunks: Vec<ChunkRecord>,
+    position: HashMap<u64, u32>,
+    ids: Vec<u64>,
+    avg_len: f32,
+    embedder: Option<&'e dyn Embedder>,
+    /// Present when `embedder` is given and the index holds its vectors.
+    vectors: Option<Vectors>,
+    ann: Option<Ann>,
+}
+
+impl<'e> Searcher<'e> {
+    pub(crate) fn load(root: &Path, reader: Reader, embedder: Option<&'e dyn Embedder>) -> Result<Self> {
+        let mut chunks = Vec::new();
+        let mut ids = Vec::new();
+        reader.for_each_chunk(|id, record| {
+            ids.push(id);
+            chunks.push(record);
+            Ok(())
+        })?;
+        let position = ids.iter().enumerate().map(|(pos, &id)| (id, pos as u32)).collect();
+        let avg_len = reader.meta_u64("total_terms")? as f32 / chunks.len().max(1) as f32;
+        let mut vectors = None;
+        let mut ann = None;
+        if let Some(embedder) = embedder {
+            let model = reader.meta("model")?;
+            if model.as_deref() == Some(embedder.model_id().as_bytes()) {
+                let tag = model_tag(embedder.model_id());
+                let lookup = reader.embedding_table()?;
+                let dim = embedder.dim();
+                let mut data = Vec::with_capacity(chunks.len() * dim);
+                for chunk in &chunks {
+                    match lookup.get(&tag, &chunk.content_hash)? {
+                        Some(v) if v.len() == dim => data.extend_from_slice(&v),
+                        _ => data.extend(std::iter::repeat_n(0.0, dim)),
+                    }
+                }
+                vectors = Some(Vectors { dim, data });
+                ann = reader.meta("ann")?.and_then(|b| Ann::from_bytes(&b)).filter(|a| a.model_id == embedder.model_id());
+            } else {
+                tracing::warn!("the index holds no vectors of {}; searching lexically", embedder.model_id());
+            }
+        }
+        Ok(Searcher { root: root.to_path_buf(), reader, chunks, position, ids, avg_len, embedder, vectors, ann })
+    }
+
+    /// Whether vectors take part (a model was given and the index holds its vectors).
+    pub fn is_hybrid(&self) -> bool {
+        self.vectors.is_some()
+    }
+
+    pub fn n_chunks(&self) -> usize {
+        self.chunks.len()
+    }
+
+    /// The chunks that best answer `query`, best first.
+    pub fn search(&self, query: &str, limit: usize, filter: &Filter) -> Result<Vec<Hit>> {
+        let query = query.trim();
+        if query.is_empty() {
+            return Err(Error::InvalidQuery("the query is empty: say what the code does or name it".into()));
+        }
+        let mut terms = Vec::new();
+        tokens::terms(query, &mut terms);
+        terms.sort();
+        terms.dedup();
+        let mut lexical = bm25::score(&self.reader, &terms, self.chunks.len(), self.avg_len, &self.position)?;
+        lexical.retain(|&(pos, _)| filter.accepts(&self.chunks[pos as usize]));
+        top(&mut lexical, CANDIDATES);
+        let semantic = match (&self.vectors, self.embedder) {
+            (Some(vectors), Some(embedder)) => {
+                let q = embedder.embed_query(query)?;
+                self.nearest(vectors, &q, CANDIDATES, filter)
+            }
+            _ => Vec::new(),
+        };
+        let ranked = rank::fuse(query, &terms, &lexical, &semantic, &self.chunks, limit);
+        Ok(ranked.into_iter().map(|(pos, score)| self.hit(pos, score)).collect())
+    }
+
+    /// The `k` chunks nearest to `query` that `filter` accepts: from the graph plus an exact
+    /// scan of newer chunks when there is a graph, else by an exact scan.
+    fn nearest(&self, vectors: &Vectors, query: &[f32], k: usize, filter: &Filter) -> Vec<(u32, f32)> {
+        let mut scored: Vec<(u32, f32)> = match &self.ann {
+            Some(ann) => {
+                let mut positions: Vec<u32> = ann.search(query, 4 * k).iter().filter_map(|id| self.position.get(id).copied()).collect();
+                positions.extend((0..self.ids.len()).filter(|&p| self.ids[p] > ann.max_id).map(|p| p as u32));
+                positions.into_iter().map(|p| (p, crate::embed::dot(vectors.row(p as usize), query))).collect()
+            }
+            None => vectors.scan(query).into_iter().enumerate().map(|(p, s)| (p as u32, s)).collect(),
+        };
+        scored.retain(|&(p, _)| filter.accepts(&self.chunks[p as usize]));
+        top(&mut scored, k);
+        scored
+    }
+
+    fn hit(&self, pos: u32, score: f32) -> Hit {
+        let c = &self.chunks[pos as usize];
+        Hit {
+            path: c.path.clone(),
+            language: c.language.clone(),
+            start_line: c.start_line,
+            end_line: c.end_line,
+            score,
+            symbol: c.symbol.clone(),
+            kind: c.kind,
+            scope: c.scope.clone(),
+            text: c.text.clone(),
+        }
+    }
+
+    /// The chunks most like `span` (other than the span itself), best first.
+    pub fn similar(&self, span: &Span, limit: usize, filter: &Filter) -> Result<Vec<Hit>> {
+        let (rel_path, text, language) = self.read_span(span)?;
+        let query_vector = match (&self.vectors, self.embedder) {
+            (Some(_), Some(embedder)) => Some(embedder.embed_documents(&[&text])?.remove(0)),
+            _ => None,
+        };
+        let keywords = language.map_or(&[][..], |l| l.keywords);
+        let ranked = similar::rank(similar::Probe { text: &text, keywords, vector: query_vector.as_deref() }, self.vectors.as_ref(), &self.chunks, limit, |c| {
+            filter.accepts(c) && !(c.path == rel_path && c.start_line <= span.end_line && span.start_line <= c.end_line)
+        });
+        Ok(ranked.into_iter().map(|(pos, score)| self.hit(pos, score)).collect())
+    }
+
+    fn read_span(&self, span: &Span) -> Result<(String, String, Option<&'static lang::Language>)> {
+        let abs = if span.path.is_absolute() { span.path.clone() } else { self.root.join(&span.path) };
+        let abs = abs.canonicalize().map_err(|e| Error::InvalidSpan(format!("{}: {e}", span.path.display())))?;
+        let rel = abs
+            .strip_prefix(&self.root)
+            .map_err(|_| Error::InvalidSpan(format!("{} is outside the workspace {}", span.path.display(), self.root.display())))?;
+        let rel_path = rel.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/");
+        let bytes = std::fs::read(&abs).map_err(|e| Error::io(&abs, e))?;
+        let content = String::from_utf8_lossy(&bytes);
+        let n_lines = content.lines().count() as u32;
+        if span.start_line == 0 || span.end_line < span.start_line || span.end_line > n_lines {
+            return Err(Error::InvalidSpan(format!(
+                "{rel_path}:{}-{} is not a span of the file, which has {n_lines} lines (lines count from 1)",
+                span.start_line, span.end_line
+            )));
+        }
+        let text: Vec<&str> = content.lines().skip(span.start_line as usize - 1).take((span.end_line - span.start_line + 1) as usize).collect();
+        let language = lang::detect(&abs, content.lines().next());
+        Ok((rel_path, text.join("\n"), language))
+    }
+}
+
+/// Keeps the `k` best (highest score) entries, best first.
+fn top(scored: &mut Vec<(u32, f32)>, k: usize) {
+    if scored.len() > k {
+        scored.select_nth_unstable_by(k, |a, b| b.1.total_cmp(&a.1));
+        scored.truncate(k);
+    }
+    scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+}

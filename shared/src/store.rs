@@ -1,0 +1,444 @@
+//! The index on disk: one redb database per workspace. Only this module touches redb.
+//!
+//! Every change is a write transaction that leaves the tables consistent with each other (a
+//! file's record, its chunks, their postings), so a process killed at any moment leaves an
+//! index the next run completes.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use redb::{
+    ConcurrencyMode, Database, MultimapTableDefinition, ReadTransaction, ReadableDatabase,
+    ReadableTable, ReadableTableMetadata, TableDefinition, WriteTransaction,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::lang::ChunkKind;
+
+/// Bumped whenever a table's layout or the meaning of its contents (chunking, tokenising)
+/// changes; an index of another version is rebuilt.
+pub(crate) const SCHEMA_VERSION: u32 = 1;
+
+/// `schema`, `next_chunk_id`, `total_terms`, `model`, `root`.
+const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+/// Relative path → [`FileRecord`].
+const PATH_TO_FILE: TableDefinition<&str, &[u8]> = TableDefinition::new("files");
+/// Chunk id → [`ChunkRecord`].
+const ID_TO_CHUNK: TableDefinition<u64, &[u8]> = TableDefinition::new("chunks");
+/// BM25 term → packed postings (see [`Posting`]).
+const TERM_TO_POSTINGS: MultimapTableDefinition<&str, u64> = MultimapTableDefinition::new("postings");
+/// Model tag ‖ content hash → vector (f32, little-endian). Keyed by model, so vectors of two
+/// models never mix, and by content, so identical chunks embed once and moves cost nothing.
+const EMBEDDING_KEY_TO_VECTOR: TableDefinition<&[u8], &[u8]> = TableDefinition::new("embeddings");
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct FileRecord {
+    pub size: u64,
+    pub mtime_ns: u64,
+    pub hash: [u8; 16],
+    pub chunk_ids: Vec<u64>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct ChunkRecord {
+    pub path: String,
+    pub language: String,
+    pub start_line: u32,
+    pub end_line: u32,
+    pub start_byte: u32,
+    pub end_byte: u32,
+    pub symbol: Option<String>,
+    pub kind: ChunkKind,
+    pub scope: Option<String>,
+    pub text: String,
+    /// Hash of the text that gets embedded: the key of its vector.
+    pub content_hash: [u8; 16],
+    /// BM25 document length.
+    pub n_terms: u32,
+    pub shape_sig: Vec<u32>,
+    pub vocab_sig: Vec<u32>,
+}
+
+/// A chunk to store, with its BM25 term frequencies.
+pub(crate) struct NewChunk {
+    pub record: ChunkRecord,
+    pub term_freqs: Vec<(String, u32)>,
+}
+
+/// One BM25 posting packed in a u64: chunk id (40 bits), term frequency (8), document length
+/// (16), so scoring a term reads its postings and nothing else.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Posting {
+    pub chunk_id: u64,
+    pub tf: u32,
+    pub doc_len: u32,
+}
+
+impl Posting {
+    fn pack(self) -> u64 {
+        (self.chunk_id << 24) | ((self.tf.min(255) as u64) << 16) | self.doc_len.min(65_535) as u64
+    }
+
+    fn unpack(v: u64) -> Self {
+        Posting { chunk_id: v >> 24, tf: ((v >> 16) & 0xff) as u32, doc_len: (v & 0xffff) as u32 }
+    }
+}
+
+pub(crate) fn model_tag(model_id: &str) -> [u8; 8] {
+    blake3::hash(model_id.as_bytes()).as_bytes()[..8].try_into().expect("8 bytes")
+}
+
+fn embedding_key(tag: &[u8; 8], content_hash: &[u8; 16]) -> [u8; 24] {
+    let mut key = [0u8; 24];
+    key[..8].copy_from_slice(tag);
+    key[8..].copy_from_slice(content_hash);
+    key
+}
+
+fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    postcard::to_allocvec(value).expect("records always serialise")
+}
+
+/// How opening went: a stale schema is rebuilt, and the caller may want to say so.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Opened {
+    Existing,
+    Created,
+    RebuiltStaleSchema { found: u32 },
+}
+
+pub(crate) struct Store {
+    db: Database,
+    path: PathBuf,
+}
+
+impl Store {
+    /// Opens the index at `path`, creating it if absent. Other processes may have it open too:
+    /// redb serialises their write transactions.
+    pub fn open(path: &Path, root: &Path) -> Result<(Store, Opened)> {
+        let existed = path.exists();
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        }
+        let db = Self::open_db(path)?;
+        let store = Store { db, path: path.to_path_buf() };
+        let found = store.read()?.schema_version()?;
+        match found {
+            Some(SCHEMA_VERSION) => Ok((store, Opened::Existing)),
+            None if existed && store.read()?.has_tables()? => Err(store.corrupt("no Scry schema version")),
+            None => {
+                store.initialise(root)?;
+                Ok((store, if existed { Opened::Existing } else { Opened::Created }))
+            }
+            Some(found) => {
+                let store = Self::recreate(store, root)?;
+                Ok((store, Opened::RebuiltStaleSchema { found }))
+            }
+        }
+    }
+
+    /// Deletes whatever is at `path` (a corrupt file, an old index) and starts afresh.
+    pub fn rebuild(path: &Path, root: &Path) -> Result<Store> {
+        if path.exists() {
+            std::fs::remove_file(path).map_err(|e| Error::io(path, e))?;
+        }
+        Ok(Self::open(path, root)?.0)
+    }
+
+    fn recreate(store: Store, root: &Path) -> Result<Store> {
+        let path = store.path.clone();
+        drop(store);
+        Self::rebuild(&path, root)
+    }
+
+    fn open_db(path: &Path) -> Result<Database> {
+        let corrupt = |message: String| Error::CorruptIndex { path: path.to_path_buf(), message };
+        Database::builder()
+            .set_concurrency_mode(ConcurrencyMode::MultiWriter)
+            .create(path)
+            .map_err(|e| match e {
+                redb::DatabaseError::Storage(redb::StorageError::Io(io)) => Error::io(path, io),
+                redb::DatabaseError::Storage(other) => corrupt(other.to_string()),
+                redb::DatabaseError::UpgradeRequired(v) => corrupt(format!("written by an older storage format {v}")),
+                other => Error::Storage(format!("{}: {other}", path.display())),
+            })
+    }
+
+    fn corrupt(&self, message: &str) -> Error {
+        Error::CorruptIndex { path: self.path.clone(), message: message.to_string() }
+    }
+
+    fn initialise(&self, root: &Path) -> Result<()> {
+        let w = self.write()?;
+        {
+            let mut meta = w.txn.open_table(META)?;
+            meta.insert("schema", SCHEMA_VERSION.to_le_bytes().as_slice())?;
+            meta.insert("root", root.to_string_lossy().as_bytes())?;
+        }
+        // Create every table, so a reader never meets a missing one.
+        w.txn.open_table(PATH_TO_FILE)?;
+        w.txn.open_table(ID_TO_CHUNK)?;
+        w.txn.open_multimap_table(TERM_TO_POSTINGS)?;
+        w.txn.open_table(EMBEDDING_KEY_TO_VECTOR)?;
+        w.commit()
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn read(&self) -> Result<Reader> {
+        Ok(Reader { txn: self.db.begin_read()? })
+    }
+
+    pub fn write(&self) -> Result<Writer> {
+        let mut txn = self.db.begin_write()?;
+        // A crash mid-commit must never need a long repair on the next open.
+        txn.set_quick_repair(true);
+        Ok(Writer { txn })
+    }
+}
+
+/// A consistent snapshot of the index.
+pub(crate) struct Reader {
+    txn: ReadTransaction,
+}
+
+fn table_missing(e: &redb::TableError) -> bool {
+    matches!(e, redb::TableError::TableDoesNotExist(_))
+}
+
+impl Reader {
+    fn schema_version(&self) -> Result<Option<u32>> {
+        let meta = match self.txn.open_table(META) {
+            Ok(t) => t,
+            Err(e) if table_missing(&e) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let Some(value) = meta.get("schema")? else { return Ok(None) };
+        let bytes: [u8; 4] = value.value().try_into().map_err(|_| Error::Storage("bad schema version".into()))?;
+        Ok(Some(u32::from_le_bytes(bytes)))
+    }
+
+    fn has_tables(&self) -> Result<bool> {
+        Ok(self.txn.list_tables()?.next().is_some() || self.txn.list_multimap_tables()?.next().is_some())
+    }
+
+    pub fn meta(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self.txn.open_table(META)?.get(key)?.map(|v| v.value().to_vec()))
+    }
+
+    pub fn meta_u64(&self, key: &str) -> Result<u64> {
+        Ok(self.meta(key)?.and_then(|v| v.try_into().ok()).map_or(0, u64::from_le_bytes))
+    }
+
+    pub fn files(&self) -> Result<BTreeMap<String, FileRecord>> {
+        let table = self.txn.open_table(PATH_TO_FILE)?;
+        let mut files = BTreeMap::new();
+        for entry in table.iter()? {
+            let (path, value) = entry?;
+            let record = decode(value.value())?;
+            files.insert(path.value().to_string(), record);
+        }
+        Ok(files)
+    }
+
+    pub fn n_chunks(&self) -> Result<u64> {
+        Ok(self.txn.open_table(ID_TO_CHUNK)?.len()?)
+    }
+
+    pub fn n_embeddings(&self) -> Result<u64> {
+        Ok(self.txn.open_table(EMBEDDING_KEY_TO_VECTOR)?.len()?)
+    }
+
+    /// Every chunk, in id order.
+    pub fn for_each_chunk(&self, mut f: impl FnMut(u64, ChunkRecord) -> Result<()>) -> Result<()> {
+        let table = self.txn.open_table(ID_TO_CHUNK)?;
+        for entry in table.iter()? {
+            let (id, value) = entry?;
+            f(id.value(), decode(value.value())?)?;
+        }
+        Ok(())
+    }
+
+    pub fn postings(&self, term: &str) -> Result<Vec<Posting>> {
+        let table = self.txn.open_multimap_table(TERM_TO_POSTINGS)?;
+        let mut out = Vec::new();
+        for value in table.get(term)? {
+            out.push(Posting::unpack(value?.value()));
+        }
+        Ok(out)
+    }
+
+    pub fn embedding_table(&self) -> Result<EmbeddingLookup> {
+        Ok(EmbeddingLookup { table: self.txn.open_table(EMBEDDING_KEY_TO_VECTOR)? })
+    }
+}
+
+pub(crate) struct EmbeddingLookup {
+    table: redb::ReadOnlyTable<&'static [u8], &'static [u8]>,
+}
+
+impl EmbeddingLookup {
+    pub fn get(&self, tag: &[u8; 8], content_hash: &[u8; 16]) -> Result<Option<Vec<f32>>> {
+        let key = embedding_key(tag, content_hash);
+        Ok(self.table.get(key.as_slice())?.map(|v| {
+            v.value().chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().expect("4 bytes"))).collect()
+        }))
+    }
+
+    pub fn contains(&self, tag: &[u8; 8], content_hash: &[u8; 16]) -> Result<bool> {
+        Ok(self.table.get(embedding_key(tag, content_hash).as_slice())?.is_some())
+    }
+}
+
+fn decode<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<T> {
+    postcard::from_bytes(bytes).map_err(|e| Error::Storage(format!("undecodable record: {e}")))
+}
+
+/// One atomic change to the index.
+pub(crate) struct Writer {
+    txn: WriteTransaction,
+}
+
+impl Writer {
+    pub fn set_meta(&mut self, key: &str, value: &[u8]) -> Result<()> {
+        self.txn.open_table(META)?.insert(key, value)?;
+        Ok(())
+    }
+
+    fn meta_u64(&self, key: &str) -> Result<u64> {
+        let meta = self.txn.open_table(META)?;
+        let value = meta.get(key)?.and_then(|v| v.value().try_into().ok()).map_or(0, u64::from_le_bytes);
+        Ok(value)
+    }
+
+    /// Removes a file and everything derived from it.
+    pub fn remove_file(&mut self, path: &str) -> Result<()> {
+        let record: Option<FileRecord> = {
+            let mut files = self.txn.open_table(PATH_TO_FILE)?;
+            let removed = files.remove(path)?;
+            removed.map(|v| decode(v.value())).transpose()?
+        };
+        if let Some(record) = record {
+            self.remove_chunks(&record.chunk_ids)?;
+        }
+        Ok(())
+    }
+
+    fn remove_chunks(&mut self, ids: &[u64]) -> Result<()> {
+        let mut chunks = self.txn.open_table(ID_TO_CHUNK)?;
+        let mut postings = self.txn.open_multimap_table(TERM_TO_POSTINGS)?;
+        let mut removed_terms = 0u64;
+        for &id in ids {
+            let Some(value) = chunks.remove(id)? else { continue };
+            let record: ChunkRecord = decode(value.value())?;
+            drop(value);
+            for (term, tf) in crate::tokens::term_freqs(&record.path, record.symbol.as_deref(), record.scope.as_deref(), &record.text) {
+                let posting = Posting { chunk_id: id, tf, doc_len: record.n_terms };
+                postings.remove(term.as_str(), posting.pack())?;
+            }
+            removed_terms += record.n_terms as u64;
+        }
+        drop((chunks, postings));
+        let total = self.meta_u64("total_terms")?.saturating_sub(removed_terms);
+        self.set_meta("total_terms", &total.to_le_bytes())
+    }
+
+    /// Replaces whatever was stored for `path` with `chunks`.
+    pub fn put_file(&mut self, path: &str, size: u64, mtime_ns: u64, hash: [u8; 16], chunks: Vec<NewChunk>) -> Result<()> {
+        self.remove_file(path)?;
+        let mut next_id = self.meta_u64("next_chunk_id")?.max(1);
+        let mut added_terms = 0u64;
+        let mut chunk_ids = Vec::with_capacity(chunks.len());
+        {
+            let mut table = self.txn.open_table(ID_TO_CHUNK)?;
+            let mut postings = self.txn.open_multimap_table(TERM_TO_POSTINGS)?;
+            for chunk in chunks {
+                let id = next_id;
+                next_id += 1;
+                for (term, tf) in &chunk.term_freqs {
+                    let posting = Posting { chunk_id: id, tf: *tf, doc_len: chunk.record.n_terms };
+                    postings.insert(term.as_str(), posting.pack())?;
+                }
+                added_terms += chunk.record.n_terms as u64;
+                table.insert(id, encode(&chunk.record).as_slice())?;
+                chunk_ids.push(id);
+            }
+        }
+        let record = FileRecord { size, mtime_ns, hash, chunk_ids };
+        self.txn.open_table(PATH_TO_FILE)?.insert(path, encode(&record).as_slice())?;
+        self.set_meta("next_chunk_id", &next_id.to_le_bytes())?;
+        let total = self.meta_u64("total_terms")? + added_terms;
+        self.set_meta("total_terms", &total.to_le_bytes())
+    }
+
+    /// Records a file's new stat when its content did not change (a `touch`, a checkout).
+    pub fn touch_file(&mut self, path: &str, record: &FileRecord) -> Result<()> {
+        self.txn.open_table(PATH_TO_FILE)?.insert(path, encode(record).as_slice())?;
+        Ok(())
+    }
+
+    pub fn put_embedding(&mut self, tag: &[u8; 8], content_hash: &[u8; 16], vector: &[f32]) -> Result<()> {
+        let bytes: Vec<u8> = vector.iter().flat_map(|x| x.to_le_bytes()).collect();
+        let key = embedding_key(tag, content_hash);
+        self.txn.open_table(EMBEDDING_KEY_TO_VECTOR)?.insert(key.as_slice(), bytes.as_slice())?;
+        Ok(())
+    }
+
+    /// Drops every vector that no stored chunk uses under `tag`.
+    pub fn retain_embeddings(&mut self, tag: &[u8; 8], live: &HashMap<[u8; 16], ()>) -> Result<u64> {
+        let mut table = self.txn.open_table(EMBEDDING_KEY_TO_VECTOR)?;
+        let mut dead = 0;
+        table.retain(|key, _| {
+            let keep = key.len() == 24 && key[..8] == tag[..] && live.contains_key(&key[8..24]);
+            dead += u64::from(!keep);
+            keep
+        })?;
+        Ok(dead)
+    }
+
+    pub fn commit(self) -> Result<()> {
+        self.txn.commit()?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn postings_pack_round_trip() {
+        let p = Posting { chunk_id: (1 << 40) - 1, tf: 7, doc_len: 1234 };
+        assert_eq!(Posting::unpack(p.pack()), p);
+        let big = Posting { chunk_id: 3, tf: 999, doc_len: 100_000 };
+        assert_eq!(Posting::unpack(big.pack()), Posting { chunk_id: 3, tf: 255, doc_len: 65_535 });
+    }
+
+    #[test]
+    fn foreign_file_is_reported_not_overwritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("index.redb");
+        std::fs::write(&path, b"this is not a database at all, just some text").unwrap();
+        let err = Store::open(&path, dir.path()).err().expect("must fail");
+        assert!(matches!(err, Error::CorruptIndex { .. }), "{err}");
+        assert!(err.to_string().contains("scry index --rebuild"));
+        assert_eq!(std::fs::read(&path).unwrap(), b"this is not a database at all, just some text");
+    }
+
+    #[test]
+    fn stale_schema_rebuilds() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("index.redb");
+        let (store, opened) = Store::open(&path, dir.path()).unwrap();
+        assert_eq!(opened, Opened::Created);
+        let mut w = store.write().unwrap();
+        w.set_meta("schema", &0u32.to_le_bytes()).unwrap();
+        w.commit().unwrap();
+        drop(store);
+        let (_, opened) = Store::open(&path, dir.path()).unwrap();
+        assert_eq!(opened, Opened::RebuiltStaleSchema { found: 0 });
+    }
+}

@@ -1,0 +1,252 @@
+//! Code-aware words: what BM25 indexes and what similar-code compares.
+
+use std::collections::HashSet;
+use std::sync::OnceLock;
+
+use rust_stemmers::{Algorithm, Stemmer};
+
+/// English words that carry no meaning in a query or a comment.
+const STOP_WORDS: &[&str] = &[
+    "a", "an", "the", "of", "to", "in", "on", "for", "and", "or", "is", "are", "be", "been", "it",
+    "its", "this", "that", "these", "with", "as", "by", "at", "from", "into", "if", "we", "our",
+    "you", "your", "which", "where", "what", "how", "when", "do", "does", "there", "here", "any",
+    "all", "some", "can", "will", "should", "would", "given", "using", "via", "so", "such", "than",
+];
+
+fn stemmer() -> &'static Stemmer {
+    static STEMMER: OnceLock<Stemmer> = OnceLock::new();
+    STEMMER.get_or_init(|| Stemmer::create(Algorithm::English))
+}
+
+/// Splits an identifier at underscores, case changes and digits:
+/// `parseHTTPResponse_v2` → `parse`, `HTTP`, `Response`, `v2`.
+pub fn split_identifier(word: &str) -> Vec<&str> {
+    let mut parts = Vec::new();
+    for piece in word.split(|c: char| c == '_' || c == '$').filter(|p| !p.is_empty()) {
+        let chars: Vec<(usize, char)> = piece.char_indices().collect();
+        let mut start = 0;
+        for k in 1..chars.len() {
+            let (i, c) = chars[k];
+            let prev = chars[k - 1].1;
+            let next_lower = chars.get(k + 1).is_some_and(|&(_, n)| n.is_lowercase());
+            let boundary = (prev.is_lowercase() && c.is_uppercase())
+                || (prev.is_uppercase() && c.is_uppercase() && next_lower);
+            if boundary {
+                parts.push(&piece[start..i]);
+                start = i;
+            }
+        }
+        parts.push(&piece[start..]);
+    }
+    parts
+}
+
+/// The words of `text` for BM25: each identifier whole (lower-cased) when it has several
+/// parts, and each part lower-cased and stemmed, so `retryFailedUploads`, `retry_failed_upload`
+/// and "retries failed uploads" meet.
+pub fn terms(text: &str, out: &mut Vec<String>) {
+    for word in words(text) {
+        if word.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        let parts = split_identifier(word);
+        if parts.len() > 1 {
+            out.push(word.to_lowercase());
+        }
+        for part in parts {
+            let lower = part.to_lowercase();
+            if lower.len() < 2 || lower.bytes().all(|b| b.is_ascii_digit()) || STOP_WORDS.contains(&lower.as_str()) {
+                continue;
+            }
+            out.push(stemmer().stem(&lower).into_owned());
+        }
+    }
+}
+
+/// BM25 term frequencies of a chunk: its text, its name twice (a name says what the code is
+/// about), its scope, and the words of its path.
+pub fn term_freqs(path: &str, symbol: Option<&str>, scope: Option<&str>, text: &str) -> Vec<(String, u32)> {
+    let mut all = Vec::new();
+    terms(text, &mut all);
+    for _ in 0..2 {
+        terms(symbol.unwrap_or(""), &mut all);
+    }
+    terms(scope.unwrap_or(""), &mut all);
+    terms(path, &mut all);
+    let mut counts: std::collections::HashMap<String, u32> = std::collections::HashMap::new();
+    for term in all {
+        *counts.entry(term).or_default() += 1;
+    }
+    let mut freqs: Vec<(String, u32)> = counts.into_iter().collect();
+    freqs.sort();
+    freqs
+}
+
+/// Runs of letters, digits and underscores.
+pub fn words(text: &str) -> impl Iterator<Item = &str> {
+    text.split(|c: char| !(c.is_alphanumeric() || c == '_')).filter(|w| !w.is_empty())
+}
+
+/// What similar-code compares: the code's shape with names blanked, and its vocabulary.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Fingerprint {
+    /// Hashes of 4-grams of tokens where identifiers that are not keywords read `$`, numbers
+    /// `0` and strings `"`: survives renaming.
+    pub shape: HashSet<u64>,
+    /// Hashes of identifiers, string contents and numbers: survives reordering.
+    pub vocabulary: HashSet<u64>,
+}
+
+const SHAPE_GRAM: usize = 4;
+
+pub fn fingerprint(text: &str, keywords: &[&str]) -> Fingerprint {
+    let mut shape_tokens: Vec<u64> = Vec::new();
+    let mut print = Fingerprint::default();
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b.is_ascii_whitespace() {
+            i += 1;
+        } else if b.is_ascii_alphabetic() || b == b'_' || b >= 0x80 {
+            let start = i;
+            while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_' || bytes[i] >= 0x80) {
+                i += 1;
+            }
+            let word = &text[start..i];
+            if keywords.contains(&word) {
+                shape_tokens.push(hash(word.as_bytes()));
+            } else {
+                shape_tokens.push(hash(b"$"));
+                print.vocabulary.insert(hash(word.as_bytes()));
+            }
+        } else if b.is_ascii_digit() {
+            let start = i;
+            while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'.') {
+                i += 1;
+            }
+            shape_tokens.push(hash(b"0"));
+            print.vocabulary.insert(hash(&bytes[start..i]));
+        } else if b == b'"' || b == b'\'' || b == b'`' {
+            let start = i + 1;
+            i += 1;
+            while i < bytes.len() && bytes[i] != b && bytes[i] != b'\n' {
+                i += if bytes[i] == b'\\' { 2 } else { 1 };
+            }
+            let end = i.min(bytes.len());
+            i = (i + 1).min(bytes.len());
+            shape_tokens.push(hash(b"\""));
+            if end > start {
+                print.vocabulary.insert(hash(&bytes[start..end]) ^ 0x5354_5249_4e47);
+            }
+        } else {
+            shape_tokens.push(hash(&bytes[i..i + 1]));
+            i += 1;
+        }
+    }
+    for gram in shape_tokens.windows(SHAPE_GRAM) {
+        print.shape.insert(gram.iter().fold(0xcbf2_9ce4_8422_2325, |h, &t| mix(h ^ t)));
+    }
+    print
+}
+
+/// Jaccard similarity of two sets.
+pub fn jaccard(a: &HashSet<u64>, b: &HashSet<u64>) -> f32 {
+    if a.is_empty() || b.is_empty() {
+        return 0.0;
+    }
+    let (small, large) = if a.len() <= b.len() { (a, b) } else { (b, a) };
+    let common = small.iter().filter(|x| large.contains(x)).count();
+    common as f32 / (a.len() + b.len() - common) as f32
+}
+
+/// Signature length of [`minhash`]: the Jaccard estimate is within ~0.1 of the truth.
+pub const MINHASH_LEN: usize = 32;
+
+/// A MinHash signature: the share of equal slots of two signatures estimates the Jaccard
+/// similarity of their sets, at a fixed size per chunk.
+pub fn minhash(set: &HashSet<u64>) -> Vec<u32> {
+    let mut sig = vec![u32::MAX; MINHASH_LEN];
+    for &x in set {
+        for (k, slot) in sig.iter_mut().enumerate() {
+            let h = (mix(x ^ SEEDS[k]) >> 32) as u32;
+            if h < *slot {
+                *slot = h;
+            }
+        }
+    }
+    sig
+}
+
+pub fn minhash_similarity(a: &[u32], b: &[u32]) -> f32 {
+    if a.is_empty() || a.len() != b.len() || a[0] == u32::MAX || b[0] == u32::MAX {
+        return 0.0;
+    }
+    a.iter().zip(b).filter(|(x, y)| x == y).count() as f32 / a.len() as f32
+}
+
+const SEEDS: [u64; MINHASH_LEN] = {
+    let mut seeds = [0u64; MINHASH_LEN];
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut k = 0;
+    while k < MINHASH_LEN {
+        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        seeds[k] = z ^ (z >> 31);
+        k += 1;
+    }
+    seeds
+};
+
+fn mix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+fn hash(bytes: &[u8]) -> u64 {
+    let mut h = 0xcbf2_9ce4_8422_2325u64;
+    for &b in bytes {
+        h = (h ^ b as u64).wrapping_mul(0x0100_0000_01b3);
+    }
+    mix(h)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_identifiers() {
+        assert_eq!(split_identifier("parseHTTPResponse_v2"), ["parse", "HTTP", "Response", "v2"]);
+        assert_eq!(split_identifier("retry_failed_upload"), ["retry", "failed", "upload"]);
+        assert_eq!(split_identifier("XMLHttpRequest"), ["XML", "Http", "Request"]);
+        assert_eq!(split_identifier("__init__"), ["init"]);
+    }
+
+    #[test]
+    fn queries_meet_code() {
+        let mut code = Vec::new();
+        terms("fn retryFailedUploads(queue: &Queue)", &mut code);
+        let mut query = Vec::new();
+        terms("where do we retry a failed upload?", &mut query);
+        for t in &query {
+            assert!(code.contains(t), "{t} not in {code:?}");
+        }
+        assert!(code.contains(&"retryfaileduploads".to_string()));
+    }
+
+    #[test]
+    fn fingerprints_survive_renaming() {
+        let kw = crate::lang::by_name("python").unwrap().keywords;
+        let a = fingerprint("def f(items):\n    total = 0\n    for x in items:\n        total += x\n    return total\n", kw);
+        let b = fingerprint("def g(values):\n    acc = 0\n    for v in values:\n        acc += v\n    return acc\n", kw);
+        let c = fingerprint("class Point:\n    def __init__(self, x, y):\n        self.x = x\n", kw);
+        assert_eq!(jaccard(&a.shape, &b.shape), 1.0);
+        assert!(jaccard(&a.shape, &c.shape) < 0.3);
+        let (sa, sb) = (minhash(&a.shape), minhash(&b.shape));
+        assert_eq!(minhash_similarity(&sa, &sb), 1.0);
+    }
+}

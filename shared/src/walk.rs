@@ -1,0 +1,265 @@
+//! Finding the files worth indexing: ignore rules, sane default exclusions, and content checks.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::UNIX_EPOCH;
+
+use ignore::WalkBuilder;
+
+use crate::lang::{self, Language};
+
+/// Files larger than this are skipped: they are data or generated, rarely code someone wrote.
+pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
+/// A line longer than this marks minified or generated text.
+const MAX_LINE_BYTES: usize = 4096;
+
+/// Directories that hold other people's code or build output, skipped even when no ignore
+/// file names them.
+const SKIPPED_DIRS: &[&str] = &[
+    ".git", ".hg", ".svn", "node_modules", "bower_components", "vendor", "__pycache__", ".venv",
+    "venv", ".tox", ".mypy_cache", ".pytest_cache", "site-packages", ".gradle", ".idea",
+];
+
+const LOCK_FILES: &[&str] = &[
+    "cargo.lock", "package-lock.json", "yarn.lock", "pnpm-lock.yaml", "poetry.lock",
+    "pipfile.lock", "gemfile.lock", "composer.lock", "go.sum", "uv.lock", "bun.lockb",
+    "flake.lock", "packages.lock.json", "podfile.lock", "mix.lock", "pubspec.lock",
+];
+
+/// Why a file was left out. Counted, so a user can tell "not indexed" from "not found".
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum SkipReason {
+    UnknownType,
+    TooLarge,
+    LockFile,
+    Minified,
+    Generated,
+    Binary,
+    NotUtf8,
+    Unreadable,
+}
+
+impl SkipReason {
+    pub fn describe(self) -> &'static str {
+        match self {
+            SkipReason::UnknownType => "not a known text type",
+            SkipReason::TooLarge => "over 1 MiB",
+            SkipReason::LockFile => "lock file",
+            SkipReason::Minified => "minified or very long lines",
+            SkipReason::Generated => "generated",
+            SkipReason::Binary => "binary",
+            SkipReason::NotUtf8 => "not UTF-8",
+            SkipReason::Unreadable => "unreadable",
+        }
+    }
+}
+
+/// A file the walk found, with what `index` needs to tell whether it changed.
+#[derive(Clone, Debug)]
+pub struct WalkedFile {
+    /// Relative to the workspace root, `/`-separated.
+    pub rel_path: String,
+    pub abs_path: PathBuf,
+    pub size: u64,
+    pub mtime_ns: u64,
+}
+
+#[derive(Debug, Default)]
+pub struct WalkReport {
+    /// Sorted by `rel_path`.
+    pub files: Vec<WalkedFile>,
+    pub skipped: BTreeMap<SkipReason, u64>,
+    /// Entries the walk could not read (permissions, symlink loops), with the reason.
+    pub errors: Vec<String>,
+}
+
+impl WalkReport {
+    fn skip(&mut self, reason: SkipReason) {
+        *self.skipped.entry(reason).or_default() += 1;
+    }
+}
+
+/// Lists the files under `root` that Scry indexes: honours `.gitignore` (also outside a git
+/// repository), `.ignore`, git's global excludes and `.scryignore`; skips hidden files,
+/// vendored directories, lock files, minified and oversized files.
+pub fn walk(root: &Path) -> WalkReport {
+    let mut report = WalkReport::default();
+    let walker = WalkBuilder::new(root)
+        .hidden(true)
+        .git_ignore(true)
+        .git_global(true)
+        .git_exclude(true)
+        .require_git(false)
+        .follow_links(false)
+        .add_custom_ignore_filename(".scryignore")
+        .filter_entry(|entry| {
+            let is_dir = entry.file_type().is_some_and(|t| t.is_dir());
+            !(is_dir && entry.file_name().to_str().is_some_and(|n| SKIPPED_DIRS.contains(&n)))
+        })
+        .build();
+    for entry in walker {
+        let entry = match entry {
+            Ok(entry) => entry,
+            Err(err) => {
+                report.errors.push(err.to_string());
+                continue;
+            }
+        };
+        if !entry.file_type().is_some_and(|t| t.is_file()) {
+            continue;
+        }
+        let path = entry.path();
+        let Some(rel_path) = relative(root, path) else { continue };
+        let name = entry.file_name().to_string_lossy().to_ascii_lowercase();
+        if LOCK_FILES.contains(&name.as_str()) {
+            report.skip(SkipReason::LockFile);
+            continue;
+        }
+        if is_minified_or_generated_name(&name) {
+            report.skip(SkipReason::Generated);
+            continue;
+        }
+        let meta = match entry.metadata() {
+            Ok(meta) => meta,
+            Err(err) => {
+                report.errors.push(format!("{rel_path}: {err}"));
+                report.skip(SkipReason::Unreadable);
+                continue;
+            }
+        };
+        if meta.len() > MAX_FILE_BYTES {
+            report.skip(SkipReason::TooLarge);
+            continue;
+        }
+        // Extension-less files may be scripts known by their `#!` line: `read` decides those.
+        if name.contains('.') && lang::detect(path, None).is_none() {
+            report.skip(SkipReason::UnknownType);
+            continue;
+        }
+        let mtime_ns = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_nanos() as u64);
+        report.files.push(WalkedFile { rel_path, abs_path: path.to_path_buf(), size: meta.len(), mtime_ns });
+    }
+    report.files.sort_by(|a, b| a.rel_path.cmp(&b.rel_path));
+    report
+}
+
+fn relative(root: &Path, path: &Path) -> Option<String> {
+    let rel = path.strip_prefix(root).ok()?;
+    let parts: Option<Vec<&str>> = rel.components().map(|c| c.as_os_str().to_str()).collect();
+    Some(parts?.join("/"))
+}
+
+fn is_minified_or_generated_name(name: &str) -> bool {
+    const SUFFIXES: &[&str] = &[
+        ".min.js", ".min.css", ".map", ".bundle.js", ".pb.go", "_pb2.py", "_pb2_grpc.py",
+        ".pb.cc", ".pb.h", ".g.dart", ".designer.cs", ".generated.cs", ".generated.ts",
+    ];
+    SUFFIXES.iter().any(|s| name.ends_with(s))
+}
+
+/// A file's text, once its content has passed the checks a path cannot make.
+pub struct FileText {
+    pub text: String,
+    pub language: &'static Language,
+}
+
+/// Reads a walked file and decides, from its content, whether to index it.
+pub fn read(file: &WalkedFile) -> Result<FileText, SkipReason> {
+    let bytes = std::fs::read(&file.abs_path).map_err(|_| SkipReason::Unreadable)?;
+    classify(&file.abs_path, bytes)
+}
+
+/// The checks of [`read`] on bytes already in hand (an editor's unsaved buffer, say).
+pub fn classify(path: &Path, bytes: Vec<u8>) -> Result<FileText, SkipReason> {
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(SkipReason::TooLarge);
+    }
+    if bytes[..bytes.len().min(8192)].contains(&0) {
+        return Err(SkipReason::Binary);
+    }
+    let text = String::from_utf8(bytes).map_err(|_| SkipReason::NotUtf8)?;
+    let first_line = text.lines().next();
+    let language = lang::detect(path, first_line).ok_or(SkipReason::UnknownType)?;
+    let longest_line = text.split('\n').map(str::len).max().unwrap_or(0);
+    if longest_line > MAX_LINE_BYTES {
+        return Err(SkipReason::Minified);
+    }
+    if has_generated_marker(&text) {
+        return Err(SkipReason::Generated);
+    }
+    Ok(FileText { text, language })
+}
+
+/// Tools that generate code say so near the top (`@generated`, Go's "Code generated … DO NOT EDIT").
+fn has_generated_marker(text: &str) -> bool {
+    text.lines().take(5).any(|line| {
+        let line = line.to_ascii_lowercase();
+        line.contains("@generated")
+            || line.contains("do not edit")
+            || line.contains("auto-generated")
+            || line.contains("autogenerated")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+
+    fn write(root: &Path, rel: &str, content: &[u8]) {
+        let path = root.join(rel);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(path, content).unwrap();
+    }
+
+    #[test]
+    fn honours_ignore_files_and_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        write(root, "src/main.rs", b"fn main() {}\n");
+        write(root, "src/gen.rs", b"fn gen() {}\n");
+        write(root, ".gitignore", b"build/\n");
+        write(root, ".scryignore", b"src/gen.rs\n");
+        write(root, "build/out.rs", b"fn out() {}\n");
+        write(root, "node_modules/x/index.js", b"function x() {}\n");
+        write(root, "Cargo.lock", b"# lock\n");
+        write(root, "app.min.js", b"var a=1;\n");
+        write(root, "big.py", &vec![b'#'; (MAX_FILE_BYTES + 1) as usize]);
+        write(root, "image.png", b"\x89PNG");
+        write(root, "scripts/deploy", b"#!/bin/sh\necho hi\n");
+        let report = walk(root);
+        let paths: Vec<&str> = report.files.iter().map(|f| f.rel_path.as_str()).collect();
+        assert_eq!(paths, ["scripts/deploy", "src/main.rs"]);
+        assert_eq!(report.skipped[&SkipReason::LockFile], 1);
+        assert_eq!(report.skipped[&SkipReason::Generated], 1);
+        assert_eq!(report.skipped[&SkipReason::TooLarge], 1);
+        assert_eq!(report.skipped[&SkipReason::UnknownType], 1);
+    }
+
+    #[test]
+    fn content_checks() {
+        let p = Path::new("a.py");
+        assert_eq!(classify(p, b"x = 1\x00\n".to_vec()).err(), Some(SkipReason::Binary));
+        assert_eq!(classify(p, vec![0xff, 0xfe, b'a']).err(), Some(SkipReason::NotUtf8));
+        let long = format!("x = '{}'\n", "a".repeat(MAX_LINE_BYTES));
+        assert_eq!(classify(p, long.into_bytes()).err(), Some(SkipReason::Minified));
+        let generated = b"# Code generated by protoc. DO NOT EDIT.\nx = 1\n".to_vec();
+        assert_eq!(classify(p, generated).err(), Some(SkipReason::Generated));
+        assert_eq!(classify(Path::new("tool"), b"no shebang".to_vec()).err(), Some(SkipReason::UnknownType));
+        assert_eq!(classify(p, b"def f():\n    pass\n".to_vec()).unwrap().language.name, "python");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn symlink_loops_are_not_fatal() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "a/ok.rs", b"fn ok() {}\n");
+        std::os::unix::fs::symlink(dir.path().join("a"), dir.path().join("a/loop")).unwrap();
+        let report = walk(dir.path());
+        assert_eq!(report.files.len(), 1);
+    }
+}
