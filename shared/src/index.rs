@@ -344,6 +344,11 @@ impl Index {
         })
     }
 
+    /// Problems with the index's internal consistency; empty when it is sound.
+    pub fn check(&self) -> Result<Vec<String>> {
+        self.store.read()?.check()
+    }
+
     /// A searcher over the index as it is now; later updates do not change what it sees.
     pub fn searcher<'e>(&self, embedder: Option<&'e dyn Embedder>) -> Result<Searcher<'e>> {
         Searcher::load(&self.root, self.store.read()?, embedder)

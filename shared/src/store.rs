@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use redb::{
-    ConcurrencyMode, Database, MultimapTableDefinition, ReadTransaction, ReadableDatabase,
+    ConcurrencyMode, Database, MultimapTableDefinition, ReadTransaction, ReadableDatabase, ReadableMultimapTable,
     ReadableTable, ReadableTableMetadata, TableDefinition, WriteTransaction,
 };
 use serde::{Deserialize, Serialize};
@@ -158,6 +158,8 @@ impl Store {
             .set_concurrency_mode(ConcurrencyMode::MultiWriter)
             .create(path)
             .map_err(|e| match e {
+                // redb reports a file that is not one of its databases as invalid data.
+                redb::DatabaseError::Storage(redb::StorageError::Io(io)) if io.kind() == std::io::ErrorKind::InvalidData => corrupt(io.to_string()),
                 redb::DatabaseError::Storage(redb::StorageError::Io(io)) => Error::io(path, io),
                 redb::DatabaseError::Storage(other) => corrupt(other.to_string()),
                 redb::DatabaseError::UpgradeRequired(v) => corrupt(format!("written by an older storage format {v}")),
@@ -269,6 +271,54 @@ impl Reader {
             out.push(Posting::unpack(value?.value()));
         }
         Ok(out)
+    }
+
+    /// Checks that the tables agree with each other; returns what does not.
+    pub fn check(&self) -> Result<Vec<String>> {
+        let mut problems = Vec::new();
+        let files = self.files()?;
+        let mut owned: HashMap<u64, &str> = HashMap::new();
+        for (path, record) in &files {
+            for &id in &record.chunk_ids {
+                if let Some(other) = owned.insert(id, path) {
+                    problems.push(format!("chunk {id} belongs to both {other} and {path}"));
+                }
+            }
+        }
+        let mut total_terms = 0u64;
+        let mut n_chunks = 0usize;
+        self.for_each_chunk(|id, record| {
+            n_chunks += 1;
+            total_terms += record.n_terms as u64;
+            match owned.get(&id) {
+                None => problems.push(format!("chunk {id} ({}) belongs to no file", record.path)),
+                Some(path) if *path != record.path => problems.push(format!("chunk {id} says {} but is listed under {path}", record.path)),
+                Some(_) => {}
+            }
+            Ok(())
+        })?;
+        if n_chunks != owned.len() {
+            problems.push(format!("files list {} chunks, the chunk table holds {n_chunks}", owned.len()));
+        }
+        let stored_total = self.meta_u64("total_terms")?;
+        if stored_total != total_terms {
+            problems.push(format!("total term count is {stored_total}, chunks add up to {total_terms}"));
+        }
+        let chunks = self.txn.open_table(ID_TO_CHUNK)?;
+        let postings = self.txn.open_multimap_table(TERM_TO_POSTINGS)?;
+        let mut dangling = 0u64;
+        for entry in postings.iter()? {
+            let (_, values) = entry?;
+            for value in values {
+                if chunks.get(Posting::unpack(value?.value()).chunk_id)?.is_none() {
+                    dangling += 1;
+                }
+            }
+        }
+        if dangling > 0 {
+            problems.push(format!("{dangling} postings point at missing chunks"));
+        }
+        Ok(problems)
     }
 
     pub fn embedding_table(&self) -> Result<EmbeddingLookup> {

@@ -72,6 +72,9 @@ enum Command {
     },
     /// Show where a workspace's index is and what it holds.
     Status {
+        /// Also verify that the index is internally consistent.
+        #[arg(long)]
+        check: bool,
         #[command(flatten)]
         common: Common,
     },
@@ -171,10 +174,20 @@ fn dispatch(cli: Cli) -> Result<()> {
             out.flush()?;
             Ok(())
         }
-        Command::Status { common } => {
+        Command::Status { check, common } => {
             let root = common.path.unwrap_or_else(|| ".".into());
             let index = open_index(&root, false)?;
             output::print_status(&index.status()?, &mut io::stdout())?;
+            if check {
+                let problems = index.check()?;
+                if !problems.is_empty() {
+                    for problem in &problems {
+                        eprintln!("problem: {problem}");
+                    }
+                    bail!("the index is inconsistent; run `scry index --rebuild` to recreate it");
+                }
+                println!("check:     consistent");
+            }
             Ok(())
         }
     }

