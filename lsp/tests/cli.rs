@@ -14,7 +14,10 @@ struct Workspace {
 
 impl Workspace {
     fn new(files: &[(&str, &str)]) -> Self {
-        let ws = Workspace { dir: tempfile::tempdir().unwrap(), index_dir: tempfile::tempdir().unwrap() };
+        let ws = Workspace {
+            dir: tempfile::tempdir().unwrap(),
+            index_dir: tempfile::tempdir().unwrap(),
+        };
         for (path, text) in files {
             ws.write(path, text);
         }
@@ -33,21 +36,31 @@ impl Workspace {
 
     fn scry(&self) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_scry"));
-        cmd.env("SCRY_INDEX_DIR", self.index_dir.path()).env_remove("SCRY_MODEL").env("NO_COLOR", "1");
+        cmd.env("SCRY_INDEX_DIR", self.index_dir.path())
+            .env_remove("SCRY_MODEL")
+            .env("NO_COLOR", "1");
         cmd
     }
 
     /// Runs scry with `args`; returns stdout, panicking with stderr on failure.
     fn ok(&self, args: &[&str]) -> String {
         let out = self.scry().args(args).output().unwrap();
-        assert!(out.status.success(), "scry {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "scry {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8(out.stdout).unwrap()
     }
 
     /// Runs scry with `args`, expecting failure; returns stderr.
     fn fails(&self, args: &[&str]) -> String {
         let out = self.scry().args(args).output().unwrap();
-        assert!(!out.status.success(), "scry {args:?} should have failed: {}", String::from_utf8_lossy(&out.stdout));
+        assert!(
+            !out.status.success(),
+            "scry {args:?} should have failed: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
         String::from_utf8(out.stderr).unwrap()
     }
 
@@ -67,8 +80,16 @@ impl Workspace {
     }
 
     fn index_summary(&self) -> String {
-        let out = self.scry().args(["index", &self.path_arg()]).output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let out = self
+            .scry()
+            .args(["index", &self.path_arg()])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8(out.stderr).unwrap()
     }
 }
@@ -149,7 +170,10 @@ fn fixture() -> Workspace {
 
 fn top(results: &[Value]) -> (String, String) {
     let first = results.first().expect("no results");
-    (first["path"].as_str().unwrap().to_string(), first["symbol"].as_str().unwrap_or("").to_string())
+    (
+        first["path"].as_str().unwrap().to_string(),
+        first["symbol"].as_str().unwrap_or("").to_string(),
+    )
 }
 
 #[test]
@@ -157,21 +181,45 @@ fn search_finds_the_right_function_in_a_fresh_checkout() {
     let ws = fixture();
     // One command: search brings the index up to date first.
     let results = ws.search("retry a failed upload", &[]);
-    assert_eq!(top(&results), ("src/upload.py".into(), "retry_upload".into()));
+    assert_eq!(
+        top(&results),
+        ("src/upload.py".into(), "retry_upload".into())
+    );
     let hit = &results[0];
-    assert_eq!((hit["start_line"].as_u64(), hit["end_line"].as_u64()), (Some(4), Some(10)));
+    assert_eq!(
+        (hit["start_line"].as_u64(), hit["end_line"].as_u64()),
+        (Some(4), Some(10))
+    );
     assert_eq!(hit["language"], "python");
     assert!(hit["score"].as_f64().unwrap() > 0.0);
-    assert!(hit["snippet"].as_str().unwrap().starts_with("def retry_upload"));
+    assert!(
+        hit["snippet"]
+            .as_str()
+            .unwrap()
+            .starts_with("def retry_upload")
+    );
     // Vendored code and lock files stay out.
-    assert!(results.iter().all(|r| !r["path"].as_str().unwrap().starts_with("node_modules")));
+    assert!(
+        results
+            .iter()
+            .all(|r| !r["path"].as_str().unwrap().starts_with("node_modules"))
+    );
 
-    assert_eq!(top(&ws.search("parse configuration text", &[])), ("src/config.rs".into(), "parse_config".into()));
-    assert_eq!(top(&ws.search("CircleArea", &[])), ("geo/area.go".into(), "CircleArea".into()));
+    assert_eq!(
+        top(&ws.search("parse configuration text", &[])),
+        ("src/config.rs".into(), "parse_config".into())
+    );
+    assert_eq!(
+        top(&ws.search("CircleArea", &[])),
+        ("geo/area.go".into(), "CircleArea".into())
+    );
     // A small class stays one chunk: the method's name finds it.
     let results = ws.search("addItem", &[]);
     assert_eq!(top(&results), ("web/app.ts".into(), "ShoppingCart".into()));
-    assert!(results[0]["start_line"].as_u64() <= Some(11) && results[0]["end_line"].as_u64() >= Some(13));
+    assert!(
+        results[0]["start_line"].as_u64() <= Some(11)
+            && results[0]["end_line"].as_u64() >= Some(13)
+    );
 }
 
 #[test]
@@ -180,10 +228,22 @@ fn filters_by_language_and_glob() {
     let results = ws.search("config", &["--lang", "rust"]);
     assert!(!results.is_empty() && results.iter().all(|r| r["language"] == "rust"));
     let results = ws.search("debounce", &["--glob", "web/**"]);
-    assert!(!results.is_empty() && results.iter().all(|r| r["path"].as_str().unwrap().starts_with("web/")));
-    assert!(ws.search("debounce", &["--lang", "go"]).iter().all(|r| r["language"] == "go"));
+    assert!(
+        !results.is_empty()
+            && results
+                .iter()
+                .all(|r| r["path"].as_str().unwrap().starts_with("web/"))
+    );
+    assert!(
+        ws.search("debounce", &["--lang", "go"])
+            .iter()
+            .all(|r| r["language"] == "go")
+    );
     let err = ws.fails(&["search", "--path", &ws.path_arg(), "--lang", "cobol", "x"]);
-    assert!(err.contains("unknown language `cobol`") && err.contains("python"), "{err}");
+    assert!(
+        err.contains("unknown language `cobol`") && err.contains("python"),
+        "{err}"
+    );
     let err = ws.fails(&["search", "--path", &ws.path_arg(), "--glob", "a[", "x"]);
     assert!(err.contains("invalid glob"), "{err}");
 }
@@ -192,12 +252,35 @@ fn filters_by_language_and_glob() {
 fn queries_file_answers_in_input_order() {
     let ws = fixture();
     let queries = ws.index_dir.path().join("queries.txt");
-    fs::write(&queries, "circle area\n\nretry upload\ndebounce a callback\n").unwrap();
-    let out = ws.ok(&["search", "--json", "--limit", "3", "--path", &ws.path_arg(), "--queries", queries.to_str().unwrap()]);
-    let lines: Vec<Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    fs::write(
+        &queries,
+        "circle area\n\nretry upload\ndebounce a callback\n",
+    )
+    .unwrap();
+    let out = ws.ok(&[
+        "search",
+        "--json",
+        "--limit",
+        "3",
+        "--path",
+        &ws.path_arg(),
+        "--queries",
+        queries.to_str().unwrap(),
+    ]);
+    let lines: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     let asked: Vec<&str> = lines.iter().map(|l| l["query"].as_str().unwrap()).collect();
-    assert_eq!(asked, ["circle area", "retry upload", "debounce a callback"]);
-    assert!(lines.iter().all(|l| l["results"].as_array().unwrap().len() <= 3));
+    assert_eq!(
+        asked,
+        ["circle area", "retry upload", "debounce a callback"]
+    );
+    assert!(
+        lines
+            .iter()
+            .all(|l| l["results"].as_array().unwrap().len() <= 3)
+    );
 }
 
 #[test]
@@ -212,10 +295,17 @@ fn incremental_index_follows_edits_renames_and_deletes() {
     ws.write("src/upload.py", &format!("{UPLOAD_PY}\n\ndef rotate_logs(directory, keep=5):\n    return sorted(directory)[-keep:]\n"));
     let edit = ws.index_summary();
     assert!(edit.contains("1 changed, 0 deleted"), "{edit}");
-    assert_eq!(top(&ws.search("rotate_logs", &[])), ("src/upload.py".into(), "rotate_logs".into()));
+    assert_eq!(
+        top(&ws.search("rotate_logs", &[])),
+        ("src/upload.py".into(), "rotate_logs".into())
+    );
 
     // Rename: the new path answers, the old one is gone.
-    fs::rename(ws.root().join("geo/area.go"), ws.root().join("geo/circle.go")).unwrap();
+    fs::rename(
+        ws.root().join("geo/area.go"),
+        ws.root().join("geo/circle.go"),
+    )
+    .unwrap();
     let renamed = ws.index_summary();
     assert!(renamed.contains("1 changed, 1 deleted"), "{renamed}");
     assert_eq!(top(&ws.search("CircleArea", &[])).0, "geo/circle.go");
@@ -223,8 +313,16 @@ fn incremental_index_follows_edits_renames_and_deletes() {
     // Delete: its chunks vanish.
     fs::remove_file(ws.root().join("web/app.ts")).unwrap();
     ws.index_summary();
-    assert!(ws.search("debounce", &[]).iter().all(|r| r["path"] != "web/app.ts"));
-    assert!(ws.search("ShoppingCart", &[]).iter().all(|r| r["symbol"] != "ShoppingCart"));
+    assert!(
+        ws.search("debounce", &[])
+            .iter()
+            .all(|r| r["path"] != "web/app.ts")
+    );
+    assert!(
+        ws.search("ShoppingCart", &[])
+            .iter()
+            .all(|r| r["symbol"] != "ShoppingCart")
+    );
 
     // A touch without a change re-reads the file but writes no chunks.
     let text = fs::read_to_string(ws.root().join("src/config.rs")).unwrap();
@@ -245,16 +343,34 @@ fn similar_finds_the_renamed_clone() {
         acc = (acc * 31 + r) % 65521
     return acc
 "#;
-    let ws = Workspace::new(&[("src/upload.py", UPLOAD_PY), ("src/config.rs", CONFIG_RS), ("lib/other.py", clone), ("web/app.ts", APP_TS)]);
-    let out = ws.ok(&["similar", "--json", "--path", &ws.path_arg(), "src/upload.py:13-17"]);
+    let ws = Workspace::new(&[
+        ("src/upload.py", UPLOAD_PY),
+        ("src/config.rs", CONFIG_RS),
+        ("lib/other.py", clone),
+        ("web/app.ts", APP_TS),
+    ]);
+    let out = ws.ok(&[
+        "similar",
+        "--json",
+        "--path",
+        &ws.path_arg(),
+        "src/upload.py:13-17",
+    ]);
     let line: Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
     let results = line["results"].as_array().unwrap();
     assert_eq!(top(results), ("lib/other.py".into(), "weighted_sum".into()));
     // The span itself is never its own best match.
-    assert!(results.iter().all(|r| !(r["path"] == "src/upload.py" && r["start_line"] == 13)));
+    assert!(
+        results
+            .iter()
+            .all(|r| !(r["path"] == "src/upload.py" && r["start_line"] == 13))
+    );
 
     let err = ws.fails(&["similar", "--path", &ws.path_arg(), "src/upload.py:10-999"]);
-    assert!(err.contains("not a span of the file") && err.contains("17 lines"), "{err}");
+    assert!(
+        err.contains("not a span of the file") && err.contains("17 lines"),
+        "{err}"
+    );
     let err = ws.fails(&["similar", "--path", &ws.path_arg(), "src/upload.py"]);
     assert!(err.contains("FILE:START-END"), "{err}");
     let err = ws.fails(&["similar", "--path", &ws.path_arg(), "src/missing.py:1-2"]);
@@ -266,26 +382,46 @@ fn bad_input_gets_one_clear_line() {
     let ws = fixture();
     let mut errors = Vec::new();
     let err = ws.fails(&["search", "--path", "/definitely/not/here", "x"]);
-    assert!(err.contains("/definitely/not/here") && err.contains("does not exist"), "{err}");
+    assert!(
+        err.contains("/definitely/not/here") && err.contains("does not exist"),
+        "{err}"
+    );
     errors.push(err);
     let err = ws.fails(&["search", "--path", &ws.path_arg(), "   "]);
     assert!(err.contains("query is empty"), "{err}");
     errors.push(err);
 
     let empty_model = tempfile::tempdir().unwrap();
-    let err = ws.fails(&["search", "--path", &ws.path_arg(), "--model", empty_model.path().to_str().unwrap(), "x"]);
+    let err = ws.fails(&[
+        "search",
+        "--path",
+        &ws.path_arg(),
+        "--model",
+        empty_model.path().to_str().unwrap(),
+        "x",
+    ]);
     assert!(err.contains("config.json is missing"), "{err}");
     errors.push(err);
     fs::write(empty_model.path().join("config.json"), "{not json").unwrap();
     fs::write(empty_model.path().join("tokenizer.json"), "{}").unwrap();
     fs::write(empty_model.path().join("model.safetensors"), "nope").unwrap();
-    let err = ws.fails(&["search", "--path", &ws.path_arg(), "--model", empty_model.path().to_str().unwrap(), "x"]);
+    let err = ws.fails(&[
+        "search",
+        "--path",
+        &ws.path_arg(),
+        "--model",
+        empty_model.path().to_str().unwrap(),
+        "x",
+    ]);
     assert!(err.contains("config.json is not a BERT config"), "{err}");
     errors.push(err);
 
     ws.write(".scry.toml", "modle = 'typo'\n");
     let err = ws.fails(&["search", "--path", &ws.path_arg(), "x"]);
-    assert!(err.contains(".scry.toml is not a valid Scry config"), "{err}");
+    assert!(
+        err.contains(".scry.toml is not a valid Scry config"),
+        "{err}"
+    );
     errors.push(err);
     fs::remove_file(ws.root().join(".scry.toml")).unwrap();
 
@@ -309,10 +445,24 @@ fn corrupt_index_is_reported_then_rebuilt() {
     fs::write(&db, &bytes).unwrap();
     assert_eq!(fs::metadata(&db).unwrap().len(), len);
     let err = ws.fails(&["search", "--path", &ws.path_arg(), "retry"]);
-    assert!(err.contains("corrupt or not a Scry index") && err.contains("scry index --rebuild"), "{err}");
-    let out = ws.scry().args(["index", "--rebuild", &ws.path_arg()]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(top(&ws.search("retry a failed upload", &[])).1, "retry_upload");
+    assert!(
+        err.contains("corrupt or not a Scry index") && err.contains("scry index --rebuild"),
+        "{err}"
+    );
+    let out = ws
+        .scry()
+        .args(["index", "--rebuild", &ws.path_arg()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        top(&ws.search("retry a failed upload", &[])).1,
+        "retry_upload"
+    );
 }
 
 fn find_db(dir: &Path) -> PathBuf {
@@ -330,7 +480,11 @@ fn binary_huge_and_odd_files_are_skipped_not_fatal() {
     let ws = fixture();
     ws.write("data/blob.py", "x = 1\n\0\0\0binary");
     ws.write("data/huge.py", &"# filler line\n".repeat(100_000));
-    fs::write(ws.root().join("data/latin1.py"), b"# caf\xe9\ndef f():\n    pass\n").unwrap();
+    fs::write(
+        ws.root().join("data/latin1.py"),
+        b"# caf\xe9\ndef f():\n    pass\n",
+    )
+    .unwrap();
     ws.write("data/min.js", &format!("var a={};\n", "1+".repeat(5000)));
     #[cfg(unix)]
     std::os::unix::fs::symlink(ws.root().join("data"), ws.root().join("data/loop")).unwrap();
@@ -352,25 +506,45 @@ fn kill_nine_at_any_moment_leaves_an_index_the_next_run_completes() {
     }
     // Kill the indexer at different points of its run.
     for delay_ms in [30, 90, 160, 250, 400, 600] {
-        let mut child = ws.scry().args(["index", &ws.path_arg()]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+        let mut child = ws
+            .scry()
+            .args(["index", &ws.path_arg()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
         std::thread::sleep(Duration::from_millis(delay_ms));
         child.kill().unwrap();
         child.wait().unwrap();
         let status = ws.ok(&["status", "--check", "--path", &ws.path_arg()]);
-        assert!(status.contains("check:     consistent"), "after kill at {delay_ms} ms: {status}");
+        assert!(
+            status.contains("check:     consistent"),
+            "after kill at {delay_ms} ms: {status}"
+        );
     }
     let finish = ws.index_summary();
-    assert!(finish.contains("index: 1500 files, 3000 chunks"), "{finish}");
+    assert!(
+        finish.contains("index: 1500 files, 3000 chunks"),
+        "{finish}"
+    );
     let results = ws.search("handler_777", &[]);
-    assert_eq!(top(&results), ("pkg17/mod777.py".into(), "handler_777".into()));
+    assert_eq!(
+        top(&results),
+        ("pkg17/mod777.py".into(), "handler_777".into())
+    );
     // The same as an index built without interruption.
-    let fresh = Workspace { dir: tempfile::tempdir().unwrap(), index_dir: tempfile::tempdir().unwrap() };
+    let fresh = Workspace {
+        dir: tempfile::tempdir().unwrap(),
+        index_dir: tempfile::tempdir().unwrap(),
+    };
     let fresh_status = Command::new(env!("CARGO_BIN_EXE_scry"))
         .env("SCRY_INDEX_DIR", fresh.index_dir.path())
         .args(["index", &ws.path_arg()])
         .output()
         .unwrap();
-    assert!(String::from_utf8_lossy(&fresh_status.stderr).contains("index: 1500 files, 3000 chunks"));
+    assert!(
+        String::from_utf8_lossy(&fresh_status.stderr).contains("index: 1500 files, 3000 chunks")
+    );
 }
 
 #[test]
@@ -378,7 +552,10 @@ fn status_says_where_and_what() {
     let ws = fixture();
     ws.index_summary();
     let status = ws.ok(&["status", "--path", &ws.path_arg()]);
-    assert!(status.contains(ws.index_dir.path().to_str().unwrap()), "{status}");
+    assert!(
+        status.contains(ws.index_dir.path().to_str().unwrap()),
+        "{status}"
+    );
     assert!(status.contains("files:     5"), "{status}");
     assert!(status.contains("model:     none"), "{status}");
 }

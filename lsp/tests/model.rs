@@ -7,8 +7,14 @@ use std::process::Command;
 
 fn model_dir() -> PathBuf {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-    let out = Command::new(repo.join("scripts/fetch-model.sh")).output().expect("run scripts/fetch-model.sh");
-    assert!(out.status.success(), "fetching the test model failed: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(repo.join("scripts/fetch-model.sh"))
+        .output()
+        .expect("run scripts/fetch-model.sh");
+    assert!(
+        out.status.success(),
+        "fetching the test model failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
 }
 
@@ -19,14 +25,20 @@ fn scry(index_dir: &Path, args: &[&str]) -> (String, String) {
         .args(args)
         .output()
         .unwrap();
-    let (stdout, stderr) = (String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap());
+    let (stdout, stderr) = (
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    );
     assert!(out.status.success(), "scry {args:?}: {stderr}");
     (stdout, stderr)
 }
 
 fn top_symbol(stdout: &str) -> String {
     let line: serde_json::Value = serde_json::from_str(stdout.lines().next().unwrap()).unwrap();
-    line["results"][0]["symbol"].as_str().unwrap_or("").to_string()
+    line["results"][0]["symbol"]
+        .as_str()
+        .unwrap_or("")
+        .to_string()
 }
 
 #[test]
@@ -41,15 +53,44 @@ fn hybrid_search_and_model_changes_keep_chunks() {
         "import time\n\ndef send_with_backoff(sock, payload, tries=4):\n    for n in range(tries):\n        try:\n            return sock.send(payload)\n        except OSError:\n            time.sleep(2 ** n)\n    raise\n\n\ndef html_escape(s):\n    return s.replace('&', '&amp;').replace('<', '&lt;')\n",
     )
     .unwrap();
-    fs::write(ws.path().join("shapes.rs"), "pub fn triangle_area(base: f64, height: f64) -> f64 {\n    0.5 * base * height\n}\n").unwrap();
+    fs::write(
+        ws.path().join("shapes.rs"),
+        "pub fn triangle_area(base: f64, height: f64) -> f64 {\n    0.5 * base * height\n}\n",
+    )
+    .unwrap();
 
     // Words that appear nowhere in the code: only the vectors can connect them.
-    let (out, _) = scry(index_dir.path(), &["search", "--json", "--model", model, "--path", root, "keep trying to transmit data when the network fails"]);
+    let (out, _) = scry(
+        index_dir.path(),
+        &[
+            "search",
+            "--json",
+            "--model",
+            model,
+            "--path",
+            root,
+            "keep trying to transmit data when the network fails",
+        ],
+    );
     assert_eq!(top_symbol(&out), "send_with_backoff");
-    let (out, _) = scry(index_dir.path(), &["search", "--json", "--model", model, "--path", root, "geometry of a polygon"]);
+    let (out, _) = scry(
+        index_dir.path(),
+        &[
+            "search",
+            "--json",
+            "--model",
+            model,
+            "--path",
+            root,
+            "geometry of a polygon",
+        ],
+    );
     assert_eq!(top_symbol(&out), "triangle_area");
     let (status, _) = scry(index_dir.path(), &["status", "--path", root]);
-    assert!(status.contains("model:     bert:all-MiniLM-L6-v2@"), "{status}");
+    assert!(
+        status.contains("model:     bert:all-MiniLM-L6-v2@"),
+        "{status}"
+    );
 
     // Another model re-embeds every chunk and rewrites none.
     let other = tempfile::tempdir().unwrap();
@@ -58,12 +99,32 @@ fn hybrid_search_and_model_changes_keep_chunks() {
     for file in ["config.json", "tokenizer.json", "model.safetensors"] {
         fs::copy(Path::new(model).join(file), other_model.join(file)).unwrap();
     }
-    let (_, summary) = scry(index_dir.path(), &["index", "--model", other_model.to_str().unwrap(), root]);
-    assert!(summary.contains("0 chunks written, 4 vectors embedded"), "{summary}");
+    let (_, summary) = scry(
+        index_dir.path(),
+        &["index", "--model", other_model.to_str().unwrap(), root],
+    );
+    assert!(
+        summary.contains("0 chunks written, 4 vectors embedded"),
+        "{summary}"
+    );
     // Back to the first: its vectors are still there.
     let (_, summary) = scry(index_dir.path(), &["index", "--model", model, root]);
-    assert!(summary.contains("0 chunks written, 0 vectors embedded"), "{summary}");
+    assert!(
+        summary.contains("0 chunks written, 0 vectors embedded"),
+        "{summary}"
+    );
     // Lexical search of the same index still works.
-    let (out, _) = scry(index_dir.path(), &["search", "--json", "--model", "none", "--path", root, "html_escape"]);
+    let (out, _) = scry(
+        index_dir.path(),
+        &[
+            "search",
+            "--json",
+            "--model",
+            "none",
+            "--path",
+            root,
+            "html_escape",
+        ],
+    );
     assert_eq!(top_symbol(&out), "html_escape");
 }

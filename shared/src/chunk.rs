@@ -43,8 +43,15 @@ pub fn chunk(text: &str, language: &'static Language) -> Vec<Chunk> {
         parser.set_language(&grammar()).ok()?;
         parser.parse(text, None)
     });
-    let Some(tree) = tree else { return chunk_prose(text, &lines, language.name == "markdown") };
-    let mut cutter = TreeCutter { src: text, lines: &lines, language, out: Vec::new() };
+    let Some(tree) = tree else {
+        return chunk_prose(text, &lines, language.name == "markdown");
+    };
+    let mut cutter = TreeCutter {
+        src: text,
+        lines: &lines,
+        language,
+        out: Vec::new(),
+    };
     let root = tree.root_node();
     cutter.block(named_children(root), &mut Vec::new(), None);
     cutter.out
@@ -73,7 +80,10 @@ impl<'a> Lines<'a> {
     /// Byte range of rows `first..=last`, without the final newline.
     fn bytes(&self, first: usize, last: usize) -> (usize, usize) {
         let start = self.starts[first];
-        let end = self.starts.get(last + 1).map_or(self.src.len(), |&next| next - 1);
+        let end = self
+            .starts
+            .get(last + 1)
+            .map_or(self.src.len(), |&next| next - 1);
         (start, end.max(start))
     }
 
@@ -82,7 +92,13 @@ impl<'a> Lines<'a> {
         self.src[start..end].trim().is_empty()
     }
 
-    fn make(&self, rows: Rows, symbol: Option<String>, kind: ChunkKind, scope: Option<String>) -> Option<Chunk> {
+    fn make(
+        &self,
+        rows: Rows,
+        symbol: Option<String>,
+        kind: ChunkKind,
+        scope: Option<String>,
+    ) -> Option<Chunk> {
         let (start, end) = self.bytes(rows.first, rows.last);
         let text = &self.src[start..end];
         if text.bytes().filter(|b| !b.is_ascii_whitespace()).count() < 4 {
@@ -111,8 +127,15 @@ struct Rows {
 impl Rows {
     fn of(node: Node) -> Self {
         let end = node.end_position();
-        let last = if end.column == 0 && end.row > node.start_position().row { end.row - 1 } else { end.row };
-        Rows { first: node.start_position().row, last }
+        let last = if end.column == 0 && end.row > node.start_position().row {
+            end.row - 1
+        } else {
+            end.row
+        };
+        Rows {
+            first: node.start_position().row,
+            last,
+        }
     }
 
     fn len(self) -> usize {
@@ -167,7 +190,9 @@ impl<'a> TreeCutter<'a> {
                 // Comments right above a definition document it: they travel with it.
                 let mut first_attached = comments.len();
                 let mut next_row = node.start_position().row;
-                while first_attached > 0 && Rows::of(comments[first_attached - 1]).last + 1 >= next_row {
+                while first_attached > 0
+                    && Rows::of(comments[first_attached - 1]).last + 1 >= next_row
+                {
                     first_attached -= 1;
                     next_row = comments[first_attached].start_position().row;
                 }
@@ -178,6 +203,12 @@ impl<'a> TreeCutter<'a> {
                 comments.clear();
                 self.flush(&mut glue, scope);
                 self.definition_chunks(def, start_row, scope);
+            } else if let Some(chunks) = self.macro_items(node, scope) {
+                for comment in comments.drain(..) {
+                    self.extend_glue(&mut glue, Rows::of(comment), scope);
+                }
+                self.flush(&mut glue, scope);
+                self.out.extend(chunks);
             } else if self.holds_definition(node, 0) {
                 for comment in comments.drain(..) {
                     self.extend_glue(&mut glue, Rows::of(comment), scope);
@@ -205,7 +236,11 @@ impl<'a> TreeCutter<'a> {
             }
             self.flush(glue, scope);
         }
-        *glue = Some(Glue { rows, symbol: None, kind: ChunkKind::Block });
+        *glue = Some(Glue {
+            rows,
+            symbol: None,
+            kind: ChunkKind::Block,
+        });
     }
 
     fn flush(&mut self, glue: &mut Option<Glue>, scope: &[String]) {
@@ -222,7 +257,14 @@ impl<'a> TreeCutter<'a> {
 
     /// Emits `rows` as one chunk, or as several cut at `cuts` (rows where a child starts) when
     /// it is too long.
-    fn push_split(&mut self, rows: Rows, cuts: &[usize], symbol: Option<String>, kind: ChunkKind, scope: Option<String>) {
+    fn push_split(
+        &mut self,
+        rows: Rows,
+        cuts: &[usize],
+        symbol: Option<String>,
+        kind: ChunkKind,
+        scope: Option<String>,
+    ) {
         let (start, end) = self.lines.bytes(rows.first, rows.last);
         if rows.len() <= MAX_LINES && end - start <= MAX_BYTES {
             self.out.extend(self.lines.make(rows, symbol, kind, scope));
@@ -234,10 +276,16 @@ impl<'a> TreeCutter<'a> {
             let mut last = hard_last;
             if hard_last < rows.last {
                 // The latest child boundary that keeps the piece under the limit, else a blank line.
-                let boundary = cuts.iter().rev().find(|&&c| c > first + MAX_LINES / 3 && c <= hard_last + 1);
+                let boundary = cuts
+                    .iter()
+                    .rev()
+                    .find(|&&c| c > first + MAX_LINES / 3 && c <= hard_last + 1);
                 last = match boundary {
                     Some(&c) => c - 1,
-                    None => (first + MAX_LINES / 2..=hard_last).rev().find(|&r| self.lines.is_blank(r)).unwrap_or(hard_last),
+                    None => (first + MAX_LINES / 2..=hard_last)
+                        .rev()
+                        .find(|&r| self.lines.is_blank(r))
+                        .unwrap_or(hard_last),
                 };
             }
             // Bytes can overflow before lines do (long lines): halve until it fits.
@@ -247,12 +295,22 @@ impl<'a> TreeCutter<'a> {
             } {
                 last = first + (last - first) / 2;
             }
-            self.out.extend(self.lines.make(Rows { first, last }, symbol.clone(), kind, scope.clone()));
+            self.out.extend(self.lines.make(
+                Rows { first, last },
+                symbol.clone(),
+                kind,
+                scope.clone(),
+            ));
             first = last + 1;
         }
     }
 
-    fn definition_chunks(&mut self, def: Definition, start_row: Option<usize>, scope: &mut Vec<String>) {
+    fn definition_chunks(
+        &mut self,
+        def: Definition,
+        start_row: Option<usize>,
+        scope: &mut Vec<String>,
+    ) {
         let mut rows = Rows::of(def.outer);
         if let Some(row) = start_row {
             rows.first = rows.first.min(row);
@@ -264,17 +322,70 @@ impl<'a> TreeCutter<'a> {
         let symbol = def.name.clone();
         if def.container && rows.len() > SMALL_CONTAINER_LINES {
             let members = self.members(def.inner);
-            if let Some(first) = members.first().filter(|_| members.iter().any(|&m| self.holds_definition(m, 0) || self.definition(m).is_some())) {
+            if let Some(first) = members.first().filter(|_| {
+                members
+                    .iter()
+                    .any(|&m| self.holds_definition(m, 0) || self.definition(m).is_some())
+            }) {
                 let header_last = first.start_position().row.saturating_sub(1).max(rows.first);
-                let header = Glue { rows: Rows { first: rows.first, last: header_last }, symbol: symbol.clone(), kind };
+                let header = Glue {
+                    rows: Rows {
+                        first: rows.first,
+                        last: header_last,
+                    },
+                    symbol: symbol.clone(),
+                    kind,
+                };
                 scope.push(symbol.unwrap_or_else(|| "<anonymous>".into()));
                 self.block(members, scope, Some(header));
                 scope.pop();
                 return;
             }
         }
-        let cuts: Vec<usize> = self.members(def.inner).iter().map(|n| n.start_position().row).collect();
+        let cuts: Vec<usize> = self
+            .members(def.inner)
+            .iter()
+            .map(|n| n.start_position().row)
+            .collect();
         self.push_split(rows, &cuts, symbol, kind, Self::scope_name(scope));
+    }
+
+    /// Rust code often wraps items in macros (`cfg_if! { … }`, tokio's `cfg_net! { … }`), which
+    /// tree-sitter leaves as opaque token trees: the body's whole lines are parsed as items.
+    fn macro_items(&self, node: Node, scope: &[String]) -> Option<Vec<Chunk>> {
+        if self.language.name != "rust" || node.kind() != "macro_invocation" {
+            return None;
+        }
+        let body = named_children(node)
+            .into_iter()
+            .rfind(|c| c.kind() == "token_tree")?;
+        let rows = Rows::of(body);
+        if rows.len() < 4 {
+            return None;
+        }
+        let (first, last) = (rows.first + 1, rows.last - 1);
+        let (start, end) = self.lines.bytes(first, last);
+        let inner = &self.src[start..end];
+        if !inner.contains("fn ") {
+            return None;
+        }
+        let mut chunks = chunk(inner, self.language);
+        if !chunks.iter().any(|c| c.kind.is_definition()) {
+            return None;
+        }
+        for c in &mut chunks {
+            c.start_line += first as u32;
+            c.end_line += first as u32;
+            c.start_byte += start as u32;
+            c.end_byte += start as u32;
+            if let Some(outer) = Self::scope_name(scope) {
+                c.scope = Some(match c.scope.take() {
+                    Some(inner_scope) => format!("{outer}.{inner_scope}"),
+                    None => outer,
+                });
+            }
+        }
+        Some(chunks)
     }
 
     /// The nodes inside a definition's body, where its members or statements are.
@@ -282,13 +393,19 @@ impl<'a> TreeCutter<'a> {
         if let Some(body) = node.child_by_field_name("body") {
             let children = named_children(body);
             // Some bodies wrap their statements once more (Ruby's `body_statement`, C++'s `{}`).
-            if children.len() == 1 && self.definition(children[0]).is_none() && children[0].named_child_count() > 1 {
+            if children.len() == 1
+                && self.definition(children[0]).is_none()
+                && children[0].named_child_count() > 1
+            {
                 return named_children(children[0]);
             }
             return children;
         }
         let name = node.child_by_field_name("name").map(|n| n.id());
-        named_children(node).into_iter().filter(|n| Some(n.id()) != name).collect()
+        named_children(node)
+            .into_iter()
+            .filter(|n| Some(n.id()) != name)
+            .collect()
     }
 
     /// Whether a non-definition node (an `if` at module level, `#ifdef`, `namespace {}`) has
@@ -297,7 +414,9 @@ impl<'a> TreeCutter<'a> {
         if depth > 4 || node.named_child_count() == 0 {
             return false;
         }
-        named_children(node).into_iter().any(|child| self.definition(child).is_some() || self.holds_definition(child, depth + 1))
+        named_children(node).into_iter().any(|child| {
+            self.definition(child).is_some() || self.holds_definition(child, depth + 1)
+        })
     }
 
     fn definition<'t>(&self, node: Node<'t>) -> Option<Definition<'t>> {
@@ -305,7 +424,11 @@ impl<'a> TreeCutter<'a> {
             let inner = ["definition", "declaration"]
                 .iter()
                 .find_map(|f| node.child_by_field_name(f))
-                .or_else(|| named_children(node).into_iter().find(|c| self.language.rule(c.kind()).is_some()))?;
+                .or_else(|| {
+                    named_children(node)
+                        .into_iter()
+                        .find(|c| self.language.rule(c.kind()).is_some())
+                })?;
             let mut def = self.definition(inner)?;
             def.outer = node;
             return Some(def);
@@ -314,21 +437,39 @@ impl<'a> TreeCutter<'a> {
         let name = match node.kind() {
             "lexical_declaration" | "variable_declaration" => {
                 // Only `const f = () => …` and its kin define something.
-                let declarator = named_children(node).into_iter().find(|c| c.kind() == "variable_declarator")?;
+                let declarator = named_children(node)
+                    .into_iter()
+                    .find(|c| c.kind() == "variable_declarator")?;
                 let value = declarator.child_by_field_name("value")?;
-                if !matches!(value.kind(), "arrow_function" | "function_expression" | "function" | "generator_function" | "class") {
+                if !matches!(
+                    value.kind(),
+                    "arrow_function"
+                        | "function_expression"
+                        | "function"
+                        | "generator_function"
+                        | "class"
+                ) {
                     return None;
                 }
-                declarator.child_by_field_name("name").map(|n| self.text(n).to_string())
+                declarator
+                    .child_by_field_name("name")
+                    .map(|n| self.text(n).to_string())
             }
             "struct_specifier" | "union_specifier" | "enum_specifier" | "class_specifier" => {
                 // `struct foo *p` names a type; only a body defines one.
                 node.child_by_field_name("body")?;
-                node.child_by_field_name("name").map(|n| self.text(n).to_string())
+                node.child_by_field_name("name")
+                    .map(|n| self.text(n).to_string())
             }
             _ => self.name(node),
         };
-        Some(Definition { inner: node, outer: node, kind: rule.kind, container: rule.container, name })
+        Some(Definition {
+            inner: node,
+            outer: node,
+            kind: rule.kind,
+            container: rule.container,
+            name,
+        })
     }
 
     fn name(&self, node: Node) -> Option<String> {
@@ -343,16 +484,28 @@ impl<'a> TreeCutter<'a> {
             return Some(self.text(name).to_string());
         }
         if node.kind() == "type_declaration" {
-            let spec = named_children(node).into_iter().find(|c| c.kind().ends_with("_spec"))?;
-            return spec.child_by_field_name("name").map(|n| self.text(n).to_string());
+            let spec = named_children(node)
+                .into_iter()
+                .find(|c| c.kind().ends_with("_spec"))?;
+            return spec
+                .child_by_field_name("name")
+                .map(|n| self.text(n).to_string());
         }
         // C and C++ bury the name in declarators: `static int *(*f)(void)`.
         let mut current = node.child_by_field_name("declarator")?;
         for _ in 0..8 {
             match current.kind() {
-                "identifier" | "field_identifier" | "type_identifier" | "qualified_identifier"
-                | "operator_name" | "destructor_name" => return Some(self.text(current).to_string()),
-                _ => current = current.child_by_field_name("declarator").or_else(|| current.named_child(0))?,
+                "identifier"
+                | "field_identifier"
+                | "type_identifier"
+                | "qualified_identifier"
+                | "operator_name"
+                | "destructor_name" => return Some(self.text(current).to_string()),
+                _ => {
+                    current = current
+                        .child_by_field_name("declarator")
+                        .or_else(|| current.named_child(0))?
+                }
             }
         }
         None
@@ -377,7 +530,11 @@ fn chunk_prose(src: &str, lines: &Lines, markdown: bool) -> Vec<Chunk> {
     let mut row = 0;
     let emit = |chunk: Option<(Rows, Option<String>)>, out: &mut Vec<Chunk>| {
         if let Some((rows, symbol)) = chunk {
-            let kind = if symbol.is_some() { ChunkKind::Section } else { ChunkKind::Block };
+            let kind = if symbol.is_some() {
+                ChunkKind::Section
+            } else {
+                ChunkKind::Block
+            };
             out.extend(lines.make(rows, symbol, kind, None));
         }
     };
@@ -390,12 +547,21 @@ fn chunk_prose(src: &str, lines: &Lines, markdown: bool) -> Vec<Chunk> {
         let first = row;
         let title = if markdown { heading(row) } else { None };
         row += 1;
-        while row < lines.count() && !lines.is_blank(row) && row - first < TEXT_LINES && !(markdown && heading(row).is_some()) {
+        while row < lines.count()
+            && !lines.is_blank(row)
+            && row - first < TEXT_LINES
+            && !(markdown && heading(row).is_some())
+        {
             row += 1;
         }
-        let para = Rows { first, last: row - 1 };
+        let para = Rows {
+            first,
+            last: row - 1,
+        };
         match &mut current {
-            Some((rows, _)) if title.is_none() && para.last + 1 - rows.first <= TEXT_LINES => rows.last = para.last,
+            Some((rows, _)) if title.is_none() && para.last + 1 - rows.first <= TEXT_LINES => {
+                rows.last = para.last
+            }
             _ => {
                 emit(current.take(), &mut out);
                 current = Some((para, title));
@@ -420,7 +586,10 @@ mod tests {
                     c.start_line,
                     c.end_line,
                     c.kind.as_str(),
-                    c.scope.as_ref().map(|s| format!("{s}.")).unwrap_or_default(),
+                    c.scope
+                        .as_ref()
+                        .map(|s| format!("{s}."))
+                        .unwrap_or_default(),
                     c.symbol.as_deref().unwrap_or("-")
                 )
             })
@@ -429,9 +598,13 @@ mod tests {
 
     #[test]
     fn python_functions_classes_and_glue() {
-        let mut src = String::from("import os\nimport sys\n\n@cache\ndef top(a):\n    return a\n\nclass Big(Base):\n    \"\"\"Doc.\"\"\"\n    x = 1\n\n");
+        let mut src = String::from(
+            "import os\nimport sys\n\n@cache\ndef top(a):\n    return a\n\nclass Big(Base):\n    \"\"\"Doc.\"\"\"\n    x = 1\n\n",
+        );
         for i in 0..6 {
-            src.push_str(&format!("    def m{i}(self):\n        a = {i}\n        b = a\n        return b\n\n"));
+            src.push_str(&format!(
+                "    def m{i}(self):\n        a = {i}\n        b = a\n        return b\n\n"
+            ));
         }
         src.push_str("if __name__ == '__main__':\n    def main():\n        pass\n    main()\n");
         assert_eq!(
@@ -457,30 +630,69 @@ mod tests {
     fn rust_impls_doc_comments_and_line_ranges() {
         let src = "use std::fmt;\n\n/// Retries an upload.\n/// Twice.\nfn retry_upload() -> bool {\n    true\n}\n\nstruct S;\n\nimpl S {\n    fn a(&self) {}\n}\n";
         let chunks = chunk(src, by_name("rust").unwrap());
-        assert_eq!(summary(src, "rust"), ["1-1 block -", "3-7 function retry_upload", "9-9 struct S", "11-13 impl S"]);
+        assert_eq!(
+            summary(src, "rust"),
+            [
+                "1-1 block -",
+                "3-7 function retry_upload",
+                "9-9 struct S",
+                "11-13 impl S"
+            ]
+        );
         let retry = &chunks[1];
-        assert_eq!(&src[retry.start_byte as usize..retry.end_byte as usize], retry.text);
+        assert_eq!(
+            &src[retry.start_byte as usize..retry.end_byte as usize],
+            retry.text
+        );
         assert!(retry.text.starts_with("/// Retries") && retry.text.ends_with('}'));
     }
 
     #[test]
     fn names_from_many_grammars() {
         let cases = [
-            ("c", "static int *make_buf(size_t n) {\n  return 0;\n}\n", "make_buf"),
-            ("cpp", "template <class T>\nT Vec<T>::get(int i) const {\n  return x;\n}\n", "Vec<T>::get"),
-            ("go", "func (s *Server) Serve(l net.Listener) error {\n\treturn nil\n}\n", "Serve"),
-            ("javascript", "export const fetchAll = async (url) => {\n  return 1;\n};\n", "fetchAll"),
-            ("typescript", "interface Shape {\n  area(): number;\n}\n", "Shape"),
+            (
+                "c",
+                "static int *make_buf(size_t n) {\n  return 0;\n}\n",
+                "make_buf",
+            ),
+            (
+                "cpp",
+                "template <class T>\nT Vec<T>::get(int i) const {\n  return x;\n}\n",
+                "Vec<T>::get",
+            ),
+            (
+                "go",
+                "func (s *Server) Serve(l net.Listener) error {\n\treturn nil\n}\n",
+                "Serve",
+            ),
+            (
+                "javascript",
+                "export const fetchAll = async (url) => {\n  return 1;\n};\n",
+                "fetchAll",
+            ),
+            (
+                "typescript",
+                "interface Shape {\n  area(): number;\n}\n",
+                "Shape",
+            ),
             ("java", "class A {\n  void run() {}\n}\n", "A"),
             ("csharp", "class A {\n  void Run() {}\n}\n", "A"),
             ("ruby", "def greet(name)\n  puts name\nend\n", "greet"),
-            ("php", "<?php\nfunction greet($n) {\n  echo $n;\n}\n", "greet"),
+            (
+                "php",
+                "<?php\nfunction greet($n) {\n  echo $n;\n}\n",
+                "greet",
+            ),
             ("bash", "deploy() {\n  echo hi\n}\n", "deploy"),
             ("tsx", "function App() {\n  return <div/>;\n}\n", "App"),
         ];
         for (lang, src, name) in cases {
             let chunks = chunk(src, by_name(lang).unwrap());
-            assert!(chunks.iter().any(|c| c.symbol.as_deref() == Some(name)), "{lang}: {:?}", summary(src, lang));
+            assert!(
+                chunks.iter().any(|c| c.symbol.as_deref() == Some(name)),
+                "{lang}: {:?}",
+                summary(src, lang)
+            );
         }
     }
 
@@ -492,7 +704,11 @@ mod tests {
         }
         let chunks = chunk(&src, by_name("python").unwrap());
         assert!(chunks.len() >= 3);
-        assert!(chunks.iter().all(|c| (c.end_line - c.start_line + 1) as usize <= MAX_LINES));
+        assert!(
+            chunks
+                .iter()
+                .all(|c| (c.end_line - c.start_line + 1) as usize <= MAX_LINES)
+        );
         assert!(chunks.iter().all(|c| c.symbol.as_deref() == Some("huge")));
         assert_eq!(chunks.first().unwrap().start_line, 1);
         assert_eq!(chunks.last().unwrap().end_line, 401);
@@ -502,15 +718,35 @@ mod tests {
     }
 
     #[test]
+    fn rust_items_inside_macros() {
+        let src = "cfg_net! {\n    /// Binds.\n    pub fn bind(addr: &str) -> u16 {\n        addr.len() as u16\n    }\n\n    impl Socket {\n        fn close(self) {}\n    }\n}\n";
+        let chunks = chunk(src, by_name("rust").unwrap());
+        assert_eq!(
+            summary(src, "rust"),
+            ["2-5 function bind", "7-9 impl Socket"]
+        );
+        assert_eq!(
+            &src[chunks[0].start_byte as usize..chunks[0].end_byte as usize],
+            chunks[0].text
+        );
+    }
+
+    #[test]
     fn markdown_by_headings_and_paragraphs() {
         let src = "# Title\n\nIntro para.\n\n## Install\n\nRun it.\n";
-        assert_eq!(summary(src, "markdown"), ["1-3 section Title", "5-7 section Install"]);
+        assert_eq!(
+            summary(src, "markdown"),
+            ["1-3 section Title", "5-7 section Install"]
+        );
     }
 
     #[test]
     fn c_header_guards_do_not_swallow_functions() {
         let src = "#ifndef A_H\n#define A_H\nint f(void) {\n  return 1;\n}\nint g(void) {\n  return 2;\n}\n#endif\n";
-        let names: Vec<_> = chunk(src, by_name("c").unwrap()).into_iter().filter_map(|c| c.symbol).collect();
+        let names: Vec<_> = chunk(src, by_name("c").unwrap())
+            .into_iter()
+            .filter_map(|c| c.symbol)
+            .collect();
         assert_eq!(names, ["f", "g"]);
     }
 
@@ -519,6 +755,12 @@ mod tests {
         assert!(chunk("", by_name("python").unwrap()).is_empty());
         assert!(chunk("\n\n\n", by_name("rust").unwrap()).is_empty());
         // Broken code still yields chunks: tree-sitter recovers.
-        assert!(!chunk("def f(:\n    return ((\n\ndef g():\n    pass\n", by_name("python").unwrap()).is_empty());
+        assert!(
+            !chunk(
+                "def f(:\n    return ((\n\ndef g():\n    pass\n",
+                by_name("python").unwrap()
+            )
+            .is_empty()
+        );
     }
 }

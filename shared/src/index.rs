@@ -76,9 +76,12 @@ pub fn default_db_path(root: &Path) -> PathBuf {
         .map(PathBuf::from)
         .or_else(|| dirs::cache_dir().map(|d| d.join("scry")))
         .unwrap_or_else(|| std::env::temp_dir().join("scry"));
-    let name = root.file_name().map_or("root".into(), |n| n.to_string_lossy().into_owned());
+    let name = root
+        .file_name()
+        .map_or("root".into(), |n| n.to_string_lossy().into_owned());
     let digest = blake3::hash(root.to_string_lossy().as_bytes()).to_hex();
-    base.join(format!("{name}-{}", &digest[..12])).join("index.redb")
+    base.join(format!("{name}-{}", &digest[..12]))
+        .join("index.redb")
 }
 
 /// A workspace and its index.
@@ -93,14 +96,22 @@ impl Index {
     pub fn open(root: &Path, db_path: &Path) -> Result<Index> {
         let root = workspace_root(root)?;
         let (store, opened) = Store::open(db_path, &root)?;
-        Ok(Index { root, store, opened })
+        Ok(Index {
+            root,
+            store,
+            opened,
+        })
     }
 
     /// Deletes the index at `db_path`, whatever state it is in, and starts a new one.
     pub fn rebuild(root: &Path, db_path: &Path) -> Result<Index> {
         let root = workspace_root(root)?;
         let store = Store::rebuild(db_path, &root)?;
-        Ok(Index { root, store, opened: Opened::Created })
+        Ok(Index {
+            root,
+            store,
+            opened: Opened::Created,
+        })
     }
 
     pub fn root(&self) -> &Path {
@@ -125,13 +136,19 @@ impl Index {
 
     /// Brings the index up to date with the files on disk: new and changed files are chunked
     /// (and embedded, with a model), deleted ones removed, unchanged ones left alone.
-    pub fn update(&self, embedder: Option<&dyn Embedder>, progress: &mut dyn FnMut(Progress)) -> Result<UpdateStats> {
+    pub fn update(
+        &self,
+        embedder: Option<&dyn Embedder>,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<UpdateStats> {
         let started = Instant::now();
         if !self.root.is_dir() {
             return Err(Error::NoWorkspace(self.root.clone()));
         }
         let report = walk::walk(&self.root);
-        progress(Progress::Walked { files: report.files.len() as u64 });
+        progress(Progress::Walked {
+            files: report.files.len() as u64,
+        });
         let stored = self.store.read()?.files()?;
         let mut stats = UpdateStats {
             files_seen: report.files.len() as u64,
@@ -140,20 +157,34 @@ impl Index {
             ..Default::default()
         };
         let seen: HashSet<&str> = report.files.iter().map(|f| f.rel_path.as_str()).collect();
-        let deleted: Vec<&String> = stored.keys().filter(|p| !seen.contains(p.as_str())).collect();
+        let deleted: Vec<&String> = stored
+            .keys()
+            .filter(|p| !seen.contains(p.as_str()))
+            .collect();
         let changed: Vec<&WalkedFile> = report
             .files
             .iter()
-            .filter(|f| stored.get(&f.rel_path).is_none_or(|r| r.size != f.size || r.mtime_ns != f.mtime_ns))
+            .filter(|f| {
+                stored
+                    .get(&f.rel_path)
+                    .is_none_or(|r| r.size != f.size || r.mtime_ns != f.mtime_ns)
+            })
             .collect();
         stats.files_unchanged = stats.files_seen - changed.len() as u64;
 
         let model = embedder.map(|e| (e, model_tag(e.model_id())));
-        let batch_files = if model.is_some() { BATCH_FILES_EMBEDDING } else { BATCH_FILES };
+        let batch_files = if model.is_some() {
+            BATCH_FILES_EMBEDDING
+        } else {
+            BATCH_FILES
+        };
         let total = changed.len() as u64;
         let mut done = 0;
         for batch in changed.chunks(batch_files) {
-            let prepared: Vec<Prepared> = batch.par_iter().map(|f| prepare(f, stored.get(&f.rel_path))).collect();
+            let prepared: Vec<Prepared> = batch
+                .par_iter()
+                .map(|f| prepare(f, stored.get(&f.rel_path)))
+                .collect();
             let vectors = match model {
                 Some((embedder, tag)) => self.embed_new(&prepared, embedder, &tag, &mut stats)?,
                 None => Vec::new(),
@@ -165,7 +196,9 @@ impl Index {
                     Prepared::Skipped(reason) => {
                         *stats.skipped.entry(reason).or_default() += 1;
                         if reason == SkipReason::Unreadable {
-                            stats.errors.push(format!("{}: could not be read", file.rel_path));
+                            stats
+                                .errors
+                                .push(format!("{}: could not be read", file.rel_path));
                         }
                         w.remove_file(&file.rel_path)?;
                     }
@@ -217,11 +250,19 @@ impl Index {
     }
 
     /// Embeds the chunks of a batch whose vectors the index does not hold yet.
-    fn embed_new(&self, prepared: &[Prepared], embedder: &dyn Embedder, tag: &[u8; 8], stats: &mut UpdateStats) -> Result<Vec<([u8; 16], Vec<f32>)>> {
+    fn embed_new(
+        &self,
+        prepared: &[Prepared],
+        embedder: &dyn Embedder,
+        tag: &[u8; 8],
+        stats: &mut UpdateStats,
+    ) -> Result<Vec<([u8; 16], Vec<f32>)>> {
         let lookup = self.store.read()?.embedding_table()?;
         let mut wanted: HashMap<[u8; 16], String> = HashMap::new();
         for prep in prepared {
-            let Prepared::Changed { chunks, .. } = prep else { continue };
+            let Prepared::Changed { chunks, .. } = prep else {
+                continue;
+            };
             for chunk in chunks {
                 let hash = chunk.record.content_hash;
                 if wanted.contains_key(&hash) || lookup.contains(tag, &hash)? {
@@ -240,7 +281,13 @@ impl Index {
 
     /// Makes sure every chunk has a vector of `embedder`'s model: after a model change, or a
     /// run without a model, the chunks stay and only their vectors are made.
-    fn complete_vectors(&self, embedder: &dyn Embedder, tag: &[u8; 8], stats: &mut UpdateStats, progress: &mut dyn FnMut(Progress)) -> Result<()> {
+    fn complete_vectors(
+        &self,
+        embedder: &dyn Embedder,
+        tag: &[u8; 8],
+        stats: &mut UpdateStats,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<()> {
         let id = embedder.model_id();
         let reader = self.store.read()?;
         let current = reader.meta("model")?;
@@ -249,7 +296,9 @@ impl Index {
         if current.as_deref() != Some(id.as_bytes()) {
             let lookup = reader.embedding_table()?;
             reader.for_each_chunk(|_, record| {
-                if !live.contains_key(&record.content_hash) && !lookup.contains(tag, &record.content_hash)? {
+                if !live.contains_key(&record.content_hash)
+                    && !lookup.contains(tag, &record.content_hash)?
+                {
                     missing.insert(record.content_hash, embedding_text(&record));
                 }
                 live.insert(record.content_hash, ());
@@ -303,10 +352,15 @@ impl Index {
         if n_chunks < min_chunks {
             return Ok(());
         }
-        let info = reader.meta("ann_info")?.map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
+        let info = reader
+            .meta("ann_info")?
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default();
         let (built_len, built_model) = info.split_once('\n').unwrap_or(("0", ""));
         let built_len: u64 = built_len.parse().unwrap_or(0);
-        let fresh = built_model == embedder.model_id() && n_chunks * 4 <= built_len * 5 && n_chunks * 4 >= built_len * 3;
+        let fresh = built_model == embedder.model_id()
+            && n_chunks * 4 <= built_len * 5
+            && n_chunks * 4 >= built_len * 3;
         if fresh {
             return Ok(());
         }
@@ -323,15 +377,25 @@ impl Index {
         let ann = Ann::build(embedder.model_id(), points);
         let mut w = self.store.write()?;
         w.set_meta("ann", &ann.to_bytes())?;
-        w.set_meta("ann_info", format!("{len}\n{}", embedder.model_id()).as_bytes())?;
+        w.set_meta(
+            "ann_info",
+            format!("{len}\n{}", embedder.model_id()).as_bytes(),
+        )?;
         w.commit()?;
-        tracing::info!(points = len, elapsed_ms = started.elapsed().as_millis() as u64, "built the vector graph");
+        tracing::info!(
+            points = len,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "built the vector graph"
+        );
         Ok(())
     }
 
     pub fn status(&self) -> Result<Status> {
         let reader = self.store.read()?;
-        let model = reader.meta("model")?.filter(|m| !m.is_empty()).map(|m| String::from_utf8_lossy(&m).into_owned());
+        let model = reader
+            .meta("model")?
+            .filter(|m| !m.is_empty())
+            .map(|m| String::from_utf8_lossy(&m).into_owned());
         Ok(Status {
             root: self.root.clone(),
             db_path: self.db_path().to_path_buf(),
@@ -356,7 +420,9 @@ impl Index {
 }
 
 fn workspace_root(root: &Path) -> Result<PathBuf> {
-    let canonical = root.canonicalize().map_err(|_| Error::NoWorkspace(root.to_path_buf()))?;
+    let canonical = root
+        .canonicalize()
+        .map_err(|_| Error::NoWorkspace(root.to_path_buf()))?;
     if !canonical.is_dir() {
         return Err(Error::NoWorkspace(root.to_path_buf()));
     }
@@ -367,14 +433,25 @@ enum Prepared {
     Skipped(SkipReason),
     /// Same content under a new stat.
     Same(FileRecord),
-    Changed { hash: [u8; 16], chunks: Vec<NewChunk> },
+    Changed {
+        hash: [u8; 16],
+        chunks: Vec<NewChunk>,
+    },
 }
 
 fn prepare(file: &WalkedFile, stored: Option<&FileRecord>) -> Prepared {
-    let Ok(bytes) = std::fs::read(&file.abs_path) else { return Prepared::Skipped(SkipReason::Unreadable) };
-    let hash: [u8; 16] = blake3::hash(&bytes).as_bytes()[..16].try_into().expect("16 bytes");
+    let Ok(bytes) = std::fs::read(&file.abs_path) else {
+        return Prepared::Skipped(SkipReason::Unreadable);
+    };
+    let hash: [u8; 16] = blake3::hash(&bytes).as_bytes()[..16]
+        .try_into()
+        .expect("16 bytes");
     if let Some(record) = stored.filter(|r| r.hash == hash) {
-        return Prepared::Same(FileRecord { size: file.size, mtime_ns: file.mtime_ns, ..record.clone() });
+        return Prepared::Same(FileRecord {
+            size: file.size,
+            mtime_ns: file.mtime_ns,
+            ..record.clone()
+        });
     }
     let text = match walk::classify(&file.abs_path, bytes) {
         Ok(text) => text,
@@ -383,7 +460,12 @@ fn prepare(file: &WalkedFile, stored: Option<&FileRecord>) -> Prepared {
     let chunks = chunk(&text.text, text.language)
         .into_iter()
         .map(|c| {
-            let term_freqs = tokens::term_freqs(&file.rel_path, c.symbol.as_deref(), c.scope.as_deref(), &c.text);
+            let term_freqs = tokens::term_freqs(
+                &file.rel_path,
+                c.symbol.as_deref(),
+                c.scope.as_deref(),
+                &c.text,
+            );
             let print = tokens::fingerprint(&c.text, text.language.keywords);
             let mut record = ChunkRecord {
                 path: file.rel_path.clone(),
@@ -401,7 +483,9 @@ fn prepare(file: &WalkedFile, stored: Option<&FileRecord>) -> Prepared {
                 shape_sig: tokens::minhash(&print.shape),
                 vocab_sig: tokens::minhash(&print.vocabulary),
             };
-            record.content_hash = blake3::hash(embedding_text(&record).as_bytes()).as_bytes()[..16].try_into().expect("16 bytes");
+            record.content_hash = blake3::hash(embedding_text(&record).as_bytes()).as_bytes()[..16]
+                .try_into()
+                .expect("16 bytes");
             NewChunk { record, term_freqs }
         })
         .collect();

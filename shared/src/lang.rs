@@ -58,11 +58,19 @@ pub(crate) struct DefRule {
 }
 
 const fn def(node: &'static str, kind: ChunkKind) -> DefRule {
-    DefRule { node, kind, container: false }
+    DefRule {
+        node,
+        kind,
+        container: false,
+    }
 }
 
 const fn container(node: &'static str, kind: ChunkKind) -> DefRule {
-    DefRule { node, kind, container: true }
+    DefRule {
+        node,
+        kind,
+        container: true,
+    }
 }
 
 /// A language Scry knows. Those with a grammar are chunked by definitions; the others by
@@ -140,16 +148,99 @@ fn ts_bash() -> tree_sitter::Language {
 use ChunkKind as K;
 
 const C_LIKE_KEYWORDS: &[&str] = &[
-    "if", "else", "for", "while", "do", "switch", "case", "default", "break", "continue",
-    "return", "goto", "struct", "union", "enum", "typedef", "static", "const", "void", "int",
-    "char", "long", "short", "unsigned", "signed", "float", "double", "sizeof", "extern",
-    "class", "public", "private", "protected", "virtual", "template", "typename", "namespace",
-    "new", "delete", "this", "try", "catch", "throw", "true", "false", "null", "nullptr",
-    "bool", "auto", "using", "final", "override", "interface", "extends", "implements",
-    "import", "package", "throws", "var", "let", "function", "async", "await", "yield",
-    "export", "from", "of", "in", "instanceof", "typeof", "undefined", "super", "string",
-    "object", "boolean", "number", "foreach", "as", "is", "base", "out", "ref", "readonly",
-    "func", "go", "defer", "chan", "select", "range", "map", "type", "nil", "fallthrough",
+    "if",
+    "else",
+    "for",
+    "while",
+    "do",
+    "switch",
+    "case",
+    "default",
+    "break",
+    "continue",
+    "return",
+    "goto",
+    "struct",
+    "union",
+    "enum",
+    "typedef",
+    "static",
+    "const",
+    "void",
+    "int",
+    "char",
+    "long",
+    "short",
+    "unsigned",
+    "signed",
+    "float",
+    "double",
+    "sizeof",
+    "extern",
+    "class",
+    "public",
+    "private",
+    "protected",
+    "virtual",
+    "template",
+    "typename",
+    "namespace",
+    "new",
+    "delete",
+    "this",
+    "try",
+    "catch",
+    "throw",
+    "true",
+    "false",
+    "null",
+    "nullptr",
+    "bool",
+    "auto",
+    "using",
+    "final",
+    "override",
+    "interface",
+    "extends",
+    "implements",
+    "import",
+    "package",
+    "throws",
+    "var",
+    "let",
+    "function",
+    "async",
+    "await",
+    "yield",
+    "export",
+    "from",
+    "of",
+    "in",
+    "instanceof",
+    "typeof",
+    "undefined",
+    "super",
+    "string",
+    "object",
+    "boolean",
+    "number",
+    "foreach",
+    "as",
+    "is",
+    "base",
+    "out",
+    "ref",
+    "readonly",
+    "func",
+    "go",
+    "defer",
+    "chan",
+    "select",
+    "range",
+    "map",
+    "type",
+    "nil",
+    "fallthrough",
 ];
 
 pub(crate) static LANGUAGES: &[Language] = &[
@@ -187,11 +278,53 @@ pub(crate) static LANGUAGES: &[Language] = &[
         wrappers: &["decorated_definition"],
         comments: &["comment"],
         keywords: &[
-            "def", "class", "return", "if", "elif", "else", "for", "while", "in", "not", "and",
-            "or", "is", "None", "True", "False", "try", "except", "finally", "raise", "with",
-            "as", "import", "from", "pass", "break", "continue", "lambda", "yield", "global",
-            "nonlocal", "assert", "del", "self", "cls", "async", "await", "super", "len",
-            "isinstance", "print", "str", "int", "list", "dict", "tuple", "set",
+            "def",
+            "class",
+            "return",
+            "if",
+            "elif",
+            "else",
+            "for",
+            "while",
+            "in",
+            "not",
+            "and",
+            "or",
+            "is",
+            "None",
+            "True",
+            "False",
+            "try",
+            "except",
+            "finally",
+            "raise",
+            "with",
+            "as",
+            "import",
+            "from",
+            "pass",
+            "break",
+            "continue",
+            "lambda",
+            "yield",
+            "global",
+            "nonlocal",
+            "assert",
+            "del",
+            "self",
+            "cls",
+            "async",
+            "await",
+            "super",
+            "len",
+            "isinstance",
+            "print",
+            "str",
+            "int",
+            "list",
+            "dict",
+            "tuple",
+            "set",
         ],
     },
     Language {
@@ -338,8 +471,8 @@ pub(crate) static LANGUAGES: &[Language] = &[
         wrappers: &[],
         comments: &["comment"],
         keywords: &[
-            "if", "then", "else", "elif", "fi", "for", "while", "do", "done", "case", "esac",
-            "in", "function", "return", "local", "export", "echo", "exit",
+            "if", "then", "else", "elif", "fi", "for", "while", "do", "done", "case", "esac", "in",
+            "function", "return", "local", "export", "echo", "exit",
         ],
     },
     text("markdown"),
@@ -404,7 +537,14 @@ const TS_DEFS: &[DefRule] = &[
 ];
 
 const fn text(name: &'static str) -> Language {
-    Language { name, grammar: None, defs: &[], wrappers: &[], comments: &[], keywords: &[] }
+    Language {
+        name,
+        grammar: None,
+        defs: &[],
+        wrappers: &[],
+        comments: &[],
+        keywords: &[],
+    }
 }
 
 /// The language called `name` (or a usual alias of it: `py`, `ts`, `c++`…).
@@ -528,7 +668,10 @@ mod tests {
         assert_eq!(name("src/lib.rs", None), Some("rust"));
         assert_eq!(name("a/B.TSX", None), Some("tsx"));
         assert_eq!(name("Makefile", None), Some("make"));
-        assert_eq!(name("bin/tool", Some("#!/usr/bin/env python3")), Some("python"));
+        assert_eq!(
+            name("bin/tool", Some("#!/usr/bin/env python3")),
+            Some("python")
+        );
         assert_eq!(name("bin/run", Some("#!/bin/bash -e")), Some("bash"));
         assert_eq!(name("bin/blob", None), None);
         assert_eq!(name(".bashrc", None), None);
@@ -539,7 +682,9 @@ mod tests {
     fn every_grammar_loads() {
         for lang in LANGUAGES.iter().filter(|l| l.has_grammar()) {
             let mut parser = tree_sitter::Parser::new();
-            parser.set_language(&(lang.grammar.unwrap())()).unwrap_or_else(|e| panic!("{}: {e}", lang.name));
+            parser
+                .set_language(&(lang.grammar.unwrap())())
+                .unwrap_or_else(|e| panic!("{}: {e}", lang.name));
         }
     }
 

@@ -8,8 +8,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use redb::{
-    ConcurrencyMode, Database, MultimapTableDefinition, ReadTransaction, ReadableDatabase, ReadableMultimapTable,
-    ReadableTable, ReadableTableMetadata, TableDefinition, WriteTransaction,
+    ConcurrencyMode, Database, MultimapTableDefinition, ReadTransaction, ReadableDatabase,
+    ReadableMultimapTable, ReadableTable, ReadableTableMetadata, TableDefinition, WriteTransaction,
 };
 use serde::{Deserialize, Serialize};
 
@@ -27,7 +27,8 @@ const PATH_TO_FILE: TableDefinition<&str, &[u8]> = TableDefinition::new("files")
 /// Chunk id → [`ChunkRecord`].
 const ID_TO_CHUNK: TableDefinition<u64, &[u8]> = TableDefinition::new("chunks");
 /// BM25 term → packed postings (see [`Posting`]).
-const TERM_TO_POSTINGS: MultimapTableDefinition<&str, u64> = MultimapTableDefinition::new("postings");
+const TERM_TO_POSTINGS: MultimapTableDefinition<&str, u64> =
+    MultimapTableDefinition::new("postings");
 /// Model tag ‖ content hash → vector (f32, little-endian). Keyed by model, so vectors of two
 /// models never mix, and by content, so identical chunks embed once and moves cost nothing.
 const EMBEDDING_KEY_TO_VECTOR: TableDefinition<&[u8], &[u8]> = TableDefinition::new("embeddings");
@@ -81,12 +82,18 @@ impl Posting {
     }
 
     fn unpack(v: u64) -> Self {
-        Posting { chunk_id: v >> 24, tf: ((v >> 16) & 0xff) as u32, doc_len: (v & 0xffff) as u32 }
+        Posting {
+            chunk_id: v >> 24,
+            tf: ((v >> 16) & 0xff) as u32,
+            doc_len: (v & 0xffff) as u32,
+        }
     }
 }
 
 pub(crate) fn model_tag(model_id: &str) -> [u8; 8] {
-    blake3::hash(model_id.as_bytes()).as_bytes()[..8].try_into().expect("8 bytes")
+    blake3::hash(model_id.as_bytes()).as_bytes()[..8]
+        .try_into()
+        .expect("8 bytes")
 }
 
 fn embedding_key(tag: &[u8; 8], content_hash: &[u8; 16]) -> [u8; 24] {
@@ -122,14 +129,26 @@ impl Store {
             std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         }
         let db = Self::open_db(path)?;
-        let store = Store { db, path: path.to_path_buf() };
+        let store = Store {
+            db,
+            path: path.to_path_buf(),
+        };
         let found = store.read()?.schema_version()?;
         match found {
             Some(SCHEMA_VERSION) => Ok((store, Opened::Existing)),
-            None if existed && store.read()?.has_tables()? => Err(store.corrupt("no Scry schema version")),
+            None if existed && store.read()?.has_tables()? => {
+                Err(store.corrupt("no Scry schema version"))
+            }
             None => {
                 store.initialise(root)?;
-                Ok((store, if existed { Opened::Existing } else { Opened::Created }))
+                Ok((
+                    store,
+                    if existed {
+                        Opened::Existing
+                    } else {
+                        Opened::Created
+                    },
+                ))
             }
             Some(found) => {
                 let store = Self::recreate(store, root)?;
@@ -153,22 +172,34 @@ impl Store {
     }
 
     fn open_db(path: &Path) -> Result<Database> {
-        let corrupt = |message: String| Error::CorruptIndex { path: path.to_path_buf(), message };
+        let corrupt = |message: String| Error::CorruptIndex {
+            path: path.to_path_buf(),
+            message,
+        };
         Database::builder()
             .set_concurrency_mode(ConcurrencyMode::MultiWriter)
             .create(path)
             .map_err(|e| match e {
                 // redb reports a file that is not one of its databases as invalid data.
-                redb::DatabaseError::Storage(redb::StorageError::Io(io)) if io.kind() == std::io::ErrorKind::InvalidData => corrupt(io.to_string()),
+                redb::DatabaseError::Storage(redb::StorageError::Io(io))
+                    if io.kind() == std::io::ErrorKind::InvalidData =>
+                {
+                    corrupt(io.to_string())
+                }
                 redb::DatabaseError::Storage(redb::StorageError::Io(io)) => Error::io(path, io),
                 redb::DatabaseError::Storage(other) => corrupt(other.to_string()),
-                redb::DatabaseError::UpgradeRequired(v) => corrupt(format!("written by an older storage format {v}")),
+                redb::DatabaseError::UpgradeRequired(v) => {
+                    corrupt(format!("written by an older storage format {v}"))
+                }
                 other => Error::Storage(format!("{}: {other}", path.display())),
             })
     }
 
     fn corrupt(&self, message: &str) -> Error {
-        Error::CorruptIndex { path: self.path.clone(), message: message.to_string() }
+        Error::CorruptIndex {
+            path: self.path.clone(),
+            message: message.to_string(),
+        }
     }
 
     fn initialise(&self, root: &Path) -> Result<()> {
@@ -191,7 +222,9 @@ impl Store {
     }
 
     pub fn read(&self) -> Result<Reader> {
-        Ok(Reader { txn: self.db.begin_read()? })
+        Ok(Reader {
+            txn: self.db.begin_read()?,
+        })
     }
 
     pub fn write(&self) -> Result<Writer> {
@@ -218,21 +251,34 @@ impl Reader {
             Err(e) if table_missing(&e) => return Ok(None),
             Err(e) => return Err(e.into()),
         };
-        let Some(value) = meta.get("schema")? else { return Ok(None) };
-        let bytes: [u8; 4] = value.value().try_into().map_err(|_| Error::Storage("bad schema version".into()))?;
+        let Some(value) = meta.get("schema")? else {
+            return Ok(None);
+        };
+        let bytes: [u8; 4] = value
+            .value()
+            .try_into()
+            .map_err(|_| Error::Storage("bad schema version".into()))?;
         Ok(Some(u32::from_le_bytes(bytes)))
     }
 
     fn has_tables(&self) -> Result<bool> {
-        Ok(self.txn.list_tables()?.next().is_some() || self.txn.list_multimap_tables()?.next().is_some())
+        Ok(self.txn.list_tables()?.next().is_some()
+            || self.txn.list_multimap_tables()?.next().is_some())
     }
 
     pub fn meta(&self, key: &str) -> Result<Option<Vec<u8>>> {
-        Ok(self.txn.open_table(META)?.get(key)?.map(|v| v.value().to_vec()))
+        Ok(self
+            .txn
+            .open_table(META)?
+            .get(key)?
+            .map(|v| v.value().to_vec()))
     }
 
     pub fn meta_u64(&self, key: &str) -> Result<u64> {
-        Ok(self.meta(key)?.and_then(|v| v.try_into().ok()).map_or(0, u64::from_le_bytes))
+        Ok(self
+            .meta(key)?
+            .and_then(|v| v.try_into().ok())
+            .map_or(0, u64::from_le_bytes))
     }
 
     pub fn files(&self) -> Result<BTreeMap<String, FileRecord>> {
@@ -292,17 +338,25 @@ impl Reader {
             total_terms += record.n_terms as u64;
             match owned.get(&id) {
                 None => problems.push(format!("chunk {id} ({}) belongs to no file", record.path)),
-                Some(path) if *path != record.path => problems.push(format!("chunk {id} says {} but is listed under {path}", record.path)),
+                Some(path) if *path != record.path => problems.push(format!(
+                    "chunk {id} says {} but is listed under {path}",
+                    record.path
+                )),
                 Some(_) => {}
             }
             Ok(())
         })?;
         if n_chunks != owned.len() {
-            problems.push(format!("files list {} chunks, the chunk table holds {n_chunks}", owned.len()));
+            problems.push(format!(
+                "files list {} chunks, the chunk table holds {n_chunks}",
+                owned.len()
+            ));
         }
         let stored_total = self.meta_u64("total_terms")?;
         if stored_total != total_terms {
-            problems.push(format!("total term count is {stored_total}, chunks add up to {total_terms}"));
+            problems.push(format!(
+                "total term count is {stored_total}, chunks add up to {total_terms}"
+            ));
         }
         let chunks = self.txn.open_table(ID_TO_CHUNK)?;
         let postings = self.txn.open_multimap_table(TERM_TO_POSTINGS)?;
@@ -310,7 +364,10 @@ impl Reader {
         for entry in postings.iter()? {
             let (_, values) = entry?;
             for value in values {
-                if chunks.get(Posting::unpack(value?.value()).chunk_id)?.is_none() {
+                if chunks
+                    .get(Posting::unpack(value?.value()).chunk_id)?
+                    .is_none()
+                {
                     dangling += 1;
                 }
             }
@@ -322,7 +379,9 @@ impl Reader {
     }
 
     pub fn embedding_table(&self) -> Result<EmbeddingLookup> {
-        Ok(EmbeddingLookup { table: self.txn.open_table(EMBEDDING_KEY_TO_VECTOR)? })
+        Ok(EmbeddingLookup {
+            table: self.txn.open_table(EMBEDDING_KEY_TO_VECTOR)?,
+        })
     }
 }
 
@@ -334,12 +393,18 @@ impl EmbeddingLookup {
     pub fn get(&self, tag: &[u8; 8], content_hash: &[u8; 16]) -> Result<Option<Vec<f32>>> {
         let key = embedding_key(tag, content_hash);
         Ok(self.table.get(key.as_slice())?.map(|v| {
-            v.value().chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().expect("4 bytes"))).collect()
+            v.value()
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes(b.try_into().expect("4 bytes")))
+                .collect()
         }))
     }
 
     pub fn contains(&self, tag: &[u8; 8], content_hash: &[u8; 16]) -> Result<bool> {
-        Ok(self.table.get(embedding_key(tag, content_hash).as_slice())?.is_some())
+        Ok(self
+            .table
+            .get(embedding_key(tag, content_hash).as_slice())?
+            .is_some())
     }
 }
 
@@ -360,7 +425,10 @@ impl Writer {
 
     fn meta_u64(&self, key: &str) -> Result<u64> {
         let meta = self.txn.open_table(META)?;
-        let value = meta.get(key)?.and_then(|v| v.value().try_into().ok()).map_or(0, u64::from_le_bytes);
+        let value = meta
+            .get(key)?
+            .and_then(|v| v.value().try_into().ok())
+            .map_or(0, u64::from_le_bytes);
         Ok(value)
     }
 
@@ -382,11 +450,22 @@ impl Writer {
         let mut postings = self.txn.open_multimap_table(TERM_TO_POSTINGS)?;
         let mut removed_terms = 0u64;
         for &id in ids {
-            let Some(value) = chunks.remove(id)? else { continue };
+            let Some(value) = chunks.remove(id)? else {
+                continue;
+            };
             let record: ChunkRecord = decode(value.value())?;
             drop(value);
-            for (term, tf) in crate::tokens::term_freqs(&record.path, record.symbol.as_deref(), record.scope.as_deref(), &record.text) {
-                let posting = Posting { chunk_id: id, tf, doc_len: record.n_terms };
+            for (term, tf) in crate::tokens::term_freqs(
+                &record.path,
+                record.symbol.as_deref(),
+                record.scope.as_deref(),
+                &record.text,
+            ) {
+                let posting = Posting {
+                    chunk_id: id,
+                    tf,
+                    doc_len: record.n_terms,
+                };
                 postings.remove(term.as_str(), posting.pack())?;
             }
             removed_terms += record.n_terms as u64;
@@ -397,7 +476,14 @@ impl Writer {
     }
 
     /// Replaces whatever was stored for `path` with `chunks`.
-    pub fn put_file(&mut self, path: &str, size: u64, mtime_ns: u64, hash: [u8; 16], chunks: Vec<NewChunk>) -> Result<()> {
+    pub fn put_file(
+        &mut self,
+        path: &str,
+        size: u64,
+        mtime_ns: u64,
+        hash: [u8; 16],
+        chunks: Vec<NewChunk>,
+    ) -> Result<()> {
         self.remove_file(path)?;
         let mut next_id = self.meta_u64("next_chunk_id")?.max(1);
         let mut added_terms = 0u64;
@@ -409,7 +495,11 @@ impl Writer {
                 let id = next_id;
                 next_id += 1;
                 for (term, tf) in &chunk.term_freqs {
-                    let posting = Posting { chunk_id: id, tf: *tf, doc_len: chunk.record.n_terms };
+                    let posting = Posting {
+                        chunk_id: id,
+                        tf: *tf,
+                        doc_len: chunk.record.n_terms,
+                    };
                     postings.insert(term.as_str(), posting.pack())?;
                 }
                 added_terms += chunk.record.n_terms as u64;
@@ -417,8 +507,15 @@ impl Writer {
                 chunk_ids.push(id);
             }
         }
-        let record = FileRecord { size, mtime_ns, hash, chunk_ids };
-        self.txn.open_table(PATH_TO_FILE)?.insert(path, encode(&record).as_slice())?;
+        let record = FileRecord {
+            size,
+            mtime_ns,
+            hash,
+            chunk_ids,
+        };
+        self.txn
+            .open_table(PATH_TO_FILE)?
+            .insert(path, encode(&record).as_slice())?;
         self.set_meta("next_chunk_id", &next_id.to_le_bytes())?;
         let total = self.meta_u64("total_terms")? + added_terms;
         self.set_meta("total_terms", &total.to_le_bytes())
@@ -426,19 +523,32 @@ impl Writer {
 
     /// Records a file's new stat when its content did not change (a `touch`, a checkout).
     pub fn touch_file(&mut self, path: &str, record: &FileRecord) -> Result<()> {
-        self.txn.open_table(PATH_TO_FILE)?.insert(path, encode(record).as_slice())?;
+        self.txn
+            .open_table(PATH_TO_FILE)?
+            .insert(path, encode(record).as_slice())?;
         Ok(())
     }
 
-    pub fn put_embedding(&mut self, tag: &[u8; 8], content_hash: &[u8; 16], vector: &[f32]) -> Result<()> {
+    pub fn put_embedding(
+        &mut self,
+        tag: &[u8; 8],
+        content_hash: &[u8; 16],
+        vector: &[f32],
+    ) -> Result<()> {
         let bytes: Vec<u8> = vector.iter().flat_map(|x| x.to_le_bytes()).collect();
         let key = embedding_key(tag, content_hash);
-        self.txn.open_table(EMBEDDING_KEY_TO_VECTOR)?.insert(key.as_slice(), bytes.as_slice())?;
+        self.txn
+            .open_table(EMBEDDING_KEY_TO_VECTOR)?
+            .insert(key.as_slice(), bytes.as_slice())?;
         Ok(())
     }
 
     /// Drops every vector that no stored chunk uses under `tag`.
-    pub fn retain_embeddings(&mut self, tag: &[u8; 8], live: &HashMap<[u8; 16], ()>) -> Result<u64> {
+    pub fn retain_embeddings(
+        &mut self,
+        tag: &[u8; 8],
+        live: &HashMap<[u8; 16], ()>,
+    ) -> Result<u64> {
         let mut table = self.txn.open_table(EMBEDDING_KEY_TO_VECTOR)?;
         let mut dead = 0;
         table.retain(|key, _| {
@@ -461,10 +571,25 @@ mod tests {
 
     #[test]
     fn postings_pack_round_trip() {
-        let p = Posting { chunk_id: (1 << 40) - 1, tf: 7, doc_len: 1234 };
+        let p = Posting {
+            chunk_id: (1 << 40) - 1,
+            tf: 7,
+            doc_len: 1234,
+        };
         assert_eq!(Posting::unpack(p.pack()), p);
-        let big = Posting { chunk_id: 3, tf: 999, doc_len: 100_000 };
-        assert_eq!(Posting::unpack(big.pack()), Posting { chunk_id: 3, tf: 255, doc_len: 65_535 });
+        let big = Posting {
+            chunk_id: 3,
+            tf: 999,
+            doc_len: 100_000,
+        };
+        assert_eq!(
+            Posting::unpack(big.pack()),
+            Posting {
+                chunk_id: 3,
+                tf: 255,
+                doc_len: 65_535
+            }
+        );
     }
 
     #[test]
@@ -475,7 +600,10 @@ mod tests {
         let err = Store::open(&path, dir.path()).err().expect("must fail");
         assert!(matches!(err, Error::CorruptIndex { .. }), "{err}");
         assert!(err.to_string().contains("scry index --rebuild"));
-        assert_eq!(std::fs::read(&path).unwrap(), b"this is not a database at all, just some text");
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            b"this is not a database at all, just some text"
+        );
     }
 
     #[test]

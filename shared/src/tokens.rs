@@ -22,7 +22,10 @@ fn stemmer() -> &'static Stemmer {
 /// `parseHTTPResponse_v2` → `parse`, `HTTP`, `Response`, `v2`.
 pub fn split_identifier(word: &str) -> Vec<&str> {
     let mut parts = Vec::new();
-    for piece in word.split(|c: char| c == '_' || c == '$').filter(|p| !p.is_empty()) {
+    for piece in word
+        .split(|c: char| c == '_' || c == '$')
+        .filter(|p| !p.is_empty())
+    {
         let chars: Vec<(usize, char)> = piece.char_indices().collect();
         let mut start = 0;
         for k in 1..chars.len() {
@@ -55,7 +58,10 @@ pub fn terms(text: &str, out: &mut Vec<String>) {
         }
         for part in parts {
             let lower = part.to_lowercase();
-            if lower.len() < 2 || lower.bytes().all(|b| b.is_ascii_digit()) || STOP_WORDS.contains(&lower.as_str()) {
+            if lower.len() < 2
+                || lower.bytes().all(|b| b.is_ascii_digit())
+                || STOP_WORDS.contains(&lower.as_str())
+            {
                 continue;
             }
             out.push(stemmer().stem(&lower).into_owned());
@@ -65,7 +71,12 @@ pub fn terms(text: &str, out: &mut Vec<String>) {
 
 /// BM25 term frequencies of a chunk: its text, its name twice (a name says what the code is
 /// about), its scope, and the words of its path.
-pub fn term_freqs(path: &str, symbol: Option<&str>, scope: Option<&str>, text: &str) -> Vec<(String, u32)> {
+pub fn term_freqs(
+    path: &str,
+    symbol: Option<&str>,
+    scope: Option<&str>,
+    text: &str,
+) -> Vec<(String, u32)> {
     let mut all = Vec::new();
     terms(text, &mut all);
     for _ in 0..2 {
@@ -84,7 +95,8 @@ pub fn term_freqs(path: &str, symbol: Option<&str>, scope: Option<&str>, text: &
 
 /// Runs of letters, digits and underscores.
 pub fn words(text: &str) -> impl Iterator<Item = &str> {
-    text.split(|c: char| !(c.is_alphanumeric() || c == '_')).filter(|w| !w.is_empty())
+    text.split(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .filter(|w| !w.is_empty())
 }
 
 /// What similar-code compares: the code's shape with names blanked, and its vocabulary.
@@ -110,7 +122,9 @@ pub fn fingerprint(text: &str, keywords: &[&str]) -> Fingerprint {
             i += 1;
         } else if b.is_ascii_alphabetic() || b == b'_' || b >= 0x80 {
             let start = i;
-            while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_' || bytes[i] >= 0x80) {
+            while i < bytes.len()
+                && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_' || bytes[i] >= 0x80)
+            {
                 i += 1;
             }
             let word = &text[start..i];
@@ -137,7 +151,9 @@ pub fn fingerprint(text: &str, keywords: &[&str]) -> Fingerprint {
             i = (i + 1).min(bytes.len());
             shape_tokens.push(hash(b"\""));
             if end > start {
-                print.vocabulary.insert(hash(&bytes[start..end]) ^ 0x5354_5249_4e47);
+                print
+                    .vocabulary
+                    .insert(hash(&bytes[start..end]) ^ 0x5354_5249_4e47);
             }
         } else {
             shape_tokens.push(hash(&bytes[i..i + 1]));
@@ -145,7 +161,9 @@ pub fn fingerprint(text: &str, keywords: &[&str]) -> Fingerprint {
         }
     }
     for gram in shape_tokens.windows(SHAPE_GRAM) {
-        print.shape.insert(gram.iter().fold(0xcbf2_9ce4_8422_2325, |h, &t| mix(h ^ t)));
+        print
+            .shape
+            .insert(gram.iter().fold(0xcbf2_9ce4_8422_2325, |h, &t| mix(h ^ t)));
     }
     print
 }
@@ -220,9 +238,18 @@ mod tests {
 
     #[test]
     fn splits_identifiers() {
-        assert_eq!(split_identifier("parseHTTPResponse_v2"), ["parse", "HTTP", "Response", "v2"]);
-        assert_eq!(split_identifier("retry_failed_upload"), ["retry", "failed", "upload"]);
-        assert_eq!(split_identifier("XMLHttpRequest"), ["XML", "Http", "Request"]);
+        assert_eq!(
+            split_identifier("parseHTTPResponse_v2"),
+            ["parse", "HTTP", "Response", "v2"]
+        );
+        assert_eq!(
+            split_identifier("retry_failed_upload"),
+            ["retry", "failed", "upload"]
+        );
+        assert_eq!(
+            split_identifier("XMLHttpRequest"),
+            ["XML", "Http", "Request"]
+        );
         assert_eq!(split_identifier("__init__"), ["init"]);
     }
 
@@ -241,9 +268,18 @@ mod tests {
     #[test]
     fn fingerprints_survive_renaming() {
         let kw = crate::lang::by_name("python").unwrap().keywords;
-        let a = fingerprint("def f(items):\n    total = 0\n    for x in items:\n        total += x\n    return total\n", kw);
-        let b = fingerprint("def g(values):\n    acc = 0\n    for v in values:\n        acc += v\n    return acc\n", kw);
-        let c = fingerprint("class Point:\n    def __init__(self, x, y):\n        self.x = x\n", kw);
+        let a = fingerprint(
+            "def f(items):\n    total = 0\n    for x in items:\n        total += x\n    return total\n",
+            kw,
+        );
+        let b = fingerprint(
+            "def g(values):\n    acc = 0\n    for v in values:\n        acc += v\n    return acc\n",
+            kw,
+        );
+        let c = fingerprint(
+            "class Point:\n    def __init__(self, x, y):\n        self.x = x\n",
+            kw,
+        );
         assert_eq!(jaccard(&a.shape, &b.shape), 1.0);
         assert!(jaccard(&a.shape, &c.shape) < 0.3);
         let (sa, sb) = (minhash(&a.shape), minhash(&b.shape));

@@ -15,7 +15,11 @@ use scry_core::{Filter, Index, Span, default_db_path};
 use model::ModelChoice;
 
 #[derive(Parser)]
-#[command(name = "scry", version, about = "Semantic code search: find code by what it does, or code like it.")]
+#[command(
+    name = "scry",
+    version,
+    about = "Semantic code search: find code by what it does, or code like it."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -115,17 +119,29 @@ pub fn run() -> ExitCode {
 }
 
 fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("SCRY_LOG").unwrap_or_else(|_| "warn".into());
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(io::stderr).with_target(false).init();
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_env("SCRY_LOG").unwrap_or_else(|_| "warn".into());
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(io::stderr)
+        .with_target(false)
+        .init();
 }
 
 fn is_broken_pipe(err: &anyhow::Error) -> bool {
-    err.chain().any(|e| e.downcast_ref::<io::Error>().is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe))
+    err.chain().any(|e| {
+        e.downcast_ref::<io::Error>()
+            .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
+    })
 }
 
 fn dispatch(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Index { dir, rebuild, common } => {
+        Command::Index {
+            dir,
+            rebuild,
+            common,
+        } => {
             let root = common.path.clone().unwrap_or(dir);
             let model = ModelChoice::resolve(common.model.as_deref(), &root)?;
             let index = open_index(&root, rebuild)?;
@@ -133,7 +149,14 @@ fn dispatch(cli: Cli) -> Result<()> {
             output::print_update(&stats, &index.status()?, &mut io::stderr())?;
             Ok(())
         }
-        Command::Search { query, queries, lang, glob, output, common } => {
+        Command::Search {
+            query,
+            queries,
+            lang,
+            glob,
+            output,
+            common,
+        } => {
             let root = common.path.unwrap_or_else(|| ".".into());
             let model = ModelChoice::resolve(common.model.as_deref(), &root)?;
             let filter = Filter::new(lang.as_deref(), glob.as_deref())?;
@@ -153,7 +176,14 @@ fn dispatch(cli: Cli) -> Result<()> {
             out.flush()?;
             Ok(())
         }
-        Command::Similar { span, spans, lang, glob, output, common } => {
+        Command::Similar {
+            span,
+            spans,
+            lang,
+            glob,
+            output,
+            common,
+        } => {
             let root = common.path.unwrap_or_else(|| ".".into());
             let model = ModelChoice::resolve(common.model.as_deref(), &root)?;
             let filter = Filter::new(lang.as_deref(), glob.as_deref())?;
@@ -195,11 +225,20 @@ fn dispatch(cli: Cli) -> Result<()> {
 
 fn open_index(root: &Path, rebuild: bool) -> Result<Index> {
     if !root.is_dir() {
-        bail!("workspace {} does not exist or is not a directory", root.display());
+        bail!(
+            "workspace {} does not exist or is not a directory",
+            root.display()
+        );
     }
-    let root = root.canonicalize().with_context(|| format!("cannot resolve {}", root.display()))?;
+    let root = root
+        .canonicalize()
+        .with_context(|| format!("cannot resolve {}", root.display()))?;
     let db_path = default_db_path(&root);
-    let index = if rebuild { Index::rebuild(&root, &db_path)? } else { Index::open(&root, &db_path)? };
+    let index = if rebuild {
+        Index::rebuild(&root, &db_path)?
+    } else {
+        Index::open(&root, &db_path)?
+    };
     if let Some(note) = index.open_note() {
         eprintln!("note: {note}");
     }
@@ -214,7 +253,10 @@ fn update(index: &Index, model: &ModelChoice) -> Result<scry_core::UpdateStats> 
         eprintln!("warning: {err}");
     }
     if stats.errors.len() > 5 {
-        eprintln!("warning: … and {} more unreadable entries", stats.errors.len() - 5);
+        eprintln!(
+            "warning: … and {} more unreadable entries",
+            stats.errors.len() - 5
+        );
     }
     Ok(stats)
 }
@@ -241,7 +283,11 @@ fn parse_span(spec: &str) -> Result<Span> {
     if path.is_empty() {
         bail!(usage());
     }
-    Ok(Span { path: PathBuf::from(path), start_line: start, end_line: end })
+    Ok(Span {
+        path: PathBuf::from(path),
+        start_line: start,
+        end_line: end,
+    })
 }
 
 #[cfg(test)]
@@ -251,7 +297,10 @@ mod tests {
     #[test]
     fn spans_parse() {
         let s = parse_span("src/a.rs:3-9").unwrap();
-        assert_eq!((s.path.to_str().unwrap(), s.start_line, s.end_line), ("src/a.rs", 3, 9));
+        assert_eq!(
+            (s.path.to_str().unwrap(), s.start_line, s.end_line),
+            ("src/a.rs", 3, 9)
+        );
         let s = parse_span("a.py:7").unwrap();
         assert_eq!((s.start_line, s.end_line), (7, 7));
         assert!(parse_span("a.py").is_err());

@@ -30,7 +30,9 @@ impl ModelChoice {
         };
         match chosen {
             None => Ok(ModelChoice::Lexical),
-            Some((value, _)) if value.eq_ignore_ascii_case("none") || value.is_empty() => Ok(ModelChoice::Lexical),
+            Some((value, _)) if value.eq_ignore_ascii_case("none") || value.is_empty() => {
+                Ok(ModelChoice::Lexical)
+            }
             Some((value, base)) => {
                 let dir = base.join(&value);
                 let embedder = BertEmbedder::load(&dir)?;
@@ -48,13 +50,23 @@ impl ModelChoice {
 }
 
 fn config_model(root: &Path) -> Result<Option<(String, PathBuf)>> {
-    let candidates = [Some(root.join(".scry.toml")), dirs::config_dir().map(|d| d.join("scry").join("config.toml"))];
+    let candidates = [
+        Some(root.join(".scry.toml")),
+        dirs::config_dir().map(|d| d.join("scry").join("config.toml")),
+    ];
     for path in candidates.into_iter().flatten() {
         if !path.is_file() {
             continue;
         }
-        let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
-        let config: Config = toml::from_str(&text).map_err(|e| anyhow::anyhow!("{} is not a valid Scry config: {}", path.display(), e.message()))?;
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let config: Config = toml::from_str(&text).map_err(|e| {
+            anyhow::anyhow!(
+                "{} is not a valid Scry config: {}",
+                path.display(),
+                e.message()
+            )
+        })?;
         if let Some(model) = config.model {
             let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
             return Ok(Some((model, base)));

@@ -64,13 +64,19 @@ pub fn print_hits(query: &str, hits: &[Hit], json: bool, out: &mut impl Write) -
             out,
             "{} {} {} {}",
             location.if_supports_color(Stream::Stdout, |t| t.cyan()),
-            hit.kind.as_str().if_supports_color(Stream::Stdout, |t| t.dimmed()),
+            hit.kind
+                .as_str()
+                .if_supports_color(Stream::Stdout, |t| t.dimmed()),
             name.if_supports_color(Stream::Stdout, |t| t.bold()),
             format!("{:.3}", hit.score).if_supports_color(Stream::Stdout, |t| t.dimmed()),
         )?;
         for (i, line) in snippet(&hit.text).lines().enumerate() {
             let number = format!("{:>5}", hit.start_line as usize + i);
-            writeln!(out, "{} {line}", number.if_supports_color(Stream::Stdout, |t| t.dimmed()))?;
+            writeln!(
+                out,
+                "{} {line}",
+                number.if_supports_color(Stream::Stdout, |t| t.dimmed())
+            )?;
         }
         writeln!(out)?;
     }
@@ -96,18 +102,37 @@ pub fn print_update(stats: &UpdateStats, status: &Status, out: &mut impl Write) 
         stats.vectors_embedded,
     )?;
     if !stats.skipped.is_empty() {
-        let parts: Vec<String> = stats.skipped.iter().map(|(r, n)| format!("{n} {}", r.describe())).collect();
+        let parts: Vec<String> = stats
+            .skipped
+            .iter()
+            .map(|(r, n)| format!("{n} {}", r.describe()))
+            .collect();
         writeln!(out, "skipped: {}", parts.join(", "))?;
     }
-    writeln!(out, "index: {} files, {} chunks, model {}", status.files, status.chunks, status.model.as_deref().unwrap_or("none (lexical)"))
+    writeln!(
+        out,
+        "index: {} files, {} chunks, model {}",
+        status.files,
+        status.chunks,
+        status.model.as_deref().unwrap_or("none (lexical)")
+    )
 }
 
 pub fn print_status(status: &Status, out: &mut impl Write) -> io::Result<()> {
     writeln!(out, "workspace: {}", status.root.display())?;
-    writeln!(out, "index:     {} ({:.1} MiB)", status.db_path.display(), status.db_bytes as f64 / (1024.0 * 1024.0))?;
+    writeln!(
+        out,
+        "index:     {} ({:.1} MiB)",
+        status.db_path.display(),
+        status.db_bytes as f64 / (1024.0 * 1024.0)
+    )?;
     writeln!(out, "files:     {}", status.files)?;
     writeln!(out, "chunks:    {}", status.chunks)?;
     writeln!(out, "vectors:   {}", status.vectors)?;
-    writeln!(out, "model:     {}", status.model.as_deref().unwrap_or("none (lexical search)"))?;
+    writeln!(
+        out,
+        "model:     {}",
+        status.model.as_deref().unwrap_or("none (lexical search)")
+    )?;
     writeln!(out, "schema:    {}", status.schema_version)
 }

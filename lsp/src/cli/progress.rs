@@ -12,7 +12,9 @@ pub struct Bar {
 
 impl Bar {
     pub fn new() -> Self {
-        Bar { bar: std::io::stderr().is_terminal().then(ProgressBar::hidden) }
+        Bar {
+            bar: std::io::stderr().is_terminal().then(ProgressBar::hidden),
+        }
     }
 
     pub fn update(&mut self, progress: Progress) {
@@ -20,7 +22,9 @@ impl Bar {
         let (message, done, total) = match progress {
             Progress::Walked { files } => {
                 bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
-                bar.set_style(ProgressStyle::with_template("{spinner} {msg}").expect("valid template"));
+                bar.set_style(
+                    ProgressStyle::with_template("{spinner} {msg}").expect("valid template"),
+                );
                 bar.set_message(format!("found {files} files"));
                 bar.enable_steady_tick(Duration::from_millis(120));
                 return;

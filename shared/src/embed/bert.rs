@@ -25,43 +25,84 @@ pub struct BertEmbedder {
 
 impl BertEmbedder {
     pub fn load(dir: &Path) -> Result<Self> {
-        let fail = |message: String| Error::Model { dir: dir.to_path_buf(), message };
+        let fail = |message: String| Error::Model {
+            dir: dir.to_path_buf(),
+            message,
+        };
         if !dir.is_dir() {
             return Err(fail("not a directory; expected one holding config.json, tokenizer.json and model.safetensors".into()));
         }
         let file = |name: &str| -> Result<PathBuf> {
             let path = dir.join(name);
-            if path.is_file() { Ok(path) } else { Err(fail(format!("{name} is missing; a BERT-family model directory holds config.json, tokenizer.json and model.safetensors"))) }
+            if path.is_file() {
+                Ok(path)
+            } else {
+                Err(fail(format!(
+                    "{name} is missing; a BERT-family model directory holds config.json, tokenizer.json and model.safetensors"
+                )))
+            }
         };
-        let (config_path, tokenizer_path, weights_path) = (file("config.json")?, file("tokenizer.json")?, file("model.safetensors")?);
-        let config_text = std::fs::read_to_string(&config_path).map_err(|e| Error::io(&config_path, e))?;
-        let config: Config = serde_json::from_str(&config_text).map_err(|e| fail(format!("config.json is not a BERT config: {e}")))?;
-        let mut tokenizer = Tokenizer::from_file(&tokenizer_path).map_err(|e| fail(format!("tokenizer.json: {e}")))?;
+        let (config_path, tokenizer_path, weights_path) = (
+            file("config.json")?,
+            file("tokenizer.json")?,
+            file("model.safetensors")?,
+        );
+        let config_text =
+            std::fs::read_to_string(&config_path).map_err(|e| Error::io(&config_path, e))?;
+        let config: Config = serde_json::from_str(&config_text)
+            .map_err(|e| fail(format!("config.json is not a BERT config: {e}")))?;
+        let mut tokenizer = Tokenizer::from_file(&tokenizer_path)
+            .map_err(|e| fail(format!("tokenizer.json: {e}")))?;
         // The shipped tokenizers often pad every input to a fixed length; pad to the batch's
         // longest instead, or mean pooling averages padding.
-        tokenizer.with_padding(Some(PaddingParams { strategy: PaddingStrategy::BatchLongest, ..Default::default() }));
+        tokenizer.with_padding(Some(PaddingParams {
+            strategy: PaddingStrategy::BatchLongest,
+            ..Default::default()
+        }));
         let max_tokens = MAX_TOKENS.min(config.max_position_embeddings);
         tokenizer
-            .with_truncation(Some(TruncationParams { max_length: max_tokens, ..Default::default() }))
+            .with_truncation(Some(TruncationParams {
+                max_length: max_tokens,
+                ..Default::default()
+            }))
             .map_err(|e| fail(format!("tokenizer.json: {e}")))?;
         let weights = std::fs::read(&weights_path).map_err(|e| Error::io(&weights_path, e))?;
         let digest = blake3::hash(&weights);
         let device = Device::Cpu;
         let vb = VarBuilder::from_slice_safetensors(&weights, DType::F32, &device)
             .map_err(|e| fail(format!("model.safetensors: {e}")))?;
-        let model = BertModel::load(vb, &config).map_err(|e| fail(format!("model.safetensors does not match config.json: {e}")))?;
-        let name = dir.file_name().map_or("model".into(), |n| n.to_string_lossy().into_owned());
+        let model = BertModel::load(vb, &config)
+            .map_err(|e| fail(format!("model.safetensors does not match config.json: {e}")))?;
+        let name = dir
+            .file_name()
+            .map_or("model".into(), |n| n.to_string_lossy().into_owned());
         let id = format!("bert:{name}@{}", &digest.to_hex()[..16]);
-        Ok(BertEmbedder { model, tokenizer, device, dim: config.hidden_size, id })
+        Ok(BertEmbedder {
+            model,
+            tokenizer,
+            device,
+            dim: config.hidden_size,
+            id,
+        })
     }
 
     fn embed_batch(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
         let err = |e: &dyn std::fmt::Display| Error::Embed(e.to_string());
-        let encodings = self.tokenizer.encode_batch(texts.to_vec(), true).map_err(|e| err(&e))?;
+        let encodings = self
+            .tokenizer
+            .encode_batch(texts.to_vec(), true)
+            .map_err(|e| err(&e))?;
         let rows = encodings.len();
         let cols = encodings[0].get_ids().len();
-        let flat = |f: &dyn Fn(&tokenizers::Encoding) -> &[u32]| -> Vec<u32> { encodings.iter().flat_map(|e| f(e).iter().copied()).collect() };
-        let tensor = |data: Vec<u32>| Tensor::from_vec(data, (rows, cols), &self.device).map_err(|e| err(&e));
+        let flat = |f: &dyn Fn(&tokenizers::Encoding) -> &[u32]| -> Vec<u32> {
+            encodings
+                .iter()
+                .flat_map(|e| f(e).iter().copied())
+                .collect()
+        };
+        let tensor = |data: Vec<u32>| {
+            Tensor::from_vec(data, (rows, cols), &self.device).map_err(|e| err(&e))
+        };
         let ids = tensor(flat(&|e| e.get_ids()))?;
         let type_ids = tensor(flat(&|e| e.get_type_ids()))?;
         let mask = tensor(flat(&|e| e.get_attention_mask()))?;

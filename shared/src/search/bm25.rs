@@ -9,7 +9,13 @@ const K1: f32 = 1.2;
 const B: f32 = 0.75;
 
 /// BM25 score of every chunk that holds a query term, by chunk position.
-pub(crate) fn score(reader: &Reader, terms: &[String], n_docs: usize, avg_len: f32, position: &HashMap<u64, u32>) -> Result<Vec<(u32, f32)>> {
+pub(crate) fn score(
+    reader: &Reader,
+    terms: &[String],
+    n_docs: usize,
+    avg_len: f32,
+    position: &HashMap<u64, u32>,
+) -> Result<Vec<(u32, f32)>> {
     let mut scores: HashMap<u32, f32> = HashMap::new();
     for term in terms {
         let postings = reader.postings(term)?;
@@ -21,7 +27,9 @@ pub(crate) fn score(reader: &Reader, terms: &[String], n_docs: usize, avg_len: f
         for p in postings {
             // Postings of chunks removed after this snapshot's chunk list was read never
             // match a position.
-            let Some(&pos) = position.get(&p.chunk_id) else { continue };
+            let Some(&pos) = position.get(&p.chunk_id) else {
+                continue;
+            };
             let tf = p.tf as f32;
             let norm = K1 * (1.0 - B + B * p.doc_len as f32 / avg_len.max(1.0));
             *scores.entry(pos).or_default() += idf * tf * (K1 + 1.0) / (tf + norm);

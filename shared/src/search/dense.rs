@@ -20,7 +20,10 @@ impl Vectors {
 
     /// Cosine similarity of `query` with every row.
     pub fn scan(&self, query: &[f32]) -> Vec<f32> {
-        self.data.chunks_exact(self.dim).map(|row| dot(row, query)).collect()
+        self.data
+            .chunks_exact(self.dim)
+            .map(|row| dot(row, query))
+            .collect()
     }
 }
 
@@ -30,13 +33,22 @@ pub(crate) struct Code(Vec<i8>);
 
 impl Code {
     pub fn new(v: &[f32]) -> Self {
-        Code(v.iter().map(|x| (x * 127.0).round().clamp(-127.0, 127.0) as i8).collect())
+        Code(
+            v.iter()
+                .map(|x| (x * 127.0).round().clamp(-127.0, 127.0) as i8)
+                .collect(),
+        )
     }
 }
 
 impl Point for Code {
     fn distance(&self, other: &Self) -> f32 {
-        let dot: i32 = self.0.iter().zip(&other.0).map(|(&a, &b)| a as i32 * b as i32).sum();
+        let dot: i32 = self
+            .0
+            .iter()
+            .zip(&other.0)
+            .map(|(&a, &b)| a as i32 * b as i32)
+            .sum();
         1.0 - dot as f32 / (127.0 * 127.0)
     }
 }
@@ -56,14 +68,27 @@ impl Ann {
         let max_id = points.iter().map(|(id, _)| *id).max().unwrap_or(0);
         let len = points.len();
         let (ids, codes): (Vec<u64>, Vec<Code>) = points.into_iter().unzip();
-        let map = Builder::default().ef_construction(100).ef_search(128).seed(7).build(codes, ids);
-        Ann { model_id: model_id.to_string(), max_id, len, map }
+        let map = Builder::default()
+            .ef_construction(100)
+            .ef_search(128)
+            .seed(7)
+            .build(codes, ids);
+        Ann {
+            model_id: model_id.to_string(),
+            max_id,
+            len,
+            map,
+        }
     }
 
     /// Chunk ids of up to `k` approximate nearest neighbours.
     pub fn search(&self, query: &[f32], k: usize) -> Vec<u64> {
         let mut search = Search::default();
-        self.map.search(&Code::new(query), &mut search).take(k).map(|item| *item.value).collect()
+        self.map
+            .search(&Code::new(query), &mut search)
+            .take(k)
+            .map(|item| *item.value)
+            .collect()
     }
 
     pub fn to_bytes(&self) -> Vec<u8> {
@@ -98,13 +123,22 @@ mod tests {
     fn ann_finds_what_the_exact_scan_finds() {
         let dim = 32;
         let vectors: Vec<Vec<f32>> = (0..2000).map(|i| random_unit(i, dim)).collect();
-        let ann = Ann::build("m", vectors.iter().enumerate().map(|(i, v)| (i as u64 + 1, Code::new(v))).collect());
+        let ann = Ann::build(
+            "m",
+            vectors
+                .iter()
+                .enumerate()
+                .map(|(i, v)| (i as u64 + 1, Code::new(v)))
+                .collect(),
+        );
         let ann = Ann::from_bytes(&ann.to_bytes()).unwrap();
         assert_eq!(ann.max_id, 2000);
         let mut found = 0;
         for q in 0..50 {
             let query = random_unit(10_000 + q, dim);
-            let best = (0..vectors.len()).max_by(|&a, &b| dot(&vectors[a], &query).total_cmp(&dot(&vectors[b], &query))).unwrap();
+            let best = (0..vectors.len())
+                .max_by(|&a, &b| dot(&vectors[a], &query).total_cmp(&dot(&vectors[b], &query)))
+                .unwrap();
             found += usize::from(ann.search(&query, 10).contains(&(best as u64 + 1)));
         }
         assert!(found >= 45, "recall@10 of the true nearest: {found}/50");

@@ -53,7 +53,10 @@ impl Filter {
                 lang::by_name(name)
                     .ok_or_else(|| {
                         let known: Vec<&str> = lang::names().collect();
-                        Error::InvalidQuery(format!("unknown language `{name}`; known: {}", known.join(", ")))
+                        Error::InvalidQuery(format!(
+                            "unknown language `{name}`; known: {}",
+                            known.join(", ")
+                        ))
                     })?
                     .name,
             ),
@@ -70,7 +73,9 @@ impl Filter {
     }
 
     fn accepts(&self, chunk: &ChunkRecord) -> bool {
-        let language_ok = self.language.is_none_or(|l| chunk.language == l || (l == "typescript" && chunk.language == "tsx"));
+        let language_ok = self
+            .language
+            .is_none_or(|l| chunk.language == l || (l == "typescript" && chunk.language == "tsx"));
         language_ok && self.glob.as_ref().is_none_or(|g| g.is_match(&chunk.path))
     }
 }
@@ -99,7 +104,11 @@ pub struct Searcher<'e> {
 }
 
 impl<'e> Searcher<'e> {
-    pub(crate) fn load(root: &Path, reader: Reader, embedder: Option<&'e dyn Embedder>) -> Result<Self> {
+    pub(crate) fn load(
+        root: &Path,
+        reader: Reader,
+        embedder: Option<&'e dyn Embedder>,
+    ) -> Result<Self> {
         let mut chunks = Vec::new();
         let mut ids = Vec::new();
         reader.for_each_chunk(|id, record| {
@@ -107,7 +116,11 @@ impl<'e> Searcher<'e> {
             chunks.push(record);
             Ok(())
         })?;
-        let position = ids.iter().enumerate().map(|(pos, &id)| (id, pos as u32)).collect();
+        let position = ids
+            .iter()
+            .enumerate()
+            .map(|(pos, &id)| (id, pos as u32))
+            .collect();
         let avg_len = reader.meta_u64("total_terms")? as f32 / chunks.len().max(1) as f32;
         let mut vectors = None;
         let mut ann = None;
@@ -125,12 +138,28 @@ impl<'e> Searcher<'e> {
                     }
                 }
                 vectors = Some(Vectors { dim, data });
-                ann = reader.meta("ann")?.and_then(|b| Ann::from_bytes(&b)).filter(|a| a.model_id == embedder.model_id());
+                ann = reader
+                    .meta("ann")?
+                    .and_then(|b| Ann::from_bytes(&b))
+                    .filter(|a| a.model_id == embedder.model_id());
             } else {
-                tracing::warn!("the index holds no vectors of {}; searching lexically", embedder.model_id());
+                tracing::warn!(
+                    "the index holds no vectors of {}; searching lexically",
+                    embedder.model_id()
+                );
             }
         }
-        Ok(Searcher { root: root.to_path_buf(), reader, chunks, position, ids, avg_len, embedder, vectors, ann })
+        Ok(Searcher {
+            root: root.to_path_buf(),
+            reader,
+            chunks,
+            position,
+            ids,
+            avg_len,
+            embedder,
+            vectors,
+            ann,
+        })
     }
 
     /// Whether vectors take part (a model was given and the index holds its vectors).
@@ -146,13 +175,21 @@ impl<'e> Searcher<'e> {
     pub fn search(&self, query: &str, limit: usize, filter: &Filter) -> Result<Vec<Hit>> {
         let query = query.trim();
         if query.is_empty() {
-            return Err(Error::InvalidQuery("the query is empty: say what the code does or name it".into()));
+            return Err(Error::InvalidQuery(
+                "the query is empty: say what the code does or name it".into(),
+            ));
         }
         let mut terms = Vec::new();
         tokens::terms(query, &mut terms);
         terms.sort();
         terms.dedup();
-        let mut lexical = bm25::score(&self.reader, &terms, self.chunks.len(), self.avg_len, &self.position)?;
+        let mut lexical = bm25::score(
+            &self.reader,
+            &terms,
+            self.chunks.len(),
+            self.avg_len,
+            &self.position,
+        )?;
         lexical.retain(|&(pos, _)| filter.accepts(&self.chunks[pos as usize]));
         top(&mut lexical, CANDIDATES);
         let semantic = match (&self.vectors, self.embedder) {
@@ -163,19 +200,44 @@ impl<'e> Searcher<'e> {
             _ => Vec::new(),
         };
         let ranked = rank::fuse(query, &terms, &lexical, &semantic, &self.chunks, limit);
-        Ok(ranked.into_iter().map(|(pos, score)| self.hit(pos, score)).collect())
+        Ok(ranked
+            .into_iter()
+            .map(|(pos, score)| self.hit(pos, score))
+            .collect())
     }
 
     /// The `k` chunks nearest to `query` that `filter` accepts: from the graph plus an exact
     /// scan of newer chunks when there is a graph, else by an exact scan.
-    fn nearest(&self, vectors: &Vectors, query: &[f32], k: usize, filter: &Filter) -> Vec<(u32, f32)> {
+    fn nearest(
+        &self,
+        vectors: &Vectors,
+        query: &[f32],
+        k: usize,
+        filter: &Filter,
+    ) -> Vec<(u32, f32)> {
         let mut scored: Vec<(u32, f32)> = match &self.ann {
             Some(ann) => {
-                let mut positions: Vec<u32> = ann.search(query, 4 * k).iter().filter_map(|id| self.position.get(id).copied()).collect();
-                positions.extend((0..self.ids.len()).filter(|&p| self.ids[p] > ann.max_id).map(|p| p as u32));
-                positions.into_iter().map(|p| (p, crate::embed::dot(vectors.row(p as usize), query))).collect()
+                let mut positions: Vec<u32> = ann
+                    .search(query, 4 * k)
+                    .iter()
+                    .filter_map(|id| self.position.get(id).copied())
+                    .collect();
+                positions.extend(
+                    (0..self.ids.len())
+                        .filter(|&p| self.ids[p] > ann.max_id)
+                        .map(|p| p as u32),
+                );
+                positions
+                    .into_iter()
+                    .map(|p| (p, crate::embed::dot(vectors.row(p as usize), query)))
+                    .collect()
             }
-            None => vectors.scan(query).into_iter().enumerate().map(|(p, s)| (p as u32, s)).collect(),
+            None => vectors
+                .scan(query)
+                .into_iter()
+                .enumerate()
+                .map(|(p, s)| (p as u32, s))
+                .collect(),
         };
         scored.retain(|&(p, _)| filter.accepts(&self.chunks[p as usize]));
         top(&mut scored, k);
@@ -205,19 +267,49 @@ impl<'e> Searcher<'e> {
             _ => None,
         };
         let keywords = language.map_or(&[][..], |l| l.keywords);
-        let ranked = similar::rank(similar::Probe { text: &text, keywords, vector: query_vector.as_deref() }, self.vectors.as_ref(), &self.chunks, limit, |c| {
-            filter.accepts(c) && !(c.path == rel_path && c.start_line <= span.end_line && span.start_line <= c.end_line)
-        });
-        Ok(ranked.into_iter().map(|(pos, score)| self.hit(pos, score)).collect())
+        let ranked = similar::rank(
+            similar::Probe {
+                text: &text,
+                keywords,
+                vector: query_vector.as_deref(),
+            },
+            self.vectors.as_ref(),
+            &self.chunks,
+            limit,
+            |c| {
+                filter.accepts(c)
+                    && !(c.path == rel_path
+                        && c.start_line <= span.end_line
+                        && span.start_line <= c.end_line)
+            },
+        );
+        Ok(ranked
+            .into_iter()
+            .map(|(pos, score)| self.hit(pos, score))
+            .collect())
     }
 
     fn read_span(&self, span: &Span) -> Result<(String, String, Option<&'static lang::Language>)> {
-        let abs = if span.path.is_absolute() { span.path.clone() } else { self.root.join(&span.path) };
-        let abs = abs.canonicalize().map_err(|e| Error::InvalidSpan(format!("{}: {e}", span.path.display())))?;
-        let rel = abs
-            .strip_prefix(&self.root)
-            .map_err(|_| Error::InvalidSpan(format!("{} is outside the workspace {}", span.path.display(), self.root.display())))?;
-        let rel_path = rel.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/");
+        let abs = if span.path.is_absolute() {
+            span.path.clone()
+        } else {
+            self.root.join(&span.path)
+        };
+        let abs = abs
+            .canonicalize()
+            .map_err(|e| Error::InvalidSpan(format!("{}: {e}", span.path.display())))?;
+        let rel = abs.strip_prefix(&self.root).map_err(|_| {
+            Error::InvalidSpan(format!(
+                "{} is outside the workspace {}",
+                span.path.display(),
+                self.root.display()
+            ))
+        })?;
+        let rel_path = rel
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy())
+            .collect::<Vec<_>>()
+            .join("/");
         let bytes = std::fs::read(&abs).map_err(|e| Error::io(&abs, e))?;
         let content = String::from_utf8_lossy(&bytes);
         let n_lines = content.lines().count() as u32;
@@ -227,7 +319,11 @@ impl<'e> Searcher<'e> {
                 span.start_line, span.end_line
             )));
         }
-        let text: Vec<&str> = content.lines().skip(span.start_line as usize - 1).take((span.end_line - span.start_line + 1) as usize).collect();
+        let text: Vec<&str> = content
+            .lines()
+            .skip(span.start_line as usize - 1)
+            .take((span.end_line - span.start_line + 1) as usize)
+            .collect();
         let language = lang::detect(&abs, content.lines().next());
         Ok((rel_path, text.join("\n"), language))
     }

@@ -17,7 +17,13 @@ pub(crate) struct Probe<'a> {
     pub vector: Option<&'a [f32]>,
 }
 
-pub(crate) fn rank(probe: Probe, vectors: Option<&Vectors>, chunks: &[ChunkRecord], limit: usize, accept: impl Fn(&ChunkRecord) -> bool) -> Vec<(u32, f32)> {
+pub(crate) fn rank(
+    probe: Probe,
+    vectors: Option<&Vectors>,
+    chunks: &[ChunkRecord],
+    limit: usize,
+    accept: impl Fn(&ChunkRecord) -> bool,
+) -> Vec<(u32, f32)> {
     let print = tokens::fingerprint(probe.text, probe.keywords);
     let shape_sig = tokens::minhash(&print.shape);
     let vocab_sig = tokens::minhash(&print.vocabulary);
@@ -30,7 +36,8 @@ pub(crate) fn rank(probe: Probe, vectors: Option<&Vectors>, chunks: &[ChunkRecor
         .enumerate()
         .filter(|(_, c)| accept(c))
         .map(|(pos, c)| {
-            let lexical = tokens::minhash_similarity(&shape_sig, &c.shape_sig) + tokens::minhash_similarity(&vocab_sig, &c.vocab_sig);
+            let lexical = tokens::minhash_similarity(&shape_sig, &c.shape_sig)
+                + tokens::minhash_similarity(&vocab_sig, &c.vocab_sig);
             (pos as u32, lexical + cosine(pos).unwrap_or(0.0))
         })
         .collect();
@@ -40,7 +47,8 @@ pub(crate) fn rank(probe: Probe, vectors: Option<&Vectors>, chunks: &[ChunkRecor
         .into_iter()
         .map(|(pos, _)| {
             let chunk = &chunks[pos as usize];
-            let other: Fingerprint = tokens::fingerprint(&chunk.text, chunk_keywords(chunk).unwrap_or(keywords));
+            let other: Fingerprint =
+                tokens::fingerprint(&chunk.text, chunk_keywords(chunk).unwrap_or(keywords));
             let shape = tokens::jaccard(&print.shape, &other.shape);
             let vocab = tokens::jaccard(&print.vocabulary, &other.vocabulary);
             let score = match cosine(pos as usize) {
