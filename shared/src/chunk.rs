@@ -67,7 +67,7 @@ impl<'a> Lines<'a> {
     fn new(src: &'a str) -> Self {
         let mut starts = vec![0];
         starts.extend(src.match_indices('\n').map(|(i, _)| i + 1));
-        if starts.last() == Some(&src.len()) && src.len() > 0 {
+        if starts.last() == Some(&src.len()) && !src.is_empty() {
             starts.pop();
         }
         Lines { src, starts }

@@ -23,7 +23,7 @@ fn stemmer() -> &'static Stemmer {
 pub fn split_identifier(word: &str) -> Vec<&str> {
     let mut parts = Vec::new();
     for piece in word
-        .split(|c: char| c == '_' || c == '$')
+        .split(['_', '$'])
         .filter(|p| !p.is_empty())
     {
         let chars: Vec<(usize, char)> = piece.char_indices().collect();
