@@ -22,10 +22,7 @@ fn stemmer() -> &'static Stemmer {
 /// `parseHTTPResponse_v2` → `parse`, `HTTP`, `Response`, `v2`.
 pub fn split_identifier(word: &str) -> Vec<&str> {
     let mut parts = Vec::new();
-    for piece in word
-        .split(['_', '$'])
-        .filter(|p| !p.is_empty())
-    {
+    for piece in word.split(['_', '$']).filter(|p| !p.is_empty()) {
         let chars: Vec<(usize, char)> = piece.char_indices().collect();
         let mut start = 0;
         for k in 1..chars.len() {
