@@ -500,3 +500,102 @@ pub(crate) fn embedding_text(record: &ChunkRecord) -> String {
         None => record.text.clone(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::embed::normalize;
+    use crate::search::Filter;
+
+    /// Hashed bag of words: texts sharing words get close vectors. Deterministic and instant.
+    struct BagOfWords;
+
+    impl Embedder for BagOfWords {
+        fn model_id(&self) -> &str {
+            "test:bag-of-words"
+        }
+
+        fn dim(&self) -> usize {
+            64
+        }
+
+        fn embed_documents(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
+            Ok(texts
+                .iter()
+                .map(|text| {
+                    let mut v = vec![0.0; 64];
+                    for word in tokens::words(text) {
+                        v[blake3::hash(word.as_bytes()).as_bytes()[0] as usize % 64] += 1.0;
+                    }
+                    normalize(&mut v);
+                    v
+                })
+                .collect())
+        }
+    }
+
+    fn write(root: &Path, name: &str, i: usize) {
+        let text = format!("def fn_{i}(x):\n    return x + word{i} + other{}\n", i % 7);
+        std::fs::write(root.join(name), text).unwrap();
+    }
+
+    #[test]
+    fn graph_search_sees_newer_chunks_and_skips_deleted_ones() {
+        let ws = tempfile::tempdir().unwrap();
+        let db = tempfile::tempdir().unwrap();
+        for i in 0..300 {
+            write(ws.path(), &format!("m{i}.py"), i);
+        }
+        let index = Index::open(ws.path(), &db.path().join("index.redb")).unwrap();
+        let model = BagOfWords;
+        index.update(Some(&model), &mut |_| {}).unwrap();
+        index
+            .refresh_ann(&model, &model_tag(model.model_id()), 10)
+            .unwrap();
+        // Newer than the graph: found by the exact scan of chunks above its last id.
+        write(ws.path(), "late.py", 1000);
+        // Deleted after the graph was built: the graph still holds it and must skip it.
+        std::fs::remove_file(ws.path().join("m5.py")).unwrap();
+        index.update(Some(&model), &mut |_| {}).unwrap();
+        assert_eq!(index.check().unwrap(), Vec::<String>::new());
+
+        let searcher = index.searcher(Some(&model)).unwrap();
+        assert!(searcher.has_graph());
+        let all = Filter::default();
+        let hit = &searcher.search("fn_1000 word1000", 3, &all).unwrap()[0];
+        assert_eq!(hit.path, "late.py");
+        let hit = &searcher.search("fn_42 word42", 3, &all).unwrap()[0];
+        assert_eq!(hit.path, "m42.py");
+        let hits = searcher.search("fn_5 word5", 20, &all).unwrap();
+        assert!(hits.iter().all(|h| h.path != "m5.py"));
+    }
+
+    #[test]
+    fn model_change_keeps_chunks_and_vectors_never_mix() {
+        let ws = tempfile::tempdir().unwrap();
+        let db = tempfile::tempdir().unwrap();
+        write(ws.path(), "a.py", 1);
+        let index = Index::open(ws.path(), &db.path().join("index.redb")).unwrap();
+        let lexical = index.update(None, &mut |_| {}).unwrap();
+        assert_eq!((lexical.chunks_written, lexical.vectors_embedded), (1, 0));
+        assert_eq!(index.status().unwrap().model, None);
+        // A model arrives: chunks stay, vectors are made.
+        let with_model = index.update(Some(&BagOfWords), &mut |_| {}).unwrap();
+        assert_eq!(
+            (with_model.chunks_written, with_model.vectors_embedded),
+            (0, 1)
+        );
+        assert_eq!(
+            index.status().unwrap().model.as_deref(),
+            Some("test:bag-of-words")
+        );
+        assert!(index.searcher(Some(&BagOfWords)).unwrap().is_hybrid());
+        // A lexical run that writes chunks marks the index as lacking vectors again.
+        write(ws.path(), "b.py", 2);
+        index.update(None, &mut |_| {}).unwrap();
+        assert_eq!(index.status().unwrap().model, None);
+        assert!(!index.searcher(Some(&BagOfWords)).unwrap().is_hybrid());
+        let again = index.update(Some(&BagOfWords), &mut |_| {}).unwrap();
+        assert_eq!(again.vectors_embedded, 1);
+    }
+}

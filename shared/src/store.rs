@@ -378,6 +378,15 @@ impl Reader {
         Ok(problems)
     }
 
+    /// How many chunks hold `term`.
+    pub fn document_frequency(&self, term: &str) -> Result<u64> {
+        Ok(self
+            .txn
+            .open_multimap_table(TERM_TO_POSTINGS)?
+            .get(term)?
+            .len())
+    }
+
     pub fn embedding_table(&self) -> Result<EmbeddingLookup> {
         Ok(EmbeddingLookup {
             table: self.txn.open_table(EMBEDDING_KEY_TO_VECTOR)?,

@@ -167,8 +167,9 @@ impl<'e> Searcher<'e> {
         self.vectors.is_some()
     }
 
-    pub fn n_chunks(&self) -> usize {
-        self.chunks.len()
+    /// Whether vectors are searched through an HNSW graph (large indexes) rather than scanned.
+    pub fn has_graph(&self) -> bool {
+        self.ann.is_some()
     }
 
     /// The chunks that best answer `query`, best first.
@@ -267,6 +268,7 @@ impl<'e> Searcher<'e> {
             _ => None,
         };
         let keywords = language.map_or(&[][..], |l| l.keywords);
+        let mut idf_cache = HashMap::new();
         let ranked = similar::rank(
             similar::Probe {
                 text: &text,
@@ -282,11 +284,24 @@ impl<'e> Searcher<'e> {
                         && c.start_line <= span.end_line
                         && span.start_line <= c.end_line)
             },
+            &mut |term| self.idf(term, &mut idf_cache),
         );
         Ok(ranked
             .into_iter()
             .map(|(pos, score)| self.hit(pos, score))
             .collect())
+    }
+
+    /// Inverse document frequency of a BM25 term, memoised in `cache`.
+    fn idf(&self, term: &str, cache: &mut HashMap<String, f32>) -> f32 {
+        if let Some(&w) = cache.get(term) {
+            return w;
+        }
+        let n = self.chunks.len() as f32;
+        let df = self.reader.document_frequency(term).unwrap_or(0) as f32;
+        let w = (1.0 + (n - df + 0.5) / (df + 0.5)).ln();
+        cache.insert(term.to_string(), w);
+        w
     }
 
     fn read_span(&self, span: &Span) -> Result<(String, String, Option<&'static lang::Language>)> {

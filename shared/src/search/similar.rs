@@ -1,6 +1,8 @@
-//! Similar code: what looks like a span, even with names changed and lines edited. Vectors
-//! see meaning; the code's shape (names blanked) sees renamed clones; its vocabulary
-//! (names, strings, numbers) sees reordered ones.
+//! Similar code: what looks like a span, even with names changed and lines edited. The code's
+//! shape (names blanked) sees renamed clones; its vocabulary (names, strings, numbers) and its
+//! words weighted by rarity see reordered and edited ones; vectors help pick the shortlist.
+
+use std::collections::HashSet;
 
 use crate::embed::dot;
 use crate::store::ChunkRecord;
@@ -10,11 +12,40 @@ use super::dense::Vectors;
 
 /// Chunks re-scored exactly after the cheap MinHash pass.
 const SHORTLIST: usize = 150;
+/// The vector's share of the exact score. Vectors help to find the shortlist, but a text
+/// model's cosine says little about clones: on the development sets any larger share lost
+/// Recall@1 (BENCHMARKS.md), so it only breaks near-ties.
+const COSINE_WEIGHT: f32 = 0.1;
 
 pub(crate) struct Probe<'a> {
     pub text: &'a str,
     pub keywords: &'a [&'a str],
     pub vector: Option<&'a [f32]>,
+}
+
+/// Words shared by two chunks, each weighted by its rarity (IDF): sharing `retry_budget` says
+/// more than sharing `self`.
+fn weighted_overlap(
+    a: &HashSet<String>,
+    b: &HashSet<String>,
+    idf: &mut dyn FnMut(&str) -> f32,
+) -> f32 {
+    let mut common = 0.0;
+    let mut all = 0.0;
+    for term in a.union(b) {
+        let w = idf(term);
+        all += w;
+        if a.contains(term) && b.contains(term) {
+            common += w;
+        }
+    }
+    if all > 0.0 { common / all } else { 0.0 }
+}
+
+fn term_set(text: &str) -> HashSet<String> {
+    let mut terms = Vec::new();
+    tokens::terms(text, &mut terms);
+    terms.into_iter().collect()
 }
 
 pub(crate) fn rank(
@@ -23,8 +54,10 @@ pub(crate) fn rank(
     chunks: &[ChunkRecord],
     limit: usize,
     accept: impl Fn(&ChunkRecord) -> bool,
+    idf: &mut dyn FnMut(&str) -> f32,
 ) -> Vec<(u32, f32)> {
     let print = tokens::fingerprint(probe.text, probe.keywords);
+    let probe_terms = term_set(probe.text);
     let shape_sig = tokens::minhash(&print.shape);
     let vocab_sig = tokens::minhash(&print.vocabulary);
     let cosine = |pos: usize| match (probe.vector, vectors) {
@@ -51,9 +84,11 @@ pub(crate) fn rank(
                 tokens::fingerprint(&chunk.text, chunk_keywords(chunk).unwrap_or(keywords));
             let shape = tokens::jaccard(&print.shape, &other.shape);
             let vocab = tokens::jaccard(&print.vocabulary, &other.vocabulary);
+            let words = weighted_overlap(&probe_terms, &term_set(&chunk.text), idf);
+            let structure = (shape + vocab + words) / 3.0;
             let score = match cosine(pos as usize) {
-                Some(cos) => 0.4 * cos + 0.3 * shape + 0.3 * vocab,
-                None => 0.5 * shape + 0.5 * vocab,
+                Some(cos) => COSINE_WEIGHT * cos + (1.0 - COSINE_WEIGHT) * structure,
+                None => structure,
             };
             (pos, score)
         })
