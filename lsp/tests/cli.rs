@@ -42,15 +42,17 @@ impl Workspace {
         cmd
     }
 
-    /// Runs scry with `args`; returns stdout, panicking with stderr on failure.
-    fn ok(&self, args: &[&str]) -> String {
+    /// Runs scry with `args`, panicking with its stderr if it fails.
+    fn run_ok(&self, args: &[&str]) -> std::process::Output {
         let out = self.scry().args(args).output().unwrap();
-        assert!(
-            out.status.success(),
-            "scry {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "scry {args:?} failed: {stderr}");
+        out
+    }
+
+    /// Runs scry with `args`; returns stdout.
+    fn ok(&self, args: &[&str]) -> String {
+        String::from_utf8(self.run_ok(args).stdout).unwrap()
     }
 
     /// Runs scry with `args`, expecting failure; returns stderr.
@@ -79,18 +81,9 @@ impl Workspace {
         line["results"].as_array().unwrap().clone()
     }
 
+    /// Runs `scry index` on the workspace; returns its summary (stderr).
     fn index_summary(&self) -> String {
-        let out = self
-            .scry()
-            .args(["index", &self.path_arg()])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stderr).unwrap()
+        String::from_utf8(self.run_ok(&["index", &self.path_arg()]).stderr).unwrap()
     }
 }
 
@@ -392,27 +385,24 @@ fn bad_input_gets_one_clear_line() {
     errors.push(err);
 
     let empty_model = tempfile::tempdir().unwrap();
-    let err = ws.fails(&[
-        "search",
-        "--path",
-        &ws.path_arg(),
-        "--model",
-        empty_model.path().to_str().unwrap(),
-        "x",
-    ]);
+    let model_arg = empty_model.path().to_str().unwrap();
+    let with_model = || {
+        ws.fails(&[
+            "search",
+            "--path",
+            &ws.path_arg(),
+            "--model",
+            model_arg,
+            "x",
+        ])
+    };
+    let err = with_model();
     assert!(err.contains("config.json is missing"), "{err}");
     errors.push(err);
     fs::write(empty_model.path().join("config.json"), "{not json").unwrap();
     fs::write(empty_model.path().join("tokenizer.json"), "{}").unwrap();
     fs::write(empty_model.path().join("model.safetensors"), "nope").unwrap();
-    let err = ws.fails(&[
-        "search",
-        "--path",
-        &ws.path_arg(),
-        "--model",
-        empty_model.path().to_str().unwrap(),
-        "x",
-    ]);
+    let err = with_model();
     assert!(err.contains("config.json is not a BERT config"), "{err}");
     errors.push(err);
 
@@ -449,16 +439,7 @@ fn corrupt_index_is_reported_then_rebuilt() {
         err.contains("corrupt or not a Scry index") && err.contains("scry index --rebuild"),
         "{err}"
     );
-    let out = ws
-        .scry()
-        .args(["index", "--rebuild", &ws.path_arg()])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    ws.run_ok(&["index", "--rebuild", &ws.path_arg()]);
     assert_eq!(
         top(&ws.search("retry a failed upload", &[])).1,
         "retry_upload"

@@ -60,32 +60,15 @@ fn hybrid_search_and_model_changes_keep_chunks() {
     .unwrap();
 
     // Words that appear nowhere in the code: only the vectors can connect them.
-    let (out, _) = scry(
-        index_dir.path(),
-        &[
-            "search",
-            "--json",
-            "--model",
-            model,
-            "--path",
-            root,
-            "keep trying to transmit data when the network fails",
-        ],
+    let search = |query: &str| {
+        let args = ["search", "--json", "--model", model, "--path", root, query];
+        top_symbol(&scry(index_dir.path(), &args).0)
+    };
+    assert_eq!(
+        search("keep trying to transmit data when the network fails"),
+        "send_with_backoff"
     );
-    assert_eq!(top_symbol(&out), "send_with_backoff");
-    let (out, _) = scry(
-        index_dir.path(),
-        &[
-            "search",
-            "--json",
-            "--model",
-            model,
-            "--path",
-            root,
-            "geometry of a polygon",
-        ],
-    );
-    assert_eq!(top_symbol(&out), "triangle_area");
+    assert_eq!(search("geometry of a polygon"), "triangle_area");
     let (status, _) = scry(index_dir.path(), &["status", "--path", root]);
     assert!(
         status.contains("model:     bert:all-MiniLM-L6-v2@"),
