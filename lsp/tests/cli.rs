@@ -554,3 +554,39 @@ fn status_says_where_and_what() {
     assert!(status.contains("files:     5"), "{status}");
     assert!(status.contains("model:     none"), "{status}");
 }
+
+#[test]
+fn two_processes_indexing_one_workspace_at_once_agree() {
+    let ws = Workspace::new(&[]);
+    for i in 0..600 {
+        ws.write(
+            &format!("src/m{i}.py"),
+            &format!("def task_{i}(queue):\n    return queue.pop({i})\n"),
+        );
+    }
+    let spawn = || {
+        ws.scry()
+            .args(["index", &ws.path_arg()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (first, second) = (spawn(), spawn());
+    for child in [first, second] {
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let status = ws.ok(&["status", "--check", "--path", &ws.path_arg()]);
+    assert!(status.contains("files:     600"), "{status}");
+    assert!(status.contains("chunks:    600"), "{status}");
+    assert!(status.contains("check:     consistent"), "{status}");
+    assert_eq!(
+        top(&ws.search("task_321", &[])),
+        ("src/m321.py".into(), "task_321".into())
+    );
+}
