@@ -23,6 +23,9 @@ const BATCH_FILES: usize = 256;
 const BATCH_FILES_EMBEDDING: usize = 32;
 /// Chunks per write while back-filling vectors for a new model.
 const BACKFILL_CHUNKS: usize = 512;
+/// Chunks and vectors written by one update before the file is compacted (and at least a
+/// tenth of the index).
+const COMPACT_MIN_WRITES: u64 = 1000;
 /// Indexes this large get an HNSW graph; smaller ones scan every vector, which is exact and,
 /// below this size, about as fast.
 const ANN_MIN_CHUNKS: u64 = 50_000;
@@ -137,7 +140,7 @@ impl Index {
     /// Brings the index up to date with the files on disk: new and changed files are chunked
     /// (and embedded, with a model), deleted ones removed, unchanged ones left alone.
     pub fn update(
-        &self,
+        &mut self,
         embedder: Option<&dyn Embedder>,
         progress: &mut dyn FnMut(Progress),
     ) -> Result<UpdateStats> {
@@ -236,6 +239,7 @@ impl Index {
             self.complete_vectors(embedder, &tag, &mut stats, progress)?;
             self.refresh_ann(embedder, &tag, ANN_MIN_CHUNKS)?;
         }
+        self.compact_after(&stats)?;
         stats.elapsed = started.elapsed();
         tracing::info!(
             files = stats.files_seen,
@@ -247,6 +251,20 @@ impl Index {
             "index updated"
         );
         Ok(stats)
+    }
+
+    /// After a large change (a cold index, a branch switch) most of the file is pages that
+    /// redb freed between transactions: compact it. Small updates are not worth the rewrite.
+    fn compact_after(&mut self, stats: &UpdateStats) -> Result<()> {
+        let n_chunks = self.store.read()?.n_chunks()?;
+        let written = stats.chunks_written + stats.vectors_embedded;
+        if written < COMPACT_MIN_WRITES || written * 10 < n_chunks {
+            return Ok(());
+        }
+        if let Err(err) = self.store.compact() {
+            tracing::debug!("not compacted: {err}");
+        }
+        Ok(())
     }
 
     /// Embeds the chunks of a batch whose vectors the index does not hold yet.
@@ -546,7 +564,7 @@ mod tests {
         for i in 0..300 {
             write(ws.path(), &format!("m{i}.py"), i);
         }
-        let index = Index::open(ws.path(), &db.path().join("index.redb")).unwrap();
+        let mut index = Index::open(ws.path(), &db.path().join("index.redb")).unwrap();
         let model = BagOfWords;
         index.update(Some(&model), &mut |_| {}).unwrap();
         index
@@ -575,7 +593,7 @@ mod tests {
         let ws = tempfile::tempdir().unwrap();
         let db = tempfile::tempdir().unwrap();
         write(ws.path(), "a.py", 1);
-        let index = Index::open(ws.path(), &db.path().join("index.redb")).unwrap();
+        let mut index = Index::open(ws.path(), &db.path().join("index.redb")).unwrap();
         let lexical = index.update(None, &mut |_| {}).unwrap();
         assert_eq!((lexical.chunks_written, lexical.vectors_embedded), (1, 0));
         assert_eq!(index.status().unwrap().model, None);

@@ -8,7 +8,7 @@
 //! use scry_core::{Filter, Index, default_db_path};
 //! # fn main() -> scry_core::Result<()> {
 //! let root = std::path::Path::new(".");
-//! let index = Index::open(root, &default_db_path(&root.canonicalize().unwrap()))?;
+//! let mut index = Index::open(root, &default_db_path(&root.canonicalize().unwrap()))?;
 //! index.update(None, &mut |_| {})?;
 //! for hit in index.searcher(None)?.search("retry failed uploads", 10, &Filter::default())? {
 //!     println!("{}:{} {:?}", hit.path, hit.start_line, hit.symbol);

@@ -144,8 +144,8 @@ fn dispatch(cli: Cli) -> Result<()> {
         } => {
             let root = common.path.clone().unwrap_or(dir);
             let model = ModelChoice::resolve(common.model.as_deref(), &root)?;
-            let index = open_index(&root, rebuild)?;
-            let stats = update(&index, &model)?;
+            let mut index = open_index(&root, rebuild)?;
+            let stats = update(&mut index, &model)?;
             output::print_update(&stats, &index.status()?, &mut io::stderr())?;
             Ok(())
         }
@@ -165,8 +165,8 @@ fn dispatch(cli: Cli) -> Result<()> {
                 (None, Some(file)) => read_lines(&file)?,
                 (None, None) => unreachable!("clap requires one"),
             };
-            let index = open_index(&root, false)?;
-            update(&index, &model)?;
+            let mut index = open_index(&root, false)?;
+            update(&mut index, &model)?;
             let searcher = index.searcher(model.embedder())?;
             let mut out = io::BufWriter::new(io::stdout().lock());
             for query in &queries {
@@ -193,8 +193,8 @@ fn dispatch(cli: Cli) -> Result<()> {
                 (None, None) => unreachable!("clap requires one"),
             };
             let parsed: Vec<Span> = specs.iter().map(|s| parse_span(s)).collect::<Result<_>>()?;
-            let index = open_index(&root, false)?;
-            update(&index, &model)?;
+            let mut index = open_index(&root, false)?;
+            update(&mut index, &model)?;
             let searcher = index.searcher(model.embedder())?;
             let mut out = io::BufWriter::new(io::stdout().lock());
             for (spec, span) in specs.iter().zip(&parsed) {
@@ -245,7 +245,7 @@ fn open_index(root: &Path, rebuild: bool) -> Result<Index> {
     Ok(index)
 }
 
-fn update(index: &Index, model: &ModelChoice) -> Result<scry_core::UpdateStats> {
+fn update(index: &mut Index, model: &ModelChoice) -> Result<scry_core::UpdateStats> {
     let mut bar = progress::Bar::new();
     let stats = index.update(model.embedder(), &mut |p| bar.update(p))?;
     bar.finish();
