@@ -25,7 +25,7 @@ pub enum Error {
     )]
     CorruptIndex { path: PathBuf, message: String },
 
-    #[error("index storage failed: {0}")]
+    #[error("index storage failed: {0} (if this persists, run `scry index --rebuild`)")]
     Storage(String),
 
     #[error("{0}")]
