@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Index throughput of a `scry` binary on a tree (default: the evaluation's stdlib copy):
-# cold index, no-op re-index, and one-file change, each the median of N runs, lexical and, with
-# a model directory, with the model.
+# cold index and no-op re-index, each the median of N runs: lexical, the built-in model and,
+# given a transformer model directory, with it (one cold run: it takes minutes).
 #   bench/throughput.sh SCRY_BINARY [TREE] [MODEL_DIR] [RUNS]
 set -euo pipefail
 scry=$(realpath "$1")
@@ -13,9 +13,9 @@ trap 'rm -rf "$work"' EXIT
 bytes=$(find "$tree" -type f \( -name '*.py' -o -name '*.rs' -o -name '*.c' -o -name '*.h' -o -name '*.js' -o -name '*.ts' -o -name '*.go' -o -name '*.md' \) -printf '%s\n' | awk '{s+=$1} END {print s}')
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 now() { date +%s.%N; }
-measure() { # label, model-arg
-  local label=$1 model_arg=$2 cold=() noop=() chunks=0
-  for i in $(seq "$runs"); do
+measure() { # label, model-arg, runs
+  local label=$1 model_arg=$2 n_runs=$3 cold=() noop=() chunks=0
+  for i in $(seq "$n_runs"); do
     rm -rf "$work/idx"
     local t0; t0=$(now)
     SCRY_INDEX_DIR="$work/idx" "$scry" index $model_arg "$tree" 2>"$work/out"
@@ -24,7 +24,6 @@ measure() { # label, model-arg
     t0=$(now)
     SCRY_INDEX_DIR="$work/idx" "$scry" index $model_arg "$tree" 2>/dev/null
     noop+=("$(echo "$(now) - $t0" | bc)")
-    [ -n "$model_arg" ] && break   # one cold run with a transformer is minutes
   done
   local c n
   c=$(printf '%s\n' "${cold[@]}" | median); n=$(printf '%s\n' "${noop[@]}" | median)
@@ -32,6 +31,7 @@ measure() { # label, model-arg
     "$label" "$c" "$(echo "$bytes / $c / 1000000" | bc -l)" "$(echo "$chunks / $c" | bc -l)" "$chunks" "$n"
 }
 echo "tree: $tree ($(echo "$bytes / 1000000" | bc -l | xargs printf '%.1f') MB of source), $(nproc) cores"
-measure lexical "--model none"
-[ -n "$model" ] && measure "$(basename "$model")" "--model $model"
+measure lexical "--model none" "$runs"
+measure builtin "--model builtin" "$runs"
+[ -n "$model" ] && measure "$(basename "$model")" "--model $model" 1
 exit 0

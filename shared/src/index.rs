@@ -12,15 +12,15 @@ use crate::embed::Embedder;
 use crate::error::{Error, Result};
 use crate::search::Searcher;
 use crate::search::dense::{Ann, Code};
-use crate::store::{ChunkRecord, FileRecord, NewChunk, Opened, Store, model_tag};
+use crate::store::{ChunkRecord, FileRecord, NewChunk, NewFile, Opened, Store, model_tag};
 use crate::tokens;
 use crate::walk::{self, SkipReason, WalkedFile};
 
 /// Files per write transaction: large enough to amortise a commit, small enough that an
 /// interrupted run loses little and progress moves.
-const BATCH_FILES: usize = 256;
+const BATCH_FILES: usize = 96;
 /// With a slow model, commit more often so an interrupted run keeps its vectors.
-const BATCH_FILES_EMBEDDING: usize = 32;
+const BATCH_FILES_SLOW_MODEL: usize = 32;
 /// Chunks per write while back-filling vectors for a new model.
 const BACKFILL_CHUNKS: usize = 512;
 /// Chunks and vectors written by one update before the file is compacted (and at least a
@@ -56,6 +56,21 @@ pub struct UpdateStats {
     /// Files or directories that could not be read; the rest of the index is unaffected.
     pub errors: Vec<String>,
     pub elapsed: Duration,
+}
+
+impl UpdateStats {
+    /// Adds the work of one batch.
+    fn add(&mut self, batch: UpdateStats) {
+        self.files_indexed += batch.files_indexed;
+        self.bytes_read += batch.bytes_read;
+        self.chunks_written += batch.chunks_written;
+        self.vectors_embedded += batch.vectors_embedded;
+        self.vectors_reused += batch.vectors_reused;
+        for (reason, n) in batch.skipped {
+            *self.skipped.entry(reason).or_default() += n;
+        }
+        self.errors.extend(batch.errors);
+    }
 }
 
 /// What `scry status` shows.
@@ -149,6 +164,7 @@ impl Index {
             return Err(Error::NoWorkspace(self.root.clone()));
         }
         let report = walk::walk(&self.root);
+        tracing::debug!(ms = started.elapsed().as_millis() as u64, "walked");
         progress(Progress::Walked {
             files: report.files.len() as u64,
         });
@@ -176,56 +192,35 @@ impl Index {
         stats.files_unchanged = stats.files_seen - changed.len() as u64;
 
         let model = embedder.map(|e| (e, model_tag(e.model_id())));
-        let batch_files = if model.is_some() {
-            BATCH_FILES_EMBEDDING
-        } else {
-            BATCH_FILES
+        let batch_files = match embedder {
+            Some(e) if !e.is_fast() => BATCH_FILES_SLOW_MODEL,
+            _ => BATCH_FILES,
         };
         let total = changed.len() as u64;
         let mut done = 0;
-        for batch in changed.chunks(batch_files) {
-            let prepared: Vec<Prepared> = batch
-                .par_iter()
-                .map(|f| prepare(f, stored.get(&f.rel_path)))
-                .collect();
-            let vectors = match model {
-                Some((embedder, tag)) => self.embed_new(&prepared, embedder, &tag, &mut stats)?,
-                None => Vec::new(),
-            };
-            let mut w = self.store.write()?;
-            let mut wrote_chunks = false;
-            for (file, prep) in batch.iter().zip(prepared) {
-                match prep {
-                    Prepared::Skipped(reason) => {
-                        *stats.skipped.entry(reason).or_default() += 1;
-                        if reason == SkipReason::Unreadable {
-                            stats
-                                .errors
-                                .push(format!("{}: could not be read", file.rel_path));
-                        }
-                        w.remove_file(&file.rel_path)?;
-                    }
-                    Prepared::Same(record) => w.touch_file(&file.rel_path, &record)?,
-                    Prepared::Changed { hash, chunks } => {
-                        stats.files_indexed += 1;
-                        stats.bytes_read += file.size;
-                        stats.chunks_written += chunks.len() as u64;
-                        wrote_chunks |= !chunks.is_empty();
-                        w.put_file(&file.rel_path, file.size, file.mtime_ns, hash, chunks)?;
-                    }
-                }
+        // Two stages overlap: reading, chunking and embedding one batch while the previous
+        // batch is written and committed.
+        let mut pending: Option<(&[&WalkedFile], Batch)> = None;
+        let mut batches = changed.chunks(batch_files);
+        loop {
+            let next = batches.next();
+            let writing = pending.as_ref().map_or(0, |(files, _)| files.len() as u64);
+            let (prepared, written) = rayon::join(
+                || next.map(|files| self.prepare_batch(files, &stored, model)),
+                || match pending.take() {
+                    Some((files, batch)) => self.write_batch(files, batch, model).map(Some),
+                    None => Ok(None),
+                },
+            );
+            if let Some(written) = written? {
+                stats.add(written);
+                done += writing;
+                progress(Progress::Indexed { done, total });
             }
-            if let Some((_, tag)) = model {
-                for (hash, vector) in &vectors {
-                    w.put_embedding(&tag, hash, vector)?;
-                }
-            } else if wrote_chunks {
-                // These chunks have no vectors: a later run with a model must fill them in.
-                w.set_meta("model", b"")?;
+            match (next, prepared) {
+                (Some(files), Some(batch)) => pending = Some((files, batch?)),
+                _ => break,
             }
-            w.commit()?;
-            done += batch.len() as u64;
-            progress(Progress::Indexed { done, total });
         }
         if !deleted.is_empty() {
             let mut w = self.store.write()?;
@@ -235,9 +230,14 @@ impl Index {
             w.commit()?;
             stats.files_deleted = deleted.len() as u64;
         }
+        tracing::debug!(ms = started.elapsed().as_millis() as u64, "batches written");
         if let Some((embedder, tag)) = model {
             self.complete_vectors(embedder, &tag, &mut stats, progress)?;
             self.refresh_ann(embedder, &tag, ANN_MIN_CHUNKS)?;
+            tracing::debug!(
+                ms = started.elapsed().as_millis() as u64,
+                "vectors complete"
+            );
         }
         self.compact_after(&stats)?;
         stats.elapsed = started.elapsed();
@@ -261,30 +261,44 @@ impl Index {
         if written < COMPACT_MIN_WRITES || written * 10 < n_chunks {
             return Ok(());
         }
-        if let Err(err) = self.store.compact() {
-            tracing::debug!("not compacted: {err}");
+        let started = Instant::now();
+        match self.store.compact() {
+            Ok(_) => tracing::debug!(ms = started.elapsed().as_millis() as u64, "compacted"),
+            Err(err) => tracing::debug!("not compacted: {err}"),
         }
         Ok(())
     }
 
     /// Embeds the chunks of a batch whose vectors the index does not hold yet.
-    fn embed_new(
+    /// Reads, chunks and embeds a batch of changed files.
+    fn prepare_batch(
         &self,
-        prepared: &[Prepared],
-        embedder: &dyn Embedder,
-        tag: &[u8; 8],
-        stats: &mut UpdateStats,
-    ) -> Result<Vec<([u8; 16], Vec<f32>)>> {
+        files: &[&WalkedFile],
+        stored: &BTreeMap<String, FileRecord>,
+        model: Option<(&dyn Embedder, [u8; 8])>,
+    ) -> Result<Batch> {
+        let prepared: Vec<Prepared> = files
+            .par_iter()
+            .map(|f| prepare(f, stored.get(&f.rel_path)))
+            .collect();
+        let mut batch = Batch {
+            prepared,
+            vectors: Vec::new(),
+            reused: 0,
+        };
+        let Some((embedder, tag)) = model else {
+            return Ok(batch);
+        };
         let lookup = self.store.read()?.embedding_table()?;
         let mut wanted: HashMap<[u8; 16], String> = HashMap::new();
-        for prep in prepared {
+        for prep in &batch.prepared {
             let Prepared::Changed { chunks, .. } = prep else {
                 continue;
             };
             for chunk in chunks {
                 let hash = chunk.record.content_hash;
-                if wanted.contains_key(&hash) || lookup.contains(tag, &hash)? {
-                    stats.vectors_reused += 1;
+                if wanted.contains_key(&hash) || lookup.contains(&tag, &hash)? {
+                    batch.reused += 1;
                 } else {
                     wanted.insert(hash, embedding_text(&chunk.record));
                 }
@@ -293,8 +307,65 @@ impl Index {
         let (hashes, texts): (Vec<[u8; 16]>, Vec<String>) = wanted.into_iter().unzip();
         let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
         let vectors = embedder.embed_documents(&refs)?;
-        stats.vectors_embedded += vectors.len() as u64;
-        Ok(hashes.into_iter().zip(vectors).collect())
+        batch.vectors = hashes.into_iter().zip(vectors).collect();
+        Ok(batch)
+    }
+
+    /// Stores a prepared batch in one transaction; returns what it did.
+    fn write_batch(
+        &self,
+        files: &[&WalkedFile],
+        batch: Batch,
+        model: Option<(&dyn Embedder, [u8; 8])>,
+    ) -> Result<UpdateStats> {
+        let mut stats = UpdateStats {
+            vectors_embedded: batch.vectors.len() as u64,
+            vectors_reused: batch.reused,
+            ..Default::default()
+        };
+        let mut w = self.store.write()?;
+        let mut wrote_chunks = false;
+        let mut new_files = Vec::new();
+        for (file, prep) in files.iter().zip(batch.prepared) {
+            match prep {
+                Prepared::Skipped(reason) => {
+                    *stats.skipped.entry(reason).or_default() += 1;
+                    if reason == SkipReason::Unreadable {
+                        stats
+                            .errors
+                            .push(format!("{}: could not be read", file.rel_path));
+                    }
+                    w.remove_file(&file.rel_path)?;
+                }
+                Prepared::Same(record) => w.touch_file(&file.rel_path, &record)?,
+                Prepared::Changed { hash, chunks } => {
+                    stats.files_indexed += 1;
+                    stats.bytes_read += file.size;
+                    stats.chunks_written += chunks.len() as u64;
+                    wrote_chunks |= !chunks.is_empty();
+                    new_files.push(NewFile {
+                        path: file.rel_path.clone(),
+                        size: file.size,
+                        mtime_ns: file.mtime_ns,
+                        hash,
+                        chunks,
+                    });
+                }
+            }
+        }
+        w.put_files(new_files)?;
+        match model {
+            Some((_, tag)) => {
+                for (hash, vector) in &batch.vectors {
+                    w.put_embedding(&tag, hash, vector)?;
+                }
+            }
+            // These chunks have no vectors: a later run with a model must fill them in.
+            None if wrote_chunks => w.set_meta("model", b"")?,
+            None => {}
+        }
+        w.commit()?;
+        Ok(stats)
     }
 
     /// Makes sure every chunk has a vector of `embedder`'s model: after a model change, or a
@@ -445,6 +516,13 @@ fn workspace_root(root: &Path) -> Result<PathBuf> {
         return Err(Error::NoWorkspace(root.to_path_buf()));
     }
     Ok(canonical)
+}
+
+/// A batch of files read, chunked and embedded, ready to be written.
+struct Batch {
+    prepared: Vec<Prepared>,
+    vectors: Vec<([u8; 16], Vec<f32>)>,
+    reused: u64,
 }
 
 enum Prepared {

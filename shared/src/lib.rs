@@ -26,7 +26,7 @@ mod store;
 mod tokens;
 pub mod walk;
 
-pub use embed::{BertEmbedder, Embedder};
+pub use embed::{BertEmbedder, Embedder, StaticModel};
 pub use error::{Error, Result};
 pub use index::{Index, Progress, Status, UpdateStats, default_db_path};
 pub use lang::ChunkKind;

@@ -89,9 +89,10 @@ struct Common {
     /// The workspace (default: the current directory).
     #[arg(long = "path", value_name = "DIR")]
     path: Option<PathBuf>,
-    /// A BERT-family model directory (config.json, tokenizer.json, model.safetensors), or
+    /// The embedding model: `builtin` (the default, compiled in), a BERT-family model
+    /// directory (config.json, tokenizer.json, model.safetensors), a static model file, or
     /// `none` for lexical search only.
-    #[arg(long, env = "SCRY_MODEL", value_name = "DIR")]
+    #[arg(long, env = "SCRY_MODEL", value_name = "MODEL")]
     model: Option<String>,
 }
 

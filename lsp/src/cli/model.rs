@@ -3,48 +3,61 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use scry_core::{BertEmbedder, Embedder};
+use scry_core::{BertEmbedder, Embedder, StaticModel};
 use serde::Deserialize;
 
 pub enum ModelChoice {
     /// No model: BM25 and the ranking layer only.
     Lexical,
-    Bert(Box<BertEmbedder>),
+    /// The static code model compiled into this binary: the default.
+    Builtin(&'static StaticModel),
+    /// A model from disk: a transformer directory or a static model file.
+    Loaded(Box<dyn Embedder>),
 }
 
 /// `.scry.toml` in the workspace, or `$XDG_CONFIG_HOME/scry/config.toml`.
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct Config {
-    /// A model directory, relative to the config file, or `none`.
+    /// `builtin`, `none`, or a model directory or file, relative to the config file.
     model: Option<String>,
 }
 
 impl ModelChoice {
     /// The flag (or `SCRY_MODEL`, which clap folds into it) wins, then the workspace's
-    /// config, then the user's.
+    /// config, then the user's, then the built-in model.
     pub fn resolve(flag: Option<&str>, root: &Path) -> Result<Self> {
         let chosen = match flag {
             Some(value) => Some((value.to_string(), std::env::current_dir()?)),
             None => config_model(root)?,
         };
-        match chosen {
-            None => Ok(ModelChoice::Lexical),
-            Some((value, _)) if value.eq_ignore_ascii_case("none") || value.is_empty() => {
-                Ok(ModelChoice::Lexical)
-            }
-            Some((value, base)) => {
-                let dir = base.join(&value);
-                let embedder = BertEmbedder::load(&dir)?;
-                Ok(ModelChoice::Bert(Box::new(embedder)))
-            }
+        let Some((value, base)) = chosen else {
+            return Ok(ModelChoice::Builtin(StaticModel::builtin()?));
+        };
+        if value.eq_ignore_ascii_case("none") {
+            return Ok(ModelChoice::Lexical);
         }
+        if value.is_empty() || value.eq_ignore_ascii_case("builtin") {
+            return Ok(ModelChoice::Builtin(StaticModel::builtin()?));
+        }
+        let path = base.join(&value);
+        if path.is_file() {
+            let bytes = std::fs::read(&path)
+                .with_context(|| format!("cannot read model file {}", path.display()))?;
+            let name = path
+                .file_stem()
+                .map_or("model".into(), |n| n.to_string_lossy().into_owned());
+            let model = StaticModel::from_bytes(&name, &bytes)?;
+            return Ok(ModelChoice::Loaded(Box::new(model)));
+        }
+        Ok(ModelChoice::Loaded(Box::new(BertEmbedder::load(&path)?)))
     }
 
     pub fn embedder(&self) -> Option<&dyn Embedder> {
         match self {
             ModelChoice::Lexical => None,
-            ModelChoice::Bert(model) => Some(model.as_ref()),
+            ModelChoice::Builtin(model) => Some(*model),
+            ModelChoice::Loaded(model) => Some(model.as_ref()),
         }
     }
 }

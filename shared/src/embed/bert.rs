@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use candle_transformers::models::bert::{BertModel, Config};
-use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
+use tokenizers::{Tokenizer, TruncationParams};
 
 use super::{Embedder, normalize};
 use crate::error::{Error, Result};
@@ -53,12 +53,9 @@ impl BertEmbedder {
             .map_err(|e| fail(format!("config.json is not a BERT config: {e}")))?;
         let mut tokenizer = Tokenizer::from_file(&tokenizer_path)
             .map_err(|e| fail(format!("tokenizer.json: {e}")))?;
-        // The shipped tokenizers often pad every input to a fixed length; pad to the batch's
-        // longest instead, or mean pooling averages padding.
-        tokenizer.with_padding(Some(PaddingParams {
-            strategy: PaddingStrategy::BatchLongest,
-            ..Default::default()
-        }));
+        // The shipped tokenizers often pad every input to a fixed length; `forward` pads to
+        // the batch's longest row instead.
+        tokenizer.with_padding(None);
         let max_tokens = MAX_TOKENS.min(config.max_position_embeddings);
         tokenizer
             .with_truncation(Some(TruncationParams {
@@ -86,26 +83,60 @@ impl BertEmbedder {
         })
     }
 
+    /// The tokenizer's vocabulary: token → id.
+    pub fn vocabulary(&self) -> std::collections::HashMap<String, u32> {
+        self.tokenizer.get_vocab(false)
+    }
+
+    /// Embeds sequences of token ids, each without `[CLS]`/`[SEP]` (added here): how a static
+    /// model is distilled from this one, token by token.
+    pub fn embed_token_ids(&self, rows: &[Vec<u32>]) -> Result<Vec<Vec<f32>>> {
+        let special = |name: &str| {
+            self.tokenizer
+                .token_to_id(name)
+                .ok_or_else(|| Error::Embed(format!("the tokenizer has no {name} token")))
+        };
+        let (cls, sep) = (special("[CLS]")?, special("[SEP]")?);
+        let framed: Vec<Vec<u32>> = rows
+            .iter()
+            .map(|r| {
+                std::iter::once(cls)
+                    .chain(r.iter().copied())
+                    .chain([sep])
+                    .collect()
+            })
+            .collect();
+        self.forward(&framed)
+    }
+
     fn embed_batch(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
-        let err = |e: &dyn std::fmt::Display| Error::Embed(e.to_string());
         let encodings = self
             .tokenizer
             .encode_batch(texts.to_vec(), true)
-            .map_err(|e| err(&e))?;
-        let rows = encodings.len();
-        let cols = encodings[0].get_ids().len();
-        let flat = |f: &dyn Fn(&tokenizers::Encoding) -> &[u32]| -> Vec<u32> {
-            encodings
-                .iter()
-                .flat_map(|e| f(e).iter().copied())
-                .collect()
-        };
+            .map_err(|e| Error::Embed(e.to_string()))?;
+        let rows: Vec<Vec<u32>> = encodings.iter().map(|e| e.get_ids().to_vec()).collect();
+        self.forward(&rows)
+    }
+
+    /// Mean-pooled, normalised outputs for rows of ids (padded here to the longest row).
+    fn forward(&self, rows: &[Vec<u32>]) -> Result<Vec<Vec<f32>>> {
+        let err = |e: &dyn std::fmt::Display| Error::Embed(e.to_string());
+        let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
+        let mut ids = Vec::with_capacity(rows.len() * cols);
+        let mut mask = Vec::with_capacity(rows.len() * cols);
+        for row in rows {
+            ids.extend(
+                row.iter()
+                    .copied()
+                    .chain(std::iter::repeat_n(0, cols - row.len())),
+            );
+            mask.extend((0..cols).map(|i| u32::from(i < row.len())));
+        }
         let tensor = |data: Vec<u32>| {
-            Tensor::from_vec(data, (rows, cols), &self.device).map_err(|e| err(&e))
+            Tensor::from_vec(data, (rows.len(), cols), &self.device).map_err(|e| err(&e))
         };
-        let ids = tensor(flat(&|e| e.get_ids()))?;
-        let type_ids = tensor(flat(&|e| e.get_type_ids()))?;
-        let mask = tensor(flat(&|e| e.get_attention_mask()))?;
+        let type_ids = tensor(vec![0; rows.len() * cols])?;
+        let (ids, mask) = (tensor(ids)?, tensor(mask)?);
         let run = || -> candle_core::Result<Vec<Vec<f32>>> {
             let hidden = self.model.forward(&ids, &type_ids, Some(&mask))?;
             // Mean over real tokens only.

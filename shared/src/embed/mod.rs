@@ -2,8 +2,10 @@
 //! recorded beside every vector it makes, so vectors of two models never meet.
 
 mod bert;
+mod static_model;
 
 pub use bert::BertEmbedder;
+pub use static_model::{StaticModel, Vocab, for_each_word};
 
 use crate::error::Result;
 
@@ -15,6 +17,12 @@ pub trait Embedder: Send + Sync {
 
     /// Length of the vectors, all of which are L2-normalised.
     fn dim(&self) -> usize;
+
+    /// Thousands of chunks a second: an index commits in large batches instead of small ones
+    /// that keep the work of an interrupted run.
+    fn is_fast(&self) -> bool {
+        false
+    }
 
     /// Embeds code chunks (documents).
     fn embed_documents(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>>;

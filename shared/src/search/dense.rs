@@ -18,6 +18,21 @@ impl Vectors {
         &self.data[pos * self.dim..(pos + 1) * self.dim]
     }
 
+    /// The median similarity of `query` to the vectors, from a fixed sample of at most 1024.
+    pub fn median_similarity(&self, query: &[f32]) -> f32 {
+        let rows = self.data.len() / self.dim.max(1);
+        let step = rows.div_ceil(1024).max(1);
+        let mut sample: Vec<f32> = (0..rows)
+            .step_by(step)
+            .map(|p| dot(self.row(p), query))
+            .collect();
+        if sample.is_empty() {
+            return 0.0;
+        }
+        let mid = sample.len() / 2;
+        *sample.select_nth_unstable_by(mid, f32::total_cmp).1
+    }
+
     /// Cosine similarity of `query` with every row.
     pub fn scan(&self, query: &[f32]) -> Vec<f32> {
         self.data

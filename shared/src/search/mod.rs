@@ -6,12 +6,12 @@ pub(crate) mod dense;
 mod rank;
 mod similar;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use globset::{Glob, GlobMatcher};
 
-use crate::embed::Embedder;
+use crate::embed::{self, Embedder};
 use crate::error::{Error, Result};
 use crate::lang::{self, ChunkKind};
 use crate::store::{ChunkRecord, Reader, model_tag};
@@ -196,11 +196,32 @@ impl<'e> Searcher<'e> {
         let semantic = match (&self.vectors, self.embedder) {
             (Some(vectors), Some(embedder)) => {
                 let q = embedder.embed_query(query)?;
-                self.nearest(vectors, &q, CANDIDATES, filter)
+                let mut scores = self.nearest(vectors, &q, CANDIDATES, filter);
+                let best = scores.first().map_or(0.0, |&(_, s)| s);
+                // Lexical candidates the vectors ranked lower still get their similarity.
+                let seen: HashSet<u32> = scores.iter().map(|&(p, _)| p).collect();
+                scores.extend(
+                    lexical
+                        .iter()
+                        .filter(|(p, _)| !seen.contains(p))
+                        .map(|&(p, _)| (p, embed::dot(vectors.row(p as usize), &q))),
+                );
+                Some(rank::Semantic {
+                    scores,
+                    best,
+                    floor: vectors.median_similarity(&q),
+                })
             }
-            _ => Vec::new(),
+            _ => None,
         };
-        let ranked = rank::fuse(query, &terms, &lexical, &semantic, &self.chunks, limit);
+        let ranked = rank::fuse(
+            query,
+            &terms,
+            &lexical,
+            semantic.as_ref(),
+            &self.chunks,
+            limit,
+        );
         Ok(ranked
             .into_iter()
             .map(|(pos, score)| self.hit(pos, score))
@@ -230,7 +251,7 @@ impl<'e> Searcher<'e> {
                 );
                 positions
                     .into_iter()
-                    .map(|p| (p, crate::embed::dot(vectors.row(p as usize), query)))
+                    .map(|p| (p, embed::dot(vectors.row(p as usize), query)))
                     .collect()
             }
             None => vectors

@@ -16,8 +16,18 @@ const GLUE_PRIOR: f32 = 0.8;
 /// Tests against sources.
 const TEST_PRIOR: f32 = 0.8;
 
-/// Fuses lexical (BM25) and semantic (cosine) candidates, each sorted best first, and returns
-/// the best `limit` chunk positions with their final scores.
+/// The vectors' view of the candidates: cosine similarities, the best in the corpus, and the
+/// corpus's median for this query (what an unrelated chunk scores).
+pub(crate) struct Semantic {
+    pub scores: Vec<(u32, f32)>,
+    pub best: f32,
+    pub floor: f32,
+}
+
+/// Fuses lexical (BM25) and semantic candidates and returns the best `limit` chunk positions
+/// with their final scores. Each side is scaled to [0, 1]: BM25 by its best score, similarity
+/// between the median and the best, so a chunk gets semantic credit in proportion to how far
+/// above an unrelated chunk it stands (a floor at the 200th candidate instead cost 0.02 MRR).
 ///
 /// No per-file diversity penalty: on every set measured it cost MRR (0.39 → 0.37 on the stdlib,
 /// lexical) — when several chunks of one file match, one of them is usually the answer.
@@ -25,16 +35,16 @@ pub(crate) fn fuse(
     query: &str,
     terms: &[String],
     lexical: &[(u32, f32)],
-    semantic: &[(u32, f32)],
+    semantic: Option<&Semantic>,
     chunks: &[ChunkRecord],
     limit: usize,
 ) -> Vec<(u32, f32)> {
     let identifier = is_identifier_like(query);
     // A name is best found by its letters; a sentence by its meaning.
-    let semantic_weight = match (semantic.is_empty(), identifier) {
-        (true, _) => 0.0,
-        (false, true) => SEMANTIC_WEIGHT_IDENTIFIER,
-        (false, false) => SEMANTIC_WEIGHT_SENTENCE,
+    let semantic_weight = match (semantic, identifier) {
+        (None, _) => 0.0,
+        (Some(_), true) => SEMANTIC_WEIGHT_IDENTIFIER,
+        (Some(_), false) => SEMANTIC_WEIGHT_SENTENCE,
     };
     let mut scores: HashMap<u32, f32> = HashMap::new();
     if let Some(&(_, best)) = lexical.first() {
@@ -42,10 +52,11 @@ pub(crate) fn fuse(
             *scores.entry(pos).or_default() += (1.0 - semantic_weight) * s / best.max(1e-6);
         }
     }
-    if let (Some(&(_, best)), Some(&(_, floor))) = (semantic.first(), semantic.last()) {
-        for &(pos, s) in semantic {
+    if let Some(semantic) = semantic {
+        let range = (semantic.best - semantic.floor).max(1e-6);
+        for &(pos, s) in &semantic.scores {
             *scores.entry(pos).or_default() +=
-                semantic_weight * ((s - floor) / (best - floor).max(1e-6)).max(0.0);
+                semantic_weight * ((s - semantic.floor) / range).max(0.0);
         }
     }
     let query_lower = query.to_lowercase();
