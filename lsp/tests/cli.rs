@@ -555,6 +555,13 @@ fn status_says_where_and_what() {
         "{status}"
     );
     assert!(status.contains("files:     5"), "{status}");
+    // The built-in model is the default, and says so.
+    assert!(
+        status.contains("model:     static:scry-code@") && status.contains("(built-in)"),
+        "{status}"
+    );
+    ws.ok(&["index", "--model", "none", "--rebuild", &ws.path_arg()]);
+    let status = ws.ok(&["status", "--path", &ws.path_arg()]);
     assert!(status.contains("model:     none"), "{status}");
 }
 

@@ -52,6 +52,11 @@ enum Command {
         epochs: usize,
         #[arg(long, default_value_t = 0.002)]
         lr: f32,
+        /// Pairs per step: the other pairs of a batch are each pair's negatives.
+        #[arg(long, default_value_t = 512)]
+        batch: usize,
+        #[arg(long, default_value_t = 0.05)]
+        temperature: f32,
         /// Give queries their own vectors.
         #[arg(long)]
         asymmetric: bool,
@@ -72,7 +77,19 @@ fn main() -> Result<()> {
             out,
             epochs,
             lr,
+            batch,
+            temperature,
             asymmetric,
-        } => train::run(&work, &out, epochs, lr, asymmetric),
+        } => train::run(
+            &work,
+            &out,
+            &train::Settings {
+                epochs,
+                lr,
+                batch,
+                temperature,
+                asymmetric,
+            },
+        ),
     }
 }

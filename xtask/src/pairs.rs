@@ -23,7 +23,8 @@ pub struct Pair {
 /// Python standard library, which must stay out of training).
 const SKIP_PARTS: &[&str] = &[
     "vendor",
-    "_vendored",
+    "thirdparty",
+    "third_party",
     "backport",
     "compat",
     "/_py/",

@@ -12,8 +12,6 @@ use scry_core::embed::Vocab;
 
 use crate::{distill, pairs};
 
-const BATCH: usize = 512;
-const TEMPERATURE: f32 = 0.05;
 /// One pair in this many is held out to choose the epoch.
 const HOLD_OUT: u64 = 40;
 const VALIDATION_MAX: usize = 3000;
@@ -23,7 +21,22 @@ struct Example {
     code: Vec<u32>,
 }
 
-pub fn run(work: &Path, out: &Path, epochs: usize, lr: f32, asymmetric: bool) -> Result<()> {
+pub struct Settings {
+    pub epochs: usize,
+    pub lr: f32,
+    pub batch: usize,
+    pub temperature: f32,
+    pub asymmetric: bool,
+}
+
+pub fn run(work: &Path, out: &Path, settings: &Settings) -> Result<()> {
+    let &Settings {
+        epochs,
+        lr,
+        batch: batch_size,
+        temperature,
+        asymmetric,
+    } = settings;
     let (words, mut init, dim) = distill::read_vectors(work)?;
     std::fs::write(
         work.join("distilled.bin"),
@@ -74,9 +87,9 @@ pub fn run(work: &Path, out: &Path, epochs: usize, lr: f32, asymmetric: bool) ->
         shuffle(&mut train, &mut seed);
         let mut loss_sum = 0.0;
         let mut steps = 0;
-        for batch in train.chunks(BATCH).filter(|b| b.len() == BATCH) {
+        for batch in train.chunks(batch_size).filter(|b| b.len() == batch_size) {
             let batch: Vec<&Example> = batch.iter().map(|(_, e)| e).collect();
-            loss_sum += step(&mut params, dim, &batch, &mut adam);
+            loss_sum += step(&mut params, dim, &batch, temperature, &mut adam);
             steps += 1;
         }
         let (mrr, r1) = evaluate(&params, dim, &validation);
@@ -129,7 +142,13 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
 }
 
 /// One contrastive step; returns the loss.
-fn step(params: &mut [f32], dim: usize, batch: &[&Example], adam: &mut Adam) -> f32 {
+fn step(
+    params: &mut [f32],
+    dim: usize,
+    batch: &[&Example],
+    temperature: f32,
+    adam: &mut Adam,
+) -> f32 {
     let n = batch.len();
     let queries: Vec<(Vec<f32>, f32)> = batch
         .par_iter()
@@ -141,7 +160,7 @@ fn step(params: &mut [f32], dim: usize, batch: &[&Example], adam: &mut Adam) -> 
         .collect();
     let scores: Vec<Vec<f32>> = queries
         .par_iter()
-        .map(|(q, _)| codes.iter().map(|(c, _)| dot(q, c) / TEMPERATURE).collect())
+        .map(|(q, _)| codes.iter().map(|(c, _)| dot(q, c) / temperature).collect())
         .collect();
     // d loss / d score, averaged over both directions (query→code rows, code→query columns).
     let mut grad = vec![vec![0f32; n]; n];
@@ -177,7 +196,7 @@ fn step(params: &mut [f32], dim: usize, batch: &[&Example], adam: &mut Adam) -> 
         .map(|i| {
             let mut dv = vec![0f32; dim];
             for j in 0..n {
-                let g = grad[i][j] / TEMPERATURE;
+                let g = grad[i][j] / temperature;
                 dv.iter_mut()
                     .zip(&codes[j].0)
                     .for_each(|(d, c)| *d += g * c);
@@ -190,7 +209,7 @@ fn step(params: &mut [f32], dim: usize, batch: &[&Example], adam: &mut Adam) -> 
         .map(|j| {
             let mut dv = vec![0f32; dim];
             for i in 0..n {
-                let g = grad[i][j] / TEMPERATURE;
+                let g = grad[i][j] / temperature;
                 dv.iter_mut()
                     .zip(&queries[i].0)
                     .for_each(|(d, q)| *d += g * q);

@@ -129,10 +129,13 @@ pub fn print_status(status: &Status, out: &mut impl Write) -> io::Result<()> {
     writeln!(out, "files:     {}", status.files)?;
     writeln!(out, "chunks:    {}", status.chunks)?;
     writeln!(out, "vectors:   {}", status.vectors)?;
-    writeln!(
-        out,
-        "model:     {}",
-        status.model.as_deref().unwrap_or("none (lexical search)")
-    )?;
+    let builtin = scry_core::StaticModel::builtin()
+        .ok()
+        .map(|m| scry_core::Embedder::model_id(m));
+    match status.model.as_deref() {
+        None => writeln!(out, "model:     none (lexical search)")?,
+        Some(id) if Some(id) == builtin => writeln!(out, "model:     {id} (built-in)")?,
+        Some(id) => writeln!(out, "model:     {id}")?,
+    }
     writeln!(out, "schema:    {}", status.schema_version)
 }

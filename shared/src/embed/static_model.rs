@@ -326,6 +326,27 @@ mod tests {
     }
 
     #[test]
+    fn builtin_model_brings_a_description_near_its_code() {
+        let model = StaticModel::builtin().unwrap();
+        assert!(model.model_id().starts_with("static:scry-code@"));
+        let q = model
+            .embed_query("decode a JSON document from a string")
+            .unwrap();
+        let docs = model
+            .embed_documents(&[
+                "def load_config(text):\n    return json.loads(text)\n",
+                "def draw_circle(canvas, radius):\n    canvas.arc(0, 0, radius)\n",
+                "fn retry_upload(client: &Client) -> Result<()> { loop { client.put()?; } }",
+            ])
+            .unwrap();
+        let sims: Vec<f32> = docs.iter().map(|d| super::super::dot(&q, d)).collect();
+        assert!(sims[0] > sims[1] && sims[0] > sims[2], "{sims:?}");
+        let q = model.embed_query("retry a failed upload").unwrap();
+        let sims: Vec<f32> = docs.iter().map(|d| super::super::dot(&q, d)).collect();
+        assert!(sims[2] > sims[0] && sims[2] > sims[1], "{sims:?}");
+    }
+
+    #[test]
     fn round_trips_and_rejects_damage() {
         let words = ["alpha", "beta"];
         let documents = [1.0, 0.0, 0.5, 0.0, -1.0, 0.25];

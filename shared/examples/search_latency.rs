@@ -1,0 +1,56 @@
+//! In-process search latency on an indexed workspace: one searcher, every query once to warm
+//! up, then each timed; prints the percentiles.
+//!   cargo run --release -p scry-core --example search_latency -- WORKSPACE QUERIES_FILE [none]
+//! The workspace must already be indexed (`scry index WORKSPACE`) with the same model: the
+//! built-in one, or none with a third argument `none`.
+
+use std::time::Instant;
+
+use scry_core::{Embedder, Filter, Index, StaticModel, default_db_path};
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let [root, queries, rest @ ..] = args.as_slice() else {
+        return Err("usage: search_latency WORKSPACE QUERIES_FILE [none]".into());
+    };
+    let root = std::path::Path::new(root).canonicalize()?;
+    let embedder: Option<&dyn Embedder> = match rest.first().map(String::as_str) {
+        Some("none") => None,
+        _ => Some(StaticModel::builtin()?),
+    };
+    let queries: Vec<String> = std::fs::read_to_string(queries)?
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l)
+                .ok()
+                .and_then(|v| v["query"].as_str().map(String::from))
+                .unwrap_or_else(|| l.to_string())
+        })
+        .filter(|q| !q.trim().is_empty())
+        .collect();
+    let index = Index::open(&root, &default_db_path(&root))?;
+    let started = Instant::now();
+    let searcher = index.searcher(embedder)?;
+    let open_ms = started.elapsed().as_secs_f64() * 1e3;
+    let filter = Filter::default();
+    for q in &queries {
+        searcher.search(q, 10, &filter)?;
+    }
+    let mut times: Vec<f64> = Vec::with_capacity(queries.len());
+    for q in &queries {
+        let t = Instant::now();
+        searcher.search(q, 10, &filter)?;
+        times.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    times.sort_by(f64::total_cmp);
+    let pct = |p: f64| times[((times.len() - 1) as f64 * p).round() as usize];
+    println!(
+        "{} queries: p50 {:.2} ms, p95 {:.2} ms, p99 {:.2} ms, max {:.2} ms (searcher opened in {open_ms:.0} ms)",
+        times.len(),
+        pct(0.5),
+        pct(0.95),
+        pct(0.99),
+        times[times.len() - 1]
+    );
+    Ok(())
+}
