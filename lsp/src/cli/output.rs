@@ -131,7 +131,7 @@ pub fn print_status(status: &Status, out: &mut impl Write) -> io::Result<()> {
     writeln!(out, "vectors:   {}", status.vectors)?;
     let builtin = scry_core::StaticModel::builtin()
         .ok()
-        .map(|m| scry_core::Embedder::model_id(m));
+        .map(scry_core::Embedder::model_id);
     match status.model.as_deref() {
         None => writeln!(out, "model:     none (lexical search)")?,
         Some(id) if Some(id) == builtin => writeln!(out, "model:     {id} (built-in)")?,

@@ -21,6 +21,18 @@ use dense::{Ann, Vectors};
 /// Candidates each retriever hands to fusion.
 const CANDIDATES: usize = 200;
 
+/// A definition's file name (without extension), scope and name: `client HttpClient retry`.
+fn label(chunk: &ChunkRecord) -> Option<String> {
+    let symbol = chunk.symbol.as_deref()?;
+    let name = symbol.rsplit(['.', ':']).next().unwrap_or(symbol);
+    let file = chunk.path.rsplit('/').next().unwrap_or("");
+    let stem = file.split('.').next().unwrap_or(file);
+    Some(format!(
+        "{stem} {} {name}",
+        chunk.scope.as_deref().unwrap_or("")
+    ))
+}
+
 /// One result.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Hit {
@@ -206,10 +218,21 @@ impl<'e> Searcher<'e> {
                         .filter(|(p, _)| !seen.contains(p))
                         .map(|&(p, _)| (p, embed::dot(vectors.row(p as usize), &q))),
                 );
+                // How close each candidate's label (file, scope, name) alone is to the query:
+                // names are the densest description code has.
+                let labels: HashMap<u32, f32> = scores
+                    .iter()
+                    .filter_map(|&(p, _)| {
+                        let label = label(&self.chunks[p as usize])?;
+                        let v = embedder.embed_documents(&[&label]).ok()?.pop()?;
+                        Some((p, embed::dot(&v, &q)))
+                    })
+                    .collect();
                 Some(rank::Semantic {
                     scores,
                     best,
                     floor: vectors.median_similarity(&q),
+                    labels,
                 })
             }
             _ => None,

@@ -9,6 +9,11 @@ use crate::tokens;
 /// development sets (bench/devsets.sh) and the stdlib evaluation: see BENCHMARKS.md.
 const SEMANTIC_WEIGHT_SENTENCE: f32 = 0.45;
 const SEMANTIC_WEIGHT_IDENTIFIER: f32 = 0.3;
+/// Weight of the cosine between the query and a definition's label (file, scope, name)
+/// embedded alone. Development sets, MRR@10 py / rs: 0 → 0.551 / 0.408; name only 0.6 →
+/// 0.567 / 0.421; file + name 0.8 → 0.571 / 0.436; file + scope + name 0.8 → 0.572 / 0.446
+/// (the whole path instead of the file: 0.570 / 0.431).
+const LABEL_WEIGHT: f32 = 0.8;
 /// Added when a chunk's name holds all the query's words (in proportion when it holds some).
 const NAME_COVERAGE_BONUS: f32 = 0.5;
 /// Glue code (imports, top-level statements) against definitions.
@@ -22,6 +27,8 @@ pub(crate) struct Semantic {
     pub scores: Vec<(u32, f32)>,
     pub best: f32,
     pub floor: f32,
+    /// Cosine of the query with each candidate's label (file, scope, name) alone.
+    pub labels: HashMap<u32, f32>,
 }
 
 /// Fuses lexical (BM25) and semantic candidates and returns the best `limit` chunk positions
@@ -64,9 +71,12 @@ pub(crate) fn fuse(
         .into_iter()
         .map(|(pos, score)| {
             let chunk = &chunks[pos as usize];
+            let label = semantic
+                .and_then(|s| s.labels.get(&pos))
+                .map_or(0.0, |&cos| cos.max(0.0));
             (
                 pos,
-                score * prior(chunk)
+                (score + LABEL_WEIGHT * label) * prior(chunk)
                     + name_bonus(chunk, identifier.then_some(query_lower.as_str()), terms),
             )
         })
