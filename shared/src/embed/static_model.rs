@@ -24,6 +24,8 @@ const MAGIC: &[u8; 8] = b"SCRYSTM1";
 const MAX_WORD: usize = 40;
 /// Words embedded per text: a chunk's first few hundred words say what it is.
 const MAX_TOKENS: usize = 1024;
+/// Texts embedded on one thread below this many.
+const PARALLEL_MIN: usize = 1024;
 /// Word pieces that continue a word carry this prefix (the WordPiece convention).
 const CONTINUATION: &str = "##";
 
@@ -270,14 +272,17 @@ impl Embedder for StaticModel {
     }
 
     fn embed_documents(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
-        Ok(texts
-            .par_iter()
-            .map_init(Vec::new, |ids, t| {
-                ids.clear();
-                self.vocab.tokenize(t, ids);
-                self.documents.embed(ids, self.dim)
-            })
-            .collect())
+        let embed = |ids: &mut Vec<u32>, text: &&str| {
+            ids.clear();
+            self.vocab.tokenize(text, ids);
+            self.documents.embed(ids, self.dim)
+        };
+        // A few hundred texts (a query's candidates) take less time than waking other threads.
+        if texts.len() < PARALLEL_MIN {
+            let mut ids = Vec::new();
+            return Ok(texts.iter().map(|t| embed(&mut ids, t)).collect());
+        }
+        Ok(texts.par_iter().map_init(Vec::new, embed).collect())
     }
 
     fn embed_query(&self, text: &str) -> Result<Vec<f32>> {

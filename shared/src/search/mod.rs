@@ -20,6 +20,8 @@ use dense::{Ann, Vectors};
 
 /// Candidates each retriever hands to fusion.
 const CANDIDATES: usize = 200;
+/// Candidates of each retriever whose label is compared with the query.
+const LABELLED: usize = 100;
 
 /// A definition's file name (without extension), scope and name: `client HttpClient retry`.
 fn label(chunk: &ChunkRecord) -> Option<String> {
@@ -220,13 +222,21 @@ impl<'e> Searcher<'e> {
                 );
                 // How close each candidate's label (file, scope, name) alone is to the query:
                 // names are the densest description code has.
-                let labels: HashMap<u32, f32> = scores
+                // Only the leading candidates of each list: those that can reach the top.
+                let leading: HashSet<u32> = scores[..scores.len().min(LABELLED)]
                     .iter()
-                    .filter_map(|&(p, _)| {
-                        let label = label(&self.chunks[p as usize])?;
-                        let v = embedder.embed_documents(&[&label]).ok()?.pop()?;
-                        Some((p, embed::dot(&v, &q)))
-                    })
+                    .chain(&lexical[..lexical.len().min(LABELLED)])
+                    .map(|&(p, _)| p)
+                    .collect();
+                let (positions, texts): (Vec<u32>, Vec<String>) = leading
+                    .into_iter()
+                    .filter_map(|p| Some((p, label(&self.chunks[p as usize])?)))
+                    .unzip();
+                let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+                let labels: HashMap<u32, f32> = positions
+                    .into_iter()
+                    .zip(embedder.embed_documents(&refs)?)
+                    .map(|(p, v)| (p, embed::dot(&v, &q)))
                     .collect();
                 Some(rank::Semantic {
                     scores,
