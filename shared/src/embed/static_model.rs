@@ -163,12 +163,14 @@ impl Table {
         }
     }
 
-    /// The normalised sum of the rows of `ids`.
-    fn embed(&self, ids: &[u32], dim: usize) -> Vec<f32> {
+    /// The normalised sum of the rows of `ids` (sorted here: code repeats its words, and each
+    /// distinct row is added once, times its count).
+    fn embed(&self, ids: &mut [u32], dim: usize) -> Vec<f32> {
+        ids.sort_unstable();
         let mut sum = vec![0f32; dim];
-        for &id in ids {
-            let id = id as usize;
-            let scale = self.scales[id];
+        for run in ids.chunk_by(|a, b| a == b) {
+            let id = run[0] as usize;
+            let scale = self.scales[id] * run.len() as f32;
             let row = &self.codes[id * dim..(id + 1) * dim];
             for (s, &c) in sum.iter_mut().zip(row) {
                 *s += c as f32 * scale;
@@ -292,7 +294,7 @@ impl Embedder for StaticModel {
             .queries
             .as_ref()
             .unwrap_or(&self.documents)
-            .embed(&ids, self.dim))
+            .embed(&mut ids, self.dim))
     }
 }
 
