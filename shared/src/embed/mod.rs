@@ -18,8 +18,8 @@ pub trait Embedder: Send + Sync {
     /// Length of the vectors, all of which are L2-normalised.
     fn dim(&self) -> usize;
 
-    /// Thousands of chunks a second: an index commits in large batches instead of small ones
-    /// that keep the work of an interrupted run.
+    /// Thousands of texts a second: an index commits in large batches (not small ones that
+    /// keep the work of an interrupted run), and a search may embed candidates' labels.
     fn is_fast(&self) -> bool {
         false
     }

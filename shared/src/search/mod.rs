@@ -220,24 +220,12 @@ impl<'e> Searcher<'e> {
                         .filter(|(p, _)| !seen.contains(p))
                         .map(|&(p, _)| (p, embed::dot(vectors.row(p as usize), &q))),
                 );
-                // How close each candidate's label (file, scope, name) alone is to the query:
-                // names are the densest description code has.
-                // Only the leading candidates of each list: those that can reach the top.
-                let leading: HashSet<u32> = scores[..scores.len().min(LABELLED)]
-                    .iter()
-                    .chain(&lexical[..lexical.len().min(LABELLED)])
-                    .map(|&(p, _)| p)
-                    .collect();
-                let (positions, texts): (Vec<u32>, Vec<String>) = leading
-                    .into_iter()
-                    .filter_map(|p| Some((p, label(&self.chunks[p as usize])?)))
-                    .unzip();
-                let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-                let labels: HashMap<u32, f32> = positions
-                    .into_iter()
-                    .zip(embedder.embed_documents(&refs)?)
-                    .map(|(p, v)| (p, embed::dot(&v, &q)))
-                    .collect();
+                let labels = if embedder.is_fast() {
+                    self.label_similarities(embedder, &q, &scores, &lexical)?
+                } else {
+                    // A transformer would run once per candidate on every query.
+                    HashMap::new()
+                };
                 Some(rank::Semantic {
                     scores,
                     best,
@@ -258,6 +246,33 @@ impl<'e> Searcher<'e> {
         Ok(ranked
             .into_iter()
             .map(|(pos, score)| self.hit(pos, score))
+            .collect())
+    }
+
+    /// How close each leading candidate's label (file, scope, name) alone is to the query:
+    /// names are the densest description code has. Only the leading candidates of each list,
+    /// those that can reach the top, are embedded.
+    fn label_similarities(
+        &self,
+        embedder: &dyn Embedder,
+        query: &[f32],
+        semantic: &[(u32, f32)],
+        lexical: &[(u32, f32)],
+    ) -> Result<HashMap<u32, f32>> {
+        let leading: HashSet<u32> = semantic[..semantic.len().min(LABELLED)]
+            .iter()
+            .chain(&lexical[..lexical.len().min(LABELLED)])
+            .map(|&(p, _)| p)
+            .collect();
+        let (positions, texts): (Vec<u32>, Vec<String>) = leading
+            .into_iter()
+            .filter_map(|p| Some((p, label(&self.chunks[p as usize])?)))
+            .unzip();
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        Ok(positions
+            .into_iter()
+            .zip(embedder.embed_documents(&refs)?)
+            .map(|(p, v)| (p, embed::dot(&v, query)))
             .collect())
     }
 

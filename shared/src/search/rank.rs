@@ -27,7 +27,8 @@ pub(crate) struct Semantic {
     pub scores: Vec<(u32, f32)>,
     pub best: f32,
     pub floor: f32,
-    /// Cosine of the query with each candidate's label (file, scope, name) alone.
+    /// Cosine of the query with leading candidates' labels (file, scope, name) alone; empty
+    /// with a slow model.
     pub labels: HashMap<u32, f32>,
 }
 
