@@ -409,6 +409,43 @@ fn bad_input_gets_one_clear_line() {
     assert!(err.contains("config.json is not a BERT config"), "{err}");
     errors.push(err);
 
+    // A model file that is not a Scry static model, one that claims an absurd vocabulary, and
+    // a path that does not exist.
+    let model_file = empty_model.path().join("model.bin");
+    let mut absurd = b"SCRYSTM1".to_vec();
+    for field in [256u32, u32::MAX, 1] {
+        absurd.extend_from_slice(&field.to_le_bytes());
+    }
+    for (bytes, expected) in [
+        (&b"PK\x03\x04 not a model"[..], "not a Scry static model"),
+        (&absurd[..], "implausible"),
+    ] {
+        fs::write(&model_file, bytes).unwrap();
+        let err = ws.fails(&[
+            "search",
+            "--path",
+            &ws.path_arg(),
+            "--model",
+            model_file.to_str().unwrap(),
+            "x",
+        ]);
+        assert!(err.contains(expected) && err.contains("model.bin"), "{err}");
+        errors.push(err);
+    }
+    let err = ws.fails(&[
+        "search",
+        "--path",
+        &ws.path_arg(),
+        "--model",
+        "no-such-model",
+        "x",
+    ]);
+    assert!(
+        err.contains("no-such-model") && err.contains("does not exist") && err.contains("builtin"),
+        "{err}"
+    );
+    errors.push(err);
+
     ws.write(".scry.toml", "modle = 'typo'\n");
     let err = ws.fails(&["search", "--path", &ws.path_arg(), "x"]);
     assert!(

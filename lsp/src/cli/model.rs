@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use scry_core::{BertEmbedder, Embedder, StaticModel};
 use serde::Deserialize;
 
@@ -41,13 +41,20 @@ impl ModelChoice {
             return Ok(ModelChoice::Builtin(StaticModel::builtin()?));
         }
         let path = base.join(&value);
+        if !path.exists() {
+            bail!(
+                "model {} does not exist; give `builtin` (the default), `none`, a model directory or a static model file",
+                path.display()
+            );
+        }
         if path.is_file() {
             let bytes = std::fs::read(&path)
                 .with_context(|| format!("cannot read model file {}", path.display()))?;
             let name = path
                 .file_stem()
                 .map_or("model".into(), |n| n.to_string_lossy().into_owned());
-            let model = StaticModel::from_bytes(&name, &bytes)?;
+            let model = StaticModel::from_bytes(&name, &bytes)
+                .with_context(|| format!("model file {}", path.display()))?;
             return Ok(ModelChoice::Loaded(Box::new(model)));
         }
         Ok(ModelChoice::Loaded(Box::new(BertEmbedder::load(&path)?)))

@@ -202,8 +202,11 @@ impl StaticModel {
         let dim = r.u32().ok_or_else(|| bad("truncated"))? as usize;
         let len = r.u32().ok_or_else(|| bad("truncated"))? as usize;
         let tables = r.u32().ok_or_else(|| bad("truncated"))?;
-        if dim == 0 || dim > 4096 || len == 0 || !(1..=2).contains(&tables) {
-            return Err(bad("implausible dimensions"));
+        // Every word costs at least its length prefix, a scale and `dim` codes: a header that
+        // claims more than the file holds is damage, and must not size an allocation.
+        let least = len.saturating_mul(2 + 4 + dim);
+        if dim == 0 || dim > 4096 || len == 0 || !(1..=2).contains(&tables) || least > bytes.len() {
+            return Err(bad("implausible dimensions (damaged file?)"));
         }
         let mut words = Vec::with_capacity(len);
         for _ in 0..len {
