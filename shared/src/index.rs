@@ -269,8 +269,8 @@ impl Index {
         Ok(())
     }
 
-    /// Embeds the chunks of a batch whose vectors the index does not hold yet.
-    /// Reads, chunks and embeds a batch of changed files.
+    /// Reads and chunks a batch of changed files, and embeds the chunks whose vectors the
+    /// index does not hold yet.
     fn prepare_batch(
         &self,
         files: &[&WalkedFile],

@@ -26,11 +26,11 @@ const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 const PATH_TO_FILE: TableDefinition<&str, &[u8]> = TableDefinition::new("files");
 /// Chunk id → [`ChunkRecord`].
 const ID_TO_CHUNK: TableDefinition<u64, &[u8]> = TableDefinition::new("chunks");
-/// BM25 term → packed postings (see [`Posting`]).
-/// Keyed by (term, chunk id): a term's postings are one key range, and a batch's postings,
-/// sorted, go into neighbouring pages (a multimap table took twice as long to fill).
+/// (BM25 term, chunk id) → packed posting (see [`Posting`]): a term's postings are one key
+/// range, and a batch's postings, sorted, go into neighbouring pages (a multimap table of
+/// term → postings took twice as long to fill).
 const TERM_TO_POSTINGS: TableDefinition<(&str, u64), u64> = TableDefinition::new("postings");
-/// Model tag ‖ content hash → vector (f32, little-endian). Keyed by model, so vectors of two
+/// Model tag ‖ content hash → vector (int8 codes with a scale, see `encode_vector`). Keyed by model, so vectors of two
 /// models never mix, and by content, so identical chunks embed once and moves cost nothing.
 const EMBEDDING_KEY_TO_VECTOR: TableDefinition<&[u8], &[u8]> = TableDefinition::new("embeddings");
 
@@ -62,7 +62,6 @@ pub(crate) struct ChunkRecord {
     pub vocab_sig: Vec<u32>,
 }
 
-/// A chunk to store, with its BM25 term frequencies.
 /// A file to store: its stat, content hash and chunks.
 pub(crate) struct NewFile {
     pub path: String,
@@ -72,6 +71,7 @@ pub(crate) struct NewFile {
     pub chunks: Vec<NewChunk>,
 }
 
+/// A chunk to store, with its BM25 term frequencies.
 pub(crate) struct NewChunk {
     pub record: ChunkRecord,
     pub term_freqs: Vec<(String, u32)>,
@@ -430,20 +430,12 @@ impl EmbeddingLookup {
     }
 }
 
-/// Vectors are stored as int8 codes with one `f32` scale (the largest magnitude / 127): a
-/// quarter of the size of `f32`s, cosine similarities within ~0.002 of theirs.
+/// A vector as stored: its `f32` scale, then int8 codes (see [`crate::embed::quantize`]).
 fn encode_vector(vector: &[f32]) -> Vec<u8> {
-    let scale = vector.iter().fold(0f32, |m, x| m.max(x.abs())) / 127.0;
-    let mut bytes = Vec::with_capacity(4 + vector.len());
+    let (scale, codes) = crate::embed::quantize(vector);
+    let mut bytes = Vec::with_capacity(4 + codes.len());
     bytes.extend_from_slice(&scale.to_le_bytes());
-    bytes.extend(vector.iter().map(|&x| {
-        let code = if scale > 0.0 {
-            (x / scale).round()
-        } else {
-            0.0
-        };
-        code.clamp(-127.0, 127.0) as i8 as u8
-    }));
+    bytes.extend(codes.iter().map(|&c| c as u8));
     bytes
 }
 
@@ -517,7 +509,6 @@ impl Writer {
         self.set_meta("total_terms", &total.to_le_bytes())
     }
 
-    /// Replaces whatever was stored for `path` with `chunks`.
     /// Stores files and their chunks (replacing what those paths held). Postings are inserted
     /// sorted by term: neighbouring inserts touch the same B-tree pages.
     pub fn put_files(&mut self, files: Vec<NewFile>) -> Result<()> {

@@ -1,6 +1,5 @@
 //! Scry's built-in code embedding model: a vector per word or word piece, looked up and summed.
-//! No neural network runs at search or index time, so it embeds thousands of chunks a second on
-//! one core. The weights come from `xtask` (distilled from a transformer, then trained on
+//! No neural network runs at search or index time, so it embeds thousands of chunks a second. The weights come from `xtask` (distilled from a transformer, then trained on
 //! documentation/code pairs); `shared/models/README.md` gives the recipe.
 //!
 //! A model has one table of vectors, or two: documents (code) and queries, so that a query's
@@ -15,7 +14,7 @@ use std::sync::OnceLock;
 
 use rayon::prelude::*;
 
-use super::{Embedder, normalize};
+use super::{Embedder, normalize, quantize};
 use crate::error::{Error, Result};
 use crate::tokens::split_identifier;
 
@@ -32,7 +31,7 @@ const CONTINUATION: &str = "##";
 static BUILTIN_BYTES: &[u8] = include_bytes!("../../models/scry-code.bin");
 
 /// The words a static model knows and how text becomes their ids: code-aware words (identifiers
-/// split at case changes, underscores and digits, lower-cased), each looked up whole and
+/// split at underscores and case changes, lower-cased), each looked up whole and
 /// otherwise cut greedily into the longest known pieces.
 pub struct Vocab {
     ids: HashMap<Box<str>, u32>,
@@ -46,14 +45,6 @@ impl Vocab {
             .map(|(i, w)| (Box::from(w.as_ref()), i as u32))
             .collect();
         Vocab { ids }
-    }
-
-    pub fn len(&self) -> usize {
-        self.ids.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.ids.is_empty()
     }
 
     /// Appends the ids of `text`'s words to `out`, at most [`MAX_TOKENS`] of them.
@@ -101,7 +92,7 @@ impl Vocab {
 }
 
 /// Calls `f` with each lower-cased word of `text` a static model looks up: identifiers split at
-/// underscores, case changes and digits; numbers and over-long runs left out.
+/// underscores and case changes; numbers and over-long runs left out.
 pub fn for_each_word(text: &str, mut f: impl FnMut(&str)) {
     let mut lower = String::new();
     for word in text.split(|c: char| !c.is_alphanumeric() && c != '_') {
@@ -143,23 +134,12 @@ impl Table {
     }
 
     fn write(out: &mut Vec<u8>, vectors: &[f32], dim: usize) {
-        let rows: Vec<&[f32]> = vectors.chunks_exact(dim).collect();
-        let scales: Vec<f32> = rows
-            .iter()
-            .map(|row| row.iter().fold(0f32, |m, x| m.max(x.abs())) / 127.0)
-            .collect();
-        for scale in &scales {
+        let rows: Vec<(f32, Vec<i8>)> = vectors.chunks_exact(dim).map(quantize).collect();
+        for (scale, _) in &rows {
             out.extend_from_slice(&scale.to_le_bytes());
         }
-        for (row, &scale) in rows.iter().zip(&scales) {
-            for &x in row.iter() {
-                let code = if scale > 0.0 {
-                    (x / scale).round()
-                } else {
-                    0.0
-                };
-                out.push(code.clamp(-127.0, 127.0) as i8 as u8);
-            }
+        for (_, codes) in &rows {
+            out.extend(codes.iter().map(|&c| c as u8));
         }
     }
 
@@ -249,17 +229,14 @@ impl StaticModel {
         out.extend_from_slice(&(tables.len() as u32).to_le_bytes());
         for word in words {
             let word = word.as_ref().as_bytes();
-            out.extend_from_slice(&(word.len() as u16).to_le_bytes());
+            let len = u16::try_from(word.len()).expect("words are shorter than 64 KiB");
+            out.extend_from_slice(&len.to_le_bytes());
             out.extend_from_slice(word);
         }
         for table in tables {
             Table::write(&mut out, table, dim);
         }
         out
-    }
-
-    pub fn vocab(&self) -> &Vocab {
-        &self.vocab
     }
 }
 
