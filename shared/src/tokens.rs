@@ -1,6 +1,5 @@
 //! Code-aware words: what BM25 indexes and what similar-code compares.
 
-use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::sync::OnceLock;
 
@@ -17,25 +16,6 @@ const STOP_WORDS: &[&str] = &[
 fn stemmer() -> &'static Stemmer {
     static STEMMER: OnceLock<Stemmer> = OnceLock::new();
     STEMMER.get_or_init(|| Stemmer::create(Algorithm::English))
-}
-
-/// The English stem of a lower-cased word. Code repeats its words, so stems are remembered
-/// (per thread, a bounded number).
-fn stem(word: String) -> String {
-    thread_local! {
-        static STEMS: RefCell<HashMap<String, String>> = RefCell::new(HashMap::new());
-    }
-    STEMS.with_borrow_mut(|stems| {
-        if let Some(stem) = stems.get(&word) {
-            return stem.clone();
-        }
-        if stems.len() >= 100_000 {
-            stems.clear();
-        }
-        let stem = stemmer().stem(&word).into_owned();
-        stems.insert(word, stem.clone());
-        stem
-    })
 }
 
 /// Splits an identifier at underscores, case changes and digits:
@@ -81,7 +61,7 @@ pub fn terms(text: &str, out: &mut Vec<String>) {
             {
                 continue;
             }
-            out.push(stem(lower));
+            out.push(stemmer().stem(&lower).into_owned());
         }
     }
 }
