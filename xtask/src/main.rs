@@ -48,22 +48,8 @@ enum Command {
         work: PathBuf,
         #[arg(long)]
         out: PathBuf,
-        #[arg(long, default_value_t = 4)]
-        epochs: usize,
-        #[arg(long, default_value_t = 0.002)]
-        lr: f32,
-        /// Pairs per step: the other pairs of a batch are each pair's negatives.
-        #[arg(long, default_value_t = 512)]
-        batch: usize,
-        #[arg(long, default_value_t = 0.05)]
-        temperature: f32,
-        /// Give queries their own vectors.
-        #[arg(long)]
-        asymmetric: bool,
-        /// Neighbouring pairs (same file or package) kept together in a batch, as hard
-        /// negatives for each other; 1 shuffles pairs one by one.
-        #[arg(long, default_value_t = 1)]
-        neighbours: usize,
+        #[command(flatten)]
+        settings: train::Settings,
     },
 }
 
@@ -79,23 +65,7 @@ fn main() -> Result<()> {
         Command::Train {
             work,
             out,
-            epochs,
-            lr,
-            batch,
-            temperature,
-            asymmetric,
-            neighbours,
-        } => train::run(
-            &work,
-            &out,
-            &train::Settings {
-                epochs,
-                lr,
-                batch,
-                temperature,
-                asymmetric,
-                neighbours,
-            },
-        ),
+            settings,
+        } => train::run(&work, &out, &settings),
     }
 }

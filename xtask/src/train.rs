@@ -21,13 +21,24 @@ struct Example {
     code: Vec<u32>,
 }
 
+/// Training settings; the defaults are the recipe's (`xtask/build-model.sh`).
+#[derive(clap::Args)]
 pub struct Settings {
+    #[arg(long, default_value_t = 3)]
     pub epochs: usize,
+    #[arg(long, default_value_t = 0.002)]
     pub lr: f32,
+    /// Pairs per step: the other pairs of a batch are each pair's negatives.
+    #[arg(long, default_value_t = 512)]
     pub batch: usize,
+    #[arg(long, default_value_t = 0.05)]
     pub temperature: f32,
+    /// Give queries their own vectors.
+    #[arg(long)]
     pub asymmetric: bool,
-    /// Neighbouring pairs kept together in a batch.
+    /// Neighbouring pairs (same file or package) kept together in a batch, as hard negatives
+    /// for each other; 1 shuffles pairs one by one.
+    #[arg(long, default_value_t = 64)]
     pub neighbours: usize,
 }
 
@@ -62,7 +73,7 @@ pub fn run(work: &Path, out: &Path, settings: &Settings) -> Result<()> {
             vocab.tokenize(&p.doc, &mut query);
             query.iter_mut().for_each(|id| *id += query_offset);
             vocab.tokenize(&p.code, &mut code);
-            let key = u64::from_le_bytes(stable_hash(&p.doc));
+            let key = stable_hash(&p.doc);
             (key, Example { query, code })
         })
         .filter(|(_, e)| !e.query.is_empty() && !e.code.is_empty())
@@ -114,13 +125,11 @@ pub fn run(work: &Path, out: &Path, settings: &Settings) -> Result<()> {
     Ok(())
 }
 
-fn stable_hash(text: &str) -> [u8; 8] {
-    // A stable hash, so the same pairs are held out on every run.
-    let mut h = 0xcbf2_9ce4_8422_2325u64;
-    for b in text.bytes() {
-        h = (h ^ b as u64).wrapping_mul(0x0100_0000_01b3);
-    }
-    h.to_le_bytes()
+/// FNV-1a: stable across runs and platforms, so the same pairs are held out every time.
+fn stable_hash(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 fn shuffle<T>(items: &mut [T], seed: &mut u64) {
@@ -172,57 +181,43 @@ fn step(
     // d loss / d score, averaged over both directions (query→code rows, code→query columns).
     let mut grad = vec![vec![0f32; n]; n];
     let mut loss = 0.0;
+    let share = 1.0 / (2 * n) as f32;
     for i in 0..n {
-        let row = &scores[i];
-        let max = row.iter().fold(f32::MIN, |m, &x| m.max(x));
-        let z: f32 = row.iter().map(|x| (x - max).exp()).sum();
-        loss += -(row[i] - max - z.ln());
-        for j in 0..n {
-            grad[i][j] += ((row[j] - max).exp() / z - (i == j) as u8 as f32) / (2 * n) as f32;
-        }
+        let (l, g) = cross_entropy(&scores[i], i);
+        loss += l;
+        grad[i].iter_mut().zip(g).for_each(|(a, g)| *a += g * share);
     }
     for j in 0..n {
-        let max = (0..n).fold(f32::MIN, |m, i| m.max(scores[i][j]));
-        let z: f32 = (0..n).map(|i| (scores[i][j] - max).exp()).sum();
-        loss += -(scores[j][j] - max - z.ln());
-        for i in 0..n {
-            grad[i][j] += ((scores[i][j] - max).exp() / z - (i == j) as u8 as f32) / (2 * n) as f32;
-        }
+        let column: Vec<f32> = (0..n).map(|i| scores[i][j]).collect();
+        let (l, g) = cross_entropy(&column, j);
+        loss += l;
+        grad.iter_mut()
+            .zip(g)
+            .for_each(|(row, g)| row[j] += g * share);
     }
-    // Through the scores to the normalised vectors, then through the normalisation to the sums.
-    let back = |own: &(Vec<f32>, f32), dv: Vec<f32>| -> Vec<f32> {
-        let (v, norm) = own;
-        let along = dot(&dv, v);
-        dv.iter()
-            .zip(v)
-            .map(|(d, x)| (d - along * x) / norm)
-            .collect()
-    };
+    // Through the scores to the normalised vectors (each pulled towards the other side's
+    // vectors, weighted by its gradients), then through the normalisation to the sums.
+    let back =
+        |own: &(Vec<f32>, f32), weight: &dyn Fn(usize) -> f32, others: &[(Vec<f32>, f32)]| {
+            let mut dv = vec![0f32; dim];
+            for (k, (other, _)) in others.iter().enumerate() {
+                let g = weight(k) / temperature;
+                dv.iter_mut().zip(other).for_each(|(d, o)| *d += g * o);
+            }
+            let (v, norm) = own;
+            let along = dot(&dv, v);
+            dv.iter()
+                .zip(v)
+                .map(|(d, x)| (d - along * x) / norm)
+                .collect::<Vec<f32>>()
+        };
     let dq: Vec<Vec<f32>> = (0..n)
         .into_par_iter()
-        .map(|i| {
-            let mut dv = vec![0f32; dim];
-            for j in 0..n {
-                let g = grad[i][j] / temperature;
-                dv.iter_mut()
-                    .zip(&codes[j].0)
-                    .for_each(|(d, c)| *d += g * c);
-            }
-            back(&queries[i], dv)
-        })
+        .map(|i| back(&queries[i], &|j| grad[i][j], &codes))
         .collect();
     let dc: Vec<Vec<f32>> = (0..n)
         .into_par_iter()
-        .map(|j| {
-            let mut dv = vec![0f32; dim];
-            for i in 0..n {
-                let g = grad[i][j] / temperature;
-                dv.iter_mut()
-                    .zip(&queries[i].0)
-                    .for_each(|(d, q)| *d += g * q);
-            }
-            back(&codes[j], dv)
-        })
+        .map(|j| back(&codes[j], &|i| grad[i][j], &queries))
         .collect();
     for (e, (gq, gc)) in batch.iter().zip(dq.iter().zip(&dc)) {
         for &id in &e.query {
@@ -234,6 +229,18 @@ fn step(
     }
     adam.apply(params, dim);
     loss / (2 * n) as f32
+}
+
+/// Cross-entropy of choosing `own` among `logits`: the loss and d loss / d logit.
+fn cross_entropy(logits: &[f32], own: usize) -> (f32, Vec<f32>) {
+    let max = logits.iter().fold(f32::MIN, |m, &x| m.max(x));
+    let z: f32 = logits.iter().map(|x| (x - max).exp()).sum();
+    let grads = logits
+        .iter()
+        .enumerate()
+        .map(|(k, x)| (x - max).exp() / z - f32::from(u8::from(k == own)))
+        .collect();
+    (-(logits[own] - max - z.ln()), grads)
 }
 
 /// Adam on the rows a step touched (the others keep their moments untouched: lazy Adam).
