@@ -10,8 +10,8 @@ use rayon::prelude::*;
 use crate::chunk::chunk;
 use crate::embed::Embedder;
 use crate::error::{Error, Result};
-use crate::search::Searcher;
 use crate::search::dense::{Ann, Code};
+use crate::search::{Changes, Searcher};
 use crate::store::{ChunkRecord, FileRecord, NewChunk, NewFile, Opened, Store, model_tag};
 use crate::tokens;
 use crate::walk::{self, SkipReason, WalkedFile};
@@ -502,9 +502,16 @@ impl Index {
         self.store.read()?.check()
     }
 
-    /// A searcher over the index as it is now; later updates do not change what it sees.
+    /// A searcher over the index as it is now; later updates do not change what it sees
+    /// until it applies their [`Index::changes`].
     pub fn searcher<'e>(&self, embedder: Option<&'e dyn Embedder>) -> Result<Searcher<'e>> {
         Searcher::load(&self.root, self.store.read()?, embedder)
+    }
+
+    /// What the index committed (through this handle or another process) since `searcher`'s
+    /// snapshot; reading them does not hold up searches, applying them is quick.
+    pub fn changes<'e>(&self, searcher: &Searcher<'e>) -> Result<Changes<'e>> {
+        searcher.changes_in(self.store.read()?)
     }
 }
 
@@ -549,22 +556,26 @@ fn prepare(file: &WalkedFile, stored: Option<&FileRecord>) -> Prepared {
             ..record.clone()
         });
     }
-    let text = match walk::classify(&file.abs_path, bytes) {
-        Ok(text) => text,
-        Err(reason) => return Prepared::Skipped(reason),
-    };
-    let chunks = chunk(&text.text, text.language)
+    match walk::classify(&file.abs_path, bytes) {
+        Ok(text) => Prepared::Changed {
+            hash,
+            chunks: chunk_file(&file.rel_path, &text),
+        },
+        Err(reason) => Prepared::Skipped(reason),
+    }
+}
+
+/// Cuts a file's text into chunks with their BM25 terms, similar-code signatures and content
+/// hashes: what a file on disk and an editor's buffer both become.
+pub(crate) fn chunk_file(rel_path: &str, text: &walk::FileText) -> Vec<NewChunk> {
+    chunk(&text.text, text.language)
         .into_iter()
         .map(|c| {
-            let term_freqs = tokens::term_freqs(
-                &file.rel_path,
-                c.symbol.as_deref(),
-                c.scope.as_deref(),
-                &c.text,
-            );
+            let term_freqs =
+                tokens::term_freqs(rel_path, c.symbol.as_deref(), c.scope.as_deref(), &c.text);
             let print = tokens::fingerprint(&c.text, text.language.keywords);
             let mut record = ChunkRecord {
-                path: file.rel_path.clone(),
+                path: rel_path.to_string(),
                 language: text.language.name.to_string(),
                 start_line: c.start_line,
                 end_line: c.end_line,
@@ -584,8 +595,7 @@ fn prepare(file: &WalkedFile, stored: Option<&FileRecord>) -> Prepared {
                 .expect("16 bytes");
             NewChunk { record, term_freqs }
         })
-        .collect();
-    Prepared::Changed { hash, chunks }
+        .collect()
 }
 
 /// What the model reads of a chunk: its code, after the names of what encloses it. The path
@@ -693,5 +703,79 @@ mod tests {
         assert!(!index.searcher(Some(&BagOfWords)).unwrap().is_hybrid());
         let again = index.update(Some(&BagOfWords), &mut |_| {}).unwrap();
         assert_eq!(again.vectors_embedded, 1);
+    }
+
+    #[test]
+    fn a_live_searcher_follows_commits_and_buffers() {
+        let ws = tempfile::tempdir().unwrap();
+        let db = tempfile::tempdir().unwrap();
+        for i in 0..20 {
+            write(ws.path(), &format!("m{i}.py"), i);
+        }
+        let mut index = Index::open(ws.path(), &db.path().join("index.redb")).unwrap();
+        let model = BagOfWords;
+        index.update(Some(&model), &mut |_| {}).unwrap();
+        let mut live = index.searcher(Some(&model)).unwrap();
+        let all = Filter::default();
+        let paths = |s: &Searcher, q: &str| -> Vec<String> {
+            s.search(q, 5, &all)
+                .unwrap()
+                .into_iter()
+                .map(|h| h.path)
+                .collect()
+        };
+
+        // Edited, deleted and new files on disk: current after one `changes` + `apply`.
+        std::fs::write(ws.path().join("m3.py"), "def renamed_thing():\n    pass\n").unwrap();
+        std::fs::remove_file(ws.path().join("m4.py")).unwrap();
+        write(ws.path(), "new.py", 77);
+        index.update(Some(&model), &mut |_| {}).unwrap();
+        let changes = index.changes(&live).unwrap();
+        assert_eq!(changes.files(), 3);
+        live.apply(changes).unwrap();
+        assert_eq!(paths(&live, "renamed_thing")[0], "m3.py");
+        assert!(!paths(&live, "fn_3 word3").contains(&"m3.py".to_string()));
+        assert!(!paths(&live, "fn_4 word4").contains(&"m4.py".to_string()));
+        assert_eq!(paths(&live, "fn_77 word77")[0], "new.py");
+        assert_eq!(live.len(), index.searcher(None).unwrap().len());
+        assert!(index.changes(&live).unwrap().is_empty());
+
+        // An unsaved buffer replaces its file; a new file's buffer joins; dropping restores.
+        let buffer = live
+            .prepare_buffer("m5.py", "def unsaved_idea(y):\n    return y\n".into())
+            .unwrap()
+            .unwrap();
+        live.put_buffer(buffer);
+        let fresh = live
+            .prepare_buffer("draft.py", "def draft_only():\n    return 1\n".into())
+            .unwrap()
+            .unwrap();
+        live.put_buffer(fresh);
+        assert_eq!(paths(&live, "unsaved_idea")[0], "m5.py");
+        assert_eq!(paths(&live, "draft_only")[0], "draft.py");
+        assert!(!paths(&live, "fn_5 word5").contains(&"m5.py".to_string()));
+        // The file's stored chunks change under the buffer: the buffer still wins.
+        write(ws.path(), "m5.py", 500);
+        index.update(Some(&model), &mut |_| {}).unwrap();
+        let changes = index.changes(&live).unwrap();
+        live.apply(changes).unwrap();
+        assert_eq!(paths(&live, "unsaved_idea")[0], "m5.py");
+        assert!(!paths(&live, "fn_500 word500").contains(&"m5.py".to_string()));
+        live.drop_buffer("m5.py").unwrap();
+        live.drop_buffer("draft.py").unwrap();
+        assert_eq!(paths(&live, "fn_500 word500")[0], "m5.py");
+        assert!(
+            paths(&live, "unsaved_idea").is_empty() || paths(&live, "unsaved_idea")[0] != "m5.py"
+        );
+        assert!(!paths(&live, "draft_only").contains(&"draft.py".to_string()));
+        assert_eq!(live.len(), index.searcher(None).unwrap().len());
+        // A file the index leaves out (here: ignored) gets no buffer.
+        std::fs::write(ws.path().join(".gitignore"), "skip.py\n").unwrap();
+        std::fs::write(ws.path().join("skip.py"), "def hidden():\n    pass\n").unwrap();
+        assert!(
+            live.prepare_buffer("skip.py", "def x(): pass\n".into())
+                .unwrap()
+                .is_none()
+        );
     }
 }

@@ -30,4 +30,4 @@ pub use embed::{BertEmbedder, Embedder, StaticModel};
 pub use error::{Error, Result};
 pub use index::{Index, Progress, Status, UpdateStats, default_db_path};
 pub use lang::ChunkKind;
-pub use search::{Filter, Hit, Searcher, Span};
+pub use search::{Buffer, Changes, Filter, Hit, Searcher, Span};

@@ -328,6 +328,11 @@ impl Reader {
         Ok(())
     }
 
+    pub fn chunk(&self, id: u64) -> Result<Option<ChunkRecord>> {
+        let table = self.txn.open_table(ID_TO_CHUNK)?;
+        table.get(id)?.map(|v| decode(v.value())).transpose()
+    }
+
     pub fn postings(&self, term: &str) -> Result<Vec<Posting>> {
         let table = self.txn.open_table(TERM_TO_POSTINGS)?;
         let mut out = Vec::new();

@@ -184,6 +184,22 @@ pub fn walk(root: &Path) -> WalkReport {
     report
 }
 
+/// `path` (absolute, or relative to `root`) as a workspace path (`/`-separated, relative to
+/// `root`, which must be canonical); `None` when it lies outside. Symlinks resolve where the
+/// path exists; a file not on disk yet (an unsaved buffer) resolves through its directory.
+pub fn workspace_path(root: &Path, path: &Path) -> Option<String> {
+    let abs = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        root.join(path)
+    };
+    let resolved = abs.canonicalize().ok().or_else(|| {
+        let dir = abs.parent()?.canonicalize().ok()?;
+        Some(dir.join(abs.file_name()?))
+    });
+    relative(root, resolved.as_deref().unwrap_or(&abs))
+}
+
 fn relative(root: &Path, path: &Path) -> Option<String> {
     let rel = path.strip_prefix(root).ok()?;
     let parts: Option<Vec<&str>> = rel.components().map(|c| c.as_os_str().to_str()).collect();

@@ -3,22 +3,25 @@
 use std::collections::HashMap;
 
 use crate::error::Result;
-use crate::store::Reader;
+use crate::store::{Posting, Reader};
 
 const K1: f32 = 1.2;
 const B: f32 = 0.75;
 
-/// BM25 score of every chunk that holds a query term, by chunk position.
+/// BM25 score of every chunk that holds a query term, by chunk position: the stored postings
+/// plus `extra` (those of editor buffers).
 pub(crate) fn score(
     reader: &Reader,
     terms: &[String],
     n_docs: usize,
     avg_len: f32,
     position: &HashMap<u64, u32>,
+    extra: &HashMap<String, Vec<Posting>>,
 ) -> Result<Vec<(u32, f32)>> {
     let mut scores: HashMap<u32, f32> = HashMap::new();
     for term in terms {
-        let postings = reader.postings(term)?;
+        let mut postings = reader.postings(term)?;
+        postings.extend(extra.get(term).into_iter().flatten());
         if postings.is_empty() {
             continue;
         }

@@ -18,6 +18,24 @@ impl Vectors {
         &self.data[pos * self.dim..(pos + 1) * self.dim]
     }
 
+    /// Appends a row; a missing vector (or one of another size) is a row of zeros.
+    pub fn push(&mut self, vector: Option<&[f32]>) {
+        match vector {
+            Some(v) if v.len() == self.dim => self.data.extend_from_slice(v),
+            _ => self.data.extend(std::iter::repeat_n(0.0, self.dim)),
+        }
+    }
+
+    /// Removes row `pos`, moving the last row into its place (as `Vec::swap_remove`).
+    pub fn swap_remove(&mut self, pos: usize) {
+        let last = self.data.len() / self.dim - 1;
+        if pos != last {
+            let (head, tail) = self.data.split_at_mut(last * self.dim);
+            head[pos * self.dim..(pos + 1) * self.dim].copy_from_slice(tail);
+        }
+        self.data.truncate(last * self.dim);
+    }
+
     /// The median similarity of `query` to the vectors, from a fixed sample of at most 1024.
     pub fn median_similarity(&self, query: &[f32]) -> f32 {
         let rows = self.data.len() / self.dim.max(1);

@@ -3,6 +3,7 @@
 
 mod bm25;
 pub(crate) mod dense;
+mod live;
 mod rank;
 mod similar;
 
@@ -14,9 +15,10 @@ use globset::{Glob, GlobMatcher};
 use crate::embed::{self, Embedder};
 use crate::error::{Error, Result};
 use crate::lang::{self, ChunkKind};
-use crate::store::{ChunkRecord, Reader, model_tag};
+use crate::store::{ChunkRecord, Posting, Reader, model_tag};
 use crate::tokens;
 use dense::{Ann, Vectors};
+pub use live::{Buffer, Changes};
 
 /// Candidates each retriever hands to fusion.
 const CANDIDATES: usize = 200;
@@ -103,18 +105,32 @@ pub struct Span {
     pub end_line: u32,
 }
 
-/// Answers queries over one snapshot of an index.
+/// Answers queries over one snapshot of an index, plus the editor buffers put over it (see
+/// [`Changes`] and [`Buffer`] for keeping it current without reloading).
 pub struct Searcher<'e> {
     root: PathBuf,
     reader: Reader,
+    /// Live chunks by position; removal moves the last one into the hole, so positions stay
+    /// dense and every per-position table (`ids`, `vectors`) moves alike.
     chunks: Vec<ChunkRecord>,
-    position: HashMap<u64, u32>,
     ids: Vec<u64>,
+    position: HashMap<u64, u32>,
+    /// Each stored file's chunk ids, as of `reader`'s snapshot.
+    stored: HashMap<String, Vec<u64>>,
+    /// Editor buffers whose text stands in for their file's stored chunks.
+    buffers: HashMap<String, live::PlacedBuffer>,
+    /// BM25 postings of the buffers' chunks (the stored ones live in the index).
+    buffer_postings: HashMap<String, Vec<Posting>>,
+    next_buffer_id: u64,
     avg_len: f32,
     embedder: Option<&'e dyn Embedder>,
     /// Present when `embedder` is given and the index holds its vectors.
     vectors: Option<Vectors>,
     ann: Option<Ann>,
+    /// The `model` and `ann_info` this snapshot was loaded with: when either changes, a
+    /// refresh reloads.
+    model: Option<Vec<u8>>,
+    ann_info: Option<Vec<u8>>,
 }
 
 impl<'e> Searcher<'e> {
@@ -135,23 +151,28 @@ impl<'e> Searcher<'e> {
             .enumerate()
             .map(|(pos, &id)| (id, pos as u32))
             .collect();
+        let stored = reader
+            .files()?
+            .into_iter()
+            .map(|(path, record)| (path, record.chunk_ids))
+            .collect();
         let avg_len = reader.meta_u64("total_terms")? as f32 / chunks.len().max(1) as f32;
+        let model = reader.meta("model")?;
+        let ann_info = reader.meta("ann_info")?;
         let mut vectors = None;
         let mut ann = None;
         if let Some(embedder) = embedder {
-            let model = reader.meta("model")?;
             if model.as_deref() == Some(embedder.model_id().as_bytes()) {
                 let tag = model_tag(embedder.model_id());
                 let lookup = reader.embedding_table()?;
-                let dim = embedder.dim();
-                let mut data = Vec::with_capacity(chunks.len() * dim);
+                let mut v = Vectors {
+                    dim: embedder.dim(),
+                    data: Vec::with_capacity(chunks.len() * embedder.dim()),
+                };
                 for chunk in &chunks {
-                    match lookup.get(&tag, &chunk.content_hash)? {
-                        Some(v) if v.len() == dim => data.extend_from_slice(&v),
-                        _ => data.extend(std::iter::repeat_n(0.0, dim)),
-                    }
+                    v.push(lookup.get(&tag, &chunk.content_hash)?.as_deref());
                 }
-                vectors = Some(Vectors { dim, data });
+                vectors = Some(v);
                 ann = reader
                     .meta("ann")?
                     .and_then(|b| Ann::from_bytes(&b))
@@ -169,11 +190,26 @@ impl<'e> Searcher<'e> {
             chunks,
             position,
             ids,
+            stored,
+            buffers: HashMap::new(),
+            buffer_postings: HashMap::new(),
+            next_buffer_id: live::FIRST_BUFFER_ID,
             avg_len,
             embedder,
             vectors,
             ann,
+            model,
+            ann_info,
         })
+    }
+
+    /// How many chunks a search considers (stored ones plus those of buffers).
+    pub fn len(&self) -> usize {
+        self.chunks.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.chunks.is_empty()
     }
 
     /// Whether vectors take part (a model was given and the index holds its vectors).
@@ -204,6 +240,7 @@ impl<'e> Searcher<'e> {
             self.chunks.len(),
             self.avg_len,
             &self.position,
+            &self.buffer_postings,
         )?;
         lexical.retain(|&(pos, _)| filter.accepts(&self.chunks[pos as usize]));
         top(&mut lexical, CANDIDATES);
@@ -374,28 +411,22 @@ impl<'e> Searcher<'e> {
     }
 
     fn read_span(&self, span: &Span) -> Result<(String, String, Option<&'static lang::Language>)> {
-        let abs = if span.path.is_absolute() {
-            span.path.clone()
-        } else {
-            self.root.join(&span.path)
-        };
-        let abs = abs
-            .canonicalize()
-            .map_err(|e| Error::InvalidSpan(format!("{}: {e}", span.path.display())))?;
-        let rel = abs.strip_prefix(&self.root).map_err(|_| {
+        let abs = self.root.join(&span.path);
+        let rel_path = crate::walk::workspace_path(&self.root, &abs).ok_or_else(|| {
             Error::InvalidSpan(format!(
                 "{} is outside the workspace {}",
                 span.path.display(),
                 self.root.display()
             ))
         })?;
-        let rel_path = rel
-            .components()
-            .map(|c| c.as_os_str().to_string_lossy())
-            .collect::<Vec<_>>()
-            .join("/");
-        let bytes = std::fs::read(&abs).map_err(|e| Error::io(&abs, e))?;
-        let content = String::from_utf8_lossy(&bytes);
+        // An open buffer is what the user sees, saved or not.
+        let content = match self.buffers.get(&rel_path) {
+            Some(placed) => std::borrow::Cow::Borrowed(placed.buffer.text.as_str()),
+            None => {
+                let bytes = std::fs::read(&abs).map_err(|e| Error::io(&abs, e))?;
+                std::borrow::Cow::Owned(String::from_utf8_lossy(&bytes).into_owned())
+            }
+        };
         let n_lines = content.lines().count() as u32;
         if span.start_line == 0 || span.end_line < span.start_line || span.end_line > n_lines {
             return Err(Error::InvalidSpan(format!(
