@@ -1,6 +1,8 @@
-//! `scry`: semantic code search on the command line (and, later, as a language server).
+//! `scry`: semantic code search on the command line and as a language server (`scry lsp`).
 
 mod cli;
+mod model;
+mod server;
 
 use std::process::ExitCode;
 

@@ -14,7 +14,7 @@ use crate::search::dense::{Ann, Code};
 use crate::search::{Changes, Searcher};
 use crate::store::{ChunkRecord, FileRecord, NewChunk, NewFile, Opened, Store, model_tag};
 use crate::tokens;
-use crate::walk::{self, SkipReason, WalkedFile};
+use crate::walk::{self, Excludes, SkipReason, WalkedFile};
 
 /// Files per write transaction: large enough to amortise a commit, small enough that an
 /// interrupted run loses little and progress moves.
@@ -107,6 +107,7 @@ pub struct Index {
     root: PathBuf,
     store: Store,
     opened: Opened,
+    excludes: Excludes,
 }
 
 impl Index {
@@ -118,6 +119,7 @@ impl Index {
             root,
             store,
             opened,
+            excludes: Excludes::default(),
         })
     }
 
@@ -129,7 +131,13 @@ impl Index {
             root,
             store,
             opened: Opened::Created,
+            excludes: Excludes::default(),
         })
+    }
+
+    /// Keeps these paths out from the next update on (files already indexed there leave it).
+    pub fn set_excludes(&mut self, excludes: Excludes) {
+        self.excludes = excludes;
     }
 
     pub fn root(&self) -> &Path {
@@ -163,7 +171,7 @@ impl Index {
         if !self.root.is_dir() {
             return Err(Error::NoWorkspace(self.root.clone()));
         }
-        let report = walk::walk(&self.root);
+        let report = walk::walk(&self.root, &self.excludes);
         tracing::debug!(ms = started.elapsed().as_millis() as u64, "walked");
         progress(Progress::Walked {
             files: report.files.len() as u64,

@@ -105,12 +105,50 @@ impl WalkReport {
     }
 }
 
+/// Paths a user keeps out of the index beyond the ignore files: globs in `.gitignore` syntax
+/// (`vendor/`, `*.pb.go`, `docs/**/*.md`), relative to the workspace root.
+#[derive(Clone, Debug, Default)]
+pub struct Excludes {
+    globs: Vec<String>,
+}
+
+impl Excludes {
+    /// Checks every glob; the error names the first bad one.
+    pub fn new(globs: &[String]) -> Result<Excludes, String> {
+        let excludes = Excludes {
+            globs: globs.to_vec(),
+        };
+        excludes.build(Path::new("/"))?;
+        Ok(excludes)
+    }
+
+    pub fn globs(&self) -> &[String] {
+        &self.globs
+    }
+
+    fn build(&self, root: &Path) -> Result<ignore::overrides::Override, String> {
+        let mut builder = ignore::overrides::OverrideBuilder::new(root);
+        for glob in &self.globs {
+            // An override glob includes; `!` makes it exclude.
+            builder
+                .add(&format!("!{glob}"))
+                .map_err(|e| format!("invalid exclude glob `{glob}`: {e}"))?;
+        }
+        builder.build().map_err(|e| e.to_string())
+    }
+}
+
 /// Lists the files under `root` that Scry indexes: honours `.gitignore` (also outside a git
-/// repository), `.ignore`, git's global excludes and `.scryignore`; skips hidden files,
-/// vendored directories, lock files, minified and oversized files.
-pub fn walk(root: &Path) -> WalkReport {
+/// repository), `.ignore`, git's global excludes, `.scryignore` and `excludes`; skips hidden
+/// files, vendored directories, lock files, minified and oversized files.
+pub fn walk(root: &Path, excludes: &Excludes) -> WalkReport {
     let mut report = WalkReport::default();
+    let overrides = excludes.build(root).unwrap_or_else(|err| {
+        report.errors.push(err);
+        ignore::overrides::Override::empty()
+    });
     let walker = WalkBuilder::new(root)
+        .overrides(overrides)
         .hidden(true)
         .git_ignore(true)
         .git_global(true)
@@ -182,6 +220,62 @@ pub fn walk(root: &Path) -> WalkReport {
     }
     report.files.sort_by(|a, b| a.rel_path.cmp(&b.rel_path));
     report
+}
+
+/// Tells a file watcher's events worth an update from those that cannot change the index
+/// (build output, `.git`, vendored directories): a cheap first cut by path alone, from the
+/// root's ignore files and the walk's own rules; the walk still decides what gets indexed.
+pub struct ChangeFilter {
+    root: PathBuf,
+    ignores: Vec<ignore::gitignore::Gitignore>,
+    excludes: Option<ignore::overrides::Override>,
+}
+
+impl ChangeFilter {
+    /// Reads the root's `.gitignore`, `.ignore` and `.scryignore`; build it again when one of
+    /// them changes.
+    pub fn new(root: &Path, excludes: &Excludes) -> ChangeFilter {
+        let ignores = [".gitignore", ".ignore", ".scryignore"]
+            .iter()
+            .map(|name| root.join(name))
+            .filter(|path| path.is_file())
+            .map(|path| ignore::gitignore::Gitignore::new(path).0)
+            .collect();
+        ChangeFilter {
+            root: root.to_path_buf(),
+            ignores,
+            excludes: excludes.build(root).ok(),
+        }
+    }
+
+    /// Whether a change at `path` (absolute) may change what the index holds.
+    pub fn is_relevant(&self, path: &Path) -> bool {
+        let Ok(rel) = path.strip_prefix(&self.root) else {
+            return false;
+        };
+        let name = rel.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if [".gitignore", ".ignore", ".scryignore"].contains(&name) {
+            return true;
+        }
+        let hidden_or_skipped = rel.components().any(|c| {
+            c.as_os_str()
+                .to_str()
+                .is_some_and(|c| c.starts_with('.') || SKIPPED_DIRS.contains(&c))
+        });
+        if hidden_or_skipped {
+            return false;
+        }
+        let is_dir = path.is_dir();
+        let ignored = self
+            .ignores
+            .iter()
+            .any(|g| g.matched_path_or_any_parents(rel, is_dir).is_ignore());
+        let excluded = self
+            .excludes
+            .as_ref()
+            .is_some_and(|o| o.matched(rel, is_dir).is_ignore());
+        !ignored && !excluded
+    }
 }
 
 /// `path` (absolute, or relative to `root`) as a workspace path (`/`-separated, relative to
@@ -295,7 +389,7 @@ mod tests {
         write(root, "big.py", &vec![b'#'; (MAX_FILE_BYTES + 1) as usize]);
         write(root, "image.png", b"\x89PNG");
         write(root, "scripts/deploy", b"#!/bin/sh\necho hi\n");
-        let report = walk(root);
+        let report = walk(root, &Excludes::default());
         let paths: Vec<&str> = report.files.iter().map(|f| f.rel_path.as_str()).collect();
         assert_eq!(paths, ["scripts/deploy", "src/main.rs"]);
         assert_eq!(report.skipped[&SkipReason::LockFile], 1);
@@ -341,7 +435,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         write(dir.path(), "a/ok.rs", b"fn ok() {}\n");
         std::os::unix::fs::symlink(dir.path().join("a"), dir.path().join("a/loop")).unwrap();
-        let report = walk(dir.path());
+        let report = walk(dir.path(), &Excludes::default());
         assert_eq!(report.files.len(), 1);
     }
 }

@@ -1,18 +1,18 @@
 //! The command line: `scry index | search | similar | status`.
 
-mod model;
 mod output;
 mod progress;
 
 use std::io::{self, BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Mutex;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use scry_core::{Filter, Index, Span, default_db_path};
 
-use model::ModelChoice;
+use crate::model::ModelChoice;
 
 #[derive(Parser)]
 #[command(
@@ -74,6 +74,15 @@ enum Command {
         #[command(flatten)]
         common: Common,
     },
+    /// Run the language server on stdin/stdout (editors start it; see docs/lsp-extensions.md).
+    Lsp {
+        /// Write logs to this file instead of stderr (`SCRY_LOG` sets the level).
+        #[arg(long, value_name = "FILE")]
+        log_file: Option<PathBuf>,
+        /// Accepted for clients that pass it; stdio is the only transport.
+        #[arg(long, hide = true)]
+        stdio: bool,
+    },
     /// Show where a workspace's index is and what it holds.
     Status {
         /// Also verify that the index is internally consistent.
@@ -107,8 +116,15 @@ struct OutputArgs {
 }
 
 pub fn run() -> ExitCode {
-    init_logging();
     let cli = Cli::parse();
+    let log_file = match &cli.command {
+        Command::Lsp { log_file, .. } => log_file.clone(),
+        _ => None,
+    };
+    if let Err(err) = init_logging(log_file.as_deref()) {
+        eprintln!("error: {err:#}");
+        return ExitCode::FAILURE;
+    }
     match dispatch(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
@@ -119,14 +135,28 @@ pub fn run() -> ExitCode {
     }
 }
 
-fn init_logging() {
+/// Logs go to stderr (or `file`), never stdout: stdout carries results, or the protocol.
+fn init_logging(file: Option<&Path>) -> Result<()> {
     let filter =
         tracing_subscriber::EnvFilter::try_from_env("SCRY_LOG").unwrap_or_else(|_| "warn".into());
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(io::stderr)
-        .with_target(false)
-        .init();
+        .with_target(false);
+    match file {
+        Some(path) => {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .with_context(|| format!("cannot open log file {}", path.display()))?;
+            builder
+                .with_ansi(false)
+                .with_writer(Mutex::new(file))
+                .init();
+        }
+        None => builder.with_writer(io::stderr).init(),
+    }
+    Ok(())
 }
 
 fn is_broken_pipe(err: &anyhow::Error) -> bool {
@@ -138,6 +168,7 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
 
 fn dispatch(cli: Cli) -> Result<()> {
     match cli.command {
+        Command::Lsp { .. } => crate::server::run(),
         Command::Index {
             dir,
             rebuild,

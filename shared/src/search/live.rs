@@ -40,7 +40,13 @@ struct StoredChunk {
     vector: Option<Vec<f32>>,
 }
 
-impl Changes<'_> {
+impl<'e> Changes<'e> {
+    /// Changes that replace a searcher with `fresh` (one of another model, say), keeping its
+    /// buffers (embedded anew when the model differs).
+    pub fn reload(fresh: Searcher<'e>) -> Changes<'e> {
+        Changes(Delta::Reload(Box::new(fresh)))
+    }
+
     /// Whether applying them changes anything.
     pub fn is_empty(&self) -> bool {
         matches!(&self.0, Delta::Files { files, .. } if files.is_empty())

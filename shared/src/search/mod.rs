@@ -178,7 +178,7 @@ impl<'e> Searcher<'e> {
                     .and_then(|b| Ann::from_bytes(&b))
                     .filter(|a| a.model_id == embedder.model_id());
             } else {
-                tracing::warn!(
+                tracing::info!(
                     "the index holds no vectors of {}; searching lexically",
                     embedder.model_id()
                 );

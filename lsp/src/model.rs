@@ -27,20 +27,29 @@ impl ModelChoice {
     /// The flag (or `SCRY_MODEL`, which clap folds into it) wins, then the workspace's
     /// config, then the user's, then the built-in model.
     pub fn resolve(flag: Option<&str>, root: &Path) -> Result<Self> {
-        let chosen = match flag {
-            Some(value) => Some((value.to_string(), std::env::current_dir()?)),
-            None => config_model(root)?,
-        };
-        let Some((value, base)) = chosen else {
-            return Ok(ModelChoice::Builtin(StaticModel::builtin()?));
-        };
+        match flag {
+            Some(value) => Self::named(value, &std::env::current_dir()?),
+            None => Self::configured(root),
+        }
+    }
+
+    /// The workspace's config, then the user's, then the built-in model.
+    pub fn configured(root: &Path) -> Result<Self> {
+        match config_model(root)? {
+            Some((value, base)) => Self::named(&value, &base),
+            None => Ok(ModelChoice::Builtin(StaticModel::builtin()?)),
+        }
+    }
+
+    /// `builtin`, `none`, or a model directory or file (relative paths from `base`).
+    pub fn named(value: &str, base: &Path) -> Result<Self> {
         if value.eq_ignore_ascii_case("none") {
             return Ok(ModelChoice::Lexical);
         }
         if value.is_empty() || value.eq_ignore_ascii_case("builtin") {
             return Ok(ModelChoice::Builtin(StaticModel::builtin()?));
         }
-        let path = base.join(&value);
+        let path = base.join(value);
         if !path.exists() {
             bail!(
                 "model {} does not exist; give `builtin` (the default), `none`, a model directory or a static model file",
@@ -58,6 +67,15 @@ impl ModelChoice {
             return Ok(ModelChoice::Loaded(Box::new(model)));
         }
         Ok(ModelChoice::Loaded(Box::new(BertEmbedder::load(&path)?)))
+    }
+
+    /// The model for the rest of the process (a language server keeps one per setting).
+    pub fn into_static(self) -> Option<&'static dyn Embedder> {
+        match self {
+            ModelChoice::Lexical => None,
+            ModelChoice::Builtin(model) => Some(model),
+            ModelChoice::Loaded(model) => Some(Box::leak(model)),
+        }
     }
 
     pub fn embedder(&self) -> Option<&dyn Embedder> {

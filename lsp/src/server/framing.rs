@@ -1,0 +1,146 @@
+//! A guard between stdio and the protocol library: tower-lsp-server stops reading for good
+//! after one undecodable message, so every frame is checked here first. A malformed one gets
+//! a JSON-RPC error response and the session goes on.
+
+use std::io;
+
+use serde_json::{Value, json};
+use tokio::io::{
+    AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt,
+};
+use tokio::sync::mpsc;
+use tower_lsp_server::jsonrpc::{Request, Response};
+
+/// Frames larger than this are refused (a confused client, not an editor's message).
+const MAX_FRAME: usize = 256 * 1024 * 1024;
+
+enum Frame {
+    Body(Vec<u8>),
+    /// Headers that could not be read; the frame is skipped.
+    Bad(String),
+}
+
+/// Reads one frame: headers up to a blank line, then `Content-Length` bytes. `None` at the end
+/// of the stream.
+async fn read_frame<R: AsyncBufRead + Unpin>(reader: &mut R) -> io::Result<Option<Frame>> {
+    let mut length: Option<Result<usize, String>> = None;
+    let mut any_header = false;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).await? == 0 {
+            return Ok(None);
+        }
+        let line = line.trim_end_matches(['\r', '\n']);
+        if line.is_empty() {
+            if any_header {
+                break;
+            }
+            continue;
+        }
+        any_header = true;
+        if let Some((name, value)) = line.split_once(':')
+            && name.trim().eq_ignore_ascii_case("content-length")
+        {
+            length = Some(
+                value
+                    .trim()
+                    .parse()
+                    .map_err(|_| format!("bad Content-Length `{}`", value.trim())),
+            );
+        }
+    }
+    let length = match length {
+        Some(Ok(n)) if n <= MAX_FRAME => n,
+        Some(Ok(n)) => return Ok(Some(Frame::Bad(format!("a {n}-byte message is too large")))),
+        Some(Err(message)) => return Ok(Some(Frame::Bad(message))),
+        None => return Ok(Some(Frame::Bad("a message without Content-Length".into()))),
+    };
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).await?;
+    Ok(Some(Frame::Body(body)))
+}
+
+fn frame(body: &[u8]) -> Vec<u8> {
+    let mut out = format!("Content-Length: {}\r\n\r\n", body.len()).into_bytes();
+    out.extend_from_slice(body);
+    out
+}
+
+fn error_response(id: Value, code: i64, message: String) -> Vec<u8> {
+    tracing::warn!("{message}");
+    let body = json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}});
+    frame(body.to_string().as_bytes())
+}
+
+/// Whether the library can decode `body`; else the error response to send instead.
+fn check(body: &[u8]) -> Result<(), Vec<u8>> {
+    let value: Value = serde_json::from_slice(body).map_err(|e| {
+        error_response(Value::Null, -32700, format!("unparsable JSON message: {e}"))
+    })?;
+    let decodes = serde_json::from_value::<Request>(value.clone()).is_ok()
+        || serde_json::from_value::<Response>(value.clone()).is_ok();
+    if decodes {
+        return Ok(());
+    }
+    let id = value.get("id").cloned().unwrap_or(Value::Null);
+    Err(error_response(
+        id,
+        -32600,
+        "not a JSON-RPC 2.0 request, notification or response".into(),
+    ))
+}
+
+/// Copies checked frames from `input` to `to_library`, answering bad ones on `out`.
+pub async fn guard_input<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
+    input: R,
+    mut to_library: W,
+    out: mpsc::UnboundedSender<Vec<u8>>,
+) -> io::Result<()> {
+    let mut reader = tokio::io::BufReader::new(input);
+    while let Some(frame) = read_frame(&mut reader).await? {
+        match frame {
+            Frame::Body(body) => match check(&body) {
+                Ok(()) => {
+                    to_library.write_all(&self::frame(&body)).await?;
+                    to_library.flush().await?;
+                }
+                Err(response) => {
+                    let _ = out.send(response);
+                }
+            },
+            Frame::Bad(message) => {
+                let _ = out.send(error_response(Value::Null, -32700, message));
+            }
+        }
+    }
+    to_library.shutdown().await
+}
+
+/// Copies whole frames from the library's output to `out`, so error responses never land
+/// inside one of its messages.
+pub async fn frames_of<R: AsyncRead + Unpin>(
+    library: R,
+    out: mpsc::UnboundedSender<Vec<u8>>,
+) -> io::Result<()> {
+    let mut reader = tokio::io::BufReader::new(library);
+    while let Some(frame) = read_frame(&mut reader).await? {
+        if let Frame::Body(body) = frame
+            && out.send(self::frame(&body)).is_err()
+        {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// Writes frames to `output` in the order they come.
+pub async fn write_frames<W: AsyncWrite + Unpin>(
+    mut output: W,
+    mut frames: mpsc::UnboundedReceiver<Vec<u8>>,
+) -> io::Result<()> {
+    while let Some(frame) = frames.recv().await {
+        output.write_all(&frame).await?;
+        output.flush().await?;
+    }
+    Ok(())
+}

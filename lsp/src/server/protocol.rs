@@ -1,0 +1,175 @@
+//! Scry's extensions to the Language Server Protocol, as they travel on the wire (documented in
+//! `docs/lsp-extensions.md`), and the settings a client sends.
+
+use serde::{Deserialize, Serialize};
+use tower_lsp_server::ls_types::notification::Notification;
+use tower_lsp_server::ls_types::{Position, Range, TextDocumentIdentifier, Uri};
+
+use scry_core::{ChunkKind, Hit};
+
+/// Results a request returns unless it asks for another number.
+pub const DEFAULT_LIMIT: usize = 20;
+/// Results no request gets more of.
+pub const MAX_LIMIT: usize = 200;
+
+/// `scry/search` (also the argument of the `scry.search` command).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SearchParams {
+    pub query: String,
+    pub limit: Option<usize>,
+    pub lang: Option<String>,
+    pub glob: Option<String>,
+}
+
+/// `scry/similar` (also the argument of the `scry.similar` command).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SimilarParams {
+    pub text_document: TextDocumentIdentifier,
+    pub range: Range,
+    pub limit: Option<usize>,
+    pub lang: Option<String>,
+    pub glob: Option<String>,
+    /// Open the best result in the editor (`window/showDocument`).
+    #[serde(default)]
+    pub show: bool,
+}
+
+/// One result of `scry/search` or `scry/similar`.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SearchResult {
+    pub uri: Uri,
+    pub range: Range,
+    pub score: f32,
+    pub symbol: Option<String>,
+    pub kind: &'static str,
+    #[serde(skip)]
+    pub chunk_kind: ChunkKind,
+    pub language: String,
+    /// Relative to its workspace folder, `/`-separated.
+    pub path: String,
+    /// The chunk's first lines.
+    pub snippet: String,
+}
+
+const SNIPPET_LINES: usize = 8;
+const SNIPPET_CHARS: usize = 600;
+
+impl SearchResult {
+    pub fn new(uri: Uri, hit: Hit) -> SearchResult {
+        let last_line = hit.text.lines().last().unwrap_or("");
+        let range = Range::new(
+            Position::new(hit.start_line.saturating_sub(1), 0),
+            Position::new(
+                hit.end_line.saturating_sub(1),
+                last_line.encode_utf16().count() as u32,
+            ),
+        );
+        let mut snippet: String = hit
+            .text
+            .lines()
+            .take(SNIPPET_LINES)
+            .collect::<Vec<_>>()
+            .join("\n");
+        if let Some((cut, _)) = snippet.char_indices().nth(SNIPPET_CHARS) {
+            snippet.truncate(cut);
+        }
+        SearchResult {
+            uri,
+            range,
+            score: hit.score,
+            symbol: hit.symbol,
+            kind: hit.kind.as_str(),
+            chunk_kind: hit.kind,
+            language: hit.language,
+            path: hit.path,
+            snippet,
+        }
+    }
+}
+
+/// Where a workspace's index stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum IndexState {
+    /// Opening the index and loading the model.
+    Opening,
+    /// Bringing the index up to date; searches answer from the last committed state.
+    Indexing,
+    /// Up to date with the disk and the open buffers.
+    Ready,
+    /// The index cannot be used; `message` says why and what to do.
+    Failed,
+}
+
+/// One workspace folder's index: the answer to `scry/status` and the `scry/indexStatus`
+/// notification.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkspaceStatus {
+    pub root: Uri,
+    pub state: IndexState,
+    /// The index file.
+    pub index: String,
+    pub files: u64,
+    pub chunks: u64,
+    pub vectors: u64,
+    /// The model whose vectors the index holds (`None`: lexical search only).
+    pub model: Option<String>,
+    /// Open buffers whose unsaved text is searched instead of their file.
+    pub buffers: usize,
+    pub message: Option<String>,
+}
+
+/// `scry/status`.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StatusResult {
+    pub version: &'static str,
+    pub workspaces: Vec<WorkspaceStatus>,
+}
+
+/// `scry/indexStatus`, sent when a workspace's state or counts change.
+pub enum IndexStatus {}
+
+impl Notification for IndexStatus {
+    type Params = WorkspaceStatus;
+    const METHOD: &'static str = "scry/indexStatus";
+}
+
+/// What a client sets in `initializationOptions` or in `workspace/didChangeConfiguration`
+/// (`{"settings": {"scry": {…}}}` or the object itself).
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct Settings {
+    /// `builtin` (default), `none`, or a model directory or file (relative to the workspace).
+    pub model: Option<String>,
+    /// Globs (gitignore syntax) kept out of the index.
+    pub exclude: Vec<String>,
+    /// Results a request returns when it does not say.
+    pub limit: Option<usize>,
+}
+
+impl Settings {
+    /// Reads settings from what a client sent; `Err` names the problem.
+    pub fn from_value(value: &serde_json::Value) -> Result<Settings, String> {
+        let value = match value.get("scry") {
+            Some(inner) => inner,
+            None => value,
+        };
+        if value.is_null() {
+            return Ok(Settings::default());
+        }
+        serde_json::from_value(value.clone()).map_err(|e| format!("invalid Scry settings: {e}"))
+    }
+}
+
+/// A request's result count: what it asked for, else the setting, else the default; capped.
+pub fn limit(asked: Option<usize>, settings: &Settings) -> usize {
+    asked
+        .or(settings.limit)
+        .unwrap_or(DEFAULT_LIMIT)
+        .clamp(1, MAX_LIMIT)
+}

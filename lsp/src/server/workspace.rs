@@ -1,0 +1,497 @@
+//! One workspace folder: its index, kept current by a worker thread (the only writer of this
+//! process), and the live searcher that requests read.
+//!
+//! The worker takes jobs in order: disk changes from the watcher, editor buffers, settings.
+//! It coalesces what arrives within a few milliseconds (an editor's save through a temporary
+//! file, a branch switch's thousands of writes), updates the index, and applies the changes to
+//! the searcher under a write lock held only for in-memory moves. Requests never wait for
+//! indexing: they read the searcher as of the last applied commit.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use notify::{EventKind, RecursiveMode, Watcher};
+use scry_core::walk::{ChangeFilter, Excludes};
+use scry_core::{Changes, Embedder, Index, Progress, Searcher, default_db_path};
+use tokio::sync::{mpsc::UnboundedSender, watch};
+use tower_lsp_server::ls_types::Uri;
+
+use super::protocol::{IndexState, Settings, WorkspaceStatus};
+use crate::model::ModelChoice;
+
+/// Quiet time that ends a burst of jobs.
+const QUIET: Duration = Duration::from_millis(8);
+/// A burst that never goes quiet is still handled this often.
+const MAX_BURST: Duration = Duration::from_millis(250);
+/// Updates that change fewer files than this show no progress.
+const PROGRESS_MIN_FILES: u64 = 64;
+
+pub enum Job {
+    /// Files changed on disk, or the watcher lost track (overflow): the walk finds out what.
+    Disk,
+    /// An editor's text for a file (`None`: the buffer closed, the file on disk counts again).
+    Buffer {
+        path: String,
+        text: Option<String>,
+    },
+    Settings(Settings),
+    Stop,
+}
+
+/// What the worker tells the client, in order.
+pub enum Event {
+    Status(WorkspaceStatus),
+    ProgressBegin {
+        token: String,
+        title: String,
+    },
+    ProgressReport {
+        token: String,
+        message: String,
+        percentage: u32,
+    },
+    ProgressEnd {
+        token: String,
+        message: String,
+    },
+    Warning(String),
+}
+
+pub struct Workspace {
+    pub root: PathBuf,
+    searcher: Arc<RwLock<Option<Searcher<'static>>>>,
+    loaded: watch::Receiver<bool>,
+    status: Arc<Mutex<WorkspaceStatus>>,
+    jobs: Sender<Job>,
+}
+
+impl Workspace {
+    /// Starts the worker of the folder at `root`; it opens the index, brings it up to date,
+    /// and watches the folder.
+    pub fn start(
+        root: &Path,
+        settings: Settings,
+        events: UnboundedSender<Event>,
+    ) -> Result<Arc<Workspace>> {
+        let root = root
+            .canonicalize()
+            .with_context(|| format!("workspace folder {}", root.display()))?;
+        let uri =
+            Uri::from_file_path(&root).with_context(|| format!("no URI for {}", root.display()))?;
+        let db_path = default_db_path(&root);
+        let status = WorkspaceStatus {
+            root: uri.clone(),
+            state: IndexState::Opening,
+            index: db_path.display().to_string(),
+            files: 0,
+            chunks: 0,
+            vectors: 0,
+            model: None,
+            buffers: 0,
+            message: None,
+        };
+        let (jobs, rx) = std::sync::mpsc::channel();
+        let (loaded_tx, loaded) = watch::channel(false);
+        let ws = Arc::new(Workspace {
+            root: root.clone(),
+            searcher: Arc::new(RwLock::new(None)),
+            loaded,
+            status: Arc::new(Mutex::new(status)),
+            jobs: jobs.clone(),
+        });
+        let mut worker = Worker {
+            root,
+            db_path,
+            settings,
+            index: None,
+            embedder: None,
+            searcher: ws.searcher.clone(),
+            status: ws.status.clone(),
+            events,
+            jobs,
+            watcher: None,
+            filter: None,
+            loaded: loaded_tx,
+            progress_serial: 0,
+        };
+        std::thread::Builder::new()
+            .name(format!("scry-index-{}", ws.name()))
+            .spawn(move || worker.run(rx))
+            .context("cannot start the indexing thread")?;
+        Ok(ws)
+    }
+
+    pub fn name(&self) -> String {
+        self.root
+            .file_name()
+            .map_or("/".into(), |n| n.to_string_lossy().into_owned())
+    }
+
+    pub fn send(&self, job: Job) {
+        // The worker only goes away after `Stop`; a job sent later has nothing left to do.
+        let _ = self.jobs.send(job);
+    }
+
+    pub fn status(&self) -> WorkspaceStatus {
+        self.status.lock().expect("status lock").clone()
+    }
+
+    /// The workspace path of `path` when it lies in this folder.
+    pub fn relative(&self, path: &Path) -> Option<String> {
+        scry_core::walk::workspace_path(&self.root, path)
+    }
+
+    /// Waits (up to `timeout`) until the index is open and a searcher loaded; `false` if not.
+    pub async fn wait_loaded(&self, timeout: Duration) -> bool {
+        let mut loaded = self.loaded.clone();
+        tokio::time::timeout(timeout, loaded.wait_for(|&l| l))
+            .await
+            .is_ok_and(|r| r.is_ok())
+    }
+
+    /// Runs `f` on the searcher, if it is loaded.
+    pub fn with_searcher<T>(&self, f: impl FnOnce(&Searcher<'static>) -> T) -> Option<T> {
+        let guard = self.searcher.read().expect("searcher lock");
+        guard.as_ref().map(f)
+    }
+}
+
+struct Worker {
+    root: PathBuf,
+    db_path: PathBuf,
+    settings: Settings,
+    index: Option<Index>,
+    embedder: Option<&'static dyn Embedder>,
+    searcher: Arc<RwLock<Option<Searcher<'static>>>>,
+    status: Arc<Mutex<WorkspaceStatus>>,
+    events: UnboundedSender<Event>,
+    jobs: Sender<Job>,
+    watcher: Option<notify::RecommendedWatcher>,
+    filter: Option<Arc<RwLock<ChangeFilter>>>,
+    loaded: watch::Sender<bool>,
+    progress_serial: u64,
+}
+
+/// What one burst of jobs asks for.
+#[derive(Default)]
+struct Burst {
+    disk: bool,
+    buffers: HashMap<String, Option<String>>,
+    settings: Option<Settings>,
+    stop: bool,
+}
+
+impl Burst {
+    fn absorb(&mut self, job: Job) {
+        match job {
+            Job::Disk => self.disk = true,
+            Job::Buffer { path, text } => {
+                self.buffers.insert(path, text);
+            }
+            Job::Settings(s) => self.settings = Some(s),
+            Job::Stop => self.stop = true,
+        }
+    }
+}
+
+impl Worker {
+    fn run(&mut self, rx: Receiver<Job>) {
+        if let Err(err) = self.open() {
+            self.fail(&err);
+        }
+        while let Ok(first) = rx.recv() {
+            let mut burst = Burst::default();
+            burst.absorb(first);
+            let started = Instant::now();
+            while !burst.stop && started.elapsed() < MAX_BURST {
+                match rx.recv_timeout(QUIET) {
+                    Ok(job) => burst.absorb(job),
+                    Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => break,
+                }
+            }
+            if burst.stop {
+                break;
+            }
+            if let Err(err) = self.handle(burst) {
+                self.fail(&err);
+            }
+        }
+        tracing::debug!(root = %self.root.display(), "indexing thread stopped");
+    }
+
+    /// Opens the index and model, loads a searcher over what the index already holds (so
+    /// searches answer at once), starts watching, then brings the index up to date.
+    fn open(&mut self) -> Result<()> {
+        self.load_model()?;
+        let mut index = Index::open(&self.root, &self.db_path).map_err(anyhow::Error::from)?;
+        if let Some(note) = index.open_note() {
+            let _ = self.events.send(Event::Warning(note));
+        }
+        index.set_excludes(self.excludes()?);
+        let searcher = index.searcher(self.embedder)?;
+        *self.searcher.write().expect("searcher lock") = Some(searcher);
+        self.index = Some(index);
+        let _ = self.loaded.send(true);
+        self.watch();
+        self.update()?;
+        self.publish_status(IndexState::Ready, None);
+        Ok(())
+    }
+
+    fn load_model(&mut self) -> Result<()> {
+        let choice = match &self.settings.model {
+            Some(model) => ModelChoice::named(model, &self.root)?,
+            None => ModelChoice::configured(&self.root)?,
+        };
+        self.embedder = choice.into_static();
+        Ok(())
+    }
+
+    fn excludes(&self) -> Result<Excludes> {
+        Excludes::new(&self.settings.exclude).map_err(anyhow::Error::msg)
+    }
+
+    fn handle(&mut self, burst: Burst) -> Result<()> {
+        if self.index.is_none() {
+            // Opening failed earlier: a burst (a settings change, a file fixed) retries it.
+            if let Some(settings) = &burst.settings {
+                self.settings = settings.clone();
+            }
+            self.open()?;
+        }
+        let mut disk = burst.disk;
+        if let Some(settings) = burst.settings.filter(|s| *s != self.settings) {
+            let model_changed = settings.model != self.settings.model;
+            self.settings = settings;
+            let excludes = self.excludes()?;
+            if let Some(filter) = &self.filter {
+                *filter.write().expect("filter lock") = ChangeFilter::new(&self.root, &excludes);
+            }
+            if model_changed {
+                self.load_model()?;
+                // A searcher of the new model (lexical until the index holds its vectors);
+                // open buffers are embedded anew.
+                let fresh = self.index.as_ref().expect("open").searcher(self.embedder)?;
+                let mut guard = self.searcher.write().expect("searcher lock");
+                match guard.as_mut() {
+                    Some(searcher) => searcher.apply(Changes::reload(fresh))?,
+                    None => *guard = Some(fresh),
+                }
+            }
+            self.index.as_mut().expect("open").set_excludes(excludes);
+            disk = true;
+        }
+        if disk {
+            self.update()?;
+        }
+        for (path, text) in burst.buffers {
+            self.buffer(&path, text)?;
+        }
+        self.publish_status(IndexState::Ready, None);
+        Ok(())
+    }
+
+    fn update(&mut self) -> Result<()> {
+        self.publish_status(IndexState::Indexing, None);
+        self.progress_serial += 1;
+        let token = format!("scry-index-{}-{}", std::process::id(), self.progress_serial);
+        let events = self.events.clone();
+        let title = format!(
+            "Indexing {}",
+            self.root
+                .file_name()
+                .map_or("workspace".into(), |n| n.to_string_lossy())
+        );
+        let mut begun = false;
+        let mut last_report = Instant::now();
+        let mut on_progress = |p: Progress| {
+            let (done, total, what) = match p {
+                Progress::Walked { .. } => return,
+                Progress::Indexed { done, total } => (done, total, "files"),
+                Progress::Embedded { done, total } => (done, total, "chunks embedded"),
+            };
+            if total < PROGRESS_MIN_FILES {
+                return;
+            }
+            if !begun {
+                begun = true;
+                let _ = events.send(Event::ProgressBegin {
+                    token: token.clone(),
+                    title: title.clone(),
+                });
+            }
+            if done == total || last_report.elapsed() > Duration::from_millis(100) {
+                last_report = Instant::now();
+                let _ = events.send(Event::ProgressReport {
+                    token: token.clone(),
+                    message: format!("{done}/{total} {what}"),
+                    percentage: (done * 100 / total.max(1)) as u32,
+                });
+            }
+        };
+        let index = self.index.as_mut().expect("open");
+        let result = index.update(self.embedder, &mut on_progress);
+        let begun_progress = begun;
+        let stats = match result {
+            Ok(stats) => stats,
+            Err(err) => {
+                if begun_progress {
+                    let _ = self.events.send(Event::ProgressEnd {
+                        token,
+                        message: "failed".into(),
+                    });
+                }
+                return Err(err.into());
+            }
+        };
+        let index = self.index.as_ref().expect("open");
+        let changes = {
+            let guard = self.searcher.read().expect("searcher lock");
+            match guard.as_ref() {
+                Some(searcher) => Some(index.changes(searcher)?),
+                None => None,
+            }
+        };
+        if let Some(changes) = changes.filter(|c| !c.is_empty()) {
+            let mut guard = self.searcher.write().expect("searcher lock");
+            if let Some(searcher) = guard.as_mut() {
+                searcher.apply(changes)?;
+            }
+        }
+        if begun_progress {
+            let _ = self.events.send(Event::ProgressEnd {
+                token,
+                message: format!(
+                    "{} files indexed, {} removed in {:.1} s",
+                    stats.files_indexed,
+                    stats.files_deleted,
+                    stats.elapsed.as_secs_f32()
+                ),
+            });
+        }
+        if !stats.errors.is_empty() {
+            tracing::warn!(errors = ?stats.errors, "some files could not be indexed");
+        }
+        if stats.files_indexed + stats.files_deleted > 0 {
+            tracing::info!(
+                indexed = stats.files_indexed,
+                deleted = stats.files_deleted,
+                ms = stats.elapsed.as_millis() as u64,
+                "index updated"
+            );
+        }
+        Ok(())
+    }
+
+    /// Puts an editor's text over its file, or takes it away when the buffer closed or
+    /// matches the file on disk again (saved, or edits undone).
+    fn buffer(&self, path: &str, text: Option<String>) -> Result<()> {
+        let text = text
+            .filter(|t| std::fs::read(self.root.join(path)).ok().as_deref() != Some(t.as_bytes()));
+        let prepared = match text {
+            None => None,
+            Some(text) => {
+                let guard = self.searcher.read().expect("searcher lock");
+                match guard.as_ref() {
+                    Some(searcher) => searcher.prepare_buffer(path, text)?,
+                    None => return Ok(()),
+                }
+            }
+        };
+        let mut guard = self.searcher.write().expect("searcher lock");
+        let Some(searcher) = guard.as_mut() else {
+            return Ok(());
+        };
+        match prepared {
+            Some(buffer) => searcher.put_buffer(buffer),
+            None => searcher.drop_buffer(path)?,
+        }
+        Ok(())
+    }
+
+    /// Watches the folder; relevant changes become `Job::Disk`. Without a watcher (a system
+    /// limit), the index still follows saves made in the editor and `scry.reindex`.
+    fn watch(&mut self) {
+        let excludes = self.excludes().unwrap_or_default();
+        let filter = Arc::new(RwLock::new(ChangeFilter::new(&self.root, &excludes)));
+        let jobs = self.jobs.clone();
+        let index_dir = self.db_path.parent().map(Path::to_path_buf);
+        let events_filter = filter.clone();
+        let handler = move |res: notify::Result<notify::Event>| {
+            let relevant = match res {
+                Ok(event) if event.need_rescan() => true,
+                Ok(event) => {
+                    matches!(
+                        event.kind,
+                        EventKind::Create(_)
+                            | EventKind::Remove(_)
+                            | EventKind::Any
+                            | EventKind::Other
+                            | EventKind::Modify(
+                                notify::event::ModifyKind::Data(_)
+                                    | notify::event::ModifyKind::Name(_)
+                                    | notify::event::ModifyKind::Any
+                            )
+                    ) && event.paths.iter().any(|p| {
+                        !index_dir.as_ref().is_some_and(|d| p.starts_with(d))
+                            && events_filter.read().expect("filter lock").is_relevant(p)
+                    })
+                }
+                // An error (e.g. the queue overflowed): rescan to be sure.
+                Err(_) => true,
+            };
+            if relevant {
+                let _ = jobs.send(Job::Disk);
+            }
+        };
+        match notify::recommended_watcher(handler)
+            .and_then(|mut w| w.watch(&self.root, RecursiveMode::Recursive).map(|()| w))
+        {
+            Ok(watcher) => {
+                self.watcher = Some(watcher);
+                self.filter = Some(filter);
+            }
+            Err(err) => {
+                let _ = self.events.send(Event::Warning(format!(
+                    "Scry cannot watch {} ({err}); changes made outside the editor show after `scry.reindex`",
+                    self.root.display()
+                )));
+            }
+        }
+    }
+
+    fn fail(&self, err: &anyhow::Error) {
+        tracing::error!("{err:#}");
+        self.publish_status(IndexState::Failed, Some(format!("{err:#}")));
+    }
+
+    fn publish_status(&self, state: IndexState, message: Option<String>) {
+        let mut status = self.status.lock().expect("status lock").clone();
+        status.state = state;
+        status.message = message;
+        if let Some(index) = &self.index
+            && let Ok(s) = index.status()
+        {
+            status.files = s.files;
+            status.chunks = s.chunks;
+            status.vectors = s.vectors;
+            status.model = s.model;
+        }
+        status.buffers = self
+            .searcher
+            .read()
+            .expect("searcher lock")
+            .as_ref()
+            .map_or(0, |s| s.buffer_paths().count());
+        let mut current = self.status.lock().expect("status lock");
+        if *current != status {
+            *current = status.clone();
+            drop(current);
+            let _ = self.events.send(Event::Status(status));
+        }
+    }
+}

@@ -1,0 +1,629 @@
+//! `scry lsp` as a black box: the real binary over stdio, speaking JSON-RPC with
+//! Content-Length framing, on fixture workspaces in temporary directories.
+
+use std::collections::VecDeque;
+use std::fs;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+const TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A language server process and what it sent that nobody has read yet.
+struct Server {
+    child: Child,
+    stdin: ChildStdin,
+    incoming: Receiver<Value>,
+    /// Notifications (and server requests) seen while waiting for something else.
+    seen: VecDeque<Value>,
+    /// Every server → client message, for assertions after the fact.
+    log: Vec<Value>,
+    next_id: i64,
+}
+
+fn uri(path: &Path) -> String {
+    format!("file://{}", path.display())
+}
+
+impl Server {
+    fn start(root: &Path, index_dir: &Path, options: Value) -> Server {
+        let mut server = Server::spawn(index_dir);
+        let init = server.request(
+            "initialize",
+            json!({
+                "processId": null,
+                "rootUri": uri(root),
+                "workspaceFolders": [{"uri": uri(root), "name": "ws"}],
+                "initializationOptions": options,
+                "capabilities": {
+                    "window": {"workDoneProgress": true, "showDocument": {"support": true}},
+                    "workspace": {"workspaceFolders": true, "symbol": {}},
+                },
+            }),
+        );
+        let init = init.expect("initialize succeeds");
+        assert_eq!(init["serverInfo"]["name"], "scry");
+        assert_eq!(
+            init["capabilities"]["experimental"]["scry"]["search"],
+            "scry/search"
+        );
+        server.notify("initialized", json!({}));
+        server
+    }
+
+    fn spawn(index_dir: &Path) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_scry"))
+            .arg("lsp")
+            .env("SCRY_INDEX_DIR", index_dir)
+            .env("SCRY_LOG", "scry=debug,scry_core=info")
+            .env_remove("SCRY_MODEL")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdin = child.stdin.take().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, incoming) = channel();
+        std::thread::spawn(move || {
+            let mut reader = BufReader::new(stdout);
+            loop {
+                let mut length = None;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let line = line.trim_end();
+                    if line.is_empty() {
+                        break;
+                    }
+                    if let Some(v) = line.strip_prefix("Content-Length: ") {
+                        length = v.parse::<usize>().ok();
+                    }
+                }
+                let mut body = vec![0; length.expect("every message has a Content-Length")];
+                if reader.read_exact(&mut body).is_err() {
+                    return;
+                }
+                let message: Value = serde_json::from_slice(&body).unwrap_or_else(|e| {
+                    panic!(
+                        "stdout is only JSON-RPC ({e}): {}",
+                        String::from_utf8_lossy(&body)
+                    )
+                });
+                if tx.send(message).is_err() {
+                    return;
+                }
+            }
+        });
+        Server {
+            child,
+            stdin,
+            incoming,
+            seen: VecDeque::new(),
+            log: Vec::new(),
+            next_id: 1,
+        }
+    }
+
+    fn send_raw(&mut self, body: &str) {
+        write!(self.stdin, "Content-Length: {}\r\n\r\n{body}", body.len()).unwrap();
+        self.stdin.flush().unwrap();
+    }
+
+    fn send(&mut self, message: Value) {
+        self.send_raw(&message.to_string());
+    }
+
+    fn notify(&mut self, method: &str, params: Value) {
+        self.send(json!({"jsonrpc": "2.0", "method": method, "params": params}));
+    }
+
+    /// The next message from the server, answering its requests as a client would.
+    fn receive(&mut self, timeout: Duration) -> Option<Value> {
+        let message = match self.incoming.recv_timeout(timeout) {
+            Ok(m) => m,
+            Err(RecvTimeoutError::Timeout) => return None,
+            Err(RecvTimeoutError::Disconnected) => panic!("the server closed its output"),
+        };
+        self.log.push(message.clone());
+        if let (Some(id), Some(method)) = (message.get("id"), message["method"].as_str()) {
+            let result = match method {
+                "window/showDocument" => json!({"success": true}),
+                _ => Value::Null,
+            };
+            self.send(json!({"jsonrpc": "2.0", "id": id, "result": result}));
+        }
+        Some(message)
+    }
+
+    /// Sends a request; its result, or its error object.
+    fn request(&mut self, method: &str, params: Value) -> Result<Value, Value> {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.send(json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}));
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let message = self
+                .receive(left)
+                .unwrap_or_else(|| panic!("no answer to {method} in {TIMEOUT:?}"));
+            if message.get("method").is_none() && message["id"] == json!(id) {
+                return match message.get("error") {
+                    Some(err) => Err(err.clone()),
+                    None => Ok(message["result"].clone()),
+                };
+            }
+            self.seen.push_back(message);
+        }
+    }
+
+    /// Waits until the server sent a notification `method` whose params satisfy `pred`.
+    fn wait_notification(&mut self, method: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        if let Some(i) = self
+            .seen
+            .iter()
+            .position(|m| m["method"] == method && pred(&m["params"]))
+        {
+            return self.seen.remove(i).unwrap();
+        }
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let message = self
+                .receive(left)
+                .unwrap_or_else(|| panic!("no {method} notification in {TIMEOUT:?}"));
+            if message["method"] == method && pred(&message["params"]) {
+                return message;
+            }
+        }
+    }
+
+    /// Waits until every workspace is ready, by `scry/status`.
+    fn wait_ready(&mut self) -> Value {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            let status = self.request("scry/status", json!(null)).unwrap();
+            let workspaces = status["workspaces"].as_array().unwrap();
+            if !workspaces.is_empty() && workspaces.iter().all(|w| w["state"] == "ready") {
+                return status;
+            }
+            assert!(
+                workspaces.iter().all(|w| w["state"] != "failed"),
+                "index failed: {status}"
+            );
+            assert!(Instant::now() < deadline, "not ready in time: {status}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn search(&mut self, query: &str) -> Vec<Value> {
+        let result = self
+            .request("scry/search", json!({"query": query, "limit": 5}))
+            .unwrap();
+        result.as_array().unwrap().clone()
+    }
+
+    /// Polls `scry/search` until `pred` holds on its results.
+    fn search_until(&mut self, query: &str, pred: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            let results = self.search(query);
+            if pred(&results) {
+                return results;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "search for {query:?} never satisfied the test; last: {results:#?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn shutdown(mut self) {
+        self.request("shutdown", json!(null)).unwrap();
+        self.notify("exit", json!(null));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                assert!(status.success(), "the server exited with {status}");
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("the server did not exit after `exit`");
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn paths(results: &[Value]) -> Vec<String> {
+    results
+        .iter()
+        .map(|r| r["path"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn fixture() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().canonicalize().unwrap();
+    let files = [
+        (
+            "net/retry.py",
+            "import time\n\n\ndef retry_upload(send, attempts=3):\n    \"\"\"Retry a failed upload with exponential backoff.\"\"\"\n    for attempt in range(attempts):\n        try:\n            return send()\n        except IOError:\n            time.sleep(2 ** attempt)\n    raise IOError(\"upload failed\")\n",
+        ),
+        (
+            "text/slug.py",
+            "import re\n\n\ndef slugify(title):\n    \"\"\"Turn a title into a URL slug.\"\"\"\n    return re.sub(r\"[^a-z0-9]+\", \"-\", title.lower()).strip(\"-\")\n",
+        ),
+        (
+            "math/stats.py",
+            "def mean(values):\n    \"\"\"The arithmetic mean of a list of numbers.\"\"\"\n    return sum(values) / len(values)\n\n\ndef median(values):\n    ordered = sorted(values)\n    mid = len(ordered) // 2\n    return ordered[mid]\n",
+        ),
+    ];
+    for (path, text) in files {
+        let path = root.join(path);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(path, text).unwrap();
+    }
+    (dir, root)
+}
+
+#[test]
+fn serves_search_that_follows_disk_buffers_and_deletes() {
+    let (_dir, root) = fixture();
+    let index = tempfile::tempdir().unwrap();
+    let mut server = Server::start(&root, index.path(), json!({}));
+    let status = server.wait_ready();
+    assert_eq!(status["workspaces"][0]["files"], 3, "{status}");
+    assert!(
+        status["workspaces"][0]["model"]
+            .as_str()
+            .unwrap()
+            .starts_with("static:scry-code"),
+        "{status}"
+    );
+
+    let hits = server.search("retry a failed upload");
+    assert_eq!(paths(&hits)[0], "net/retry.py");
+    let first = &hits[0];
+    assert_eq!(first["uri"], uri(&root.join("net/retry.py")));
+    assert_eq!(first["range"]["start"]["line"], 3);
+    assert_eq!(first["symbol"], "retry_upload");
+    assert!(
+        first["snippet"]
+            .as_str()
+            .unwrap()
+            .contains("def retry_upload")
+    );
+
+    // Unsaved text is searchable; closing the buffer falls back to the file on disk.
+    let slug = uri(&root.join("text/slug.py"));
+    server.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": slug, "languageId": "python", "version": 1,
+            "text": fs::read_to_string(root.join("text/slug.py")).unwrap()}}),
+    );
+    server.notify(
+        "textDocument/didChange",
+        json!({"textDocument": {"uri": slug, "version": 2}, "contentChanges": [{"text":
+            "def parse_invoice_total(document):\n    \"\"\"Sum the line items of an invoice.\"\"\"\n    return sum(item.price for item in document.items)\n"}]}),
+    );
+    server.search_until("parse_invoice_total", |r| {
+        r.first()
+            .is_some_and(|h| h["symbol"] == "parse_invoice_total")
+    });
+    let status = server.request("scry/status", json!(null)).unwrap();
+    assert_eq!(status["workspaces"][0]["buffers"], 1, "{status}");
+    server.notify(
+        "textDocument/didClose",
+        json!({"textDocument": {"uri": slug}}),
+    );
+    server.search_until("parse_invoice_total", |r| {
+        r.iter().all(|h| h["symbol"] != "parse_invoice_total")
+    });
+    assert_eq!(paths(&server.search("slugify a title"))[0], "text/slug.py");
+
+    // A new buffer for a file that does not exist yet.
+    let draft = uri(&root.join("draft.py"));
+    server.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": draft, "languageId": "python", "version": 1,
+            "text": "def compute_shipping_cost(weight):\n    return weight * 3\n"}}),
+    );
+    server.search_until("compute_shipping_cost", |r| {
+        paths(r).first().is_some_and(|p| p == "draft.py")
+    });
+
+    // Files written, changed and deleted on disk by other programs.
+    fs::write(
+        root.join("net/cache.py"),
+        "def evict_least_recently_used(cache, size):\n    while len(cache) > size:\n        cache.popitem(last=False)\n",
+    )
+    .unwrap();
+    server.search_until("evict_least_recently_used", |r| {
+        paths(r).first().is_some_and(|p| p == "net/cache.py")
+    });
+    fs::remove_file(root.join("math/stats.py")).unwrap();
+    server.search_until("arithmetic mean of numbers", |r| {
+        !paths(r).contains(&"math/stats.py".to_string())
+    });
+
+    // Similar code at a range of a document.
+    fs::write(
+        root.join("net/retry2.py"),
+        "import time\n\n\ndef retry_download(fetch, attempts=5):\n    for attempt in range(attempts):\n        try:\n            return fetch()\n        except IOError:\n            time.sleep(2 ** attempt)\n    raise IOError(\"download failed\")\n",
+    )
+    .unwrap();
+    server.search_until("retry_download", |r| {
+        paths(r).first().is_some_and(|p| p == "net/retry2.py")
+    });
+    let similar = server
+        .request(
+            "scry/similar",
+            json!({"textDocument": {"uri": uri(&root.join("net/retry.py"))},
+                "range": {"start": {"line": 3, "character": 0}, "end": {"line": 10, "character": 0}}}),
+        )
+        .unwrap();
+    assert_eq!(similar[0]["path"], "net/retry2.py", "{similar:#}");
+
+    // The standard requests every editor shows.
+    let symbols = server
+        .request("workspace/symbol", json!({"query": "slugify"}))
+        .unwrap();
+    assert_eq!(symbols[0]["name"], "slugify", "{symbols:#}");
+    assert_eq!(
+        symbols[0]["location"]["uri"],
+        uri(&root.join("text/slug.py"))
+    );
+    let by_command = server
+        .request(
+            "workspace/executeCommand",
+            json!({"command": "scry.search", "arguments": ["retry a failed upload"]}),
+        )
+        .unwrap();
+    assert_eq!(by_command[0]["path"], "net/retry.py");
+    let actions = server
+        .request(
+            "textDocument/codeAction",
+            json!({"textDocument": {"uri": uri(&root.join("net/retry.py"))},
+                "range": {"start": {"line": 3, "character": 0}, "end": {"line": 10, "character": 0}},
+                "context": {"diagnostics": []}}),
+        )
+        .unwrap();
+    assert_eq!(actions[0]["title"], "Find similar code");
+    let command = actions[0]["command"].clone();
+    let shown = server
+        .request(
+            "workspace/executeCommand",
+            json!({"command": command["command"], "arguments": command["arguments"]}),
+        )
+        .unwrap();
+    assert_eq!(shown[0]["path"], "net/retry2.py");
+    assert!(
+        server
+            .log
+            .iter()
+            .any(|m| m["method"] == "window/showDocument"
+                && m["params"]["uri"] == uri(&root.join("net/retry2.py"))),
+        "the best similar result is shown"
+    );
+    server.shutdown();
+}
+
+#[test]
+fn reports_progress_and_status_while_indexing() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().canonicalize().unwrap();
+    for i in 0..150 {
+        fs::write(
+            root.join(format!("m{i}.py")),
+            format!("def handler_{i}(request):\n    return request.value + {i}\n"),
+        )
+        .unwrap();
+    }
+    let index = tempfile::tempdir().unwrap();
+    let mut server = Server::start(&root, index.path(), json!({}));
+    server.wait_notification("scry/indexStatus", |p| {
+        p["state"] == "ready" && p["files"] == 150
+    });
+    let progress: Vec<&Value> = server
+        .log
+        .iter()
+        .filter(|m| m["method"] == "$/progress")
+        .collect();
+    let kinds: Vec<&str> = progress
+        .iter()
+        .map(|m| m["params"]["value"]["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds.first(), Some(&"begin"), "{progress:#?}");
+    assert_eq!(kinds.last(), Some(&"end"), "{progress:#?}");
+    assert!(
+        progress
+            .iter()
+            .any(|m| m["params"]["value"]["percentage"] == 100),
+        "{progress:#?}"
+    );
+    assert!(
+        server
+            .log
+            .iter()
+            .any(|m| m["method"] == "window/workDoneProgress/create"),
+        "progress is created before it begins"
+    );
+    server.shutdown();
+}
+
+#[test]
+fn bad_messages_get_errors_and_the_server_carries_on() {
+    let (_dir, root) = fixture();
+    let index = tempfile::tempdir().unwrap();
+    let mut server = Server::start(&root, index.path(), json!({}));
+    server.wait_ready();
+    // Not JSON at all: the server reports a parse error and keeps going.
+    server.send_raw("{this is not json");
+    let err = server
+        .request("scry/search", json!({"query": "   "}))
+        .unwrap_err();
+    assert!(
+        server
+            .log
+            .iter()
+            .any(|m| m["id"].is_null() && m["error"]["code"] == -32700),
+        "unparsable input is answered with a parse error"
+    );
+    // Valid JSON that is not JSON-RPC, and a frame without Content-Length.
+    server.send_raw(r#"{"id": "raw", "method": 12}"#);
+    server.stdin.write_all(b"X-Nonsense: 1\r\n\r\n").unwrap();
+    assert!(err["message"].as_str().unwrap().contains("empty"), "{err}");
+    let err = server
+        .request("scry/search", json!({"query": "x", "lang": "cobol"}))
+        .unwrap_err();
+    assert!(
+        server
+            .log
+            .iter()
+            .any(|m| m["id"] == "raw" && m["error"]["code"] == -32600),
+        "a message that is not JSON-RPC is answered with invalid request"
+    );
+    assert!(
+        err["message"]
+            .as_str()
+            .unwrap()
+            .contains("unknown language"),
+        "{err}"
+    );
+    let err = server
+        .request("scry/search", json!({"limit": 3}))
+        .unwrap_err();
+    assert_eq!(err["code"], -32602, "{err}");
+    let err = server
+        .request(
+            "scry/similar",
+            json!({"textDocument": {"uri": "file:///elsewhere/x.py"},
+                "range": {"start": {"line": 0, "character": 0}, "end": {"line": 1, "character": 0}}}),
+        )
+        .unwrap_err();
+    assert!(
+        err["message"].as_str().unwrap().contains("workspace"),
+        "{err}"
+    );
+    let err = server
+        .request(
+            "scry/similar",
+            json!({"textDocument": {"uri": uri(&root.join("net/retry.py"))},
+                "range": {"start": {"line": 500, "character": 0}, "end": {"line": 501, "character": 0}}}),
+        )
+        .unwrap_err();
+    assert!(err["message"].as_str().unwrap().contains("lines"), "{err}");
+    let err = server
+        .request("workspace/executeCommand", json!({"command": "scry.nope"}))
+        .unwrap_err();
+    assert!(
+        err["message"].as_str().unwrap().contains("scry.search"),
+        "{err}"
+    );
+    let err = server.request("scry/unknown", json!({})).unwrap_err();
+    assert_eq!(err["code"], -32601, "{err}");
+    // Invalid settings are reported, and the old ones stay.
+    server.notify(
+        "workspace/didChangeConfiguration",
+        json!({"settings": {"scry": {"modle": "none"}}}),
+    );
+    server.wait_notification("window/showMessage", |p| {
+        p["message"]
+            .as_str()
+            .unwrap()
+            .contains("invalid Scry settings")
+    });
+    // A binary buffer is not indexed, and nothing breaks.
+    let bin = uri(&root.join("blob.py"));
+    server.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": bin, "languageId": "python", "version": 1, "text": "\u{0}\u{0}\u{1}"}}),
+    );
+    assert_eq!(
+        paths(&server.search("retry a failed upload"))[0],
+        "net/retry.py"
+    );
+    server.shutdown();
+}
+
+#[test]
+fn settings_switch_model_and_excludes() {
+    let (_dir, root) = fixture();
+    let index = tempfile::tempdir().unwrap();
+    let mut server = Server::start(
+        &root,
+        index.path(),
+        json!({"model": "none", "exclude": ["math/"]}),
+    );
+    let status = server.wait_ready();
+    let ws = &status["workspaces"][0];
+    assert_eq!(ws["model"], Value::Null, "{status}");
+    assert_eq!(ws["files"], 2, "{status}");
+    server.notify(
+        "workspace/didChangeConfiguration",
+        json!({"settings": {"scry": {"model": "builtin"}}}),
+    );
+    server.wait_notification("scry/indexStatus", |p| {
+        p["state"] == "ready" && p["files"] == 3 && p["model"].is_string()
+    });
+    assert_eq!(paths(&server.search("arithmetic mean"))[0], "math/stats.py");
+    server.shutdown();
+}
+
+#[test]
+fn two_servers_share_one_index_and_survive_a_kill() {
+    let (_dir, root) = fixture();
+    let index = tempfile::tempdir().unwrap();
+    let mut a = Server::start(&root, index.path(), json!({}));
+    let mut b = Server::start(&root, index.path(), json!({}));
+    a.wait_ready();
+    b.wait_ready();
+    fs::write(
+        root.join("net/queue.py"),
+        "def drain_message_queue(queue):\n    while queue:\n        yield queue.pop()\n",
+    )
+    .unwrap();
+    for server in [&mut a, &mut b] {
+        server.search_until("drain_message_queue", |r| {
+            paths(r).first().is_some_and(|p| p == "net/queue.py")
+        });
+    }
+    // Killed with no warning while the other keeps indexing.
+    let _ = a.child.kill();
+    let _ = a.child.wait();
+    for i in 0..40 {
+        fs::write(
+            root.join(format!("net/extra{i}.py")),
+            format!("def extra_worker_{i}(job):\n    return job * {i}\n"),
+        )
+        .unwrap();
+    }
+    b.search_until("extra_worker_39", |r| {
+        paths(r).first().is_some_and(|p| p == "net/extra39.py")
+    });
+    b.shutdown();
+    let check = Command::new(env!("CARGO_BIN_EXE_scry"))
+        .args(["status", "--check", "--path"])
+        .arg(&root)
+        .env("SCRY_INDEX_DIR", index.path())
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+}
