@@ -591,3 +591,6 @@ async fn blocking<T: Send + 'static>(
         RpcError::internal_error()
     })?
 }
+
+#[cfg(test)]
+mod tests;
