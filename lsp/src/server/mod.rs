@@ -367,7 +367,7 @@ impl LanguageServer for Backend {
             .cloned();
         if let Some((ws, path)) = self.locate(&uri) {
             // The watcher sees the write too; without one, this is what picks it up.
-            ws.send(Job::Disk);
+            ws.send(Job::Disk(Vec::new()));
             ws.send(Job::Buffer { path, text });
         }
     }
@@ -486,7 +486,7 @@ impl LanguageServer for Backend {
             }
             "scry.reindex" => {
                 for ws in self.workspaces() {
-                    ws.send(Job::Disk);
+                    ws.send(Job::Disk(Vec::new()));
                 }
                 Ok(None)
             }

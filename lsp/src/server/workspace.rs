@@ -7,7 +7,7 @@
 //! the searcher under a write lock held only for in-memory moves. Requests never wait for
 //! indexing: they read the searcher as of the last applied commit.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex, RwLock};
@@ -29,10 +29,13 @@ const QUIET: Duration = Duration::from_millis(8);
 const MAX_BURST: Duration = Duration::from_millis(250);
 /// Updates that change fewer files than this show no progress.
 const PROGRESS_MIN_FILES: u64 = 64;
+/// Bursts that change at most this many files are searchable before they are committed.
+const PREVIEW_MAX_FILES: usize = 32;
 
 pub enum Job {
-    /// Files changed on disk, or the watcher lost track (overflow): the walk finds out what.
-    Disk,
+    /// Files changed on disk (none named: the watcher lost track, or a rescan was asked for);
+    /// the walk finds out what changed.
+    Disk(Vec<PathBuf>),
     /// An editor's text for a file (`None`: the buffer closed, the file on disk counts again).
     Buffer {
         path: String,
@@ -180,6 +183,10 @@ struct Worker {
 #[derive(Default)]
 struct Burst {
     disk: bool,
+    /// A job named no files: only the walk knows what changed.
+    rescan: bool,
+    /// The files the watcher named.
+    changed: HashSet<PathBuf>,
     buffers: HashMap<String, Option<String>>,
     settings: Option<Settings>,
     stop: bool,
@@ -188,7 +195,11 @@ struct Burst {
 impl Burst {
     fn absorb(&mut self, job: Job) {
         match job {
-            Job::Disk => self.disk = true,
+            Job::Disk(paths) => {
+                self.disk = true;
+                self.rescan |= paths.is_empty();
+                self.changed.extend(paths);
+            }
             Job::Buffer { path, text } => {
                 self.buffers.insert(path, text);
             }
@@ -286,7 +297,18 @@ impl Worker {
             disk = true;
         }
         if disk {
+            let previews = if burst.rescan || burst.changed.len() > PREVIEW_MAX_FILES {
+                Vec::new()
+            } else {
+                self.preview(&burst.changed)?
+            };
             self.update()?;
+            let mut guard = self.searcher.write().expect("searcher lock");
+            if let Some(searcher) = guard.as_mut() {
+                for path in previews {
+                    searcher.drop_buffer(&path)?;
+                }
+            }
         }
         for (path, text) in burst.buffers {
             self.buffer(&path, text)?;
@@ -387,6 +409,42 @@ impl Worker {
         Ok(())
     }
 
+    /// Makes a few changed files searchable before the update commits them (a commit writes
+    /// and syncs pages all over the index: tens of milliseconds): each gets its text on disk
+    /// as a buffer, dropped once the commit is applied. Files with an editor's buffer keep
+    /// it; new files wait for the commit.
+    fn preview(&self, changed: &HashSet<PathBuf>) -> Result<Vec<String>> {
+        let mut previews = Vec::new();
+        for abs in changed {
+            let Some(path) = scry_core::walk::workspace_path(&self.root, abs) else {
+                continue;
+            };
+            let text = match std::fs::read_to_string(abs) {
+                Ok(text) => text,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+                Err(_) => continue,
+            };
+            let prepared = {
+                let guard = self.searcher.read().expect("searcher lock");
+                let Some(searcher) = guard.as_ref() else {
+                    return Ok(previews);
+                };
+                if searcher.buffer_paths().any(|p| p == path) {
+                    continue;
+                }
+                searcher.prepare_buffer(&path, text)?
+            };
+            if let Some(buffer) = prepared {
+                let mut guard = self.searcher.write().expect("searcher lock");
+                if let Some(searcher) = guard.as_mut() {
+                    searcher.put_buffer(buffer);
+                    previews.push(path);
+                }
+            }
+        }
+        Ok(previews)
+    }
+
     /// Puts an editor's text over its file, or takes it away when the buffer closed or
     /// matches the file on disk again (saved, or edits undone).
     fn buffer(&self, path: &str, text: Option<String>) -> Result<()> {
@@ -422,10 +480,10 @@ impl Worker {
         let index_dir = self.db_path.parent().map(Path::to_path_buf);
         let events_filter = filter.clone();
         let handler = move |res: notify::Result<notify::Event>| {
-            let relevant = match res {
-                Ok(event) if event.need_rescan() => true,
+            let paths = match res {
+                Ok(event) if event.need_rescan() => Vec::new(),
                 Ok(event) => {
-                    matches!(
+                    let kind_matters = matches!(
                         event.kind,
                         EventKind::Create(_)
                             | EventKind::Remove(_)
@@ -436,17 +494,26 @@ impl Worker {
                                     | notify::event::ModifyKind::Name(_)
                                     | notify::event::ModifyKind::Any
                             )
-                    ) && event.paths.iter().any(|p| {
-                        !index_dir.as_ref().is_some_and(|d| p.starts_with(d))
-                            && events_filter.read().expect("filter lock").is_relevant(p)
-                    })
+                    );
+                    let filter = events_filter.read().expect("filter lock");
+                    let paths: Vec<PathBuf> = event
+                        .paths
+                        .into_iter()
+                        .filter(|p| {
+                            kind_matters
+                                && !index_dir.as_ref().is_some_and(|d| p.starts_with(d))
+                                && filter.is_relevant(p)
+                        })
+                        .collect();
+                    if paths.is_empty() {
+                        return;
+                    }
+                    paths
                 }
                 // An error (e.g. the queue overflowed): rescan to be sure.
-                Err(_) => true,
+                Err(_) => Vec::new(),
             };
-            if relevant {
-                let _ = jobs.send(Job::Disk);
-            }
+            let _ = jobs.send(Job::Disk(paths));
         };
         match notify::recommended_watcher(handler)
             .and_then(|mut w| w.watch(&self.root, RecursiveMode::Recursive).map(|()| w))
