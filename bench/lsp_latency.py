@@ -136,7 +136,8 @@ def main():
                 break
             time.sleep(0.02)
         print(f"cold index through the server: {time.monotonic() - t0:.2f} s, "
-              f"{status[0]['files']} files, {status[0]['chunks']} chunks")
+              f"{status[0]['files']} files, {status[0]['chunks']} chunks, "
+              f"index {os.path.getsize(status[0]['index']) / 1e6:.1f} MB")
 
         # Files on disk, changed by another program.
         targets = sorted(

@@ -167,11 +167,20 @@ impl Backend {
         let query = params.query;
         blocking(move || {
             let mut results = Vec::new();
+            let mut searched = 0;
             for ws in &workspaces {
                 let hits = ws.with_searcher(|s| s.search(&query, limit, &filter));
                 if let Some(hits) = hits {
+                    searched += 1;
                     results.extend(to_results(ws, hits.map_err(|e| invalid(&e.to_string()))?));
                 }
+            }
+            if searched == 0 {
+                return Err(RpcError {
+                    code: tower_lsp_server::jsonrpc::ErrorCode::ServerError(-32002),
+                    message: "Scry is still building the first index of this workspace; try again when its progress ends".into(),
+                    data: None,
+                });
             }
             Ok(best(results, limit))
         })

@@ -243,13 +243,26 @@ impl Worker {
             let _ = self.events.send(Event::Warning(note));
         }
         index.set_excludes(self.excludes()?);
-        let searcher = index.searcher(self.embedder)?;
-        *self.searcher.write().expect("searcher lock") = Some(searcher);
+        // A first index is searched once built: a searcher holding the empty snapshot would
+        // keep the file from being compacted after it.
+        let first = index.status()?.files == 0;
         self.index = Some(index);
-        let _ = self.loaded.send(true);
+        if !first {
+            self.load_searcher()?;
+        }
         self.watch();
         self.update()?;
+        if first {
+            self.load_searcher()?;
+        }
         self.publish_status(IndexState::Ready, None);
+        Ok(())
+    }
+
+    fn load_searcher(&mut self) -> Result<()> {
+        let searcher = self.index.as_ref().expect("open").searcher(self.embedder)?;
+        *self.searcher.write().expect("searcher lock") = Some(searcher);
+        let _ = self.loaded.send(true);
         Ok(())
     }
 
