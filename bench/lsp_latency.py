@@ -119,6 +119,17 @@ def wait_found(server, name, path):
             return
 
 
+def write_and_time(server, root, rel, mode, name):
+    """Writes (`a`ppends or `w`rites) a function `name` into `rel`; ms until it is found."""
+    with open(os.path.join(root, rel), mode) as f:
+        f.write(f"\n\ndef {name}(value):\n    return value\n")
+    t = time.monotonic()
+    wait_found(server, name, rel)
+    ms = (time.monotonic() - t) * 1000
+    time.sleep(0.05)
+    return ms
+
+
 def main():
     binary = os.path.realpath(sys.argv[1])
     tree = sys.argv[2] if len(sys.argv) > 2 else "/tmp/scry-eval/stdlib/corpus"
@@ -143,27 +154,11 @@ def main():
         targets = sorted(
             os.path.relpath(os.path.join(d, f), root)
             for d, _, fs in os.walk(root) for f in fs if f.endswith(".py"))[:edits]
-        disk = []
-        for i, rel in enumerate(targets):
-            name = f"bench_disk_marker_{i}_{int(time.time() * 1000) % 100000}"
-            with open(os.path.join(root, rel), "a") as f:
-                f.write(f"\n\ndef {name}(value):\n    return value\n")
-            t = time.monotonic()
-            wait_found(server, name, rel)
-            disk.append((time.monotonic() - t) * 1000)
-            time.sleep(0.05)
-
+        disk = [write_and_time(server, root, rel, "a", f"bench_disk_marker_{i}")
+                for i, rel in enumerate(targets)]
         # New files: searchable once committed.
-        created = []
-        for i in range(edits // 2):
-            name = f"bench_new_file_{i}"
-            rel_new = f"bench_new_{i}.py"
-            with open(os.path.join(root, rel_new), "w") as f:
-                f.write(f"def {name}(value):\n    return value\n")
-            t = time.monotonic()
-            wait_found(server, name, rel_new)
-            created.append((time.monotonic() - t) * 1000)
-            time.sleep(0.05)
+        created = [write_and_time(server, root, f"bench_new_{i}.py", "w", f"bench_new_file_{i}")
+                   for i in range(edits // 2)]
 
         # An open buffer, edited without saving.
         rel = targets[-1]

@@ -442,7 +442,14 @@ fn reports_progress_and_status_while_indexing() {
 fn bad_messages_get_errors_and_the_server_carries_on() {
     let (_dir, root) = fixture();
     let index = tempfile::tempdir().unwrap();
-    let mut server = Server::start(&root, index.path(), json!({}));
+    // Bad options do not keep the server from starting: it says so and uses the defaults.
+    let mut server = Server::start(&root, index.path(), json!({"limits": 3}));
+    server.wait_notification("window/showMessage", |p| {
+        p["message"]
+            .as_str()
+            .unwrap()
+            .contains("unknown field `limits`")
+    });
     server.wait_ready();
     // Not JSON at all: the server reports a parse error and keeps going.
     server.send_raw("{this is not json");

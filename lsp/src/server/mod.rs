@@ -271,10 +271,8 @@ impl Backend {
 impl LanguageServer for Backend {
     async fn initialize(&self, params: InitializeParams) -> RpcResult<InitializeResult> {
         *self.capabilities.lock().expect("capabilities lock") = params.capabilities.clone();
-        if let Some(options) = &params.initialization_options {
-            let settings = Settings::from_value(options).map_err(|m| invalid(&m))?;
-            *self.settings.lock().expect("settings lock") = settings;
-        }
+        // Bad options must not keep the server from starting: say so, use the defaults.
+        self.apply_settings(params.initialization_options.as_ref());
         #[allow(deprecated)]
         let folders: Vec<PathBuf> = match (&params.workspace_folders, &params.root_uri) {
             (Some(folders), _) if !folders.is_empty() => folders

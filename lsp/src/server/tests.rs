@@ -35,6 +35,24 @@ fn result(response: Response) -> Value {
     result.expect("success")
 }
 
+/// The symbols `scry/search` returns for `query`, best first.
+async fn search_symbols(service: &mut Service_, query: &str) -> Vec<String> {
+    let hits = result(
+        call(
+            service,
+            3,
+            "scry/search",
+            json!({"query": query, "limit": 3}),
+        )
+        .await,
+    );
+    hits.as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|h| h["symbol"].as_str().map(str::to_string))
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn buffers_follow_document_sync_in_order() {
     let dir = tempfile::tempdir().unwrap();
@@ -102,21 +120,7 @@ async fn buffers_follow_document_sync_in_order() {
     }
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let hits = result(
-            call(
-                &mut service,
-                3,
-                "scry/search",
-                json!({"query": "edited_version", "limit": 3}),
-            )
-            .await,
-        );
-        let symbols: Vec<&str> = hits
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter_map(|h| h["symbol"].as_str())
-            .collect();
+        let symbols = search_symbols(&mut service, "edited_version").await;
         if symbols == ["edited_version_50"] {
             break;
         }
@@ -128,16 +132,10 @@ async fn buffers_follow_document_sync_in_order() {
     }
     // No older change overtakes it later.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let hits = result(
-        call(
-            &mut service,
-            4,
-            "scry/search",
-            json!({"query": "edited_version", "limit": 3}),
-        )
-        .await,
+    assert_eq!(
+        search_symbols(&mut service, "edited_version").await,
+        ["edited_version_50"]
     );
-    assert_eq!(hits[0]["symbol"], "edited_version_50", "{hits:#}");
     let status = result(call(&mut service, 4, "scry/status", Value::Null).await);
     assert_eq!(status["workspaces"][0]["buffers"], 1, "{status}");
     let err = call(
