@@ -608,3 +608,42 @@ fn two_servers_share_one_index_and_survive_a_kill() {
         String::from_utf8_lossy(&check.stderr)
     );
 }
+
+#[test]
+fn a_corrupt_index_is_reported_and_searches_fail_clearly() {
+    let (_dir, root) = fixture();
+    let index = tempfile::tempdir().unwrap();
+    let mut server = Server::start(&root, index.path(), json!({}));
+    let status = server.wait_ready();
+    let db = status["workspaces"][0]["index"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    server.shutdown();
+    fs::write(&db, b"this is not a redb file, it is garbage".repeat(100)).unwrap();
+
+    let mut server = Server::start(&root, index.path(), json!({}));
+    let shown = server.wait_notification("window/showMessage", |p| {
+        p["message"].as_str().unwrap().contains("--rebuild")
+    });
+    assert!(
+        shown["params"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("corrupt"),
+        "{shown}"
+    );
+    let status = server.request("scry/status", json!(null)).unwrap();
+    assert_eq!(status["workspaces"][0]["state"], "failed", "{status}");
+    let err = server
+        .request("scry/search", json!({"query": "retry"}))
+        .unwrap_err();
+    assert!(err["message"].as_str().unwrap().contains("index"), "{err}");
+    // The file is left for the user to look at or rebuild.
+    assert!(
+        fs::read(&db)
+            .unwrap()
+            .starts_with(b"this is not a redb file")
+    );
+    server.shutdown();
+}

@@ -497,7 +497,7 @@ impl Index {
             root: self.root.clone(),
             db_path: self.db_path().to_path_buf(),
             db_bytes: std::fs::metadata(self.db_path()).map_or(0, |m| m.len()),
-            files: reader.files()?.len() as u64,
+            files: reader.n_files()?,
             chunks: reader.n_chunks()?,
             vectors: reader.n_embeddings()?,
             model,

@@ -310,6 +310,10 @@ impl Reader {
         Ok(files)
     }
 
+    pub fn n_files(&self) -> Result<u64> {
+        Ok(self.txn.open_table(PATH_TO_FILE)?.len()?)
+    }
+
     pub fn n_chunks(&self) -> Result<u64> {
         Ok(self.txn.open_table(ID_TO_CHUNK)?.len()?)
     }

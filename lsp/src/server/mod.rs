@@ -154,7 +154,7 @@ impl Backend {
             ));
         }
         for ws in &workspaces {
-            ws.wait_loaded(OPEN_WAIT).await;
+            ws.wait_settled(OPEN_WAIT).await;
         }
         Ok(workspaces)
     }
@@ -176,6 +176,13 @@ impl Backend {
                 }
             }
             if searched == 0 {
+                if let Some(message) = workspaces.iter().find_map(|w| w.status().message) {
+                    return Err(RpcError {
+                        code: tower_lsp_server::jsonrpc::ErrorCode::InternalError,
+                        message: message.into(),
+                        data: None,
+                    });
+                }
                 return Err(RpcError {
                     code: tower_lsp_server::jsonrpc::ErrorCode::ServerError(-32002),
                     message: "Scry is still building the first index of this workspace; try again when its progress ends".into(),

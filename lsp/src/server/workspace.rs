@@ -67,7 +67,8 @@ pub enum Event {
 pub struct Workspace {
     pub root: PathBuf,
     searcher: Arc<RwLock<Option<Searcher<'static>>>>,
-    loaded: watch::Receiver<bool>,
+    /// Whether opening is over: a searcher is loaded, or the index failed.
+    settled: watch::Receiver<bool>,
     status: Arc<Mutex<WorkspaceStatus>>,
     jobs: Sender<Job>,
 }
@@ -98,11 +99,11 @@ impl Workspace {
             message: None,
         };
         let (jobs, rx) = std::sync::mpsc::channel();
-        let (loaded_tx, loaded) = watch::channel(false);
+        let (settled_tx, settled) = watch::channel(false);
         let ws = Arc::new(Workspace {
             root: root.clone(),
             searcher: Arc::new(RwLock::new(None)),
-            loaded,
+            settled,
             status: Arc::new(Mutex::new(status)),
             jobs: jobs.clone(),
         });
@@ -118,7 +119,7 @@ impl Workspace {
             jobs,
             watcher: None,
             filter: None,
-            loaded: loaded_tx,
+            settled: settled_tx,
             progress_serial: 0,
         };
         std::thread::Builder::new()
@@ -148,10 +149,11 @@ impl Workspace {
         scry_core::walk::workspace_path(&self.root, path)
     }
 
-    /// Waits (up to `timeout`) until the index is open and a searcher loaded; `false` if not.
-    pub async fn wait_loaded(&self, timeout: Duration) -> bool {
-        let mut loaded = self.loaded.clone();
-        tokio::time::timeout(timeout, loaded.wait_for(|&l| l))
+    /// Waits (up to `timeout`) until a searcher is loaded or the index failed; `false` if
+    /// neither happened in time.
+    pub async fn wait_settled(&self, timeout: Duration) -> bool {
+        let mut settled = self.settled.clone();
+        tokio::time::timeout(timeout, settled.wait_for(|&l| l))
             .await
             .is_ok_and(|r| r.is_ok())
     }
@@ -175,7 +177,7 @@ struct Worker {
     jobs: Sender<Job>,
     watcher: Option<notify::RecommendedWatcher>,
     filter: Option<Arc<RwLock<ChangeFilter>>>,
-    loaded: watch::Sender<bool>,
+    settled: watch::Sender<bool>,
     progress_serial: u64,
 }
 
@@ -262,7 +264,7 @@ impl Worker {
     fn load_searcher(&mut self) -> Result<()> {
         let searcher = self.index.as_ref().expect("open").searcher(self.embedder)?;
         *self.searcher.write().expect("searcher lock") = Some(searcher);
-        let _ = self.loaded.send(true);
+        let _ = self.settled.send(true);
         Ok(())
     }
 
@@ -545,8 +547,11 @@ impl Worker {
     }
 
     fn fail(&self, err: &anyhow::Error) {
-        tracing::error!("{err:#}");
-        self.publish_status(IndexState::Failed, Some(format!("{err:#}")));
+        let message = format!("Scry cannot index {}: {err:#}", self.root.display());
+        tracing::error!("{message}");
+        let _ = self.events.send(Event::Warning(message.clone()));
+        self.publish_status(IndexState::Failed, Some(message));
+        let _ = self.settled.send(true);
     }
 
     fn publish_status(&self, state: IndexState, message: Option<String>) {
