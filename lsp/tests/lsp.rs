@@ -647,3 +647,31 @@ fn a_corrupt_index_is_reported_and_searches_fail_clearly() {
     );
     server.shutdown();
 }
+
+#[test]
+fn a_branch_switch_of_thousands_of_files_is_followed() {
+    let (_dir, root) = fixture();
+    let index = tempfile::tempdir().unwrap();
+    let mut server = Server::start(&root, index.path(), json!({}));
+    server.wait_ready();
+    // As a checkout does: many files appear in new directories at once, others go.
+    for i in 0..2000 {
+        let dir = root.join(format!("gen/d{}", i % 40));
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(
+            dir.join(format!("f{i}.py")),
+            format!("def generated_task_{i}(x):\n    return x + {i}\n"),
+        )
+        .unwrap();
+    }
+    fs::remove_dir_all(root.join("math")).unwrap();
+    server.wait_notification("scry/indexStatus", |p| {
+        p["state"] == "ready" && p["files"] == 2002
+    });
+    assert_eq!(
+        paths(&server.search("generated_task_1999"))[0],
+        "gen/d39/f1999.py"
+    );
+    assert!(!paths(&server.search("arithmetic mean")).contains(&"math/stats.py".to_string()));
+    server.shutdown();
+}
