@@ -337,6 +337,12 @@ fn serves_search_that_follows_disk_buffers_and_deletes() {
         !paths(r).contains(&"math/stats.py".to_string())
     });
 
+    fs::rename(root.join("text/slug.py"), root.join("text/slugs.py")).unwrap();
+    server.search_until("slugify a title", |r| {
+        let p = paths(r);
+        p.first().is_some_and(|p| p == "text/slugs.py") && !p.contains(&"text/slug.py".into())
+    });
+
     // Similar code at a range of a document.
     common::write_retry_download(&root);
     server.search_until("retry_download", |r| {
@@ -358,7 +364,7 @@ fn serves_search_that_follows_disk_buffers_and_deletes() {
     assert_eq!(symbols[0]["name"], "slugify", "{symbols:#}");
     assert_eq!(
         symbols[0]["location"]["uri"],
-        uri(&root.join("text/slug.py"))
+        uri(&root.join("text/slugs.py"))
     );
     let by_command = server
         .request(
