@@ -356,6 +356,15 @@ fn serves_search_that_follows_disk_buffers_and_deletes() {
         )
         .unwrap();
     assert_eq!(similar[0]["path"], "net/retry2.py", "{similar:#}");
+    // No selection: the definition at the cursor.
+    let at_cursor = server
+        .request(
+            "scry/similar",
+            json!({"textDocument": {"uri": uri(&root.join("net/retry.py"))},
+                "range": {"start": {"line": 6, "character": 4}, "end": {"line": 6, "character": 4}}}),
+        )
+        .unwrap();
+    assert_eq!(at_cursor[0]["path"], "net/retry2.py", "{at_cursor:#}");
 
     // The standard requests every editor shows.
     let symbols = server

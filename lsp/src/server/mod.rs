@@ -203,18 +203,25 @@ impl Backend {
         let filter = Filter::new(params.lang.as_deref(), params.glob.as_deref())
             .map_err(|e| invalid(&e.to_string()))?;
         let range = params.range;
-        let end_line = if range.end.character == 0 && range.end.line > range.start.line {
-            range.end.line
-        } else {
-            range.end.line + 1
-        };
-        let span = Span {
-            path: PathBuf::from(&path),
-            start_line: range.start.line + 1,
-            end_line,
-        };
         let ws2 = ws.clone();
         let results = blocking(move || {
+            let (start_line, end_line) = if range.start == range.end {
+                // Nothing selected: the definition at the cursor.
+                ws2.with_searcher(|s| s.enclosing(&path, range.start.line + 1))
+                    .flatten()
+                    .ok_or_else(|| {
+                        invalid("no indexed code at the cursor: select the lines to compare")
+                    })?
+            } else if range.end.character == 0 && range.end.line > range.start.line {
+                (range.start.line + 1, range.end.line)
+            } else {
+                (range.start.line + 1, range.end.line + 1)
+            };
+            let span = Span {
+                path: PathBuf::from(&path),
+                start_line,
+                end_line,
+            };
             let hits = ws2
                 .with_searcher(|s| s.similar(&span, limit, &filter))
                 .ok_or_else(|| invalid("the index is not open yet"))?

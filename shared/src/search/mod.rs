@@ -366,6 +366,16 @@ impl<'e> Searcher<'e> {
         }
     }
 
+    /// The lines (1-based, inclusive) of the smallest chunk of workspace file `path` that holds
+    /// `line`: the function at the cursor, to compare when nothing is selected.
+    pub fn enclosing(&self, path: &str, line: u32) -> Option<(u32, u32)> {
+        self.chunks
+            .iter()
+            .filter(|c| c.path == path && c.start_line <= line && line <= c.end_line)
+            .min_by_key(|c| (c.kind == ChunkKind::Block, c.end_line - c.start_line))
+            .map(|c| (c.start_line, c.end_line))
+    }
+
     /// The chunks most like `span` (other than the span itself), best first.
     pub fn similar(&self, span: &Span, limit: usize, filter: &Filter) -> Result<Vec<Hit>> {
         let (rel_path, text, language) = self.read_span(span)?;
