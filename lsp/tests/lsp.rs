@@ -690,3 +690,103 @@ fn a_branch_switch_of_thousands_of_files_is_followed() {
     assert!(!paths(&server.search("arithmetic mean")).contains(&"math/stats.py".to_string()));
     server.shutdown();
 }
+
+/// What Helix (25.x) sends and does: its capabilities and `languages.toml` config as
+/// `initializationOptions`, the workspace-symbol picker, a code action on a selection, and
+/// `:lsp-workspace-command`, which passes no arguments.
+#[test]
+fn a_helix_shaped_session() {
+    let (_dir, root) = fixture();
+    common::write_retry_download(&root);
+    let helix_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../extensions/helix");
+    let languages: toml::Table =
+        toml::from_str(&fs::read_to_string(helix_dir.join("languages.toml")).unwrap()).unwrap();
+    let keys: toml::Table =
+        toml::from_str(&fs::read_to_string(helix_dir.join("config.toml")).unwrap()).unwrap();
+    assert!(keys["keys"]["normal"]["space"].get("S").is_some());
+    let scry = &languages["language-server"]["scry"];
+    assert_eq!(scry["args"][0].as_str(), Some("lsp"));
+    let options = serde_json::to_value(&scry["config"]).unwrap();
+
+    let index = tempfile::tempdir().unwrap();
+    let mut server = Server::spawn(index.path());
+    let init = server
+        .request(
+            "initialize",
+            json!({
+                "processId": std::process::id(),
+                "clientInfo": {"name": "helix", "version": "25.1.1"},
+                "rootUri": uri(&root),
+                "rootPath": root,
+                "workspaceFolders": [{"uri": uri(&root), "name": "ws"}],
+                "initializationOptions": options,
+                "capabilities": {
+                    "general": {"positionEncodings": ["utf-8", "utf-32", "utf-16"]},
+                    "window": {"workDoneProgress": true, "showDocument": {"support": true}},
+                    "workspace": {
+                        "configuration": true, "workspaceFolders": true, "applyEdit": true,
+                        "didChangeConfiguration": {"dynamicRegistration": false},
+                        "symbol": {"dynamicRegistration": false},
+                        "executeCommand": {"dynamicRegistration": false},
+                    },
+                    "textDocument": {
+                        "codeAction": {"codeActionLiteralSupport": {"codeActionKind": {"valueSet": ["", "quickfix", "refactor", "source"]}}},
+                        "synchronization": {"didSave": true},
+                    },
+                },
+            }),
+        )
+        .unwrap();
+    // Helix reads the sync kind and the command list from these.
+    assert_eq!(init["capabilities"]["textDocumentSync"]["change"], 1);
+    let commands = init["capabilities"]["executeCommandProvider"]["commands"].clone();
+    assert!(
+        commands
+            .as_array()
+            .unwrap()
+            .contains(&json!("scry.reindex"))
+    );
+    server.notify("initialized", json!({}));
+    let retry = uri(&root.join("net/retry.py"));
+    server.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": retry, "languageId": "python", "version": 0,
+            "text": fs::read_to_string(root.join("net/retry.py")).unwrap()}}),
+    );
+    server.wait_ready();
+
+    let symbols = server
+        .request("workspace/symbol", json!({"query": "slugify"}))
+        .unwrap();
+    assert_eq!(symbols[0]["name"], "slugify");
+    let actions = server
+        .request(
+            "textDocument/codeAction",
+            json!({"textDocument": {"uri": retry},
+                "range": {"start": {"line": 3, "character": 0}, "end": {"line": 9, "character": 30}},
+                "context": {"diagnostics": [], "triggerKind": 1}}),
+        )
+        .unwrap();
+    let command = &actions[0]["command"];
+    let results = server
+        .request(
+            "workspace/executeCommand",
+            json!({"command": command["command"], "arguments": command["arguments"]}),
+        )
+        .unwrap();
+    assert_eq!(results[0]["path"], "net/retry2.py");
+    assert!(
+        server
+            .log
+            .iter()
+            .any(|m| m["method"] == "window/showDocument")
+    );
+    let reindexed = server
+        .request(
+            "workspace/executeCommand",
+            json!({"command": "scry.reindex"}),
+        )
+        .unwrap();
+    assert_eq!(reindexed, Value::Null);
+    server.shutdown();
+}
