@@ -1,0 +1,50 @@
+// The extension's decisions, without VS Code: where the server is, what the QuickPick shows,
+// what the status bar says.
+const test = require("node:test");
+const assert = require("node:assert");
+const path = require("node:path");
+const { findServer, serverSettings, statusText, toItems } = require("../out/logic.js");
+
+test("finds the server: SCRY_PATH, the setting, the bundled binary, then PATH", () => {
+  const files = new Set(["/env/scry", "/setting/scry", "/ext/bin/scry", "/usr/local/bin/scry"]);
+  const isFile = (p) => files.has(p);
+  const env = { SCRY_PATH: "/env/scry", PATH: "/usr/bin:/usr/local/bin" };
+  assert.deepStrictEqual(findServer(env, "/setting/scry", "/ext", isFile), { path: "/env/scry", source: "SCRY_PATH" });
+  delete env.SCRY_PATH;
+  assert.strictEqual(findServer(env, "/setting/scry", "/ext", isFile).path, "/setting/scry");
+  assert.strictEqual(findServer(env, "", "/ext", isFile).path, "/ext/bin/scry");
+  files.delete("/ext/bin/scry");
+  assert.deepStrictEqual(findServer(env, "", "/ext", isFile), { path: "/usr/local/bin/scry", source: "PATH" });
+  files.clear();
+  assert.match(findServer(env, "", "/ext", isFile).error, /not found.*scry\.server\.path/);
+  assert.match(findServer(env, "/nope/scry", "/ext", isFile).error, /scry\.server\.path setting names \/nope\/scry/);
+});
+
+test("QuickPick entries name the symbol, where it is and its first line", () => {
+  const result = {
+    uri: "file:///ws/net/retry.py",
+    range: { start: { line: 3, character: 0 }, end: { line: 10, character: 31 } },
+    score: 0.9, symbol: "retry_upload", kind: "function", language: "python", path: "net/retry.py",
+    snippet: "\ndef retry_upload(send, attempts=3):\n    pass",
+  };
+  const [item] = toItems([result]);
+  assert.strictEqual(item.label, "$(symbol-method) retry_upload");
+  assert.strictEqual(item.description, "net/retry.py:4");
+  assert.strictEqual(item.detail, "def retry_upload(send, attempts=3):");
+  const [block] = toItems([{ ...result, symbol: null, kind: "block" }]);
+  assert.strictEqual(block.label, "$(symbol-misc) def retry_upload(send, attempts=3):");
+});
+
+test("the status bar says what the index is doing", () => {
+  const ws = { root: "file:///ws", state: "ready", index: "/i", files: 3, chunks: 1234, vectors: 6, model: "static:x", buffers: 0, message: null };
+  assert.strictEqual(statusText([ws]).text, "$(search) Scry: 1,234 chunks");
+  assert.strictEqual(statusText([ws, { ...ws, state: "indexing" }]).text, "$(sync~spin) Scry: indexing");
+  const failed = statusText([{ ...ws, state: "failed", message: "corrupt; run scry index --rebuild" }]);
+  assert.strictEqual(failed.text, "$(error) Scry");
+  assert.match(failed.tooltip, /--rebuild/);
+});
+
+test("settings reach the server without empty values", () => {
+  assert.deepStrictEqual(serverSettings({ serverPath: "", model: "", exclude: ["vendor/"], limit: 30 }), { exclude: ["vendor/"], limit: 30 });
+  assert.strictEqual(serverSettings({ serverPath: "", model: "none", exclude: [], limit: 5 }).model, "none");
+});
