@@ -58,3 +58,6 @@ say "VS Code extension: build the .vsix, run its tests (Node $(node --version))"
   npm run package
   SCRY_BIN="$OLDPWD/target/debug/scry" npm test
 )
+
+say "VS Code extension inside real VS Code (code-server + headless Chromium)"
+extensions/vscode/e2e/run.sh target/debug/scry

@@ -18,6 +18,8 @@ function settings(): Settings {
   };
 }
 
+// The extension's command ids differ from the server's (`scry.search`, `scry.similar`,
+// `scry.reindex`), which vscode-languageclient registers itself for code actions.
 export async function activate(context: vscode.ExtensionContext): Promise<void> {
   const status = vscode.window.createStatusBarItem(vscode.StatusBarAlignment.Left, 50);
   status.command = "scry.showStatus";
@@ -31,9 +33,9 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   };
 
   context.subscriptions.push(
-    vscode.commands.registerCommand("scry.search", () => search()),
+    vscode.commands.registerCommand("scry.openSearch", () => search()),
     vscode.commands.registerCommand("scry.findSimilar", () => findSimilar()),
-    vscode.commands.registerCommand("scry.reindex", async () => {
+    vscode.commands.registerCommand("scry.reindexWorkspace", async () => {
       await running().sendRequest("workspace/executeCommand", { command: "scry.reindex" });
       vscode.window.setStatusBarMessage("Scry: reindexing", 3000);
     }),

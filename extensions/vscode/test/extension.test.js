@@ -40,7 +40,7 @@ test("activation registers the commands and says when the server is missing", as
   try {
     const extension = require("../out/extension.js");
     await extension.activate({ subscriptions: [], extensionPath: "/nonexistent-extension" });
-    assert.deepStrictEqual(calls.commands.sort(), ["scry.findSimilar", "scry.reindex", "scry.search", "scry.showStatus"]);
+    assert.deepStrictEqual(calls.commands.sort(), ["scry.findSimilar", "scry.openSearch", "scry.reindexWorkspace", "scry.showStatus"]);
     assert.strictEqual(calls.errors.length, 1);
     assert.match(calls.errors[0], /not found.*cargo install/);
     assert.strictEqual(calls.statusItems[0].text, "$(error) Scry");
