@@ -688,6 +688,17 @@ fn a_branch_switch_of_thousands_of_files_is_followed() {
         "gen/d39/f1999.py"
     );
     assert!(!paths(&server.search("arithmetic mean")).contains(&"math/stats.py".to_string()));
+    // The checkout brings a .gitignore that leaves the generated files out.
+    fs::write(root.join(".gitignore"), "gen/\n").unwrap();
+    server.wait_notification("scry/indexStatus", |p| {
+        p["state"] == "ready" && p["files"] == 2
+    });
+    assert!(
+        server
+            .search("generated_task_1999")
+            .iter()
+            .all(|h| h["path"] != "gen/d39/f1999.py")
+    );
     server.shutdown();
 }
 

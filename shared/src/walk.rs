@@ -222,6 +222,9 @@ pub fn walk(root: &Path, excludes: &Excludes) -> WalkReport {
     report
 }
 
+/// The files whose rules the walk honours in every directory (besides git's own excludes).
+pub const IGNORE_FILES: [&str; 3] = [".gitignore", ".ignore", ".scryignore"];
+
 /// Tells a file watcher's events worth an update from those that cannot change the index
 /// (build output, `.git`, vendored directories): a cheap first cut by path alone, from the
 /// root's ignore files and the walk's own rules; the walk still decides what gets indexed.
@@ -235,7 +238,7 @@ impl ChangeFilter {
     /// Reads the root's `.gitignore`, `.ignore` and `.scryignore`; build it again when one of
     /// them changes.
     pub fn new(root: &Path, excludes: &Excludes) -> ChangeFilter {
-        let ignores = [".gitignore", ".ignore", ".scryignore"]
+        let ignores = IGNORE_FILES
             .iter()
             .map(|name| root.join(name))
             .filter(|path| path.is_file())
@@ -254,7 +257,7 @@ impl ChangeFilter {
             return false;
         };
         let name = rel.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        if [".gitignore", ".ignore", ".scryignore"].contains(&name) {
+        if IGNORE_FILES.contains(&name) {
             return true;
         }
         let hidden_or_skipped = rel.components().any(|c| {

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use notify::{EventKind, RecursiveMode, Watcher};
-use scry_core::walk::{ChangeFilter, Excludes};
+use scry_core::walk::{ChangeFilter, Excludes, IGNORE_FILES};
 use scry_core::{Changes, Embedder, Index, Progress, Searcher, default_db_path};
 use tokio::sync::{mpsc::UnboundedSender, watch};
 use tower_lsp_server::ls_types::Uri;
@@ -317,12 +317,27 @@ impl Worker {
             } else {
                 self.preview(&burst.changed)?
             };
-            self.update()?;
+            let updated = self.update();
+            // Previews go whether the update succeeded or not: the index is what counts.
             let mut guard = self.searcher.write().expect("searcher lock");
             if let Some(searcher) = guard.as_mut() {
                 for path in previews {
                     searcher.drop_buffer(&path)?;
                 }
+            }
+            drop(guard);
+            updated?;
+            let ignore_files_changed = burst.changed.iter().any(|p| {
+                p.file_name()
+                    .is_some_and(|n| IGNORE_FILES.contains(&n.to_str().unwrap_or("")))
+            });
+            if let Some(filter) = self
+                .filter
+                .as_ref()
+                .filter(|_| ignore_files_changed || burst.rescan)
+            {
+                *filter.write().expect("filter lock") =
+                    ChangeFilter::new(&self.root, &self.excludes()?);
             }
         }
         for (path, text) in burst.buffers {
