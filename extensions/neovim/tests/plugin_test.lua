@@ -63,6 +63,50 @@ local function run()
   end
   log("search ok")
 
+  -- Installed pickers take the results: stand-ins record how each is called.
+  local seen = {}
+  package.loaded["telescope.pickers"] = {
+    new = function(_, spec)
+      seen.telescope = spec
+      return { find = function() seen.telescope_found = true end }
+    end,
+  }
+  package.loaded["telescope.finders"] = { new_table = function(t) return t end }
+  package.loaded["telescope.config"] = {
+    values = {
+      generic_sorter = function() return "sorter" end,
+      qflist_previewer = function() return "qflist previewer" end,
+    },
+  }
+  vim.cmd("Scry search retry a failed upload")
+  wait("the Telescope picker", 10000, function() return seen.telescope_found end)
+  local entry = seen.telescope.finder.entry_maker(seen.telescope.finder.results[1])
+  if not entry.filename:match("net/retry.py$") or entry.lnum ~= 4 or seen.telescope.previewer ~= "qflist previewer" then
+    fail("telescope entry: " .. vim.inspect(entry))
+  end
+  for _, name in ipairs({ "telescope.pickers", "telescope.finders", "telescope.config" }) do
+    package.loaded[name] = nil
+  end
+  package.loaded["fzf-lua"] = {
+    fzf_exec = function(lines, opts) seen.fzf = { lines = lines, opts = opts } end,
+    actions = { file_edit = "file_edit" },
+  }
+  vim.cmd("Scry search retry a failed upload")
+  wait("the fzf-lua picker", 10000, function() return seen.fzf end)
+  if not seen.fzf.lines[1]:match("net/retry.py:4:1: retry_upload") or seen.fzf.opts.actions.default ~= "file_edit" then
+    fail("fzf-lua lines: " .. vim.inspect(seen.fzf))
+  end
+  package.loaded["fzf-lua"] = nil
+  package.loaded["snacks"] = { picker = { pick = function(opts) seen.snacks = opts end } }
+  vim.cmd("Scry search retry a failed upload")
+  wait("the snacks picker", 10000, function() return seen.snacks end)
+  local first = seen.snacks.items[1]
+  if not first.file:match("net/retry.py$") or first.pos[1] ~= 4 or first.pos[2] ~= 0 then
+    fail("snacks items: " .. vim.inspect(seen.snacks.items))
+  end
+  package.loaded["snacks"] = nil
+  log("pickers ok")
+
   vim.fn.setqflist({}, "r", { title = "cleared", items = {} })
   vim.cmd("4,11Scry similar")
   wait("similar results", 10000, function()

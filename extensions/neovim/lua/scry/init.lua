@@ -13,6 +13,9 @@ local defaults = {
   limit = 20,
   -- Also fill the quickfix list with the results.
   quickfix = true,
+  -- Where results open: "auto" (Telescope, fzf-lua or snacks.nvim when installed, else
+  -- vim.ui.select), or one of "telescope", "fzf-lua", "snacks", "select".
+  picker = "auto",
 }
 
 M.config = vim.deepcopy(defaults)
@@ -168,8 +171,7 @@ function M.to_items(results)
   return items
 end
 
--- Shows results: the quickfix list, then a picker (vim.ui.select, which Telescope, fzf-lua and
--- snacks can take over) that jumps to the choice.
+-- Shows results: the quickfix list, then the picker (see `picker`).
 function M.show(title, results)
   if #results == 0 then
     notify(title .. ": no results")
@@ -179,17 +181,7 @@ function M.show(title, results)
   if M.config.quickfix then
     vim.fn.setqflist({}, " ", { title = title, items = items })
   end
-  vim.ui.select(items, {
-    prompt = title,
-    format_item = function(item)
-      return string.format("%s:%d  %s", vim.fn.fnamemodify(item.filename, ":."), item.lnum, item.text)
-    end,
-  }, function(item)
-    if item then
-      vim.cmd("edit " .. vim.fn.fnameescape(item.filename))
-      vim.api.nvim_win_set_cursor(0, { item.lnum, item.col - 1 })
-    end
-  end)
+  require("scry.pickers").show(M.config.picker, title, items)
 end
 
 function M.search(query)
