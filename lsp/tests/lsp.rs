@@ -19,7 +19,8 @@ const TIMEOUT: Duration = Duration::from_secs(60);
 /// A language server process and what it sent that nobody has read yet.
 struct Server {
     child: Child,
-    stdin: ChildStdin,
+    /// `None` once closed, as when the editor dies.
+    stdin: Option<ChildStdin>,
     incoming: Receiver<Value>,
     /// Notifications (and server requests) seen while waiting for something else.
     seen: VecDeque<Value>,
@@ -106,7 +107,7 @@ impl Server {
         });
         Server {
             child,
-            stdin,
+            stdin: Some(stdin),
             incoming,
             seen: VecDeque::new(),
             log: Vec::new(),
@@ -115,8 +116,9 @@ impl Server {
     }
 
     fn send_raw(&mut self, body: &str) {
-        write!(self.stdin, "Content-Length: {}\r\n\r\n{body}", body.len()).unwrap();
-        self.stdin.flush().unwrap();
+        let stdin = self.stdin.as_mut().expect("stdin is open");
+        write!(stdin, "Content-Length: {}\r\n\r\n{body}", body.len()).unwrap();
+        stdin.flush().unwrap();
     }
 
     fn send(&mut self, message: Value) {
@@ -480,7 +482,8 @@ fn bad_messages_get_errors_and_the_server_carries_on() {
     );
     // Valid JSON that is not JSON-RPC, and a frame without Content-Length.
     server.send_raw(r#"{"id": "raw", "method": 12}"#);
-    server.stdin.write_all(b"X-Nonsense: 1\r\n\r\n").unwrap();
+    let stdin = server.stdin.as_mut().unwrap();
+    stdin.write_all(b"X-Nonsense: 1\r\n\r\n").unwrap();
     assert!(err["message"].as_str().unwrap().contains("empty"), "{err}");
     let err = server
         .request("scry/search", json!({"query": "x", "lang": "cobol"}))
@@ -800,4 +803,19 @@ fn a_helix_shaped_session() {
         .unwrap();
     assert_eq!(reindexed, Value::Null);
     server.shutdown();
+}
+
+#[test]
+fn exits_when_the_editor_goes_away() {
+    let (_dir, root) = fixture();
+    let index = tempfile::tempdir().unwrap();
+    let mut server = Server::start(&root, index.path(), json!({}));
+    server.wait_ready();
+    // The editor dies: its end of the pipe closes, with no shutdown or exit.
+    server.stdin = None;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while server.child.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "the server outlived its editor");
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
