@@ -13,24 +13,8 @@ display=:$((90 + RANDOM % 9))
 Xvfb "$display" -screen 0 1000x560x24 >/dev/null 2>&1 &
 xvfb=$!
 trap 'kill $xvfb 2>/dev/null || true; rm -rf "$run"' EXIT
-mkdir -p "$run/ws/net" "$run/ws/text" "$run/ws/.git"
-cat >"$run/ws/net/retry.py" <<'PY'
-import time
-
-
-def retry_upload(send, attempts=3):
-    """Retry a failed upload with exponential backoff."""
-    for attempt in range(attempts):
-        try:
-            return send()
-        except IOError:
-            time.sleep(2 ** attempt)
-    raise IOError("upload failed")
-PY
-sed 's/retry_upload(send, attempts=3)/retry_download(fetch, attempts=5)/; s/send()/fetch()/' \
-  "$run/ws/net/retry.py" >"$run/ws/net/retry2.py"
-printf 'def slugify(title):\n    """Turn a title into a URL slug."""\n    return title.lower().replace(" ", "-")\n' \
-  >"$run/ws/text/slug.py"
+mkdir -p "$run/ws/.git"
+cp -r "$here/../../tests/fixtures/workspace/." "$run/ws/"
 cat >"$run/init.lua" <<LUA
 vim.opt.rtp:prepend("$here")
 vim.cmd("runtime plugin/scry.lua")

@@ -53,28 +53,12 @@ cleanup() {
   rm -rf "$run"
 }
 trap cleanup EXIT
-mkdir -p "$run/user/User" "$run/extensions" "$run/ws/net" "$run/ws/text" "$run/index" "$here/out"
+mkdir -p "$run/user/User" "$run/extensions" "$run/ws" "$run/index" "$here/out"
 cat >"$run/user/User/settings.json" <<JSON
 {"workbench.startupEditor": "none", "window.autoDetectHighContrast": false,
  "workbench.colorTheme": "Default Dark Modern", "scry.server.path": "$scry"}
 JSON
-cat >"$run/ws/net/retry.py" <<'PY'
-import time
-
-
-def retry_upload(send, attempts=3):
-    """Retry a failed upload with exponential backoff."""
-    for attempt in range(attempts):
-        try:
-            return send()
-        except IOError:
-            time.sleep(2 ** attempt)
-    raise IOError("upload failed")
-PY
-sed 's/retry_upload(send, attempts=3)/retry_download(fetch, attempts=5)/; s/send()/fetch()/' \
-  "$run/ws/net/retry.py" >"$run/ws/net/retry2.py"
-printf 'def slugify(title):\n    """Turn a title into a URL slug."""\n    return title.lower().replace(" ", "-")\n' \
-  >"$run/ws/text/slug.py"
+cp -r "$repo/tests/fixtures/workspace/." "$run/ws/"
 
 export XDG_CONFIG_HOME=$run/config XDG_DATA_HOME=$run/data SCRY_INDEX_DIR=$run/index
 "$code_server/out/node/entry.js" --user-data-dir "$run/user" --extensions-dir "$run/extensions" \
