@@ -111,3 +111,48 @@ fn hybrid_search_and_model_changes_keep_chunks() {
     );
     assert_eq!(top_symbol(&out), "html_escape");
 }
+
+#[test]
+fn the_transformer_reranks_the_built_in_model() {
+    let model = model_dir();
+    let model = model.to_str().unwrap();
+    let ws = tempfile::tempdir().unwrap();
+    let index_dir = tempfile::tempdir().unwrap();
+    let root = ws.path().to_str().unwrap();
+    fs::write(
+        ws.path().join("net.py"),
+        "import time\n\ndef send_with_backoff(sock, payload, tries=4):\n    for n in range(tries):\n        try:\n            return sock.send(payload)\n        except OSError:\n            time.sleep(2 ** n)\n    raise\n",
+    )
+    .unwrap();
+    fs::write(
+        ws.path().join("shapes.rs"),
+        "pub fn triangle_area(base: f64, height: f64) -> f64 {\n    0.5 * base * height\n}\n",
+    )
+    .unwrap();
+    // Indexing keeps the transformer's vectors beside the built-in model's.
+    let (_, summary) = scry(index_dir.path(), &["index", "--rerank", model, root]);
+    assert!(summary.contains("vectors embedded"), "{summary}");
+    let (status, _) = scry(index_dir.path(), &["status", "--path", root]);
+    assert!(status.contains("static:scry-code@"), "{status}");
+    let args = [
+        "search",
+        "--json",
+        "--rerank",
+        model,
+        "--path",
+        root,
+        "keep trying to transmit data when the network fails",
+    ];
+    assert_eq!(
+        top_symbol(&scry(index_dir.path(), &args).0),
+        "send_with_backoff"
+    );
+    // A bad reranker path is refused with the reason.
+    let out = Command::new(env!("CARGO_BIN_EXE_scry"))
+        .env("SCRY_INDEX_DIR", index_dir.path())
+        .args(["search", "--rerank", "/nonexistent", "--path", root, "x"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a model directory"));
+}

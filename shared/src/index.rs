@@ -386,22 +386,54 @@ impl Index {
         progress: &mut dyn FnMut(Progress),
     ) -> Result<()> {
         let id = embedder.model_id();
-        let reader = self.store.read()?;
-        let current = reader.meta("model")?;
-        let mut live: HashMap<[u8; 16], ()> = HashMap::new();
-        let mut missing: HashMap<[u8; 16], String> = HashMap::new();
+        let current = self.store.read()?.meta("model")?;
         if current.as_deref() != Some(id.as_bytes()) {
-            let lookup = reader.embedding_table()?;
+            stats.vectors_embedded += self.fill_vectors(embedder, tag, progress)?;
+            let mut w = self.store.write()?;
+            w.set_meta("model", id.as_bytes())?;
+            w.commit()?;
+        }
+        // Vectors of deleted chunks and of other models pile up: sweep them once they
+        // outnumber the live ones. A reranker's vectors stay.
+        let reader = self.store.read()?;
+        let mut keep = vec![*tag];
+        if let Some(reranker) = reader.meta("rerank_model")? {
+            keep.push(model_tag(&String::from_utf8_lossy(&reranker)));
+        }
+        let n_chunks = reader.n_chunks()?;
+        if reader.n_embeddings()? > (keep.len() as u64 + 1) * n_chunks + 1000 {
+            let mut live: HashMap<[u8; 16], ()> = HashMap::new();
             reader.for_each_chunk(|_, record| {
-                if !live.contains_key(&record.content_hash)
-                    && !lookup.contains(tag, &record.content_hash)?
-                {
-                    missing.insert(record.content_hash, embedding_text(&record));
-                }
                 live.insert(record.content_hash, ());
                 Ok(())
             })?;
+            let mut w = self.store.write()?;
+            let dropped = w.retain_embeddings(&keep, &live)?;
+            w.commit()?;
+            tracing::debug!(dropped, "swept unused vectors");
         }
+        Ok(())
+    }
+
+    /// Embeds, with `embedder`, every chunk whose vector under `tag` the index lacks; returns
+    /// how many.
+    fn fill_vectors(
+        &self,
+        embedder: &dyn Embedder,
+        tag: &[u8; 8],
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<u64> {
+        let reader = self.store.read()?;
+        let lookup = reader.embedding_table()?;
+        let mut missing: HashMap<[u8; 16], String> = HashMap::new();
+        reader.for_each_chunk(|_, record| {
+            if !missing.contains_key(&record.content_hash)
+                && !lookup.contains(tag, &record.content_hash)?
+            {
+                missing.insert(record.content_hash, embedding_text(&record));
+            }
+            Ok(())
+        })?;
         let total = missing.len() as u64;
         let missing: Vec<([u8; 16], String)> = missing.into_iter().collect();
         let mut done = 0;
@@ -414,30 +446,23 @@ impl Index {
             }
             w.commit()?;
             done += batch.len() as u64;
-            stats.vectors_embedded += batch.len() as u64;
             progress(Progress::Embedded { done, total });
         }
-        if current.as_deref() != Some(id.as_bytes()) {
-            let mut w = self.store.write()?;
-            w.set_meta("model", id.as_bytes())?;
-            w.commit()?;
-        }
-        // Vectors of deleted chunks and of other models pile up: sweep them once they
-        // outnumber the live ones.
-        let reader = self.store.read()?;
-        if reader.n_embeddings()? > 2 * reader.n_chunks()? + 1000 {
-            if live.is_empty() {
-                reader.for_each_chunk(|_, record| {
-                    live.insert(record.content_hash, ());
-                    Ok(())
-                })?;
-            }
-            let mut w = self.store.write()?;
-            let dropped = w.retain_embeddings(tag, &live)?;
-            w.commit()?;
-            tracing::debug!(dropped, "swept unused vectors");
-        }
-        Ok(())
+        Ok(total)
+    }
+
+    /// Keeps vectors of `reranker` (a slower, better model) for every chunk beside the main
+    /// model's, so searches can let it re-order their leading candidates
+    /// ([`Searcher::set_reranker`]); returns how many it had to embed.
+    pub fn add_reranker(
+        &mut self,
+        reranker: &dyn Embedder,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<u64> {
+        let mut w = self.store.write()?;
+        w.set_meta("rerank_model", reranker.model_id().as_bytes())?;
+        w.commit()?;
+        self.fill_vectors(reranker, &model_tag(reranker.model_id()), progress)
     }
 
     /// Rebuilds the HNSW graph when the index is large and the graph is missing, of another
@@ -785,5 +810,62 @@ mod tests {
                 .unwrap()
                 .is_none()
         );
+    }
+
+    /// Prefers texts that say "beta": a stand-in for a better, slower model.
+    struct PrefersBeta;
+
+    impl Embedder for PrefersBeta {
+        fn model_id(&self) -> &str {
+            "test:prefers-beta"
+        }
+
+        fn dim(&self) -> usize {
+            2
+        }
+
+        fn embed_documents(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
+            Ok(texts
+                .iter()
+                .map(|t| match t.contains("beta") {
+                    true => vec![1.0, 0.0],
+                    false => vec![0.0, 1.0],
+                })
+                .collect())
+        }
+
+        fn embed_query(&self, _: &str) -> Result<Vec<f32>> {
+            Ok(vec![1.0, 0.0])
+        }
+    }
+
+    #[test]
+    fn a_reranker_reorders_the_leading_candidates_from_its_stored_vectors() {
+        let ws = tempfile::tempdir().unwrap();
+        let db = tempfile::tempdir().unwrap();
+        let a = "def alpha_handler(x):\n    return shared_value + shared_value\n";
+        std::fs::write(ws.path().join("a.py"), a).unwrap();
+        let b = "def beta_handler(x):\n    return x + shared_value\n";
+        std::fs::write(ws.path().join("b.py"), b).unwrap();
+        let mut index = Index::open(ws.path(), &db.path().join("index.redb")).unwrap();
+        index.update(Some(&BagOfWords), &mut |_| {}).unwrap();
+        assert_eq!(index.add_reranker(&PrefersBeta, &mut |_| {}).unwrap(), 2);
+        assert_eq!(index.add_reranker(&PrefersBeta, &mut |_| {}).unwrap(), 0);
+        let all = Filter::default();
+        let plain = index.searcher(Some(&BagOfWords)).unwrap();
+        assert_eq!(
+            plain.search("shared_value", 2, &all).unwrap()[0].path,
+            "a.py"
+        );
+        let mut reranked = index.searcher(Some(&BagOfWords)).unwrap();
+        reranked.set_reranker(&PrefersBeta);
+        assert_eq!(
+            reranked.search("shared_value", 2, &all).unwrap()[0].path,
+            "b.py"
+        );
+        // A new file: the next search with the reranker embeds just its chunk.
+        std::fs::write(ws.path().join("c.py"), "def gamma():\n    pass\n").unwrap();
+        index.update(Some(&BagOfWords), &mut |_| {}).unwrap();
+        assert_eq!(index.add_reranker(&PrefersBeta, &mut |_| {}).unwrap(), 1);
     }
 }

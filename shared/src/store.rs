@@ -589,15 +589,18 @@ impl Writer {
     }
 
     /// Drops every vector that no stored chunk uses under `tag`.
+    /// Drops every vector but those of the models `tags` for the `live` content hashes.
     pub fn retain_embeddings(
         &mut self,
-        tag: &[u8; 8],
+        tags: &[[u8; 8]],
         live: &HashMap<[u8; 16], ()>,
     ) -> Result<u64> {
         let mut table = self.txn.open_table(EMBEDDING_KEY_TO_VECTOR)?;
         let mut dead = 0;
         table.retain(|key, _| {
-            let keep = key.len() == 24 && key[..8] == tag[..] && live.contains_key(&key[8..24]);
+            let keep = key.len() == 24
+                && tags.iter().any(|t| key[..8] == t[..])
+                && live.contains_key(&key[8..24]);
             dead += u64::from(!keep);
             keep
         })?;

@@ -10,7 +10,7 @@ use std::sync::Mutex;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
-use scry_core::{Filter, Index, Span, default_db_path};
+use scry_core::{BertEmbedder, Filter, Index, Span, default_db_path};
 
 use crate::model::ModelChoice;
 
@@ -103,6 +103,31 @@ struct Common {
     /// `none` for lexical search only.
     #[arg(long, env = "SCRY_MODEL", value_name = "MODEL")]
     model: Option<String>,
+    /// Let a transformer (a BERT-family model directory) re-order the leading results of the
+    /// main model: the best quality tier. The index keeps its vectors of every chunk (made
+    /// once, at the transformer's speed); each query runs it once.
+    #[arg(long, env = "SCRY_RERANK", value_name = "MODEL_DIR")]
+    rerank: Option<PathBuf>,
+}
+
+impl Common {
+    /// The reranker, when asked for, with its vectors of every chunk in the index.
+    fn reranker(&self, index: &mut Index) -> Result<Option<BertEmbedder>> {
+        let Some(dir) = &self.rerank else {
+            return Ok(None);
+        };
+        if !dir.is_dir() {
+            bail!(
+                "--rerank {} is not a model directory (config.json, tokenizer.json, model.safetensors)",
+                dir.display()
+            );
+        }
+        let reranker = BertEmbedder::load(dir)?;
+        let mut bar = progress::Bar::new();
+        index.add_reranker(&reranker, &mut |p| bar.update(p))?;
+        bar.finish();
+        Ok(Some(reranker))
+    }
 }
 
 #[derive(Args)]
@@ -178,6 +203,7 @@ fn dispatch(cli: Cli) -> Result<()> {
             let model = ModelChoice::resolve(common.model.as_deref(), &root)?;
             let mut index = open_index(&root, rebuild)?;
             let stats = update(&mut index, &model)?;
+            common.reranker(&mut index)?;
             output::print_update(&stats, &index.status()?, &mut io::stderr())?;
             Ok(())
         }
@@ -189,7 +215,7 @@ fn dispatch(cli: Cli) -> Result<()> {
             output,
             common,
         } => {
-            let root = common.path.unwrap_or_else(|| ".".into());
+            let root = common.path.clone().unwrap_or_else(|| ".".into());
             let model = ModelChoice::resolve(common.model.as_deref(), &root)?;
             let filter = Filter::new(lang.as_deref(), glob.as_deref())?;
             let queries = match (query, queries) {
@@ -199,7 +225,11 @@ fn dispatch(cli: Cli) -> Result<()> {
             };
             let mut index = open_index(&root, false)?;
             update(&mut index, &model)?;
-            let searcher = index.searcher(model.embedder())?;
+            let reranker = common.reranker(&mut index)?;
+            let mut searcher = index.searcher(model.embedder())?;
+            if let Some(r) = &reranker {
+                searcher.set_reranker(r);
+            }
             let mut out = io::BufWriter::new(io::stdout().lock());
             for query in &queries {
                 let hits = searcher.search(query, output.limit, &filter)?;
