@@ -134,6 +134,10 @@ fn the_transformer_reranks_the_built_in_model() {
     assert!(summary.contains("vectors embedded"), "{summary}");
     let (status, _) = scry(index_dir.path(), &["status", "--path", root]);
     assert!(status.contains("static:scry-code@"), "{status}");
+    assert!(
+        status.contains("reranker:  bert:all-MiniLM-L6-v2@"),
+        "{status}"
+    );
     let args = [
         "search",
         "--json",

@@ -84,6 +84,8 @@ pub struct Status {
     pub vectors: u64,
     /// The model whose vectors cover every chunk; `None` when the index is lexical only.
     pub model: Option<String>,
+    /// A reranker whose vectors the index keeps too (see [`Index::add_reranker`]).
+    pub rerank_model: Option<String>,
     pub schema_version: u32,
 }
 
@@ -526,6 +528,9 @@ impl Index {
             chunks: reader.n_chunks()?,
             vectors: reader.n_embeddings()?,
             model,
+            rerank_model: reader
+                .meta("rerank_model")?
+                .map(|m| String::from_utf8_lossy(&m).into_owned()),
             schema_version: crate::store::SCHEMA_VERSION,
         })
     }

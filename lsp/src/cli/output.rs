@@ -137,5 +137,8 @@ pub fn print_status(status: &Status, out: &mut impl Write) -> io::Result<()> {
         Some(id) if Some(id) == builtin => writeln!(out, "model:     {id} (built-in)")?,
         Some(id) => writeln!(out, "model:     {id}")?,
     }
+    if let Some(id) = &status.rerank_model {
+        writeln!(out, "reranker:  {id} (vectors kept for --rerank)")?;
+    }
     writeln!(out, "schema:    {}", status.schema_version)
 }
