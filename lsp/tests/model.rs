@@ -33,6 +33,20 @@ fn scry(index_dir: &Path, args: &[&str]) -> (String, String) {
     (stdout, stderr)
 }
 
+/// A retry loop and an HTML escape in Python, a triangle's area in Rust.
+fn write_fixture(root: &Path) {
+    fs::write(
+        root.join("net.py"),
+        "import time\n\ndef send_with_backoff(sock, payload, tries=4):\n    for n in range(tries):\n        try:\n            return sock.send(payload)\n        except OSError:\n            time.sleep(2 ** n)\n    raise\n\n\ndef html_escape(s):\n    return s.replace('&', '&amp;').replace('<', '&lt;')\n",
+    )
+    .unwrap();
+    fs::write(
+        root.join("shapes.rs"),
+        "pub fn triangle_area(base: f64, height: f64) -> f64 {\n    0.5 * base * height\n}\n",
+    )
+    .unwrap();
+}
+
 fn top_symbol(stdout: &str) -> String {
     let line: serde_json::Value = serde_json::from_str(stdout.lines().next().unwrap()).unwrap();
     line["results"][0]["symbol"]
@@ -48,16 +62,7 @@ fn hybrid_search_and_model_changes_keep_chunks() {
     let ws = tempfile::tempdir().unwrap();
     let index_dir = tempfile::tempdir().unwrap();
     let root = ws.path().to_str().unwrap();
-    fs::write(
-        ws.path().join("net.py"),
-        "import time\n\ndef send_with_backoff(sock, payload, tries=4):\n    for n in range(tries):\n        try:\n            return sock.send(payload)\n        except OSError:\n            time.sleep(2 ** n)\n    raise\n\n\ndef html_escape(s):\n    return s.replace('&', '&amp;').replace('<', '&lt;')\n",
-    )
-    .unwrap();
-    fs::write(
-        ws.path().join("shapes.rs"),
-        "pub fn triangle_area(base: f64, height: f64) -> f64 {\n    0.5 * base * height\n}\n",
-    )
-    .unwrap();
+    write_fixture(ws.path());
 
     // Words that appear nowhere in the code: only the vectors can connect them.
     let search = |query: &str| {
@@ -119,16 +124,7 @@ fn the_transformer_reranks_the_built_in_model() {
     let ws = tempfile::tempdir().unwrap();
     let index_dir = tempfile::tempdir().unwrap();
     let root = ws.path().to_str().unwrap();
-    fs::write(
-        ws.path().join("net.py"),
-        "import time\n\ndef send_with_backoff(sock, payload, tries=4):\n    for n in range(tries):\n        try:\n            return sock.send(payload)\n        except OSError:\n            time.sleep(2 ** n)\n    raise\n",
-    )
-    .unwrap();
-    fs::write(
-        ws.path().join("shapes.rs"),
-        "pub fn triangle_area(base: f64, height: f64) -> f64 {\n    0.5 * base * height\n}\n",
-    )
-    .unwrap();
+    write_fixture(ws.path());
     // Indexing keeps the transformer's vectors beside the built-in model's.
     let (_, summary) = scry(index_dir.path(), &["index", "--rerank", model, root]);
     assert!(summary.contains("vectors embedded"), "{summary}");
