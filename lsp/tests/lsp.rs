@@ -579,6 +579,20 @@ fn settings_switch_model_and_excludes() {
         p["state"] == "ready" && p["files"] == 3 && p["model"].is_string()
     });
     assert_eq!(paths(&server.search("arithmetic mean"))[0], "math/stats.py");
+    // A model that does not exist is refused; the index keeps working with the old settings.
+    server.notify(
+        "workspace/didChangeConfiguration",
+        json!({"settings": {"scry": {"model": "no/such/model"}}}),
+    );
+    server.wait_notification("window/showMessage", |p| {
+        p["message"]
+            .as_str()
+            .unwrap()
+            .contains("keeps its previous settings")
+    });
+    let status = server.wait_ready();
+    assert!(status["workspaces"][0]["model"].is_string(), "{status}");
+    assert_eq!(paths(&server.search("arithmetic mean"))[0], "math/stats.py");
     server.shutdown();
 }
 

@@ -268,12 +268,35 @@ impl Worker {
         Ok(())
     }
 
-    fn load_model(&mut self) -> Result<()> {
-        let choice = match &self.settings.model {
-            Some(model) => ModelChoice::named(model, &self.root)?,
-            None => ModelChoice::configured(&self.root)?,
+    /// Takes new settings, checking the model and excludes before anything changes.
+    fn apply_settings(&mut self, settings: Settings) -> Result<()> {
+        let excludes = Excludes::new(&settings.exclude).map_err(anyhow::Error::msg)?;
+        let model_changed = settings.model != self.settings.model;
+        let embedder = match model_changed {
+            true => Some(choose_model(&settings, &self.root)?),
+            false => None,
         };
-        self.embedder = choice.into_static();
+        self.settings = settings;
+        if let Some(filter) = &self.filter {
+            *filter.write().expect("filter lock") = ChangeFilter::new(&self.root, &excludes);
+        }
+        if let Some(embedder) = embedder {
+            self.embedder = embedder;
+            // A searcher of the new model (lexical until the index holds its vectors); open
+            // buffers are embedded anew.
+            let fresh = self.index.as_ref().expect("open").searcher(self.embedder)?;
+            let mut guard = self.searcher.write().expect("searcher lock");
+            match guard.as_mut() {
+                Some(searcher) => searcher.apply(Changes::reload(fresh))?,
+                None => *guard = Some(fresh),
+            }
+        }
+        self.index.as_mut().expect("open").set_excludes(excludes);
+        Ok(())
+    }
+
+    fn load_model(&mut self) -> Result<()> {
+        self.embedder = choose_model(&self.settings, &self.root)?;
         Ok(())
     }
 
@@ -291,25 +314,16 @@ impl Worker {
         }
         let mut disk = burst.disk;
         if let Some(settings) = burst.settings.filter(|s| *s != self.settings) {
-            let model_changed = settings.model != self.settings.model;
-            self.settings = settings;
-            let excludes = self.excludes()?;
-            if let Some(filter) = &self.filter {
-                *filter.write().expect("filter lock") = ChangeFilter::new(&self.root, &excludes);
-            }
-            if model_changed {
-                self.load_model()?;
-                // A searcher of the new model (lexical until the index holds its vectors);
-                // open buffers are embedded anew.
-                let fresh = self.index.as_ref().expect("open").searcher(self.embedder)?;
-                let mut guard = self.searcher.write().expect("searcher lock");
-                match guard.as_mut() {
-                    Some(searcher) => searcher.apply(Changes::reload(fresh))?,
-                    None => *guard = Some(fresh),
+            match self.apply_settings(settings) {
+                Ok(()) => disk = true,
+                // A bad setting leaves the working index as it was: say so, go on.
+                Err(err) => {
+                    let _ = self.events.send(Event::Warning(format!(
+                        "Scry keeps its previous settings for {}: {err:#}",
+                        self.root.display()
+                    )));
                 }
             }
-            self.index.as_mut().expect("open").set_excludes(excludes);
-            disk = true;
         }
         if disk {
             let previews = if burst.rescan || burst.changed.len() > PREVIEW_MAX_FILES {
@@ -594,4 +608,13 @@ impl Worker {
             let _ = self.events.send(Event::Status(status));
         }
     }
+}
+
+/// The model `settings` name (relative paths from the workspace), else the configured one.
+fn choose_model(settings: &Settings, root: &Path) -> Result<Option<&'static dyn Embedder>> {
+    let choice = match &settings.model {
+        Some(model) => ModelChoice::named(model, root)?,
+        None => ModelChoice::configured(root)?,
+    };
+    Ok(choice.into_static())
 }
