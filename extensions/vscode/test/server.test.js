@@ -9,9 +9,13 @@ const { spawn } = require("node:child_process");
 const rpc = require("vscode-jsonrpc/node");
 const { toItems, statusText } = require("../out/logic.js");
 
+// The test command sets SCRY_BIN; then a missing binary is a failure, not a skip. Without it
+// (a developer's `npm test`), the debug build is used when there is one.
 const binary = process.env.SCRY_BIN || path.resolve(__dirname, "../../../target/debug/scry");
+const skip = !process.env.SCRY_BIN && !fs.existsSync(binary) && `no ${binary} (build Scry or set SCRY_BIN)`;
 
-test("searches a workspace through the real server", { skip: !fs.existsSync(binary) && `no ${binary}` }, async () => {
+test("searches a workspace through the real server", { skip }, async () => {
+  assert.ok(fs.existsSync(binary), `SCRY_BIN=${binary} does not exist`);
   const root = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), "scry-vscode-")));
   const index = fs.mkdtempSync(path.join(os.tmpdir(), "scry-vscode-index-"));
   fs.mkdirSync(path.join(root, "net"));
