@@ -18,7 +18,7 @@ use crate::lang::ChunkKind;
 
 /// Bumped whenever a table's layout or the meaning of its contents (chunking, tokenising)
 /// changes; an index of another version is rebuilt.
-pub(crate) const SCHEMA_VERSION: u32 = 2;
+pub(crate) const SCHEMA_VERSION: u32 = 3;
 
 /// `schema`, `next_chunk_id`, `total_terms`, `model`, `root`.
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
@@ -26,10 +26,11 @@ const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 const PATH_TO_FILE: TableDefinition<&str, &[u8]> = TableDefinition::new("files");
 /// Chunk id → [`ChunkRecord`].
 const ID_TO_CHUNK: TableDefinition<u64, &[u8]> = TableDefinition::new("chunks");
-/// (BM25 term, chunk id) → packed posting (see [`Posting`]): a term's postings are one key
-/// range, and a batch's postings, sorted, go into neighbouring pages (a multimap table of
-/// term → postings took twice as long to fill).
-const TERM_TO_POSTINGS: TableDefinition<(&str, u64), u64> = TableDefinition::new("postings");
+/// (BM25 term, first chunk id) → a run of packed postings (see [`Posting`]), sorted by chunk
+/// id, every id ≥ the key's and below the next run's key. A write transaction adds one run per
+/// term, so a cold index inserts a term once per batch instead of once per chunk (a key per
+/// posting took 30% longer to fill and twice the space); a term's runs are one key range.
+const TERM_TO_POSTINGS: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("postings");
 /// Model tag ‖ content hash → vector (int8 codes with a scale, see `encode_vector`). Keyed by model, so vectors of two
 /// models never mix, and by content, so identical chunks embed once and moves cost nothing.
 const EMBEDDING_KEY_TO_VECTOR: TableDefinition<&[u8], &[u8]> = TableDefinition::new("embeddings");
@@ -98,6 +99,12 @@ impl Posting {
             doc_len: (v & 0xffff) as u32,
         }
     }
+}
+
+/// The packed postings of a run, in chunk id order.
+fn packed_postings(run: &[u8]) -> impl Iterator<Item = u64> + '_ {
+    run.chunks_exact(8)
+        .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")))
 }
 
 pub(crate) fn model_tag(model_id: &str) -> [u8; 8] {
@@ -341,7 +348,7 @@ impl Reader {
         let table = self.txn.open_table(TERM_TO_POSTINGS)?;
         let mut out = Vec::new();
         for entry in table.range((term, 0)..=(term, u64::MAX))? {
-            out.push(Posting::unpack(entry?.1.value()));
+            out.extend(packed_postings(entry?.1.value()).map(Posting::unpack));
         }
         Ok(out)
     }
@@ -389,9 +396,11 @@ impl Reader {
         let postings = self.txn.open_table(TERM_TO_POSTINGS)?;
         let mut dangling = 0u64;
         for entry in postings.iter()? {
-            let (key, _) = entry?;
-            if chunks.get(key.value().1)?.is_none() {
-                dangling += 1;
+            let (_, run) = entry?;
+            for posting in packed_postings(run.value()).map(Posting::unpack) {
+                if chunks.get(posting.chunk_id)?.is_none() {
+                    dangling += 1;
+                }
             }
         }
         if dangling > 0 {
@@ -405,8 +414,7 @@ impl Reader {
         let table = self.txn.open_table(TERM_TO_POSTINGS)?;
         let mut n = 0;
         for entry in table.range((term, 0)..=(term, u64::MAX))? {
-            entry?;
-            n += 1;
+            n += entry?.1.value().len() as u64 / 8;
         }
         Ok(n)
     }
@@ -495,8 +503,8 @@ impl Writer {
 
     fn remove_chunks(&mut self, ids: &[u64]) -> Result<()> {
         let mut chunks = self.txn.open_table(ID_TO_CHUNK)?;
-        let mut postings = self.txn.open_table(TERM_TO_POSTINGS)?;
         let mut removed_terms = 0u64;
+        let mut by_term: HashMap<String, Vec<u64>> = HashMap::new();
         for &id in ids {
             let Some(value) = chunks.remove(id)? else {
                 continue;
@@ -509,24 +517,53 @@ impl Writer {
                 record.scope.as_deref(),
                 &record.text,
             ) {
-                postings.remove((term.as_str(), id))?;
+                by_term.entry(term).or_default().push(id);
             }
             removed_terms += record.n_terms as u64;
         }
-        drop((chunks, postings));
+        drop(chunks);
+        let mut postings = self.txn.open_table(TERM_TO_POSTINGS)?;
+        for (term, ids) in by_term {
+            // Each run holding one of these ids is rewritten once, without them.
+            let mut runs: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
+            for id in ids {
+                let found = postings
+                    .range((term.as_str(), 0)..=(term.as_str(), id))?
+                    .next_back();
+                if let Some(entry) = found {
+                    runs.entry(entry?.0.value().1).or_default().push(id);
+                }
+            }
+            for (start, gone) in runs {
+                let kept: Vec<u8> = match postings.get((term.as_str(), start))? {
+                    Some(run) => packed_postings(run.value())
+                        .filter(|&p| !gone.contains(&Posting::unpack(p).chunk_id))
+                        .flat_map(u64::to_le_bytes)
+                        .collect(),
+                    None => continue,
+                };
+                if kept.is_empty() {
+                    postings.remove((term.as_str(), start))?;
+                } else {
+                    postings.insert((term.as_str(), start), kept.as_slice())?;
+                }
+            }
+        }
+        drop(postings);
         let total = self.meta_u64("total_terms")?.saturating_sub(removed_terms);
         self.set_meta("total_terms", &total.to_le_bytes())
     }
 
-    /// Stores files and their chunks (replacing what those paths held). Postings are inserted
-    /// sorted by term: neighbouring inserts touch the same B-tree pages.
+    /// Stores files and their chunks (replacing what those paths held). Each term gets one run
+    /// of postings, inserted sorted by term: neighbouring inserts touch the same B-tree pages.
     pub fn put_files(&mut self, files: Vec<NewFile>) -> Result<()> {
         for file in &files {
             self.remove_file(&file.path)?;
         }
         let mut next_id = self.meta_u64("next_chunk_id")?.max(1);
         let mut added_terms = 0u64;
-        let mut all_postings: Vec<(String, u64, u64)> = Vec::new();
+        // Term → (first chunk id, packed postings); chunks come in id order, so runs are sorted.
+        let mut runs: HashMap<String, (u64, Vec<u8>)> = HashMap::new();
         {
             let mut table = self.txn.open_table(ID_TO_CHUNK)?;
             let mut paths = self.txn.open_table(PATH_TO_FILE)?;
@@ -541,7 +578,8 @@ impl Writer {
                             tf,
                             doc_len: chunk.record.n_terms,
                         };
-                        all_postings.push((term, id, posting.pack()));
+                        let run = runs.entry(term).or_insert_with(|| (id, Vec::new()));
+                        run.1.extend(posting.pack().to_le_bytes());
                     }
                     added_terms += chunk.record.n_terms as u64;
                     table.insert(id, encode(&chunk.record).as_slice())?;
@@ -555,10 +593,11 @@ impl Writer {
                 };
                 paths.insert(file.path.as_str(), encode(&record).as_slice())?;
             }
-            all_postings.sort_unstable();
+            let mut runs: Vec<(String, (u64, Vec<u8>))> = runs.into_iter().collect();
+            runs.sort_unstable_by(|a, b| a.0.cmp(&b.0));
             let mut postings = self.txn.open_table(TERM_TO_POSTINGS)?;
-            for (term, id, packed) in &all_postings {
-                postings.insert((term.as_str(), *id), *packed)?;
+            for (term, (first_id, run)) in &runs {
+                postings.insert((term.as_str(), *first_id), run.as_slice())?;
             }
         }
         self.set_meta("next_chunk_id", &next_id.to_le_bytes())?;
@@ -588,7 +627,6 @@ impl Writer {
         Ok(())
     }
 
-    /// Drops every vector that no stored chunk uses under `tag`.
     /// Drops every vector but those of the models `tags` for the `live` content hashes.
     pub fn retain_embeddings(
         &mut self,
@@ -666,5 +704,84 @@ mod tests {
         drop(store);
         let (_, opened) = Store::open(&path, dir.path()).unwrap();
         assert_eq!(opened, Opened::RebuiltStaleSchema { found: 0 });
+    }
+
+    fn new_file(path: &str, texts: &[&str]) -> NewFile {
+        let chunks = texts
+            .iter()
+            .map(|text| {
+                let term_freqs = crate::tokens::term_freqs(path, None, None, text);
+                NewChunk {
+                    record: ChunkRecord {
+                        path: path.to_string(),
+                        language: "python".to_string(),
+                        start_line: 1,
+                        end_line: 1,
+                        start_byte: 0,
+                        end_byte: text.len() as u32,
+                        symbol: None,
+                        kind: ChunkKind::Function,
+                        scope: None,
+                        text: text.to_string(),
+                        content_hash: [0; 16],
+                        n_terms: term_freqs.iter().map(|(_, n)| n).sum(),
+                        shape_sig: Vec::new(),
+                        vocab_sig: Vec::new(),
+                    },
+                    term_freqs,
+                }
+            })
+            .collect();
+        NewFile {
+            path: path.to_string(),
+            size: 1,
+            mtime_ns: 1,
+            hash: [0; 16],
+            chunks,
+        }
+    }
+
+    #[test]
+    fn postings_runs_follow_edits_and_deletes() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = Store::open(&dir.path().join("index.redb"), dir.path()).unwrap();
+        let ids = |word: &str| -> Vec<u64> {
+            let mut stemmed = Vec::new();
+            crate::tokens::terms(word, &mut stemmed);
+            let term = stemmed[0].as_str();
+            let reader = store.read().unwrap();
+            let ids: Vec<u64> = reader
+                .postings(term)
+                .unwrap()
+                .iter()
+                .map(|p| p.chunk_id)
+                .collect();
+            assert_eq!(reader.document_frequency(term).unwrap(), ids.len() as u64);
+            ids
+        };
+        let mut w = store.write().unwrap();
+        w.put_files(vec![
+            new_file("a.py", &["retry upload", "upload chunk"]),
+            new_file("b.py", &["retry download"]),
+        ])
+        .unwrap();
+        w.commit().unwrap();
+        assert_eq!(ids("upload"), [1, 2]);
+        assert_eq!(ids("retry"), [1, 3]);
+
+        // A later batch is a run of its own; replacing a.py drops its postings from the first.
+        let mut w = store.write().unwrap();
+        w.put_files(vec![new_file("a.py", &["retry parse"])])
+            .unwrap();
+        w.commit().unwrap();
+        assert_eq!(ids("upload"), Vec::<u64>::new());
+        assert_eq!(ids("retry"), [3, 4]);
+
+        let mut w = store.write().unwrap();
+        w.remove_file("b.py").unwrap();
+        w.commit().unwrap();
+        assert_eq!(ids("retry"), [4]);
+        assert_eq!(ids("download"), Vec::<u64>::new());
+        assert_eq!(store.read().unwrap().check().unwrap(), Vec::<String>::new());
     }
 }

@@ -23,18 +23,20 @@ fn stemmer() -> &'static Stemmer {
 pub fn split_identifier(word: &str) -> Vec<&str> {
     let mut parts = Vec::new();
     for piece in word.split(['_', '$']).filter(|p| !p.is_empty()) {
-        let chars: Vec<(usize, char)> = piece.char_indices().collect();
         let mut start = 0;
-        for k in 1..chars.len() {
-            let (i, c) = chars[k];
-            let prev = chars[k - 1].1;
-            let next_lower = chars.get(k + 1).is_some_and(|&(_, n)| n.is_lowercase());
-            let boundary = (prev.is_lowercase() && c.is_uppercase())
-                || (prev.is_uppercase() && c.is_uppercase() && next_lower);
-            if boundary {
-                parts.push(&piece[start..i]);
-                start = i;
+        let mut prev: Option<char> = None;
+        let mut chars = piece.char_indices().peekable();
+        while let Some((i, c)) = chars.next() {
+            if let Some(prev) = prev {
+                let next_lower = chars.peek().is_some_and(|&(_, n)| n.is_lowercase());
+                let boundary = (prev.is_lowercase() && c.is_uppercase())
+                    || (prev.is_uppercase() && c.is_uppercase() && next_lower);
+                if boundary {
+                    parts.push(&piece[start..i]);
+                    start = i;
+                }
             }
+            prev = Some(c);
         }
         parts.push(&piece[start..]);
     }
@@ -45,24 +47,41 @@ pub fn split_identifier(word: &str) -> Vec<&str> {
 /// parts, and each part lower-cased and stemmed, so `retryFailedUploads`, `retry_failed_upload`
 /// and "retries failed uploads" meet.
 pub fn terms(text: &str, out: &mut Vec<String>) {
+    for_each_term(text, &mut |term| out.push(term.to_string()));
+}
+
+/// [`terms`] without a `String` per occurrence: indexing counts millions of them.
+fn for_each_term(text: &str, f: &mut impl FnMut(&str)) {
+    let mut lower = String::new();
     for word in words(text) {
         if word.bytes().all(|b| b.is_ascii_digit()) {
             continue;
         }
         let parts = split_identifier(word);
         if parts.len() > 1 {
-            out.push(word.to_lowercase());
+            lowercase_into(word, &mut lower);
+            f(&lower);
         }
         for part in parts {
-            let lower = part.to_lowercase();
+            lowercase_into(part, &mut lower);
             if lower.len() < 2
                 || lower.bytes().all(|b| b.is_ascii_digit())
                 || STOP_WORDS.contains(&lower.as_str())
             {
                 continue;
             }
-            out.push(stemmer().stem(&lower).into_owned());
+            f(&stemmer().stem(&lower));
         }
+    }
+}
+
+fn lowercase_into(word: &str, out: &mut String) {
+    out.clear();
+    if word.is_ascii() {
+        out.push_str(word);
+        out.make_ascii_lowercase();
+    } else {
+        out.extend(word.chars().flat_map(char::to_lowercase));
     }
 }
 
@@ -74,19 +93,24 @@ pub fn term_freqs(
     scope: Option<&str>,
     text: &str,
 ) -> Vec<(String, u32)> {
-    let mut all = Vec::new();
-    terms(text, &mut all);
-    for _ in 0..2 {
-        terms(symbol.unwrap_or(""), &mut all);
-    }
-    terms(scope.unwrap_or(""), &mut all);
-    terms(path, &mut all);
     let mut counts: HashMap<String, u32> = HashMap::new();
-    for term in all {
-        *counts.entry(term).or_default() += 1;
+    let mut count = |term: &str| match counts.get_mut(term) {
+        Some(n) => *n += 1,
+        None => {
+            counts.insert(term.to_string(), 1);
+        }
+    };
+    for part in [
+        text,
+        symbol.unwrap_or(""),
+        symbol.unwrap_or(""),
+        scope.unwrap_or(""),
+        path,
+    ] {
+        for_each_term(part, &mut count);
     }
     let mut freqs: Vec<(String, u32)> = counts.into_iter().collect();
-    freqs.sort();
+    freqs.sort_unstable();
     freqs
 }
 
