@@ -1,0 +1,92 @@
+//! Configuration: defaults, then a TOML file, then the environment and flags (see `main`).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use serde::Deserialize;
+
+use crate::model::Limits;
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Where to listen.
+    pub addr: String,
+    /// Where the embedded database lives (SQLite).
+    pub data_dir: PathBuf,
+    /// A PostgreSQL URL; when set, the data directory is not used.
+    pub database_url: Option<String>,
+    pub max_connections: u32,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    pub session_ttl_s: i64,
+    pub invitation_ttl_s: i64,
+    pub device_code_ttl_s: i64,
+    pub device_poll_interval_s: i64,
+    /// Where a person approves a device login (shown to the device).
+    pub verification_uri: String,
+    /// The operator's bearer token for `/v1/admin/*` (tier changes); admin routes are off
+    /// without one.
+    pub admin_token: Option<String>,
+    /// The tiers, by name: `free` and `pro` by default; `enterprise` takes each org's own limits.
+    pub tiers: BTreeMap<String, Limits>,
+    /// Webhook sending: how often due deliveries are looked for, and attempts before giving up.
+    pub webhook_poll_ms: u64,
+    pub webhook_max_attempts: i64,
+    /// Log lines as JSON objects instead of text.
+    pub json_logs: bool,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            addr: "127.0.0.1:8787".into(),
+            data_dir: default_data_dir(),
+            database_url: None,
+            max_connections: 16,
+            max_body_bytes: 64 * 1024,
+            session_ttl_s: 30 * 86_400,
+            invitation_ttl_s: 7 * 86_400,
+            device_code_ttl_s: 600,
+            device_poll_interval_s: 5,
+            verification_uri: "http://127.0.0.1:8787/device".into(),
+            admin_token: None,
+            tiers: BTreeMap::from([
+                (
+                    "free".to_string(),
+                    Limits {
+                        max_repos: 3,
+                        max_chunks: 10_000,
+                        requests_per_minute: 10,
+                    },
+                ),
+                (
+                    "pro".to_string(),
+                    Limits {
+                        max_repos: 20,
+                        max_chunks: 100_000,
+                        requests_per_minute: 100,
+                    },
+                ),
+            ]),
+            webhook_poll_ms: 1000,
+            webhook_max_attempts: 8,
+            json_logs: false,
+        }
+    }
+}
+
+fn default_data_dir() -> PathBuf {
+    dirs::data_local_dir()
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join("scry-server")
+}
+
+impl Config {
+    pub fn from_file(path: &Path) -> anyhow::Result<Config> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read config file {}", path.display()))?;
+        toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))
+    }
+}

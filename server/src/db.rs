@@ -1,0 +1,177 @@
+//! The database: SQLite (embedded default) or PostgreSQL, through sqlx's `Any` driver so the
+//! queries are written once. The backends differ in their migrations and in how tenancy is
+//! enforced: PostgreSQL adds row-level security, fed per transaction by [`Scope`].
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::Context;
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{Any, AnyPool, Connection, Executor, Transaction};
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Whose rows a transaction may see on PostgreSQL (row-level security reads these settings;
+/// every query also filters by them explicitly).
+#[derive(Clone, Copy, Debug)]
+pub enum Scope<'a> {
+    /// One organisation's rows.
+    Org(&'a str),
+    /// A user's memberships and the organisations they belong to.
+    User(&'a str),
+    /// The API key with this hash, and nothing else.
+    KeyHash(&'a str),
+    /// The invitation with this token hash, and nothing else.
+    InviteHash(&'a str),
+    /// Tables without tenants only (users, sessions, device codes, the webhook queue).
+    Global,
+}
+
+pub struct Db {
+    backend: Backend,
+    /// SQLite allows one writer: writes share one connection, so they queue here instead of
+    /// failing with "database is locked"; reads go to `read`. PostgreSQL uses one pool for both.
+    write: AnyPool,
+    read: AnyPool,
+}
+
+impl Db {
+    /// Opens (creating) `data_dir/scry-server.db`.
+    pub async fn sqlite(data_dir: &Path) -> anyhow::Result<Db> {
+        std::fs::create_dir_all(data_dir)
+            .with_context(|| format!("cannot create data directory {}", data_dir.display()))?;
+        let url = format!(
+            "sqlite://{}?mode=rwc",
+            data_dir.join("scry-server.db").display()
+        );
+        sqlx::any::install_default_drivers();
+        let options = AnyConnectOptions::from_str(&url)?;
+        let mut conn = sqlx::AnyConnection::connect_with(&options)
+            .await
+            .with_context(|| format!("cannot open {url}"))?;
+        conn.execute("PRAGMA journal_mode = WAL").await?;
+        SQLITE_MIGRATIONS
+            .run(&mut conn)
+            .await
+            .context("migrating the SQLite database")?;
+        conn.close().await?;
+        let pool = |n: u32| {
+            AnyPoolOptions::new()
+                .max_connections(n)
+                .acquire_timeout(Duration::from_secs(10))
+                .after_connect(|conn, _| {
+                    Box::pin(async move {
+                        conn.execute("PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;")
+                            .await?;
+                        Ok(())
+                    })
+                })
+                .connect_with(options.clone())
+        };
+        Ok(Db {
+            backend: Backend::Sqlite,
+            write: pool(1).await?,
+            read: pool(8).await?,
+        })
+    }
+
+    /// Connects to PostgreSQL at `url` (a role that may create tables and the `scry_app` role),
+    /// migrates, then serves every query as `scry_app`, which owns nothing and cannot bypass
+    /// row-level security.
+    pub async fn postgres(url: &str, max_connections: u32) -> anyhow::Result<Db> {
+        sqlx::any::install_default_drivers();
+        let options = AnyConnectOptions::from_str(url).context("invalid database URL")?;
+        let mut conn = sqlx::AnyConnection::connect_with(&options)
+            .await
+            .context("cannot connect to PostgreSQL")?;
+        // Replicas starting together must not run the migrations twice at once.
+        conn.execute("SELECT pg_advisory_lock(72656419)").await?;
+        let migrated = POSTGRES_MIGRATIONS.run(&mut conn).await;
+        conn.execute("SELECT pg_advisory_unlock(72656419)").await?;
+        migrated.context("migrating the PostgreSQL database")?;
+        conn.close().await?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(Duration::from_secs(10))
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    conn.execute("SET ROLE scry_app").await?;
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await?;
+        Ok(Db {
+            backend: Backend::Postgres,
+            write: pool.clone(),
+            read: pool,
+        })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub async fn ping(&self) -> Result<(), sqlx::Error> {
+        sqlx::query("SELECT 1")
+            .execute(&self.read)
+            .await
+            .map(|_| ())
+    }
+
+    pub async fn close(&self) {
+        self.write.close().await;
+        self.read.close().await;
+    }
+
+    /// A transaction that sees `scope`'s rows.
+    pub async fn begin(
+        &self,
+        write: bool,
+        scope: Scope<'_>,
+    ) -> Result<Transaction<'static, Any>, sqlx::Error> {
+        let pool = if write { &self.write } else { &self.read };
+        let mut tx = pool.begin().await?;
+        self.set_scope(&mut tx, scope).await?;
+        Ok(tx)
+    }
+
+    /// Changes what the rest of the transaction may see (accepting an invitation moves from
+    /// the invitation to its organisation).
+    pub async fn set_scope(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        scope: Scope<'_>,
+    ) -> Result<(), sqlx::Error> {
+        if self.backend != Backend::Postgres {
+            return Ok(());
+        }
+        let (org, user, key, invite) = match scope {
+            Scope::Org(id) => (id, "", "", ""),
+            Scope::User(id) => ("", id, "", ""),
+            Scope::KeyHash(h) => ("", "", h, ""),
+            Scope::InviteHash(h) => ("", "", "", h),
+            Scope::Global => ("", "", "", ""),
+        };
+        // Local to the transaction: a pooled connection carries nothing to its next user.
+        sqlx::query(
+            "SELECT set_config('app.org_id', $1, true), set_config('app.user_id', $2, true), \
+             set_config('app.key_hash', $3, true), set_config('app.invite_hash', $4, true)",
+        )
+        .bind(org)
+        .bind(user)
+        .bind(key)
+        .bind(invite)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,127 @@
+//! `scry-server`: Scry's hosted account service — organisations, members, API keys, tiers,
+//! quotas, rate limits, usage, audit and webhooks — on SQLite (embedded) or PostgreSQL.
+//! See `server/README.md` for the API and `ARCHITECTURE.md` for where it sits.
+
+pub mod api;
+pub mod auth;
+pub mod clock;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod extract;
+pub mod model;
+pub mod store;
+pub mod webhooks;
+
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use axum::extract::{MatchedPath, Request};
+use axum::middleware::Next;
+use axum::response::Response;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+use crate::api::AppState;
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::db::Db;
+use crate::store::{SqlStore, Storage};
+
+/// Opens the database the configuration names (migrating it).
+pub async fn open_store(config: &Config) -> anyhow::Result<Arc<SqlStore>> {
+    let db = match &config.database_url {
+        Some(url) => Db::postgres(url, config.max_connections).await?,
+        None => Db::sqlite(&config.data_dir).await?,
+    };
+    Ok(Arc::new(SqlStore::new(db)))
+}
+
+fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            PrometheusBuilder::new()
+                .install_recorder()
+                .expect("the first Prometheus recorder installs")
+        })
+        .clone()
+}
+
+/// The HTTP application over `store`.
+pub fn app(store: Arc<dyn Storage>, clock: Arc<dyn Clock>, config: Config) -> axum::Router {
+    let max_body = config.max_body_bytes;
+    let state = Arc::new(AppState {
+        store,
+        clock,
+        config,
+        metrics: metrics_handle(),
+    });
+    api::router(state)
+        .layer(axum::middleware::from_fn(record_metrics))
+        .layer(axum::extract::DefaultBodyLimit::max(max_body))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+}
+
+/// Counts requests and their latency per route (the route's pattern, not the raw path, so ids
+/// do not blow up the series).
+async fn record_metrics(request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched".to_string(), |p| p.as_str().to_string());
+    let method = request.method().to_string();
+    let started = Instant::now();
+    let response = next.run(request).await;
+    let status = response.status().as_u16().to_string();
+    metrics::counter!("http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status).increment(1);
+    metrics::histogram!("http_request_duration_seconds", "method" => method, "route" => route)
+        .record(started.elapsed().as_secs_f64());
+    response
+}
+
+/// Serves until SIGINT or SIGTERM, then finishes the requests in flight and stops the webhook
+/// sender.
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    let store = open_store(&config).await?;
+    let backend = store.db().backend();
+    let clock: Arc<dyn Clock> = Arc::new(clock::SystemClock);
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let sender = webhooks::Sender::new(store.clone(), clock.clone(), config.webhook_max_attempts);
+    let sender_task =
+        tokio::spawn(sender.run(Duration::from_millis(config.webhook_poll_ms), stop_rx));
+    let listener = tokio::net::TcpListener::bind(&config.addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.addr))?;
+    tracing::info!(addr = %listener.local_addr()?, ?backend, "scry-server listening");
+    let router = app(store.clone(), clock, config);
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    let _ = stop_tx.send(true);
+    let _ = sender_task.await;
+    store.db().close().await;
+    tracing::info!("scry-server stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}

@@ -1,0 +1,63 @@
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Parser;
+use scry_server::config::Config;
+
+/// Scry's hosted account service. With no options: SQLite in the data directory, listening on
+/// 127.0.0.1:8787.
+#[derive(Parser)]
+#[command(version, about)]
+struct Args {
+    /// A TOML configuration file (see server/README.md); flags and environment override it.
+    #[arg(long, env = "SCRY_SERVER_CONFIG")]
+    config: Option<PathBuf>,
+    /// Address to listen on.
+    #[arg(long, env = "SCRY_SERVER_ADDR")]
+    addr: Option<String>,
+    /// Directory of the embedded (SQLite) database.
+    #[arg(long, env = "SCRY_SERVER_DATA")]
+    data_dir: Option<PathBuf>,
+    /// PostgreSQL URL (a role that may create tables and roles); selects PostgreSQL.
+    #[arg(long, env = "DATABASE_URL")]
+    database_url: Option<String>,
+    /// The operator's token for /v1/admin (tier changes).
+    #[arg(long, env = "SCRY_SERVER_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
+    /// Log lines as JSON.
+    #[arg(long)]
+    json_logs: bool,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let mut config = match &args.config {
+        Some(path) => Config::from_file(path)?,
+        None => Config::default(),
+    };
+    if let Some(addr) = args.addr {
+        config.addr = addr;
+    }
+    if let Some(dir) = args.data_dir {
+        config.data_dir = dir;
+    }
+    if args.database_url.is_some() {
+        config.database_url = args.database_url;
+    }
+    if args.admin_token.is_some() {
+        config.admin_token = args.admin_token;
+    }
+    config.json_logs |= args.json_logs;
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SCRY_SERVER_LOG")
+        .unwrap_or_else(|_| "info,sqlx=warn".into());
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if config.json_logs {
+        logs.json().init();
+    } else {
+        logs.init();
+    }
+    scry_server::serve(config).await.context("scry-server")
+}
