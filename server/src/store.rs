@@ -297,7 +297,11 @@ async fn event(
     details: serde_json::Value,
     now: i64,
 ) -> Result<()> {
-    let id = format!("aud_{now:011}{}", crate::auth::random_token(9));
+    // Seconds, then a sequence so that entries of one second keep their order (on one replica),
+    // then randomness so that replicas never collide.
+    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 1_000_000;
+    let id = format!("aud_{now:011}{seq:06}{}", crate::auth::random_token(5));
     sqlx::query(
         "INSERT INTO audit_log (id, org_id, at, actor, action, target, details) \
          VALUES ($1, $2, $3, $4, $5, $6, $7)",

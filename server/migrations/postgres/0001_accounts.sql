@@ -125,9 +125,10 @@ CREATE TABLE webhook_queue (
 -- to it (SET ROLE) before any query, so only the migrations run as the owner.
 DO $$
 BEGIN
-    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'scry_app') THEN
-        CREATE ROLE scry_app NOLOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE;
-    END IF;
+    -- Roles belong to the cluster: another database of it may have made this one already.
+    CREATE ROLE scry_app NOLOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE;
+EXCEPTION WHEN duplicate_object OR unique_violation THEN
+    NULL;
 END
 $$;
 GRANT scry_app TO CURRENT_USER;

@@ -1,0 +1,1438 @@
+//! The conformance suite: every case runs against SQLite and against a real PostgreSQL.
+
+mod support;
+
+use std::sync::{Arc, Mutex};
+
+use axum::http::StatusCode;
+use serde_json::{Value, json};
+use sqlx::{Connection, Executor, Row};
+use support::{Backend, Harness, config, limits};
+
+macro_rules! on_both_backends {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $case() {
+                    super::$case(super::Backend::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $case() {
+                    super::$case(super::Backend::Postgres).await
+                }
+            )*
+        }
+    };
+}
+
+on_both_backends!(
+    sessions_are_revocable_and_expire,
+    device_grant_follows_rfc_8628,
+    members_roles_and_invitations,
+    other_orgs_answer_like_nonexistent_ones,
+    api_keys_are_checked_scoped_and_revocable,
+    quotas_hold_under_parallel_requests,
+    rate_limits_are_shared_by_replicas_and_follow_the_tier,
+    usage_is_recorded_per_day,
+    audit_and_export,
+    deleting_removes_every_row_but_the_audit_entry,
+    webhooks_are_signed_and_retried,
+    bad_input_gets_a_json_4xx,
+);
+
+async fn harness(backend: Backend) -> Harness {
+    Harness::new(backend, config()).await
+}
+
+async fn sessions_are_revocable_and_expire(backend: Backend) {
+    let h = harness(backend).await;
+    let (alice, token) = h.user("alice@example.com").await;
+
+    let again = h
+        .call(
+            "POST",
+            "/v1/users",
+            None,
+            Some(json!({"email": "Alice@Example.com", "password": "another password"})),
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.body);
+    let short = h
+        .call(
+            "POST",
+            "/v1/users",
+            None,
+            Some(json!({"email": "bob@example.com", "password": "short"})),
+        )
+        .await;
+    assert_eq!(short.status, StatusCode::BAD_REQUEST);
+    let not_email = h
+        .call(
+            "POST",
+            "/v1/users",
+            None,
+            Some(json!({"email": "bob", "password": "long enough password"})),
+        )
+        .await;
+    assert_eq!(not_email.status, StatusCode::BAD_REQUEST);
+
+    for (email, password) in [
+        ("alice@example.com", "wrong password!"),
+        ("nobody@example.com", "correct horse battery"),
+    ] {
+        let r = h
+            .call(
+                "POST",
+                "/v1/sessions",
+                None,
+                Some(json!({"email": email, "password": password})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(r.body["error"]["message"], "wrong email or password");
+    }
+
+    let me = h.get("/v1/me", &token).await;
+    assert_eq!(me.status, StatusCode::OK);
+    assert_eq!(me.body["user"]["id"], alice.as_str());
+    assert_eq!(me.body["user"]["email"], "alice@example.com");
+
+    // Revoked at once.
+    let out = h
+        .call("DELETE", "/v1/sessions/current", Some(&token), None)
+        .await;
+    assert_eq!(out.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        h.get("/v1/me", &token).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+
+    // Expired after the configured lifetime.
+    let (_, token) = h.user("carol@example.com").await;
+    h.clock.advance(h.config.session_ttl_s - 1);
+    assert_eq!(h.get("/v1/me", &token).await.status, StatusCode::OK);
+    h.clock.advance(1);
+    assert_eq!(
+        h.get("/v1/me", &token).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+
+    for bad in ["scry_sess_notarealtoken", "garbage", "", "scry_live_x_y"] {
+        let r = h.get("/v1/me", bad).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{bad}");
+        assert_eq!(r.code(), "unauthorized");
+    }
+    assert_eq!(
+        h.call("GET", "/v1/me", None, None).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+async fn device_poll(h: &Harness, device_code: &str) -> (StatusCode, Value) {
+    let body = format!(
+        "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Adevice_code&device_code={device_code}&client_id=scry-cli"
+    );
+    let r = h
+        .raw_call(
+            "POST",
+            "/v1/device/token",
+            None,
+            Some("application/x-www-form-urlencoded"),
+            body.into_bytes(),
+        )
+        .await;
+    (r.status, r.body)
+}
+
+async fn device_start(h: &Harness) -> (String, String) {
+    let r = h
+        .raw_call(
+            "POST",
+            "/v1/device/code",
+            None,
+            Some("application/x-www-form-urlencoded"),
+            b"client_id=scry-cli".to_vec(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["interval"], 5);
+    let user_code = r.body["user_code"].as_str().unwrap().to_string();
+    assert_eq!(user_code.len(), 9, "XXXX-XXXX");
+    assert!(
+        r.body["verification_uri_complete"]
+            .as_str()
+            .unwrap()
+            .ends_with(&user_code)
+    );
+    (
+        r.body["device_code"].as_str().unwrap().to_string(),
+        user_code,
+    )
+}
+
+async fn device_grant_follows_rfc_8628(backend: Backend) {
+    let h = harness(backend).await;
+    let (_, token) = h.user("dev@example.com").await;
+
+    let (device, user_code) = device_start(&h).await;
+    let (status, body) = device_poll(&h, &device).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"], "authorization_pending");
+    // Polling faster than the interval: slow down.
+    let (_, body) = device_poll(&h, &device).await;
+    assert_eq!(body["error"], "slow_down");
+    // Each slow_down adds 5 s to the interval: 10 s, then 15 s.
+    h.clock.advance(5);
+    assert_eq!(device_poll(&h, &device).await.1["error"], "slow_down");
+    h.clock.advance(15);
+    assert_eq!(
+        device_poll(&h, &device).await.1["error"],
+        "authorization_pending"
+    );
+
+    // The person approves, typing the code loosely.
+    let loose = user_code.to_lowercase().replace('-', " ");
+    let r = h
+        .post(
+            "/v1/device/verify",
+            &token,
+            json!({"user_code": loose, "approve": true}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
+    h.clock.advance(15);
+    let (status, body) = device_poll(&h, &device).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["token_type"], "Bearer");
+    let access = body["access_token"].as_str().unwrap();
+    let me = h.get("/v1/me", access).await;
+    assert_eq!(me.body["user"]["email"], "dev@example.com");
+    // A device code logs in once.
+    h.clock.advance(10);
+    assert_eq!(device_poll(&h, &device).await.1["error"], "invalid_grant");
+
+    // Denied.
+    let (device, user_code) = device_start(&h).await;
+    let r = h
+        .post(
+            "/v1/device/verify",
+            &token,
+            json!({"user_code": user_code, "approve": false}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    assert_eq!(device_poll(&h, &device).await.1["error"], "access_denied");
+
+    // Expired, and its code can no longer be approved.
+    let (device, user_code) = device_start(&h).await;
+    h.clock.advance(h.config.device_code_ttl_s);
+    assert_eq!(device_poll(&h, &device).await.1["error"], "expired_token");
+    let r = h
+        .post(
+            "/v1/device/verify",
+            &token,
+            json!({"user_code": user_code, "approve": true}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+
+    assert_eq!(device_poll(&h, "made-up").await.1["error"], "invalid_grant");
+    let wrong_grant = h
+        .raw_call(
+            "POST",
+            "/v1/device/token",
+            None,
+            Some("application/x-www-form-urlencoded"),
+            b"grant_type=password&device_code=x".to_vec(),
+        )
+        .await;
+    assert_eq!(wrong_grant.body["error"], "unsupported_grant_type");
+    let json_body = h
+        .call(
+            "POST",
+            "/v1/device/code",
+            None,
+            Some(json!({"client_id": "x"})),
+        )
+        .await;
+    assert_eq!(json_body.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+}
+
+async fn members_roles_and_invitations(backend: Backend) {
+    let h = harness(backend).await;
+    let (alice, a) = h.user("alice@example.com").await;
+    let (bob, b) = h.user("bob@example.com").await;
+    let (_, c) = h.user("carol@example.com").await;
+    let org = h.org(&a, "acme").await;
+
+    // An invitation is for its email only.
+    let r = h
+        .post(
+            &format!("/v1/orgs/{org}/invitations"),
+            &a,
+            json!({"email": "bob@example.com", "role": "member"}),
+        )
+        .await;
+    let invite = r.body["token"].as_str().unwrap().to_string();
+    let pending = h.get(&format!("/v1/orgs/{org}/invitations"), &a).await;
+    assert_eq!(pending.body.as_array().unwrap().len(), 1);
+    let wrong = h
+        .post("/v1/invitations/accept", &c, json!({"token": invite}))
+        .await;
+    assert_eq!(wrong.status, StatusCode::NOT_FOUND);
+    let ok = h
+        .post("/v1/invitations/accept", &b, json!({"token": invite}))
+        .await;
+    assert_eq!(ok.status, StatusCode::OK);
+    assert_eq!(ok.body["role"], "member");
+    let twice = h
+        .post("/v1/invitations/accept", &b, json!({"token": invite}))
+        .await;
+    assert_eq!(twice.status, StatusCode::NOT_FOUND);
+    h.join(&org, &a, "carol@example.com", "viewer", &c).await;
+
+    let members = h.get(&format!("/v1/orgs/{org}/members"), &c).await;
+    let roles: Vec<(String, String)> = members
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["email"].as_str().unwrap().to_string(),
+                m["role"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(roles.len(), 3);
+    assert!(roles.contains(&("alice@example.com".into(), "owner".into())));
+    assert!(roles.contains(&("carol@example.com".into(), "viewer".into())));
+
+    // What each role may do.
+    let repos = format!("/v1/orgs/{org}/repos");
+    let viewer_write = h.post(&repos, &c, json!({"name": "web"})).await;
+    assert_eq!(viewer_write.status, StatusCode::FORBIDDEN);
+    assert_eq!(viewer_write.code(), "forbidden");
+    assert_eq!(h.get(&repos, &c).await.status, StatusCode::OK);
+    assert_eq!(
+        h.post(&repos, &b, json!({"name": "web"})).await.status,
+        StatusCode::CREATED
+    );
+    let member_invites = h
+        .post(
+            &format!("/v1/orgs/{org}/invitations"),
+            &b,
+            json!({"email": "dan@example.com", "role": "member"}),
+        )
+        .await;
+    assert_eq!(member_invites.status, StatusCode::FORBIDDEN);
+
+    let promote = h
+        .call(
+            "PATCH",
+            &format!("/v1/orgs/{org}/members/{bob}"),
+            Some(&a),
+            Some(json!({"role": "admin"})),
+        )
+        .await;
+    assert_eq!(promote.status, StatusCode::NO_CONTENT);
+    let admin_makes_owner = h
+        .call(
+            "PATCH",
+            &format!("/v1/orgs/{org}/members/{bob}"),
+            Some(&b),
+            Some(json!({"role": "owner"})),
+        )
+        .await;
+    assert_eq!(admin_makes_owner.status, StatusCode::FORBIDDEN);
+    // The last owner stays.
+    let demote_last_owner = h
+        .call(
+            "PATCH",
+            &format!("/v1/orgs/{org}/members/{alice}"),
+            Some(&a),
+            Some(json!({"role": "member"})),
+        )
+        .await;
+    assert_eq!(demote_last_owner.status, StatusCode::CONFLICT);
+    let remove_last_owner = h
+        .call(
+            "DELETE",
+            &format!("/v1/orgs/{org}/members/{alice}"),
+            Some(&b),
+            None,
+        )
+        .await;
+    assert_eq!(remove_last_owner.status, StatusCode::CONFLICT);
+    assert_eq!(
+        h.call("DELETE", &format!("/v1/orgs/{org}"), Some(&b), None)
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+
+    // Removal takes effect at once.
+    let removed = h
+        .call(
+            "DELETE",
+            &format!("/v1/orgs/{org}/members/{bob}"),
+            Some(&a),
+            None,
+        )
+        .await;
+    assert_eq!(removed.status, StatusCode::NO_CONTENT);
+    assert_eq!(h.get(&repos, &b).await.status, StatusCode::NOT_FOUND);
+    let me = h.get("/v1/me", &b).await;
+    assert_eq!(me.body["orgs"].as_array().unwrap().len(), 0);
+}
+
+async fn other_orgs_answer_like_nonexistent_ones(backend: Backend) {
+    let h = harness(backend).await;
+    let (_, a) = h.user("alice@example.com").await;
+    let (_, b) = h.user("bob@example.com").await;
+    let org_a = h.org(&a, "alpha").await;
+    let org_b = h.org(&b, "beta").await;
+    let repo = h
+        .post(
+            &format!("/v1/orgs/{org_a}/repos"),
+            &a,
+            json!({"name": "secret"}),
+        )
+        .await
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let missing_org = "org_AAAAAAAAAAAAAAAAAAAA";
+    let missing_repo = "repo_AAAAAAAAAAAAAAAAAAAA";
+
+    for (theirs, nonexistent) in [
+        (
+            format!("/v1/orgs/{org_a}"),
+            format!("/v1/orgs/{missing_org}"),
+        ),
+        (
+            format!("/v1/orgs/{org_a}/repos"),
+            format!("/v1/orgs/{missing_org}/repos"),
+        ),
+        (
+            format!("/v1/orgs/{org_a}/repos/{repo}"),
+            format!("/v1/orgs/{missing_org}/repos/{missing_repo}"),
+        ),
+        (
+            format!("/v1/orgs/{org_a}/members"),
+            format!("/v1/orgs/{missing_org}/members"),
+        ),
+        (
+            format!("/v1/orgs/{org_a}/export"),
+            format!("/v1/orgs/{missing_org}/export"),
+        ),
+    ] {
+        let r1 = h.get(&theirs, &b).await;
+        let r2 = h.get(&nonexistent, &b).await;
+        assert_eq!(r1.status, StatusCode::NOT_FOUND, "{theirs}");
+        assert_eq!((r1.status, &r1.body), (r2.status, &r2.body), "{theirs}");
+    }
+    // A repository id of org A under org B is no more visible.
+    let cross = h.get(&format!("/v1/orgs/{org_b}/repos/{repo}"), &b).await;
+    let none = h
+        .get(&format!("/v1/orgs/{org_b}/repos/{missing_repo}"), &b)
+        .await;
+    assert_eq!((cross.status, &cross.body), (none.status, &none.body));
+    let delete = h
+        .call(
+            "DELETE",
+            &format!("/v1/orgs/{org_b}/repos/{repo}"),
+            Some(&b),
+            None,
+        )
+        .await;
+    assert_eq!(delete.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        h.get(&format!("/v1/orgs/{org_a}/repos/{repo}"), &a)
+            .await
+            .status,
+        StatusCode::OK
+    );
+
+    // A user in two organisations sees each separately.
+    h.join(&org_b, &b, "alice@example.com", "member", &a).await;
+    h.post(
+        &format!("/v1/orgs/{org_b}/repos"),
+        &a,
+        json!({"name": "shared"}),
+    )
+    .await;
+    let names = |r: support::Reply| -> Vec<String> {
+        r.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(
+        names(h.get(&format!("/v1/orgs/{org_a}/repos"), &a).await),
+        ["secret"]
+    );
+    assert_eq!(
+        names(h.get(&format!("/v1/orgs/{org_b}/repos"), &a).await),
+        ["shared"]
+    );
+    let me = h.get("/v1/me", &a).await;
+    assert_eq!(me.body["orgs"].as_array().unwrap().len(), 2);
+}
+
+async fn create_key(h: &Harness, org: &str, token: &str, role: &str) -> (String, Value) {
+    let r = h
+        .post(
+            &format!("/v1/orgs/{org}/keys"),
+            token,
+            json!({"name": "ci", "role": role}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    (
+        r.body["key"].as_str().unwrap().to_string(),
+        r.body["api_key"].clone(),
+    )
+}
+
+async fn api_keys_are_checked_scoped_and_revocable(backend: Backend) {
+    let h = harness(backend).await;
+    let (_, a) = h.user("alice@example.com").await;
+    let org = h.org(&a, "acme").await;
+    let other = h.org(&a, "other").await;
+    let (key, meta) = create_key(&h, &org, &a, "member").await;
+
+    assert!(key.starts_with("scry_live_"), "{key}");
+    assert!(scry_server::auth::api_key_well_formed(&key));
+    let prefix = meta["prefix"].as_str().unwrap();
+    assert!(key.starts_with(prefix.trim_end_matches('…')), "{prefix}");
+    assert!(meta["last_used_at"].is_null());
+    // Listed without the key itself.
+    let listed = h.get(&format!("/v1/orgs/{org}/keys"), &a).await;
+    assert!(!listed.body.to_string().contains(&key));
+
+    // The key acts in its organisation with its role.
+    let repos = format!("/v1/orgs/{org}/repos");
+    assert_eq!(h.get(&repos, &key).await.status, StatusCode::OK);
+    assert_eq!(
+        h.post(&repos, &key, json!({"name": "from-ci"}))
+            .await
+            .status,
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        h.call("DELETE", &format!("/v1/orgs/{org}"), Some(&key), None)
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        h.get(&format!("/v1/orgs/{other}/repos"), &key).await.status,
+        StatusCode::NOT_FOUND
+    );
+    // Users' own routes need a user.
+    assert_eq!(h.get("/v1/me", &key).await.status, StatusCode::FORBIDDEN);
+    let listed = h.get(&format!("/v1/orgs/{org}/keys"), &a).await;
+    assert_eq!(listed.body[0]["last_used_at"], support::START);
+
+    // One character off: refused as malformed, without a lookup.
+    let mut typo = key.clone().into_bytes();
+    let last = typo.len() - 1;
+    typo[last] = if typo[last] == b'A' { b'B' } else { b'A' };
+    let typo = String::from_utf8(typo).unwrap();
+    let r = h.get(&repos, &typo).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(r.body["error"]["message"], "malformed API key");
+
+    // Revoked at once.
+    let id = meta["id"].as_str().unwrap();
+    let r = h
+        .call(
+            "DELETE",
+            &format!("/v1/orgs/{org}/keys/{id}"),
+            Some(&a),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    let r = h.get(&repos, &key).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+
+    // A key cannot mint keys above the role of whoever makes it.
+    let (_, b) = h.user("bob@example.com").await;
+    h.join(&org, &a, "bob@example.com", "admin", &b).await;
+    let r = h
+        .post(
+            &format!("/v1/orgs/{org}/keys"),
+            &b,
+            json!({"name": "root", "role": "owner"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+}
+
+async fn quotas_hold_under_parallel_requests(backend: Backend) {
+    let h = harness(backend).await;
+    let (_, a) = h.user("alice@example.com").await;
+    let org = h.org(&a, "acme").await;
+    let repos = format!("/v1/orgs/{org}/repos");
+
+    let attempts = (0..12).map(|i| {
+        let app = h.app.clone();
+        let (repos, a) = (repos.clone(), a.clone());
+        tokio::spawn(async move {
+            support::send(
+                &app,
+                "POST",
+                &repos,
+                Some(&a),
+                Some(json!({"name": format!("r{i}")})),
+            )
+            .await
+        })
+    });
+    let mut created = Vec::new();
+    let mut refused = 0;
+    for task in attempts {
+        let r = task.await.unwrap();
+        match r.status {
+            StatusCode::CREATED => created.push(r.body["id"].as_str().unwrap().to_string()),
+            StatusCode::FORBIDDEN => {
+                assert_eq!(r.code(), "quota_exceeded");
+                assert_eq!(
+                    r.body["error"]["message"],
+                    "quota exceeded: the free tier allows 3 repositories"
+                );
+                refused += 1;
+            }
+            other => panic!("{other}: {}", r.body),
+        }
+    }
+    assert_eq!((created.len(), refused), (3, 9));
+    assert_eq!(h.rows("repos", &org).await, 3);
+
+    // Chunks: 10,000 across the organisation, claimed in parallel.
+    let claims = created.iter().map(|repo| {
+        let app = h.app.clone();
+        let path = format!("{repos}/{repo}/chunks");
+        let a = a.clone();
+        tokio::spawn(async move {
+            support::send(&app, "PUT", &path, Some(&a), Some(json!({"chunks": 4000}))).await
+        })
+    });
+    let mut granted = 0;
+    for task in claims {
+        let r = task.await.unwrap();
+        if r.status == StatusCode::OK || r.status == StatusCode::NO_CONTENT {
+            granted += 1;
+        } else {
+            assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+            assert!(
+                r.body["error"]["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("10000 chunks"),
+                "{}",
+                r.body
+            );
+        }
+    }
+    assert_eq!(granted, 2);
+    let total: i64 = h.get(&repos, &a).await.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["chunks"].as_i64().unwrap())
+        .sum();
+    assert_eq!(total, 8000);
+    // Shrinking is always allowed.
+    let r = h
+        .call(
+            "PUT",
+            &format!("{repos}/{}/chunks", created[0]),
+            Some(&a),
+            Some(json!({"chunks": 0})),
+        )
+        .await;
+    assert!(r.status.is_success(), "{}", r.body);
+
+    // A tier change applies to the next request.
+    let upgrade = h
+        .call(
+            "PUT",
+            &format!("/v1/admin/orgs/{org}/tier"),
+            Some("operator-secret"),
+            Some(json!({"tier": "pro"})),
+        )
+        .await;
+    assert_eq!(upgrade.status, StatusCode::OK, "{}", upgrade.body);
+    assert_eq!(upgrade.body["tier"], "pro");
+    assert_eq!(
+        h.post(&repos, &a, json!({"name": "fourth"})).await.status,
+        StatusCode::CREATED
+    );
+    let not_operator = h
+        .call(
+            "PUT",
+            &format!("/v1/admin/orgs/{org}/tier"),
+            Some(&a),
+            Some(json!({"tier": "pro"})),
+        )
+        .await;
+    assert_eq!(not_operator.status, StatusCode::UNAUTHORIZED);
+    let enterprise = h
+        .call(
+            "PUT",
+            &format!("/v1/admin/orgs/{org}/tier"),
+            Some("operator-secret"),
+            Some(json!({"tier": "enterprise", "limits": limits(4, 1_000_000, 10_000)})),
+        )
+        .await;
+    assert_eq!(enterprise.status, StatusCode::OK);
+    let org_now = h.get(&format!("/v1/orgs/{org}"), &a).await;
+    assert_eq!(org_now.body["tier"], "enterprise");
+    let fifth = h.post(&repos, &a, json!({"name": "fifth"})).await;
+    assert_eq!(fifth.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        fifth.body["error"]["message"],
+        "quota exceeded: the enterprise tier allows 4 repositories"
+    );
+}
+
+async fn rate_limits_are_shared_by_replicas_and_follow_the_tier(backend: Backend) {
+    let mut config = config();
+    config.tiers.get_mut("free").unwrap().requests_per_minute = 10;
+    config.tiers.get_mut("pro").unwrap().requests_per_minute = 100;
+    let h = Harness::new(backend, config).await;
+    let second = h.replica().await;
+    let (_, a) = h.user("alice@example.com").await;
+    let org = h.org(&a, "acme").await;
+    let path = format!("/v1/orgs/{org}");
+
+    // Twenty requests at once, alternating between the two replicas: ten pass.
+    let tasks = (0..20).map(|i| {
+        let app = if i % 2 == 0 {
+            h.app.clone()
+        } else {
+            second.clone()
+        };
+        let (path, a) = (path.clone(), a.clone());
+        tokio::spawn(async move { support::send(&app, "GET", &path, Some(&a), None).await })
+    });
+    let mut ok = 0;
+    for task in tasks {
+        let r = task.await.unwrap();
+        match r.status {
+            StatusCode::OK => ok += 1,
+            StatusCode::TOO_MANY_REQUESTS => {
+                assert_eq!(r.code(), "rate_limited");
+                let retry: i64 = r.headers["retry-after"].to_str().unwrap().parse().unwrap();
+                assert!((1..=60).contains(&retry), "{retry}");
+            }
+            other => panic!("{other}: {}", r.body),
+        }
+    }
+    assert_eq!(ok, 10);
+
+    // The next minute starts afresh.
+    h.clock.advance(60);
+    assert_eq!(h.get(&path, &a).await.status, StatusCode::OK);
+
+    // An upgrade lifts the limit without a restart.
+    h.clock.advance(60);
+    let upgrade = h
+        .call(
+            "PUT",
+            &format!("/v1/admin/orgs/{org}/tier"),
+            Some("operator-secret"),
+            Some(json!({"tier": "pro"})),
+        )
+        .await;
+    assert_eq!(upgrade.status, StatusCode::OK);
+    let mut ok = 0;
+    for i in 0..30 {
+        let app = if i % 2 == 0 { &h.app } else { &second };
+        if support::send(app, "GET", &path, Some(&a), None)
+            .await
+            .status
+            == StatusCode::OK
+        {
+            ok += 1;
+        }
+    }
+    assert_eq!(ok, 30);
+}
+
+async fn usage_is_recorded_per_day(backend: Backend) {
+    let h = harness(backend).await;
+    let (_, a) = h.user("alice@example.com").await;
+    let org = h.org(&a, "acme").await;
+    let repos = format!("/v1/orgs/{org}/repos");
+    let repo = h.post(&repos, &a, json!({"name": "web"})).await.body["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    h.call(
+        "PUT",
+        &format!("{repos}/{repo}/chunks"),
+        Some(&a),
+        Some(json!({"chunks": 1200})),
+    )
+    .await;
+    h.get(&repos, &a).await;
+    h.clock.advance(86_400);
+    h.post(&repos, &a, json!({"name": "api"})).await;
+
+    let usage = h.get(&format!("/v1/orgs/{org}/usage"), &a).await;
+    assert_eq!(usage.status, StatusCode::OK, "{}", usage.body);
+    assert_eq!(
+        usage.body,
+        json!([
+            {"day": "2026-11-22", "requests": 3, "repos_created": 1, "chunks_stored": 1200},
+            {"day": "2026-11-23", "requests": 2, "repos_created": 1, "chunks_stored": 0},
+        ])
+    );
+    let one_day = h
+        .get(
+            &format!("/v1/orgs/{org}/usage?from=2026-11-23&to=2026-11-23"),
+            &a,
+        )
+        .await;
+    assert_eq!(one_day.body.as_array().unwrap().len(), 1);
+    let bad = h
+        .get(&format!("/v1/orgs/{org}/usage?from=yesterday"), &a)
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+}
+
+async fn audit_and_export(backend: Backend) {
+    let h = harness(backend).await;
+    let (alice, a) = h.user("alice@example.com").await;
+    let (_, b) = h.user("bob@example.com").await;
+    let org = h.org(&a, "acme").await;
+    h.join(&org, &a, "bob@example.com", "member", &b).await;
+    h.post(&format!("/v1/orgs/{org}/repos"), &b, json!({"name": "web"}))
+        .await;
+    let (key, _) = create_key(&h, &org, &a, "viewer").await;
+    let hook = h
+        .post(
+            &format!("/v1/orgs/{org}/webhooks"),
+            &a,
+            json!({"url": "http://127.0.0.1:9/hook", "events": ["*"]}),
+        )
+        .await;
+    let secret = hook.body["secret"].as_str().unwrap().to_string();
+
+    let audit = h.get(&format!("/v1/orgs/{org}/audit?limit=100"), &a).await;
+    let actions: Vec<&str> = audit.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "org.created",
+            "member.invited",
+            "member.added",
+            "repo.created",
+            "api_key.created",
+            "webhook.created"
+        ]
+    );
+    assert_eq!(audit.body["items"][0]["actor"], alice.as_str());
+    // Pages follow each other without gaps.
+    let first = h.get(&format!("/v1/orgs/{org}/audit?limit=4"), &a).await;
+    let next = first.body["next"].as_str().unwrap();
+    let second = h
+        .get(&format!("/v1/orgs/{org}/audit?limit=4&after={next}"), &a)
+        .await;
+    assert_eq!(second.body["items"].as_array().unwrap().len(), 2);
+    assert_eq!(second.body["items"][0]["action"], "api_key.created");
+    // Members do not read the audit log.
+    assert_eq!(
+        h.get(&format!("/v1/orgs/{org}/audit"), &b).await.status,
+        StatusCode::FORBIDDEN
+    );
+
+    let export = h.get(&format!("/v1/orgs/{org}/export"), &a).await;
+    assert_eq!(export.status, StatusCode::OK);
+    let e = &export.body;
+    assert_eq!(e["org"]["name"], "acme");
+    assert_eq!(e["members"].as_array().unwrap().len(), 2);
+    assert_eq!(e["repos"][0]["name"], "web");
+    assert_eq!(e["api_keys"].as_array().unwrap().len(), 1);
+    assert_eq!(e["webhooks"].as_array().unwrap().len(), 1);
+    assert!(!e["audit"].as_array().unwrap().is_empty());
+    assert!(!e["usage"].as_array().unwrap().is_empty());
+    // No secrets in an export.
+    let text = e.to_string();
+    assert!(!text.contains(&key) && !text.contains(&secret) && !text.contains("hash"));
+}
+
+async fn deleting_removes_every_row_but_the_audit_entry(backend: Backend) {
+    const TENANT_TABLES: &[&str] = &[
+        "memberships",
+        "invitations",
+        "repos",
+        "api_keys",
+        "usage_daily",
+        "rate_windows",
+        "audit_log",
+        "webhooks",
+        "webhook_deliveries",
+        "webhook_queue",
+    ];
+    let h = harness(backend).await;
+    let (_, a) = h.user("alice@example.com").await;
+    let (_, b) = h.user("bob@example.com").await;
+    let org = h.org(&a, "doomed").await;
+    let kept = h.org(&a, "kept").await;
+    for o in [&org, &kept] {
+        h.join(o, &a, "bob@example.com", "member", &b).await;
+        h.post(
+            &format!("/v1/orgs/{o}/invitations"),
+            &a,
+            json!({"email": "carol@example.com", "role": "viewer"}),
+        )
+        .await;
+        h.post(&format!("/v1/orgs/{o}/repos"), &a, json!({"name": "web"}))
+            .await;
+        create_key(&h, o, &a, "member").await;
+        h.post(
+            &format!("/v1/orgs/{o}/webhooks"),
+            &a,
+            json!({"url": "http://127.0.0.1:9/hook", "events": ["*"]}),
+        )
+        .await;
+        h.post(&format!("/v1/orgs/{o}/repos"), &a, json!({"name": "api"}))
+            .await;
+    }
+    for table in TENANT_TABLES {
+        assert!(
+            h.rows(table, &org).await > 0,
+            "{table} has no rows to delete"
+        );
+    }
+    let (key, _) = create_key(&h, &org, &a, "admin").await;
+
+    // One repository.
+    let repos = h.get(&format!("/v1/orgs/{org}/repos"), &a).await;
+    let web = repos.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "web")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = h
+        .call(
+            "DELETE",
+            &format!("/v1/orgs/{org}/repos/{web}"),
+            Some(&a),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    assert_eq!(h.rows("repos", &org).await, 1);
+    assert_eq!(
+        h.get(&format!("/v1/orgs/{org}/repos/{web}"), &a)
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+
+    // The whole organisation.
+    let r = h
+        .call("DELETE", &format!("/v1/orgs/{org}"), Some(&a), None)
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
+    assert_eq!(h.rows("orgs", &org).await, 0);
+    for table in TENANT_TABLES {
+        let left = h.rows(table, &org).await;
+        let expected = i64::from(*table == "audit_log");
+        assert_eq!(
+            left, expected,
+            "{table} keeps {left} rows of the deleted org"
+        );
+    }
+    let entry = sqlx::query("SELECT action, actor FROM audit_log WHERE org_id = $1")
+        .bind(&org)
+        .fetch_one(&h.raw)
+        .await
+        .unwrap();
+    assert_eq!(entry.get::<String, _>("action"), "org.deleted");
+    assert_eq!(
+        h.get(&format!("/v1/orgs/{org}"), &a).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        h.get(&format!("/v1/orgs/{org}/repos"), &key).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    // The other organisation is whole.
+    for table in TENANT_TABLES {
+        assert!(h.rows(table, &kept).await > 0, "{table} of the other org");
+    }
+    let me = h.get("/v1/me", &b).await;
+    assert_eq!(me.body["orgs"].as_array().unwrap().len(), 1);
+}
+
+async fn webhooks_are_signed_and_retried(backend: Backend) {
+    let h = harness(backend).await;
+    let (_, a) = h.user("alice@example.com").await;
+    let (_, b) = h.user("bob@example.com").await;
+    let org = h.org(&a, "acme").await;
+
+    // A receiver that fails the first delivery and accepts the next.
+    type Received = Arc<Mutex<Vec<(axum::http::HeaderMap, String)>>>;
+    let received: Received = Arc::default();
+    let receiver = axum::Router::new().route(
+        "/hook",
+        axum::routing::post({
+            let received = received.clone();
+            move |headers: axum::http::HeaderMap, body: String| async move {
+                let mut all = received.lock().unwrap();
+                all.push((headers, body));
+                if all.len() == 1 {
+                    StatusCode::INTERNAL_SERVER_ERROR
+                } else {
+                    StatusCode::NO_CONTENT
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, receiver).await });
+
+    let r = h
+        .post(
+            &format!("/v1/orgs/{org}/webhooks"),
+            &a,
+            json!({"url": url, "events": ["member.added"]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let secret = r.body["secret"].as_str().unwrap().to_string();
+    let hook = r.body["webhook"]["id"].as_str().unwrap().to_string();
+    // An event it did not ask for is not sent; the one it asked for is.
+    h.post(&format!("/v1/orgs/{org}/repos"), &a, json!({"name": "web"}))
+        .await;
+    h.join(&org, &a, "bob@example.com", "member", &b).await;
+
+    let sender = scry_server::webhooks::Sender::new(h.store.clone(), h.clock.clone(), 8);
+    assert_eq!(sender.send_due().await, 1);
+    let deliveries = h
+        .get(&format!("/v1/orgs/{org}/webhooks/{hook}/deliveries"), &a)
+        .await;
+    let d = &deliveries.body[0];
+    assert_eq!(d["event"], "member.added");
+    assert_eq!(d["attempts"], 1);
+    assert_eq!(d["last_error"], "HTTP 500");
+    assert_eq!(d["status"], "pending");
+    // Not due again before its back-off.
+    assert_eq!(sender.send_due().await, 0);
+    h.clock.advance(scry_server::webhooks::backoff(0));
+    assert_eq!(sender.send_due().await, 1);
+    let deliveries = h
+        .get(&format!("/v1/orgs/{org}/webhooks/{hook}/deliveries"), &a)
+        .await;
+    assert_eq!(deliveries.body[0]["status"], "delivered");
+    assert_eq!(deliveries.body[0]["attempts"], 2);
+    assert_eq!(sender.send_due().await, 0);
+
+    let all = received.lock().unwrap();
+    assert_eq!(all.len(), 2);
+    let (headers, body) = &all[1];
+    let id = headers["webhook-id"].to_str().unwrap();
+    let timestamp: i64 = headers["webhook-timestamp"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(
+        timestamp,
+        support::START + scry_server::webhooks::backoff(0)
+    );
+    // The same message id on every attempt, so receivers can de-duplicate.
+    assert_eq!(all[0].0["webhook-id"], id);
+    assert_eq!(
+        headers["webhook-signature"].to_str().unwrap(),
+        scry_server::webhooks::sign(&secret, id, timestamp, body)
+    );
+    let payload: Value = serde_json::from_str(body).unwrap();
+    assert_eq!(payload["type"], "member.added");
+    assert_eq!(payload["data"]["org_id"], org.as_str());
+}
+
+async fn bad_input_gets_a_json_4xx(backend: Backend) {
+    let h = harness(backend).await;
+    let (_, a) = h.user("alice@example.com").await;
+    let org = h.org(&a, "acme").await;
+    let repos = format!("/v1/orgs/{org}/repos");
+    let json_ct = Some("application/json");
+
+    // Method, path, content type, body, expected status.
+    type Case<'a> = (&'a str, String, Option<&'a str>, Vec<u8>, StatusCode);
+    let cases: Vec<Case> = vec![
+        (
+            "POST",
+            repos.clone(),
+            json_ct,
+            b"{\"name\":".to_vec(),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "POST",
+            repos.clone(),
+            json_ct,
+            b"[1,2,3]".to_vec(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            "POST",
+            repos.clone(),
+            json_ct,
+            b"\xff\xfe".to_vec(),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "POST",
+            repos.clone(),
+            json_ct,
+            b"{\"name\":\"x\",\"admin\":true}".to_vec(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            "POST",
+            repos.clone(),
+            json_ct,
+            b"{\"name\":\"\"}".to_vec(),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "POST",
+            repos.clone(),
+            json_ct,
+            format!("{{\"name\":\"{}\"}}", "x".repeat(500)).into_bytes(),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "POST",
+            repos.clone(),
+            Some("text/plain"),
+            b"{\"name\":\"x\"}".to_vec(),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ),
+        (
+            "POST",
+            repos.clone(),
+            None,
+            b"{\"name\":\"x\"}".to_vec(),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ),
+        (
+            "POST",
+            repos.clone(),
+            json_ct,
+            vec![b' '; 200 * 1024],
+            StatusCode::PAYLOAD_TOO_LARGE,
+        ),
+        (
+            "GET",
+            format!("{repos}?limit=0"),
+            None,
+            vec![],
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "GET",
+            format!("{repos}?limit=1000000"),
+            None,
+            vec![],
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "GET",
+            format!("{repos}?limit=-1"),
+            None,
+            vec![],
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "GET",
+            format!("{repos}?limit=abc"),
+            None,
+            vec![],
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "GET",
+            format!("{repos}?limit=99999999999999999999999"),
+            None,
+            vec![],
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "GET",
+            format!("{repos}?after=%27%3B%20DROP%20TABLE%20repos"),
+            None,
+            vec![],
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "GET",
+            format!("{repos}?page=2"),
+            None,
+            vec![],
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "GET",
+            format!("{repos}/not-an-id"),
+            None,
+            vec![],
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            "GET",
+            "/v1/orgs/org_%00%00/repos".to_string(),
+            None,
+            vec![],
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            "GET",
+            format!("/v1/orgs/{org}'--/repos"),
+            None,
+            vec![],
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            "PATCH",
+            format!("/v1/orgs/{org}/members/usr_x"),
+            json_ct,
+            b"{\"role\":\"god\"}".to_vec(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            "PUT",
+            format!("{repos}/repo_AAAAAAAAAAAAAAAAAAAA/chunks"),
+            json_ct,
+            b"{\"chunks\":-5}".to_vec(),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "PUT",
+            format!("{repos}/repo_AAAAAAAAAAAAAAAAAAAA/chunks"),
+            json_ct,
+            b"{\"chunks\":1e400}".to_vec(),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "GET",
+            "/v1/nothing-here".to_string(),
+            None,
+            vec![],
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            "PUT",
+            "/v1/me".to_string(),
+            None,
+            vec![],
+            StatusCode::METHOD_NOT_ALLOWED,
+        ),
+        (
+            "POST",
+            "/v1/orgs/x".repeat(2000),
+            None,
+            vec![],
+            StatusCode::NOT_FOUND,
+        ),
+    ];
+    for (method, path, ct, body, expected) in cases {
+        let r = h.raw_call(method, &path, Some(&a), ct, body).await;
+        let shown = &path[..path.len().min(80)];
+        assert_eq!(r.status, expected, "{method} {shown}: {}", r.body);
+        assert!(
+            !r.code().is_empty(),
+            "{method} {shown}: no JSON error: {}",
+            r.body
+        );
+    }
+    // Nothing above was stored.
+    assert_eq!(h.rows("repos", &org).await, 0);
+}
+
+// ---- PostgreSQL only: the database enforces the isolation -----------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_catalog_forces_row_level_security_on_every_tenant_table() {
+    let url = support::fresh_postgres_database().await;
+    scry_server::db::Db::postgres(&url, 1).await.unwrap();
+    let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+
+    // Every table that holds an org's rows: by its org_id column, so a new one cannot be missed.
+    let tenant_tables: Vec<String> = sqlx::query_scalar(
+        "SELECT table_name::text FROM information_schema.columns \
+         WHERE table_schema = 'public' AND column_name = 'org_id' ORDER BY 1",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    assert!(tenant_tables.len() >= 9, "{tenant_tables:?}");
+    let mut checked = tenant_tables.clone();
+    checked.retain(|t| t != "webhook_queue");
+    checked.push("orgs".into());
+    for table in &checked {
+        let (enabled, forced): (bool, bool) = sqlx::query_as(
+            "SELECT relrowsecurity, relforcerowsecurity FROM pg_class \
+             WHERE relname = $1 AND relnamespace = 'public'::regnamespace",
+        )
+        .bind(table)
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+        assert!(enabled && forced, "{table}: row-level security not forced");
+        let policies: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM pg_policies WHERE tablename = $1")
+                .bind(table)
+                .fetch_one(&mut conn)
+                .await
+                .unwrap();
+        assert!(policies > 0, "{table} has no policy");
+    }
+
+    // The service's role owns nothing and bypasses nothing.
+    let (superuser, bypass): (bool, bool) =
+        sqlx::query_as("SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = 'scry_app'")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+    assert!(!superuser && !bypass);
+    let owned: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM pg_class WHERE relowner = 'scry_app'::regrole")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+    assert_eq!(owned, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_one_connection_serving_two_orgs_leaks_nothing() {
+    let url = support::fresh_postgres_database().await;
+    let store =
+        scry_server::store::SqlStore::new(scry_server::db::Db::postgres(&url, 1).await.unwrap());
+    let clock = Arc::new(scry_server::clock::ManualClock::new(support::START));
+    let app = scry_server::app(Arc::new(store), clock, config());
+    let signup = |email: &'static str| {
+        let app = app.clone();
+        async move {
+            let body = json!({"email": email, "password": "correct horse battery"});
+            support::send(&app, "POST", "/v1/users", None, Some(body.clone())).await;
+            support::send(&app, "POST", "/v1/sessions", None, Some(body))
+                .await
+                .body["token"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        }
+    };
+    let a = signup("alice@example.com").await;
+    let b = signup("bob@example.com").await;
+    let org_a = support::send(
+        &app,
+        "POST",
+        "/v1/orgs",
+        Some(&a),
+        Some(json!({"name": "a"})),
+    )
+    .await
+    .body["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let org_b = support::send(
+        &app,
+        "POST",
+        "/v1/orgs",
+        Some(&b),
+        Some(json!({"name": "b"})),
+    )
+    .await
+    .body["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for i in 0..3 {
+        support::send(
+            &app,
+            "POST",
+            &format!("/v1/orgs/{org_a}/repos"),
+            Some(&a),
+            Some(json!({"name": format!("a{i}")})),
+        )
+        .await;
+    }
+    // The one connection just served org A; org B sees nothing of it.
+    let listed = support::send(
+        &app,
+        "GET",
+        &format!("/v1/orgs/{org_b}/repos"),
+        Some(&b),
+        None,
+    )
+    .await;
+    assert_eq!(listed.body["items"], json!([]));
+    let export = support::send(
+        &app,
+        "GET",
+        &format!("/v1/orgs/{org_b}/export"),
+        Some(&b),
+        None,
+    )
+    .await;
+    assert!(!export.body.to_string().contains(&org_a));
+
+    // And below the API: the tenant setting ends with its transaction.
+    let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+    conn.execute("SET ROLE scry_app").await.unwrap();
+    let count = "SELECT COUNT(*) FROM repos";
+    let unscoped: i64 = sqlx::query_scalar(count)
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(unscoped, 0, "without a tenant, no rows");
+    let mut tx = conn.begin().await.unwrap();
+    sqlx::query("SELECT set_config('app.org_id', $1, true)")
+        .bind(&org_a)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let scoped: i64 = sqlx::query_scalar(count).fetch_one(&mut *tx).await.unwrap();
+    assert_eq!(scoped, 3);
+    let forged = sqlx::query("INSERT INTO repos (id, org_id, name, chunks, created_at) VALUES ('repo_BBBBBBBBBBBBBBBBBBBB', $1, 'x', 0, 0)")
+        .bind(&org_b)
+        .execute(&mut *tx)
+        .await;
+    assert!(forged.is_err(), "a row for another org was written");
+    drop(tx);
+    let after: i64 = sqlx::query_scalar(count)
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(after, 0);
+}

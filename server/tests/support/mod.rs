@@ -1,0 +1,411 @@
+//! The test harness: the application over a fresh SQLite file or a fresh database in a
+//! throwaway PostgreSQL cluster (started once per test binary from the installed binaries),
+//! driven in-process with an injected clock.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, OnceLock};
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, Request, StatusCode, header};
+use http_body_util::BodyExt;
+use scry_server::clock::ManualClock;
+use scry_server::config::Config;
+use scry_server::db::Db;
+use scry_server::model::Limits;
+use scry_server::store::SqlStore;
+use serde_json::{Value, json};
+use sqlx::{AnyPool, Row};
+use tower::ServiceExt;
+
+/// 2026-11-22 12:00 UTC.
+pub const START: i64 = 1_795_348_800;
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub struct Harness {
+    pub backend: Backend,
+    pub app: Router,
+    pub clock: Arc<ManualClock>,
+    pub store: Arc<SqlStore>,
+    pub config: Config,
+    /// Where the database is: a SQLite file's directory, or a PostgreSQL URL.
+    pub url: String,
+    /// Unrestricted access to the same database, to check what the API cannot show.
+    pub raw: AnyPool,
+    _dir: Option<tempfile::TempDir>,
+}
+
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    /// The error code of a JSON error body.
+    pub fn code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or("")
+    }
+}
+
+/// The test configuration: the default tiers, except a rate limit that single tests stay under.
+pub fn config() -> Config {
+    let mut config = Config {
+        admin_token: Some("operator-secret".into()),
+        ..Config::default()
+    };
+    for limits in config.tiers.values_mut() {
+        limits.requests_per_minute = 10_000;
+    }
+    config
+}
+
+pub fn limits(max_repos: i64, max_chunks: i64, requests_per_minute: i64) -> Limits {
+    Limits {
+        max_repos,
+        max_chunks,
+        requests_per_minute,
+    }
+}
+
+impl Harness {
+    pub async fn new(backend: Backend, config: Config) -> Harness {
+        sqlx::any::install_default_drivers();
+        let (db, url, raw_url, dir) = match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().unwrap();
+                let db = Db::sqlite(dir.path()).await.unwrap();
+                let path = dir.path().join("scry-server.db");
+                let raw_url = format!("sqlite://{}", path.display());
+                (db, dir.path().display().to_string(), raw_url, Some(dir))
+            }
+            Backend::Postgres => {
+                let url = fresh_postgres_database().await;
+                let db = Db::postgres(&url, 8).await.unwrap();
+                (db, url.clone(), url, None)
+            }
+        };
+        let raw = AnyPool::connect(&raw_url).await.unwrap();
+        let store = Arc::new(SqlStore::new(db));
+        let clock = Arc::new(ManualClock::new(START));
+        let app = scry_server::app(store.clone(), clock.clone(), config.clone());
+        Harness {
+            backend,
+            app,
+            clock,
+            store,
+            config,
+            url,
+            raw,
+            _dir: dir,
+        }
+    }
+
+    /// A second replica: its own connections to the same database, the same clock.
+    pub async fn replica(&self) -> Router {
+        let db = match self.backend {
+            Backend::Sqlite => Db::sqlite(Path::new(&self.url)).await.unwrap(),
+            Backend::Postgres => Db::postgres(&self.url, 8).await.unwrap(),
+        };
+        scry_server::app(
+            Arc::new(SqlStore::new(db)),
+            self.clock.clone(),
+            self.config.clone(),
+        )
+    }
+
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
+        send(&self.app, method, path, token, body).await
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> Reply {
+        self.call("GET", path, Some(token), None).await
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> Reply {
+        self.call("POST", path, Some(token), Some(body)).await
+    }
+
+    /// A request with a raw body and content type.
+    pub async fn raw_call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        content_type: Option<&str>,
+        body: Vec<u8>,
+    ) -> Reply {
+        let mut request = Request::builder()
+            .method(Method::from_bytes(method.as_bytes()).unwrap())
+            .uri(path);
+        if let Some(t) = token {
+            request = request.header(header::AUTHORIZATION, format!("Bearer {t}"));
+        }
+        if let Some(ct) = content_type {
+            request = request.header(header::CONTENT_TYPE, ct);
+        }
+        reply(&self.app, request.body(Body::from(body)).unwrap()).await
+    }
+
+    /// Signs up and logs in; returns (user id, session token).
+    pub async fn user(&self, email: &str) -> (String, String) {
+        let r = self
+            .call(
+                "POST",
+                "/v1/users",
+                None,
+                Some(json!({"email": email, "password": "correct horse battery"})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        let id = r.body["id"].as_str().unwrap().to_string();
+        let r = self
+            .call(
+                "POST",
+                "/v1/sessions",
+                None,
+                Some(json!({"email": email, "password": "correct horse battery"})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        (id, r.body["token"].as_str().unwrap().to_string())
+    }
+
+    /// Creates an organisation owned by `token`'s user; returns its id.
+    pub async fn org(&self, token: &str, name: &str) -> String {
+        let r = self.post("/v1/orgs", token, json!({"name": name})).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        r.body["id"].as_str().unwrap().to_string()
+    }
+
+    /// Invites `email` into `org` with `role` and has `invitee_token` accept.
+    pub async fn join(&self, org: &str, admin: &str, email: &str, role: &str, invitee: &str) {
+        let r = self
+            .post(
+                &format!("/v1/orgs/{org}/invitations"),
+                admin,
+                json!({"email": email, "role": role}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        let token = r.body["token"].as_str().unwrap();
+        let r = self
+            .post("/v1/invitations/accept", invitee, json!({"token": token}))
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    }
+
+    /// Rows of `table` that belong to `org`, seen past row-level security.
+    pub async fn rows(&self, table: &str, org: &str) -> i64 {
+        let column = if table == "orgs" { "id" } else { "org_id" };
+        sqlx::query(&format!(
+            "SELECT COUNT(*) AS n FROM {table} WHERE {column} = $1"
+        ))
+        .bind(org)
+        .fetch_one(&self.raw)
+        .await
+        .unwrap()
+        .try_get::<i64, _>("n")
+        .unwrap()
+    }
+}
+
+pub async fn send(
+    app: &Router,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> Reply {
+    let mut request = Request::builder()
+        .method(Method::from_bytes(method.as_bytes()).unwrap())
+        .uri(path);
+    if let Some(t) = token {
+        request = request.header(header::AUTHORIZATION, format!("Bearer {t}"));
+    }
+    let body = match body {
+        Some(b) => {
+            request = request.header(header::CONTENT_TYPE, "application/json");
+            Body::from(b.to_string())
+        }
+        None => Body::empty(),
+    };
+    reply(app, request.body(body).unwrap()).await
+}
+
+async fn reply(app: &Router, request: Request<Body>) -> Reply {
+    let response = app.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let body = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes).unwrap_or_else(|_| {
+            panic!(
+                "{status}: the body is not JSON: {}",
+                String::from_utf8_lossy(&bytes)
+            )
+        })
+    };
+    Reply {
+        status,
+        headers,
+        body,
+    }
+}
+
+// ---- the throwaway PostgreSQL cluster --------------------------------------------------------
+
+/// A new, empty database in the cluster; its URL connects as the cluster's superuser, like an
+/// operator's migration account.
+pub async fn fresh_postgres_database() -> String {
+    let base = cluster();
+    let name = format!("t_{}", scry_server::auth::random_token(12).to_lowercase());
+    let admin = sqlx::PgPool::connect(&format!("{base}/postgres"))
+        .await
+        .unwrap();
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&admin)
+        .await
+        .unwrap();
+    admin.close().await;
+    format!("{base}/{name}")
+}
+
+/// Starts the cluster once per test binary: `initdb` in a temporary directory, a free port,
+/// and a watchdog that stops it and removes the directory when this process ends, however it
+/// ends.
+fn cluster() -> &'static str {
+    static URL: OnceLock<String> = OnceLock::new();
+    URL.get_or_init(|| {
+        let bin = postgres_bin_dir();
+        let dir = std::env::temp_dir().join(format!(
+            "scry-pg-{}-{}",
+            std::process::id(),
+            scry_server::auth::random_token(6)
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        // PostgreSQL refuses to run as root: the cluster then belongs to `postgres`.
+        let as_root = is_root();
+        if as_root {
+            chown_to_postgres(&dir);
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let script = format!(
+            r#"set -e
+"{bin}/initdb" -D "{dir}/data" -U postgres --auth=trust -E UTF8 --no-sync >"{dir}/initdb.log" 2>&1
+"{bin}/pg_ctl" -D "{dir}/data" -l "{dir}/server.log" -w \
+  -o "-p {port} -k {dir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300" \
+  start >/dev/null
+echo started
+set +e
+while [ -d /proc/{parent} ]; do sleep 1; done
+"{bin}/pg_ctl" -D "{dir}/data" -m immediate stop >/dev/null 2>&1
+rm -rf "{dir}"
+"#,
+            bin = bin.display(),
+            dir = dir.display(),
+            parent = std::process::id(),
+        );
+        let mut command = if as_root {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--", "sh", "-c", &script]);
+            c
+        } else {
+            let mut c = Command::new("sh");
+            c.args(["-c", &script]);
+            c
+        };
+        let mut child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("cannot start sh");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(
+            line.trim(),
+            "started",
+            "the throwaway PostgreSQL did not start; see {}/initdb.log and server.log",
+            dir.display()
+        );
+        // The watchdog lives as long as this process; reap it if it ends first.
+        std::thread::spawn(move || child.wait());
+        format!("postgres://postgres@127.0.0.1:{port}")
+    })
+}
+
+/// `SCRY_TEST_PG_BIN`, else the newest `/usr/lib/postgresql/*/bin`, else `pg_config --bindir`.
+fn postgres_bin_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("SCRY_TEST_PG_BIN") {
+        return PathBuf::from(dir);
+    }
+    let mut found: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path().join("bin"))
+        .filter(|p| p.join("initdb").exists())
+        .collect();
+    found.sort_by_key(|p| {
+        p.parent()
+            .and_then(|v| v.file_name())
+            .and_then(|v| v.to_str())
+            .and_then(|v| v.parse::<u32>().ok())
+            .unwrap_or(0)
+    });
+    if let Some(dir) = found.pop() {
+        return dir;
+    }
+    let out = Command::new("pg_config").arg("--bindir").output();
+    match out {
+        Ok(o) if o.status.success() => {
+            PathBuf::from(String::from_utf8_lossy(&o.stdout).trim().to_string())
+        }
+        _ => panic!(
+            "PostgreSQL server binaries (initdb, pg_ctl) not found: `scripts/test.sh` installs \
+             them (apt install postgresql-15), or set SCRY_TEST_PG_BIN"
+        ),
+    }
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+fn chown_to_postgres(dir: &Path) {
+    let ok = Command::new("chown")
+        .args(["postgres:", &dir.display().to_string()])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    assert!(
+        ok,
+        "running as root, the cluster needs the `postgres` user (apt install postgresql-15)"
+    );
+}
