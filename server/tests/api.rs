@@ -1436,3 +1436,185 @@ async fn postgres_one_connection_serving_two_orgs_leaks_nothing() {
         .unwrap();
     assert_eq!(after, 0);
 }
+
+// ---- fuzzing the request decoders ---------------------------------------------------------
+
+mod fuzz {
+    use std::sync::OnceLock;
+
+    use proptest::prelude::*;
+    use serde_json::{Map, Value};
+
+    use super::support::{Backend, Harness, config};
+
+    struct Target {
+        runtime: tokio::runtime::Runtime,
+        h: Harness,
+        token: String,
+        org: String,
+        repo: String,
+    }
+
+    fn target() -> &'static Target {
+        static TARGET: OnceLock<Target> = OnceLock::new();
+        TARGET.get_or_init(|| {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
+            let (h, token, org, repo) = runtime.block_on(async {
+                let h = Harness::new(Backend::Sqlite, config()).await;
+                let (_, token) = h.user("fuzz@example.com").await;
+                let org = h.org(&token, "fuzz").await;
+                let repo = h
+                    .post(
+                        &format!("/v1/orgs/{org}/repos"),
+                        &token,
+                        serde_json::json!({"name": "r"}),
+                    )
+                    .await
+                    .body["id"]
+                    .as_str()
+                    .unwrap()
+                    .to_string();
+                (h, token, org, repo)
+            });
+            Target {
+                runtime,
+                h,
+                token,
+                org,
+                repo,
+            }
+        })
+    }
+
+    const ROUTES: &[&str] = &[
+        "/v1/users",
+        "/v1/sessions",
+        "/v1/sessions/current",
+        "/v1/me",
+        "/v1/device/code",
+        "/v1/device/token",
+        "/v1/device/verify",
+        "/v1/orgs",
+        "/v1/orgs/{org}",
+        "/v1/orgs/{org}/members",
+        "/v1/orgs/{org}/members/{id}",
+        "/v1/orgs/{org}/invitations",
+        "/v1/invitations/accept",
+        "/v1/orgs/{org}/repos",
+        "/v1/orgs/{org}/repos/{repo}",
+        "/v1/orgs/{org}/repos/{repo}/chunks",
+        "/v1/orgs/{org}/keys",
+        "/v1/orgs/{org}/keys/{id}",
+        "/v1/orgs/{org}/usage",
+        "/v1/orgs/{org}/audit",
+        "/v1/orgs/{org}/webhooks",
+        "/v1/orgs/{org}/webhooks/{id}",
+        "/v1/orgs/{org}/webhooks/{id}/deliveries",
+        "/v1/admin/orgs/{org}/tier",
+    ];
+
+    const FIELDS: &[&str] = &[
+        "name",
+        "email",
+        "password",
+        "role",
+        "chunks",
+        "token",
+        "url",
+        "events",
+        "tier",
+        "limits",
+        "approve",
+        "user_code",
+        "client_id",
+        "max_repos",
+        "requests_per_minute",
+    ];
+
+    fn segment(real: String) -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just(real),
+            Just("org_AAAAAAAAAAAAAAAAAAAA".to_string()),
+            "[a-zA-Z0-9_%.~-]{0,40}",
+        ]
+    }
+
+    fn json_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>().prop_map(Value::from),
+            ".{0,20}".prop_map(Value::String),
+            prop::sample::select(vec!["owner", "admin", "viewer", "pro", "enterprise", "*"])
+                .prop_map(Value::from),
+        ];
+        leaf.prop_recursive(3, 24, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::vec((prop::sample::select(FIELDS), inner), 0..6).prop_map(
+                    |pairs| {
+                        Value::Object(
+                            pairs
+                                .into_iter()
+                                .map(|(k, v)| (k.to_string(), v))
+                                .collect::<Map<_, _>>(),
+                        )
+                    }
+                ),
+            ]
+        })
+    }
+
+    fn body() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            json_value().prop_map(|v| v.to_string().into_bytes()),
+            prop::collection::vec(any::<u8>(), 0..200),
+            "[a-z_]{1,12}=[^&]{0,20}(&[a-z_]{1,12}=[^&]{0,20}){0,3}".prop_map(String::into_bytes),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2000, failure_persistence: None, ..ProptestConfig::default() })]
+
+        /// Whatever arrives, the answer is a 4xx or a success with a JSON body, never a 5xx.
+        #[test]
+        fn no_request_gets_a_server_error(
+            method in prop::sample::select(vec!["GET", "POST", "PUT", "PATCH", "DELETE"]),
+            route in prop::sample::select(ROUTES),
+            org in segment(target().org.clone()),
+            repo in segment(target().repo.clone()),
+            id in segment("usr_AAAAAAAAAAAAAAAAAAAA".to_string()),
+            query in prop::option::of("[a-z]{1,6}=[^&#]{0,12}(&[a-z]{1,6}=[^&#]{0,12}){0,2}"),
+            content_type in prop::option::of(prop::sample::select(vec![
+                "application/json", "application/x-www-form-urlencoded", "text/plain",
+                "application/json; charset=utf-8", "multipart/form-data",
+            ])),
+            authenticated in any::<bool>(),
+            body in body(),
+        ) {
+            let t = target();
+            let encode = |s: &str| s.replace('%', "%25").replace('/', "%2F").replace('?', "%3F").replace('#', "%23");
+            let mut path = route
+                .replace("{org}", &encode(&org))
+                .replace("{repo}", &encode(&repo))
+                .replace("{id}", &encode(&id));
+            if let Some(q) = query {
+                path = format!("{path}?{}", q.replace(' ', "%20").replace('%', "%25"));
+            }
+            if axum::http::Uri::try_from(path.as_str()).is_err() {
+                return Ok(());
+            }
+            let token = authenticated.then_some(t.token.as_str());
+            let r = t.runtime.block_on(t.h.raw_call(method, &path, token, content_type, body));
+            prop_assert!(r.status.as_u16() < 500, "{method} {path}: {} {}", r.status, r.body);
+            if !r.status.is_success() {
+                prop_assert!(!r.code().is_empty() || r.body["error"].is_string(), "{method} {path}: {}", r.body);
+            }
+        }
+    }
+}
