@@ -8,7 +8,7 @@ say() { printf '\n== %s\n' "$*" >&2; }
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
 # System packages: a C compiler for the tree-sitter grammars and onig, Python for the model
-# fetch script.
+# fetch script and schemathesis.
 missing=()
 command -v cc >/dev/null || missing+=(build-essential)
 command -v pkg-config >/dev/null || missing+=(pkg-config)
@@ -16,6 +16,10 @@ command -v python3 >/dev/null || missing+=(python3)
 python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
 command -v curl >/dev/null || missing+=(curl ca-certificates)
 command -v npm >/dev/null || missing+=(nodejs npm)
+# scry-server's suite starts throwaway PostgreSQL clusters from the server binaries, and runs
+# schemathesis from a virtual environment.
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
+python3 -c 'import ensurepip' 2>/dev/null || missing+=(python3-venv)
 if [ ${#missing[@]} -gt 0 ]; then
   say "installing ${missing[*]}"
   as_root apt-get update -q
@@ -45,6 +49,10 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 say "cargo test"
 cargo test --workspace --locked
+
+say "scry-server: schemathesis against /openapi.json"
+cargo build -p scry-server --locked
+server/tests/schemathesis.sh target/debug/scry-server
 
 say "VS Code extension: build the .vsix, run its tests (Node $(node --version))"
 (

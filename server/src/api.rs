@@ -282,8 +282,10 @@ fn check_id(prefix: &str, id: &str) -> Result<(), ApiError> {
 #[serde(deny_unknown_fields)]
 struct PageQuery {
     /// Items per page, 1 to 100 (50 by default).
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<i64>,
     /// The `next` cursor of the previous page.
+    #[param(pattern = "^[A-Za-z0-9_]{0,64}$")]
     after: Option<String>,
 }
 
@@ -351,8 +353,10 @@ async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct SignUp {
+    #[schema(format = "email", max_length = 254)]
     email: String,
     /// At least 10 characters.
+    #[schema(min_length = 10, max_length = 1024)]
     password: String,
 }
 
@@ -479,6 +483,7 @@ async fn me(
 
 #[derive(Deserialize, ToSchema)]
 struct DeviceCodeRequest {
+    #[schema(min_length = 1, max_length = 100)]
     client_id: String,
 }
 
@@ -656,6 +661,7 @@ async fn device_verify(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewOrg {
+    #[schema(min_length = 1, max_length = 100)]
     name: String,
 }
 
@@ -868,6 +874,7 @@ async fn accept_invitation(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewRepo {
+    #[schema(min_length = 1, max_length = 100)]
     name: String,
 }
 
@@ -1055,8 +1062,10 @@ async fn revoke_key(
 #[serde(deny_unknown_fields)]
 struct UsageQuery {
     /// First day, `YYYY-MM-DD` (30 days ago by default).
+    #[param(pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
     from: Option<String>,
     /// Last day, `YYYY-MM-DD` (today by default).
+    #[param(pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
     to: Option<String>,
 }
 
@@ -1127,8 +1136,10 @@ async fn export(
 #[serde(deny_unknown_fields)]
 struct NewWebhook {
     /// `http://` or `https://`.
+    #[schema(format = "uri", max_length = 2000)]
     url: String,
     /// Event types (`quota.exceeded`, `member.added`, `repo.created`, …) or `*`.
+    #[schema(min_items = 1, max_items = 32)]
     events: Vec<String>,
 }
 
