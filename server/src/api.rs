@@ -194,14 +194,11 @@ impl AppState {
         }
         .ok_or_else(ApiError::not_found)?;
         let tenant = Tenant::new(org_id, &who.actor(), role);
-        let (_, limits) = self.limits(&tenant).await?;
         let now = self.clock.now();
-        if let Err(retry) = self
-            .store
-            .record_request(&tenant, now, limits.requests_per_minute)
-            .await?
-        {
-            return Err(ApiError::rate_limited(retry, limits.requests_per_minute));
+        let per_minute = |org: &Org| self.limits_of(org).map_or(0, |l| l.requests_per_minute);
+        let (org, verdict) = self.store.record_request(&tenant, now, &per_minute).await?;
+        if let Err(retry) = verdict {
+            return Err(ApiError::rate_limited(retry, per_minute(&org)));
         }
         if role < at_least {
             return Err(ApiError::forbidden(format!(
@@ -217,8 +214,12 @@ impl AppState {
     /// so a tier change applies at once.
     async fn limits(&self, t: &Tenant) -> Result<(String, Limits), ApiError> {
         let org = self.store.org(t).await?;
-        let limits = org
-            .custom_limits
+        let limits = self.limits_of(&org)?;
+        Ok((org.tier, limits))
+    }
+
+    fn limits_of(&self, org: &Org) -> Result<Limits, ApiError> {
+        org.custom_limits
             .or_else(|| self.config.tiers.get(&org.tier).copied())
             .or_else(|| self.config.tiers.get("free").copied())
             .ok_or_else(|| {
@@ -227,8 +228,7 @@ impl AppState {
                     "misconfigured",
                     "no tier limits configured",
                 )
-            })?;
-        Ok((org.tier, limits))
+            })
     }
 
     /// A refused quota is an event too (`quota.exceeded`), recorded beside the refusal.

@@ -175,13 +175,14 @@ pub trait Storage: Send + Sync {
     ) -> Result<ApiKey>;
     async fn api_keys(&self, t: &Tenant) -> Result<Vec<ApiKey>>;
     async fn revoke_api_key(&self, t: &Tenant, id: &str, now: i64) -> Result<()>;
-    /// Counts a request in the current minute; `Err(seconds)` to wait when over `per_minute`.
+    /// Reads the organisation and counts a request in the current minute, in one transaction;
+    /// `per_minute` gives the org's limit from its tier. `Err(seconds)` to wait when over it.
     async fn record_request(
         &self,
         t: &Tenant,
         now: i64,
-        per_minute: i64,
-    ) -> Result<Result<(), i64>>;
+        per_minute: &(dyn for<'o> Fn(&'o Org) -> i64 + Sync),
+    ) -> Result<(Org, std::result::Result<(), i64>)>;
     async fn usage(&self, t: &Tenant, from: &str, to: &str) -> Result<Vec<UsageDay>>;
     async fn audit(&self, t: &Tenant, limit: i64, after: &str) -> Result<Page<AuditEntry>>;
     /// Records an event in the audit log and queues it for the webhooks that want it.
@@ -1240,10 +1241,18 @@ impl Storage for SqlStore {
         &self,
         t: &Tenant,
         now: i64,
-        per_minute: i64,
-    ) -> Result<Result<(), i64>> {
+        per_minute: &(dyn for<'o> Fn(&'o Org) -> i64 + Sync),
+    ) -> Result<(Org, std::result::Result<(), i64>)> {
         let window = now - now.rem_euclid(60);
         let mut tx = self.org_tx(t, true).await?;
+        self.db.counters_only(&mut tx).await?;
+        let row = sqlx::query(&format!("SELECT {ORG_COLUMNS} FROM orgs o WHERE o.id = $1"))
+            .bind(&t.org_id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        let org = org_from(&row)?;
+        let per_minute = per_minute(&org);
         let hits: i64 = sqlx::query(
             "INSERT INTO rate_windows (org_id, window_start, hits) VALUES ($1, $2, 1) \
              ON CONFLICT (org_id, window_start) DO UPDATE SET hits = rate_windows.hits + 1 RETURNING hits",
@@ -1267,7 +1276,7 @@ impl Storage for SqlStore {
             Ok(())
         };
         tx.commit().await?;
-        Ok(verdict)
+        Ok((org, verdict))
     }
 
     async fn usage(&self, t: &Tenant, from: &str, to: &str) -> Result<Vec<UsageDay>> {
