@@ -5,6 +5,7 @@
 # and with two (two processes on the same database, one wrk each, figures summed).
 # Every request also counts against the org's rate limit, a write of its own.
 #   bench/server-load.sh [SECONDS] [CONNECTIONS]      needs wrk (apt install wrk)
+#   BACKENDS=sqlite (or postgres) runs one backend only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-10}
@@ -51,21 +52,30 @@ start() { # backend-arg... ; prints the port
 }
 json() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
 
-cat >"$work/put.lua" <<'EOF'
-wrk.method = "PUT"
-wrk.body = '{"chunks": 5000}'
-wrk.headers["Content-Type"] = "application/json"
+# The first refusal of each wrk thread goes to errors.txt, to say what went wrong.
+cat >"$work/get.lua" <<'EOF'
 wrk.headers["Authorization"] = "Bearer " .. os.getenv("SCRY_KEY")
+local logged = false
+function response(status, headers, body)
+  if status >= 300 and not logged then
+    logged = true
+    local f = io.open(os.getenv("WRK_ERRORS"), "a")
+    f:write(status .. " " .. body .. "\n")
+    f:close()
+  end
+end
 EOF
+{ echo 'wrk.method = "PUT"'; echo "wrk.body = '{\"chunks\": 5000}'"
+  echo 'wrk.headers["Content-Type"] = "application/json"'; cat "$work/get.lua"; } >"$work/put.lua"
+export WRK_ERRORS=$work/errors.txt
 
 # One wrk per replica, in parallel; prints "req/s p50_ms p99_ms" (summed rate, worst percentile).
-load() { # label url-suffix script-or-empty ports...
+load() { # label url-suffix wrk-script ports...
   local label=$1 suffix=$2 script=$3; shift 3
   local n=$# c=$((conns / $#)) i=0 outs=() wrks=()
   for port in "$@"; do
     i=$((i + 1))
-    local args=(-t 1 -c "$c" -d "${secs}s" --latency -H "Authorization: Bearer $SCRY_KEY")
-    [ -n "$script" ] && args=(-t 1 -c "$c" -d "${secs}s" --latency -s "$script")
+    local args=(-t 1 -c "$c" -d "${secs}s" --latency -s "$script")
     wrk "${args[@]}" "http://127.0.0.1:$port$suffix" >"$work/wrk.$i" 2>&1 &
     wrks+=($!)
     outs+=("$work/wrk.$i")
@@ -93,7 +103,7 @@ EOF
 
 echo "| backend, request | replicas | requests/s | p50 ms | p99 ms | non-2xx |"
 echo "|---|---|---|---|---|---|"
-for backend in sqlite postgres; do
+for backend in ${BACKENDS:-sqlite postgres}; do
   if [ "$backend" = sqlite ]; then
     db_args=(--data-dir "$work/sqlite")
   else
@@ -118,10 +128,15 @@ for backend in sqlite postgres; do
   p2=$(start "${db_args[@]}")
   for replicas in 1 2; do
     ports=("$p1"); [ "$replicas" = 2 ] && ports=("$p1" "$p2")
-    load "$backend, read (GET repos)" "/v1/orgs/$org/repos" "" "${ports[@]}"
+    load "$backend, read (GET repos)" "/v1/orgs/$org/repos" "$work/get.lua" "${ports[@]}"
     load "$backend, write (PUT chunks)" "/v1/orgs/$org/repos/$repo/chunks" "$work/put.lua" "${ports[@]}"
   done
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   wait "${pids[@]}" 2>/dev/null || true
   pids=()
 done
+if [ -s "$WRK_ERRORS" ]; then
+  echo "refusals seen (first of each wrk thread):" >&2
+  sort "$WRK_ERRORS" | uniq -c | sort -rn | head >&2
+  grep -E "ERROR|WARN" "$work/server.log" | sed 's/^.*Z //' | sort | uniq -c | sort -rn | head -5 >&2
+fi

@@ -43,6 +43,28 @@ pub struct Db {
     read: AnyPool,
 }
 
+/// SQLite connections that come back still inside a transaction are closed, not reused: when
+/// SQLite ends a transaction itself (a COMMIT that fails under contention from another process),
+/// sqlx's ROLLBACK fails, its count of open transactions stays above zero, and every later BEGIN
+/// on that connection would fail. A ping first lets a dropped transaction's queued rollback run.
+fn sqlite_pool_options() -> AnyPoolOptions {
+    AnyPoolOptions::new()
+        .acquire_timeout(Duration::from_secs(10))
+        .after_release(|conn, _| {
+            Box::pin(async move {
+                let depth = <<Any as sqlx::Database>::TransactionManager as sqlx::TransactionManager>::get_transaction_depth;
+                if depth(conn) != 0 {
+                    conn.ping().await?;
+                }
+                let open = depth(conn);
+                if open != 0 {
+                    tracing::warn!("closing a database connection left inside a transaction");
+                }
+                Ok(open == 0)
+            })
+        })
+}
+
 impl Db {
     /// Opens (creating) `data_dir/scry-server.db`.
     pub async fn sqlite(data_dir: &Path) -> anyhow::Result<Db> {
@@ -64,9 +86,8 @@ impl Db {
             .context("migrating the SQLite database")?;
         conn.close().await?;
         let pool = |n: u32| {
-            AnyPoolOptions::new()
+            sqlite_pool_options()
                 .max_connections(n)
-                .acquire_timeout(Duration::from_secs(10))
                 .after_connect(|conn, _| {
                     Box::pin(async move {
                         // WAL with synchronous=NORMAL: durable across a crash of this process,
