@@ -1,6 +1,5 @@
 use std::path::PathBuf;
 
-use anyhow::Context;
 use clap::Parser;
 use scry_server::config::Config;
 
@@ -59,5 +58,5 @@ async fn main() -> anyhow::Result<()> {
     } else {
         logs.init();
     }
-    scry_server::serve(config).await.context("scry-server")
+    scry_server::serve(config).await
 }
