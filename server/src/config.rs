@@ -17,6 +17,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// A PostgreSQL URL; when set, the data directory is not used.
     pub database_url: Option<String>,
+    /// A PostgreSQL URL for migrations (the tables' owner); `database_url` then only logs in.
+    pub migration_database_url: Option<String>,
     pub max_connections: u32,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
@@ -44,6 +46,7 @@ impl Default for Config {
             addr: "127.0.0.1:8787".into(),
             data_dir: default_data_dir(),
             database_url: None,
+            migration_database_url: None,
             max_connections: 16,
             max_body_bytes: 64 * 1024,
             session_ttl_s: 30 * 86_400,

@@ -109,13 +109,21 @@ impl Db {
         })
     }
 
-    /// Connects to PostgreSQL at `url` (a role that may create tables and the `scry_app` role),
-    /// migrates, then serves every query as `scry_app`, which owns nothing and cannot bypass
-    /// row-level security.
-    pub async fn postgres(url: &str, max_connections: u32) -> anyhow::Result<Db> {
+    /// Connects to PostgreSQL, migrates, then serves every query as `scry_app`, which owns
+    /// nothing and cannot bypass row-level security. Migrations run as `migration_url`'s role
+    /// (one that may create tables and roles) when given, and the service logs in as `url`'s
+    /// role, which is then granted `scry_app` and needs no other right; without it, `url`
+    /// does both.
+    pub async fn postgres(
+        url: &str,
+        migration_url: Option<&str>,
+        max_connections: u32,
+    ) -> anyhow::Result<Db> {
         sqlx::any::install_default_drivers();
         let options = AnyConnectOptions::from_str(url).context("invalid database URL")?;
-        let mut conn = sqlx::AnyConnection::connect_with(&options)
+        let owner = AnyConnectOptions::from_str(migration_url.unwrap_or(url))
+            .context("invalid migration database URL")?;
+        let mut conn = sqlx::AnyConnection::connect_with(&owner)
             .await
             .context("cannot connect to PostgreSQL")?;
         // Replicas starting together must not run the migrations twice at once.
@@ -123,6 +131,16 @@ impl Db {
         let migrated = POSTGRES_MIGRATIONS.run(&mut conn).await;
         conn.execute("SELECT pg_advisory_unlock(72656419)").await?;
         migrated.context("migrating the PostgreSQL database")?;
+        if migration_url.is_some() {
+            let login = sqlx::postgres::PgConnectOptions::from_str(url)
+                .context("invalid database URL")?
+                .get_username()
+                .to_string();
+            let quoted = format!("\"{}\"", login.replace('"', "\"\""));
+            conn.execute(format!("GRANT scry_app TO {quoted}").as_str())
+                .await
+                .with_context(|| format!("granting scry_app to the service's login {login}"))?;
+        }
         conn.close().await?;
         let pool = AnyPoolOptions::new()
             .max_connections(max_connections)

@@ -30,7 +30,10 @@ use crate::store::{SqlStore, Storage};
 /// Opens the database the configuration names (migrating it).
 pub async fn open_store(config: &Config) -> anyhow::Result<Arc<SqlStore>> {
     let db = match &config.database_url {
-        Some(url) => Db::postgres(url, config.max_connections).await?,
+        Some(url) => {
+            let migration = config.migration_database_url.as_deref();
+            Db::postgres(url, migration, config.max_connections).await?
+        }
         None => Db::sqlite(&config.data_dir).await?,
     };
     Ok(Arc::new(SqlStore::new(db)))

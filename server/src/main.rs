@@ -17,9 +17,14 @@ struct Args {
     /// Directory of the embedded (SQLite) database.
     #[arg(long, env = "SCRY_SERVER_DATA")]
     data_dir: Option<PathBuf>,
-    /// PostgreSQL URL (a role that may create tables and roles); selects PostgreSQL.
+    /// PostgreSQL URL; selects PostgreSQL. Without a migration URL, its role must be able to
+    /// create tables and roles.
     #[arg(long, env = "DATABASE_URL")]
     database_url: Option<String>,
+    /// PostgreSQL URL of the tables' owner, for migrations; DATABASE_URL then needs only to log
+    /// in (it is granted the service's role).
+    #[arg(long, env = "SCRY_SERVER_MIGRATION_URL")]
+    migration_database_url: Option<String>,
     /// The operator's token for /v1/admin (tier changes).
     #[arg(long, env = "SCRY_SERVER_ADMIN_TOKEN", hide_env_values = true)]
     admin_token: Option<String>,
@@ -43,6 +48,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if args.database_url.is_some() {
         config.database_url = args.database_url;
+    }
+    if args.migration_database_url.is_some() {
+        config.migration_database_url = args.migration_database_url;
     }
     if args.admin_token.is_some() {
         config.admin_token = args.admin_token;

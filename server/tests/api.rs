@@ -1281,8 +1281,10 @@ async fn bad_input_gets_a_json_4xx(backend: Backend) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_catalog_forces_row_level_security_on_every_tenant_table() {
-    let url = support::fresh_postgres_database().await;
-    scry_server::db::Db::postgres(&url, 1).await.unwrap();
+    let (url, login) = support::fresh_postgres_database().await;
+    scry_server::db::Db::postgres(&login, Some(&url), 1)
+        .await
+        .unwrap();
     let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
 
     // Every table that holds an org's rows: by its org_id column, so a new one cannot be missed.
@@ -1316,26 +1318,40 @@ async fn postgres_catalog_forces_row_level_security_on_every_tenant_table() {
         assert!(policies > 0, "{table} has no policy");
     }
 
-    // The service's role owns nothing and bypasses nothing.
-    let (superuser, bypass): (bool, bool) =
-        sqlx::query_as("SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = 'scry_app'")
-            .fetch_one(&mut conn)
-            .await
-            .unwrap();
-    assert!(!superuser && !bypass);
-    let owned: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM pg_class WHERE relowner = 'scry_app'::regrole")
-            .fetch_one(&mut conn)
-            .await
-            .unwrap();
-    assert_eq!(owned, 0);
+    // The service's login and the role it serves as own nothing and bypass nothing.
+    for role in ["scry_app", "scry_login"] {
+        let (superuser, bypass): (bool, bool) =
+            sqlx::query_as("SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = $1")
+                .bind(role)
+                .fetch_one(&mut conn)
+                .await
+                .unwrap();
+        assert!(!superuser && !bypass, "{role}");
+        let owned: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM pg_class WHERE relowner = (SELECT oid FROM pg_roles WHERE rolname = $1)",
+        )
+        .bind(role)
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+        assert_eq!(owned, 0, "{role} owns tables");
+    }
+    // The login alone reads nothing: it only serves as scry_app.
+    let mut service = sqlx::PgConnection::connect(&login).await.unwrap();
+    let denied = sqlx::query("SELECT COUNT(*) FROM repos")
+        .fetch_one(&mut service)
+        .await;
+    assert!(denied.is_err(), "the login reads tables without SET ROLE");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_one_connection_serving_two_orgs_leaks_nothing() {
-    let url = support::fresh_postgres_database().await;
-    let store =
-        scry_server::store::SqlStore::new(scry_server::db::Db::postgres(&url, 1).await.unwrap());
+    let (url, login) = support::fresh_postgres_database().await;
+    let store = scry_server::store::SqlStore::new(
+        scry_server::db::Db::postgres(&login, Some(&url), 1)
+            .await
+            .unwrap(),
+    );
     let clock = Arc::new(scry_server::clock::ManualClock::new(support::START));
     let app = scry_server::app(Arc::new(store), clock, config());
     let signup = |email: &'static str| {
@@ -1408,7 +1424,7 @@ async fn postgres_one_connection_serving_two_orgs_leaks_nothing() {
     assert!(!export.body.to_string().contains(&org_a));
 
     // And below the API: the tenant setting ends with its transaction.
-    let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+    let mut conn = sqlx::PgConnection::connect(&login).await.unwrap();
     conn.execute("SET ROLE scry_app").await.unwrap();
     let count = "SELECT COUNT(*) FROM repos";
     let unscoped: i64 = sqlx::query_scalar(count)

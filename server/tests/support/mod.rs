@@ -35,8 +35,10 @@ pub struct Harness {
     pub clock: Arc<ManualClock>,
     pub store: Arc<SqlStore>,
     pub config: Config,
-    /// Where the database is: a SQLite file's directory, or a PostgreSQL URL.
+    /// Where the database is: a SQLite file's directory, or the service's PostgreSQL login.
     pub url: String,
+    /// PostgreSQL: the tables' owner, who migrates.
+    pub owner_url: Option<String>,
     /// Unrestricted access to the same database, to check what the API cannot show.
     pub raw: AnyPool,
     _dir: Option<tempfile::TempDir>,
@@ -78,18 +80,24 @@ pub fn limits(max_repos: i64, max_chunks: i64, requests_per_minute: i64) -> Limi
 impl Harness {
     pub async fn new(backend: Backend, config: Config) -> Harness {
         sqlx::any::install_default_drivers();
-        let (db, url, raw_url, dir) = match backend {
+        let (db, url, owner_url, raw_url, dir) = match backend {
             Backend::Sqlite => {
                 let dir = tempfile::tempdir().unwrap();
                 let db = Db::sqlite(dir.path()).await.unwrap();
                 let path = dir.path().join("scry-server.db");
                 let raw_url = format!("sqlite://{}", path.display());
-                (db, dir.path().display().to_string(), raw_url, Some(dir))
+                (
+                    db,
+                    dir.path().display().to_string(),
+                    None,
+                    raw_url,
+                    Some(dir),
+                )
             }
             Backend::Postgres => {
-                let url = fresh_postgres_database().await;
-                let db = Db::postgres(&url, 8).await.unwrap();
-                (db, url.clone(), url, None)
+                let (owner, login) = fresh_postgres_database().await;
+                let db = Db::postgres(&login, Some(&owner), 8).await.unwrap();
+                (db, login, Some(owner.clone()), owner, None)
             }
         };
         let raw = AnyPool::connect(&raw_url).await.unwrap();
@@ -103,6 +111,7 @@ impl Harness {
             store,
             config,
             url,
+            owner_url,
             raw,
             _dir: dir,
         }
@@ -112,7 +121,9 @@ impl Harness {
     pub async fn replica(&self) -> Router {
         let db = match self.backend {
             Backend::Sqlite => Db::sqlite(Path::new(&self.url)).await.unwrap(),
-            Backend::Postgres => Db::postgres(&self.url, 8).await.unwrap(),
+            Backend::Postgres => Db::postgres(&self.url, self.owner_url.as_deref(), 8)
+                .await
+                .unwrap(),
         };
         scry_server::app(
             Arc::new(SqlStore::new(db)),
@@ -270,9 +281,9 @@ async fn reply(app: &Router, request: Request<Body>) -> Reply {
 
 // ---- the throwaway PostgreSQL cluster --------------------------------------------------------
 
-/// A new, empty database in the cluster; its URL connects as the cluster's superuser, like an
-/// operator's migration account.
-pub async fn fresh_postgres_database() -> String {
+/// A new, empty database in the cluster: (the superuser's URL, as an operator's migration
+/// account; the URL of `scry_login`, a role that may only log in, as the service's account).
+pub async fn fresh_postgres_database() -> (String, String) {
     let base = cluster();
     let name = format!("t_{}", scry_server::auth::random_token(12).to_lowercase());
     let admin = sqlx::PgPool::connect(&format!("{base}/postgres"))
@@ -282,8 +293,17 @@ pub async fn fresh_postgres_database() -> String {
         .execute(&admin)
         .await
         .unwrap();
+    // Roles belong to the cluster: the first test makes it, the others find it.
+    sqlx::query(
+        "DO $$ BEGIN CREATE ROLE scry_login LOGIN NOINHERIT; \
+         EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$",
+    )
+    .execute(&admin)
+    .await
+    .unwrap();
     admin.close().await;
-    format!("{base}/{name}")
+    let login = base.replace("postgres://postgres@", "postgres://scry_login@");
+    (format!("{base}/{name}"), format!("{login}/{name}"))
 }
 
 /// Starts the cluster once per test binary: `initdb` in a temporary directory, a free port,
