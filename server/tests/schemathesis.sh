@@ -8,7 +8,7 @@ cd "$(dirname "$0")/../.."
 bin="${1:-target/debug/scry-server}"
 [ -x "$bin" ] || { echo "no scry-server at $bin: cargo build -p scry-server" >&2; exit 1; }
 
-venv=target/schemathesis-venv
+venv=$PWD/target/schemathesis-venv
 if [ ! -x "$venv/bin/schemathesis" ]; then
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet "schemathesis==4.32.5"
@@ -48,14 +48,15 @@ curl -sf -X POST "$base/v1/orgs" -H "authorization: Bearer $token" \
   -H 'content-type: application/json' -d '{"name":"fuzz"}' >/dev/null
 
 status=0
-"$venv/bin/schemathesis" run "$base/openapi.json" \
+# From the scratch directory: schemathesis keeps its cache in the working directory.
+(cd "$work" && "$venv/bin/schemathesis" run "$base/openapi.json" \
   --checks not_a_server_error,response_schema_conformance,content_type_conformance,negative_data_rejection \
   --header "Authorization: Bearer $token" \
   --exclude-path /v1/sessions/current \
   --max-examples "${SCHEMATHESIS_EXAMPLES:-30}" \
   --workers 2 \
   --seed 1 \
-  --no-color || status=$?
+  --no-color) || status=$?
 if [ "$status" != 0 ]; then
   echo "--- server log" >&2
   tail -50 "$work/server.log" >&2
