@@ -208,7 +208,8 @@ pub trait Storage: Send + Sync {
     async fn deliveries(&self, t: &Tenant, webhook_id: &str) -> Result<Vec<Delivery>>;
 
     // The webhook sender.
-    /// Deliveries due at `now`, across organisations: (delivery id, org id).
+    /// Claims up to `limit` deliveries due at `now`, across organisations, for a minute (no
+    /// other sender gets them meanwhile): (delivery id, org id).
     async fn due_deliveries(&self, now: i64, limit: i64) -> Result<Vec<(String, String)>>;
     async fn delivery(&self, t: &Tenant, id: &str) -> Result<Option<DueDelivery>>;
     /// Marks a delivery sent (`retry_at` None and no error), to retry at `retry_at`, or failed.
@@ -427,6 +428,9 @@ fn page<T>(items: Vec<T>, limit: i64, cursor: impl Fn(&T) -> String) -> Page<T> 
 }
 
 /// Every table holding an organisation's rows, children first.
+/// How long a sender holds the deliveries it claimed (longer than a delivery's HTTP timeout).
+const DELIVERY_LEASE_S: i64 = 60;
+
 const TENANT_TABLES: &[&str] = &[
     "webhook_deliveries",
     "webhooks",
@@ -1479,15 +1483,23 @@ impl Storage for SqlStore {
     }
 
     async fn due_deliveries(&self, now: i64, limit: i64) -> Result<Vec<(String, String)>> {
-        let mut tx = self.tx(false, Scope::Global).await?;
+        // Claimed with a lease, so that replicas do not send one delivery together; a replica
+        // that dies mid-send leaves it due again when the lease ends. The outer
+        // `next_attempt_at` test is what a second replica's UPDATE re-checks after waiting on
+        // the first one's row locks (PostgreSQL), so it skips what was just claimed.
+        let mut tx = self.tx(true, Scope::Global).await?;
         let rows = sqlx::query(
-            "SELECT delivery_id, org_id FROM webhook_queue WHERE next_attempt_at <= $1 \
-             ORDER BY next_attempt_at LIMIT $2",
+            "UPDATE webhook_queue SET next_attempt_at = $1 \
+             WHERE next_attempt_at <= $2 AND delivery_id IN (SELECT delivery_id FROM webhook_queue \
+             WHERE next_attempt_at <= $2 ORDER BY next_attempt_at LIMIT $3) \
+             RETURNING delivery_id, org_id",
         )
+        .bind(now + DELIVERY_LEASE_S)
         .bind(now)
         .bind(limit)
         .fetch_all(&mut *tx)
         .await?;
+        tx.commit().await?;
         rows.iter()
             .map(|r| Ok((r.try_get("delivery_id")?, r.try_get("org_id")?)))
             .collect()

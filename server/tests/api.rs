@@ -1053,8 +1053,15 @@ async fn webhooks_are_signed_and_retried(backend: Backend) {
     assert_eq!(deliveries.body[0]["attempts"], 2);
     assert_eq!(sender.send_due().await, 0);
 
+    // Two replicas' senders at once: each delivery goes out once.
+    let (_, c) = h.user("carol@example.com").await;
+    h.join(&org, &a, "carol@example.com", "viewer", &c).await;
+    let other = scry_server::webhooks::Sender::new(h.replica_store().await, h.clock.clone(), 8);
+    let (n1, n2) = tokio::join!(sender.send_due(), other.send_due());
+    assert_eq!(n1 + n2, 1);
+
     let all = received.lock().unwrap();
-    assert_eq!(all.len(), 2);
+    assert_eq!(all.len(), 3);
     let (headers, body) = &all[1];
     let id = headers["webhook-id"].to_str().unwrap();
     let timestamp: i64 = headers["webhook-timestamp"]

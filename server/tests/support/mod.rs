@@ -117,19 +117,21 @@ impl Harness {
         }
     }
 
-    /// A second replica: its own connections to the same database, the same clock.
-    pub async fn replica(&self) -> Router {
+    /// A second replica's storage: its own connections to the same database.
+    pub async fn replica_store(&self) -> Arc<SqlStore> {
         let db = match self.backend {
             Backend::Sqlite => Db::sqlite(Path::new(&self.url)).await.unwrap(),
             Backend::Postgres => Db::postgres(&self.url, self.owner_url.as_deref(), 8)
                 .await
                 .unwrap(),
         };
-        scry_server::app(
-            Arc::new(SqlStore::new(db)),
-            self.clock.clone(),
-            self.config.clone(),
-        )
+        Arc::new(SqlStore::new(db))
+    }
+
+    /// A second replica: the same database and clock.
+    pub async fn replica(&self) -> Router {
+        let store = self.replica_store().await;
+        scry_server::app(store, self.clock.clone(), self.config.clone())
     }
 
     pub async fn call(
