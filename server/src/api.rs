@@ -185,6 +185,17 @@ impl AppState {
         org_id: &str,
         at_least: Role,
     ) -> Result<Tenant, ApiError> {
+        Ok(self.authorize_org(who, org_id, at_least).await?.0)
+    }
+
+    /// `authorize`, also giving the organisation as the request's transaction read it (its
+    /// tier and limits, current as of this request).
+    async fn authorize_org(
+        &self,
+        who: &Principal,
+        org_id: &str,
+        at_least: Role,
+    ) -> Result<(Tenant, Org), ApiError> {
         if !valid_id("org", org_id) {
             return Err(ApiError::not_found());
         }
@@ -195,7 +206,7 @@ impl AppState {
         .ok_or_else(ApiError::not_found)?;
         let tenant = Tenant::new(org_id, &who.actor(), role);
         let now = self.clock.now();
-        let per_minute = |org: &Org| self.limits_of(org).map_or(0, |l| l.requests_per_minute);
+        let per_minute = |org: &Org| self.limits_of(org).requests_per_minute;
         let (org, verdict) = self.store.record_request(&tenant, now, &per_minute).await?;
         if let Err(retry) = verdict {
             return Err(ApiError::rate_limited(retry, per_minute(&org)));
@@ -207,28 +218,14 @@ impl AppState {
                 role.as_str()
             )));
         }
-        Ok(tenant)
+        Ok((tenant, org))
     }
 
-    /// The organisation's tier and limits: its own (enterprise) or its tier's, read per request
+    /// The organisation's limits: its own (enterprise) or its tier's. Read with each request,
     /// so a tier change applies at once.
-    async fn limits(&self, t: &Tenant) -> Result<(String, Limits), ApiError> {
-        let org = self.store.org(t).await?;
-        let limits = self.limits_of(&org)?;
-        Ok((org.tier, limits))
-    }
-
-    fn limits_of(&self, org: &Org) -> Result<Limits, ApiError> {
+    fn limits_of(&self, org: &Org) -> Limits {
         org.custom_limits
-            .or_else(|| self.config.tiers.get(&org.tier).copied())
-            .or_else(|| self.config.tiers.get("free").copied())
-            .ok_or_else(|| {
-                ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "misconfigured",
-                    "no tier limits configured",
-                )
-            })
+            .unwrap_or_else(|| self.config.tier_limits(&org.tier))
     }
 
     /// A refused quota is an event too (`quota.exceeded`), recorded beside the refusal.
@@ -887,9 +884,9 @@ async fn create_repo(
     Path(org): Path<String>,
     Json(body): Json<NewRepo>,
 ) -> Result<Response, ApiError> {
-    let t = state.authorize(&who, &org, Role::Member).await?;
+    let (t, org) = state.authorize_org(&who, &org, Role::Member).await?;
     let name = check_name("name", &body.name)?;
-    let (tier, limits) = state.limits(&t).await?;
+    let (tier, limits) = (org.tier.clone(), state.limits_of(&org));
     match state
         .store
         .create_repo(&t, &name, &tier, limits, state.clock.now())
@@ -961,14 +958,14 @@ async fn set_repo_chunks(
     Path((org, repo)): Path<(String, String)>,
     Json(body): Json<ChunkCount>,
 ) -> Result<axum::Json<Repo>, ApiError> {
-    let t = state.authorize(&who, &org, Role::Member).await?;
+    let (t, org) = state.authorize_org(&who, &org, Role::Member).await?;
     check_id("repo", &repo)?;
     if !(0..=1_000_000_000).contains(&body.chunks) {
         return Err(ApiError::bad_request(
             "chunks must be between 0 and 1,000,000,000",
         ));
     }
-    let (tier, limits) = state.limits(&t).await?;
+    let (tier, limits) = (org.tier.clone(), state.limits_of(&org));
     match state
         .store
         .set_repo_chunks(&t, &repo, body.chunks, &tier, limits, state.clock.now())

@@ -92,4 +92,98 @@ impl Config {
             .with_context(|| format!("cannot read config file {}", path.display()))?;
         toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))
     }
+
+    /// Refuses values the service cannot run with, at start-up rather than on some request.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if !self.tiers.contains_key("free") {
+            anyhow::bail!("tiers.free is missing: new organisations start on it");
+        }
+        for (name, l) in &self.tiers {
+            if name == "enterprise" {
+                anyhow::bail!(
+                    "tiers.enterprise cannot be configured: each such org has its own limits"
+                );
+            }
+            if l.max_repos < 0 || l.max_chunks < 0 || l.requests_per_minute < 1 {
+                anyhow::bail!(
+                    "tiers.{name}: max_repos and max_chunks must be 0 or more, requests_per_minute 1 or more"
+                );
+            }
+        }
+        let positive = [
+            ("session_ttl_s", self.session_ttl_s),
+            ("invitation_ttl_s", self.invitation_ttl_s),
+            ("device_code_ttl_s", self.device_code_ttl_s),
+            ("device_poll_interval_s", self.device_poll_interval_s),
+            ("webhook_max_attempts", self.webhook_max_attempts),
+        ];
+        for (key, value) in positive {
+            if value < 1 {
+                anyhow::bail!("{key} must be 1 or more (it is {value})");
+            }
+        }
+        if self.max_body_bytes < 1024 || self.max_connections < 1 || self.webhook_poll_ms < 1 {
+            anyhow::bail!(
+                "max_body_bytes must be at least 1024, max_connections and webhook_poll_ms at least 1"
+            );
+        }
+        Ok(())
+    }
+
+    /// The limits of a configured tier; an org on a tier that is no longer configured gets the
+    /// free tier's (`validate` guarantees there is one).
+    pub fn tier_limits(&self, tier: &str) -> Limits {
+        self.tiers
+            .get(tier)
+            .or_else(|| self.tiers.get("free"))
+            .copied()
+            .unwrap_or(Limits {
+                max_repos: 0,
+                max_chunks: 0,
+                requests_per_minute: 1,
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_defaults_are_valid_and_bad_values_are_refused() {
+        Config::default().validate().unwrap();
+        let only_pro: Config = toml::from_str(
+            "[tiers.pro]\nmax_repos = 20\nmax_chunks = 100000\nrequests_per_minute = 100\n",
+        )
+        .unwrap();
+        let e = only_pro.validate().unwrap_err().to_string();
+        assert!(e.contains("tiers.free is missing"), "{e}");
+        let mut zero_rate = Config::default();
+        zero_rate.tiers.get_mut("pro").unwrap().requests_per_minute = 0;
+        assert!(
+            zero_rate
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("tiers.pro")
+        );
+        let mut no_ttl = Config {
+            session_ttl_s: 0,
+            ..Config::default()
+        };
+        assert!(
+            no_ttl
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("session_ttl_s")
+        );
+        no_ttl.session_ttl_s = 60;
+        no_ttl.max_body_bytes = 10;
+        assert!(no_ttl.validate().is_err());
+        assert!(
+            toml::from_str::<Config>("adr = \"x\"").is_err(),
+            "unknown keys are refused"
+        );
+    }
 }

@@ -16,6 +16,8 @@ pub mod webhooks;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
+use anyhow::Context;
+
 use axum::extract::{MatchedPath, Request};
 use axum::middleware::Next;
 use axum::response::Response;
@@ -85,6 +87,7 @@ async fn record_metrics(request: Request, next: Next) -> Response {
 /// Serves until SIGINT or SIGTERM, then finishes the requests in flight and stops the webhook
 /// sender.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
+    config.validate().context("invalid configuration")?;
     let store = open_store(&config).await?;
     let backend = store.db().backend();
     let clock: Arc<dyn Clock> = Arc::new(clock::SystemClock);
