@@ -19,7 +19,10 @@ command -v npm >/dev/null || missing+=(nodejs npm)
 # scry-server's suite starts throwaway PostgreSQL clusters from the server binaries, and runs
 # schemathesis from a virtual environment.
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
-python3 -c 'import ensurepip' 2>/dev/null || missing+=(python3-venv)
+# Debian's python3 can import ensurepip yet not make a venv without python3-venv: try one.
+venv_probe=$(mktemp -d)
+python3 -m venv "$venv_probe/v" >/dev/null 2>&1 || missing+=(python3-venv)
+rm -rf "$venv_probe"
 if [ ${#missing[@]} -gt 0 ]; then
   say "installing ${missing[*]}"
   as_root apt-get update -q
