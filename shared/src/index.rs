@@ -10,24 +10,28 @@ use rayon::prelude::*;
 use crate::chunk::chunk;
 use crate::embed::Embedder;
 use crate::error::{Error, Result};
-use crate::search::dense::{Ann, Code};
+use crate::search::dense::Ann;
 use crate::search::{Changes, Searcher};
 use crate::store::{ChunkRecord, FileRecord, NewChunk, NewFile, Opened, Store, model_tag};
 use crate::tokens;
 use crate::walk::{self, Excludes, SkipReason, WalkedFile};
 
-/// Files per write transaction: large enough to amortise a commit, small enough that an
-/// interrupted run loses little and progress moves.
+/// Files in the first write transaction: small, so a short update commits quickly and progress
+/// moves; each later batch of a long update doubles, up to `MAX_BATCH_FILES`. Every commit
+/// rewrites the B-tree pages each of its terms' postings land on, so at a million chunks
+/// batches of a hundred files spent more time rewriting pages than parsing code.
 const BATCH_FILES: usize = 96;
+const MAX_BATCH_FILES: usize = 2048;
 /// With a slow model, commit more often so an interrupted run keeps its vectors.
 const BATCH_FILES_SLOW_MODEL: usize = 32;
+const MAX_BATCH_FILES_SLOW_MODEL: usize = 128;
 /// Chunks per write while back-filling vectors for a new model.
 const BACKFILL_CHUNKS: usize = 512;
 /// Chunks and vectors written by one update before the file is compacted (and at least a
 /// tenth of the index).
 const COMPACT_MIN_WRITES: u64 = 1000;
-/// Indexes this large get an HNSW graph; smaller ones scan every vector, which is exact and,
-/// below this size, about as fast.
+/// Indexes this large get an inverted file of their vectors; smaller ones scan every vector,
+/// which is exact and, below this size, about as fast.
 const ANN_MIN_CHUNKS: u64 = 50_000;
 
 /// What a long operation reports as it goes.
@@ -55,6 +59,8 @@ pub struct UpdateStats {
     pub skipped: BTreeMap<SkipReason, u64>,
     /// Files or directories that could not be read; the rest of the index is unaffected.
     pub errors: Vec<String>,
+    /// Set when ignore rules left out every code file: which rule, and how to get past it.
+    pub all_ignored: Option<String>,
     pub elapsed: Duration,
 }
 
@@ -183,6 +189,7 @@ impl Index {
             files_seen: report.files.len() as u64,
             skipped: report.skipped,
             errors: report.errors,
+            all_ignored: report.all_ignored,
             ..Default::default()
         };
         let seen: HashSet<&str> = report.files.iter().map(|f| f.rel_path.as_str()).collect();
@@ -202,16 +209,16 @@ impl Index {
         stats.files_unchanged = stats.files_seen - changed.len() as u64;
 
         let model = embedder.map(|e| (e, model_tag(e.model_id())));
-        let batch_files = match embedder {
-            Some(e) if !e.is_fast() => BATCH_FILES_SLOW_MODEL,
-            _ => BATCH_FILES,
+        let (first_batch, max_batch) = match embedder {
+            Some(e) if !e.is_fast() => (BATCH_FILES_SLOW_MODEL, MAX_BATCH_FILES_SLOW_MODEL),
+            _ => (BATCH_FILES, MAX_BATCH_FILES),
         };
         let total = changed.len() as u64;
         let mut done = 0;
         // Two stages overlap: reading, chunking and embedding one batch while the previous
         // batch is written and committed.
         let mut pending: Option<(&[&WalkedFile], Batch)> = None;
-        let mut batches = changed.chunks(batch_files);
+        let mut batches = growing_batches(&changed, first_batch, max_batch);
         loop {
             let next = batches.next();
             let writing = pending.as_ref().map_or(0, |(files, _)| files.len() as u64);
@@ -467,7 +474,7 @@ impl Index {
         self.fill_vectors(reranker, &model_tag(reranker.model_id()), progress)
     }
 
-    /// Rebuilds the HNSW graph when the index is large and the graph is missing, of another
+    /// Rebuilds the inverted file when the index is large and it is missing, of another
     /// model, or covers too few of the chunks. Chunks added since it was built are scanned
     /// exactly at search time, so it need not be rebuilt on every change.
     fn refresh_ann(&self, embedder: &dyn Embedder, tag: &[u8; 8], min_chunks: u64) -> Result<()> {
@@ -493,12 +500,12 @@ impl Index {
         let mut points = Vec::with_capacity(n_chunks as usize);
         reader.for_each_chunk(|id, record| {
             if let Some(v) = lookup.get(tag, &record.content_hash)? {
-                points.push((id, Code::new(&v)));
+                points.push((id, crate::embed::quantize(&v).1));
             }
             Ok(())
         })?;
         let len = points.len();
-        let ann = Ann::build(embedder.model_id(), points);
+        let ann = Ann::build(embedder.model_id(), embedder.dim(), &points);
         let mut w = self.store.write()?;
         w.set_meta("ann", &ann.to_bytes())?;
         w.set_meta(
@@ -509,7 +516,7 @@ impl Index {
         tracing::info!(
             points = len,
             elapsed_ms = started.elapsed().as_millis() as u64,
-            "built the vector graph"
+            "built the inverted file of vectors"
         );
         Ok(())
     }
@@ -551,6 +558,21 @@ impl Index {
     pub fn changes<'e>(&self, searcher: &Searcher<'e>) -> Result<Changes<'e>> {
         searcher.changes_in(self.store.read()?)
     }
+}
+
+/// `items` cut into consecutive batches of `first`, then twice as many each time, at most `max`.
+fn growing_batches<T>(items: &[T], first: usize, max: usize) -> impl Iterator<Item = &[T]> {
+    let mut rest = items;
+    let mut size = first.max(1);
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let (batch, tail) = rest.split_at(size.min(rest.len()));
+        rest = tail;
+        size = (size * 2).min(max.max(1));
+        Some(batch)
+    })
 }
 
 fn workspace_root(root: &Path) -> Result<PathBuf> {
@@ -639,9 +661,13 @@ pub(crate) fn chunk_file(rel_path: &str, text: &walk::FileText) -> Vec<NewChunk>
 /// What the model reads of a chunk: its code, after the names of what encloses it. The path
 /// stays out, so a moved file keeps its vectors.
 pub(crate) fn embedding_text(record: &ChunkRecord) -> String {
-    match &record.scope {
-        Some(scope) => format!("{scope}\n{}", record.text),
-        None => record.text.clone(),
+    embedding_input(record.scope.as_deref(), &record.text)
+}
+
+pub(crate) fn embedding_input(scope: Option<&str>, text: &str) -> String {
+    match scope {
+        Some(scope) => format!("{scope}\n{text}"),
+        None => text.to_string(),
     }
 }
 
@@ -681,6 +707,19 @@ mod tests {
     fn write(root: &Path, name: &str, i: usize) {
         let text = format!("def fn_{i}(x):\n    return x + word{i} + other{}\n", i % 7);
         std::fs::write(root.join(name), text).unwrap();
+    }
+
+    #[test]
+    fn batches_grow_to_their_cap_and_cover_everything_once() {
+        let items: Vec<u32> = (0..1000).collect();
+        let sizes: Vec<usize> = growing_batches(&items, 10, 160).map(<[u32]>::len).collect();
+        assert_eq!(sizes, [10, 20, 40, 80, 160, 160, 160, 160, 160, 50]);
+        let joined: Vec<u32> = growing_batches(&items, 10, 160)
+            .flatten()
+            .copied()
+            .collect();
+        assert_eq!(joined, items);
+        assert_eq!(growing_batches(&items[..0], 10, 160).count(), 0);
     }
 
     #[test]

@@ -86,7 +86,7 @@ pub struct Language {
     /// Node kinds that are comments, attached to the definition that follows them.
     pub(crate) comments: &'static [&'static str],
     /// Words of the language that shape code rather than name things (for similar-code).
-    pub(crate) keywords: &'static [&'static str],
+    pub keywords: &'static [&'static str],
 }
 
 impl std::fmt::Debug for Language {

@@ -23,7 +23,7 @@ mod index;
 pub mod lang;
 mod search;
 mod store;
-mod tokens;
+pub mod tokens;
 pub mod walk;
 
 pub use embed::{BertEmbedder, Embedder, StaticModel};
@@ -31,3 +31,28 @@ pub use error::{Error, Result};
 pub use index::{Index, Progress, Status, UpdateStats, default_db_path};
 pub use lang::ChunkKind;
 pub use search::{Buffer, Changes, Filter, Hit, Searcher, Span};
+
+/// Internals opened for the benchmarks in `benches/`; not part of the API.
+#[doc(hidden)]
+pub mod bench {
+    use crate::search::dense::Ann;
+
+    /// The inverted file over int8 codes that large indexes search.
+    pub struct VectorIndex(Ann);
+
+    impl VectorIndex {
+        /// Ids are 1-based insertion order.
+        pub fn build(points: &[Vec<f32>]) -> Self {
+            let dim = points.first().map_or(0, Vec::len);
+            let codes: Vec<(u64, Vec<i8>)> = (1..)
+                .zip(points.iter().map(|v| crate::embed::quantize(v).1))
+                .collect();
+            VectorIndex(Ann::build("bench", dim, &codes))
+        }
+
+        /// How many candidates a search for `query` reads.
+        pub fn candidates(&self, query: &[f32]) -> usize {
+            self.0.candidates(query).count()
+        }
+    }
+}

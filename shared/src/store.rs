@@ -35,6 +35,10 @@ const TERM_TO_POSTINGS: TableDefinition<(&str, u64), &[u8]> = TableDefinition::n
 /// models never mix, and by content, so identical chunks embed once and moves cost nothing.
 const EMBEDDING_KEY_TO_VECTOR: TableDefinition<&[u8], &[u8]> = TableDefinition::new("embeddings");
 
+/// redb's own page cache (1 GiB by default) comes on top of the kernel's page cache of the
+/// same file: a server holding a large index open would keep a gigabyte for little gain.
+const CACHE_BYTES: usize = 256 << 20;
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) struct FileRecord {
     pub size: u64,
@@ -195,6 +199,7 @@ impl Store {
         };
         Database::builder()
             .set_concurrency_mode(ConcurrencyMode::MultiWriter)
+            .set_cache_size(CACHE_BYTES)
             .create(path)
             .map_err(|e| match e {
                 // redb reports a file that is not one of its databases as invalid data.

@@ -97,6 +97,9 @@ pub struct WalkReport {
     pub skipped: BTreeMap<SkipReason, u64>,
     /// Entries the walk could not read (permissions, symlink loops), with the reason.
     pub errors: Vec<String>,
+    /// Set when ignore rules left nothing to index although the tree holds code: which rule
+    /// did it and how to get past it.
+    pub all_ignored: Option<String>,
 }
 
 impl WalkReport {
@@ -219,7 +222,63 @@ pub fn walk(root: &Path, excludes: &Excludes) -> WalkReport {
         });
     }
     report.files.sort_by(|a, b| a.rel_path.cmp(&b.rel_path));
+    if report.files.is_empty() {
+        report.all_ignored = explain_all_ignored(root);
+    }
     report
+}
+
+/// When the walk found nothing: whether ignore rules hid code files, and which rule. Debian's
+/// source tarballs, for one, ship a `.gitignore` ending in `/*`, which ignores the whole tree.
+fn explain_all_ignored(root: &Path) -> Option<String> {
+    let code: Vec<String> = WalkBuilder::new(root)
+        .standard_filters(false)
+        .hidden(true)
+        .filter_entry(|e| {
+            e.file_name()
+                .to_str()
+                .is_none_or(|n| !SKIPPED_DIRS.contains(&n))
+        })
+        .build()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_some_and(|t| t.is_file()))
+        .filter(|e| lang::detect(e.path(), None).is_some())
+        .filter_map(|e| relative(root, e.path()))
+        .take(100)
+        .collect();
+    if code.is_empty() {
+        return None;
+    }
+    let rules: Vec<ignore::gitignore::Gitignore> = IGNORE_FILES
+        .iter()
+        .map(|name| root.join(name))
+        .filter(|path| path.is_file())
+        .map(|path| ignore::gitignore::Gitignore::new(path).0)
+        .collect();
+    let rule = code.iter().find_map(|rel| {
+        rules
+            .iter()
+            .find_map(|g| match g.matched_path_or_any_parents(rel, false) {
+                ignore::Match::Ignore(glob) => Some(glob.clone()),
+                _ => None,
+            })
+    });
+    let scryignore = root.join(".scryignore");
+    Some(match rule {
+        Some(glob) => format!(
+            "nothing to index: the rule `{}` in {} ignores every code file here (e.g. {}); to index them anyway, add `!{}` to {}, which takes precedence",
+            glob.original(),
+            glob.from().unwrap_or(root).display(),
+            code[0],
+            glob.original(),
+            scryignore.display(),
+        ),
+        None => format!(
+            "nothing to index: ignore rules (.gitignore, .ignore, git's excludes) leave out every code file here (e.g. {}); `!` rules in {} take precedence over them",
+            code[0],
+            scryignore.display(),
+        ),
+    })
 }
 
 /// The files whose rules the walk honours in every directory (besides git's own excludes).
@@ -440,5 +499,33 @@ mod tests {
         std::os::unix::fs::symlink(dir.path().join("a"), dir.path().join("a/loop")).unwrap();
         let report = walk(dir.path(), &Excludes::default());
         assert_eq!(report.files.len(), 1);
+    }
+
+    #[test]
+    fn says_which_rule_ignores_everything_and_how_to_undo_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        write(root, "kernel/sched.c", b"int main(void) { return 0; }\n");
+        write(root, "kernel/sched.o", b"\x7fELF");
+        write(root, ".gitignore", b"*.o\n/*\n!.gitignore\n");
+        let report = walk(root, &Excludes::default());
+        assert!(report.files.is_empty());
+        let note = report.all_ignored.expect("explained");
+        assert!(note.contains("`/*`"), "{note}");
+        assert!(note.contains(".gitignore"), "{note}");
+        assert!(note.contains("kernel/sched.c"), "{note}");
+        // Following the advice indexes the code, and only the code.
+        write(root, ".scryignore", b"!/*\n");
+        let report = walk(root, &Excludes::default());
+        let paths: Vec<&str> = report.files.iter().map(|f| f.rel_path.as_str()).collect();
+        assert_eq!(paths, ["kernel/sched.c"]);
+        assert!(report.all_ignored.is_none());
+        // An empty tree needs no explanation.
+        let empty = tempfile::tempdir().unwrap();
+        assert!(
+            walk(empty.path(), &Excludes::default())
+                .all_ignored
+                .is_none()
+        );
     }
 }

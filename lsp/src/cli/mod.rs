@@ -311,6 +311,9 @@ fn update(index: &mut Index, model: &ModelChoice) -> Result<scry_core::UpdateSta
     let mut bar = progress::Bar::new();
     let stats = index.update(model.embedder(), &mut |p| bar.update(p))?;
     bar.finish();
+    if let Some(note) = &stats.all_ignored {
+        eprintln!("warning: {note}");
+    }
     for err in stats.errors.iter().take(5) {
         eprintln!("warning: {err}");
     }

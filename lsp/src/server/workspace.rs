@@ -439,6 +439,9 @@ impl Worker {
                 ),
             });
         }
+        if let Some(note) = &stats.all_ignored {
+            let _ = self.events.send(Event::Warning(format!("Scry: {note}")));
+        }
         if !stats.errors.is_empty() {
             tracing::warn!(errors = ?stats.errors, "some files could not be indexed");
         }

@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 
+use super::Positions;
 use crate::error::Result;
 use crate::store::{Posting, Reader};
 
@@ -15,10 +16,13 @@ pub(crate) fn score(
     terms: &[String],
     n_docs: usize,
     avg_len: f32,
-    position: &HashMap<u64, u32>,
+    position: &Positions,
     extra: &HashMap<String, Vec<Posting>>,
 ) -> Result<Vec<(u32, f32)>> {
-    let mut scores: HashMap<u32, f32> = HashMap::new();
+    // Common terms have postings in a large share of a big index: scores by position in an
+    // array, not a map.
+    let mut scores: Vec<f32> = Vec::new();
+    let mut touched: Vec<u32> = Vec::new();
     for term in terms {
         let mut postings = reader.postings(term)?;
         postings.extend(extra.get(term).into_iter().flatten());
@@ -30,13 +34,23 @@ pub(crate) fn score(
         for p in postings {
             // Postings of chunks removed after this snapshot's chunk list was read never
             // match a position.
-            let Some(&pos) = position.get(&p.chunk_id) else {
+            let Some(pos) = position.get(p.chunk_id) else {
                 continue;
             };
+            if scores.is_empty() {
+                scores.resize(n_docs, 0.0);
+            }
             let tf = p.tf as f32;
             let norm = K1 * (1.0 - B + B * p.doc_len as f32 / avg_len.max(1.0));
-            *scores.entry(pos).or_default() += idf * tf * (K1 + 1.0) / (tf + norm);
+            let score = &mut scores[pos as usize];
+            if *score == 0.0 {
+                touched.push(pos);
+            }
+            *score += idf * tf * (K1 + 1.0) / (tf + norm);
         }
     }
-    Ok(scores.into_iter().collect())
+    Ok(touched
+        .into_iter()
+        .map(|pos| (pos, scores[pos as usize]))
+        .collect())
 }

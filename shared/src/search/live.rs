@@ -131,9 +131,10 @@ impl<'e> Searcher<'e> {
         for &id in ids {
             // A file record names its chunks in the same transaction: a missing one would be
             // a broken index, which `scry status --check` reports; skip it here.
-            let Some(record) = reader.chunk(id)? else {
+            let Some(mut record) = reader.chunk(id)? else {
                 continue;
             };
+            record.text = String::new();
             let vector = match &lookup {
                 Some((table, tag)) => table.get(tag, &record.content_hash)?,
                 None => None,
@@ -309,7 +310,7 @@ impl<'e> Searcher<'e> {
     }
 
     fn remove_chunk(&mut self, id: u64) {
-        let Some(pos) = self.position.remove(&id) else {
+        let Some(pos) = self.position.remove(id) else {
             return;
         };
         let pos = pos as usize;

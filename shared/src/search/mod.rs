@@ -11,6 +11,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use globset::{Glob, GlobMatcher};
+use rayon::prelude::*;
 
 use crate::embed::{self, Embedder};
 use crate::error::{Error, Result};
@@ -116,10 +117,11 @@ pub struct Searcher<'e> {
     root: PathBuf,
     reader: Reader,
     /// Live chunks by position; removal moves the last one into the hole, so positions stay
-    /// dense and every per-position table (`ids`, `vectors`) moves alike.
+    /// dense and every per-position table (`ids`, `vectors`) moves alike. Stored chunks are
+    /// held without their text, which is most of their size: [`Searcher::text`] reads it.
     chunks: Vec<ChunkRecord>,
     ids: Vec<u64>,
-    position: HashMap<u64, u32>,
+    position: Positions,
     /// Each stored file's chunk ids, as of `reader`'s snapshot.
     stored: HashMap<String, Vec<u64>>,
     /// Editor buffers whose text stands in for their file's stored chunks.
@@ -147,16 +149,17 @@ impl<'e> Searcher<'e> {
     ) -> Result<Self> {
         let mut chunks = Vec::new();
         let mut ids = Vec::new();
-        reader.for_each_chunk(|id, record| {
+        reader.for_each_chunk(|id, mut record| {
             ids.push(id);
+            // Texts stay in the index until a result shows them (see `text`).
+            record.text = String::new();
             chunks.push(record);
             Ok(())
         })?;
-        let position = ids
-            .iter()
-            .enumerate()
-            .map(|(pos, &id)| (id, pos as u32))
-            .collect();
+        let mut position = Positions::default();
+        for (pos, &id) in ids.iter().enumerate() {
+            position.insert(id, pos as u32);
+        }
         let stored = reader
             .files()?
             .into_iter()
@@ -171,10 +174,7 @@ impl<'e> Searcher<'e> {
             if model.as_deref() == Some(embedder.model_id().as_bytes()) {
                 let tag = model_tag(embedder.model_id());
                 let lookup = reader.embedding_table()?;
-                let mut v = Vectors {
-                    dim: embedder.dim(),
-                    data: Vec::with_capacity(chunks.len() * embedder.dim()),
-                };
+                let mut v = Vectors::new(embedder.dim(), chunks.len());
                 for chunk in &chunks {
                     v.push(lookup.get(&tag, &chunk.content_hash)?.as_deref());
                 }
@@ -224,7 +224,7 @@ impl<'e> Searcher<'e> {
         self.vectors.is_some()
     }
 
-    /// Whether vectors are searched through an HNSW graph (large indexes) rather than scanned.
+    /// Whether vectors are searched through an inverted file (large indexes) rather than scanned.
     pub fn has_graph(&self) -> bool {
         self.ann.is_some()
     }
@@ -262,7 +262,7 @@ impl<'e> Searcher<'e> {
                     lexical
                         .iter()
                         .filter(|(p, _)| !seen.contains(p))
-                        .map(|&(p, _)| (p, embed::dot(vectors.row(p as usize), &q))),
+                        .map(|&(p, _)| (p, vectors.dot(p as usize, &q))),
                 );
                 let labels = if embedder.is_fast() {
                     self.label_similarities(embedder, &q, &scores, &lexical)?
@@ -294,10 +294,10 @@ impl<'e> Searcher<'e> {
         if let Some(reranker) = self.reranker {
             ranked = self.rerank(reranker, query, ranked, limit)?;
         }
-        Ok(ranked
+        ranked
             .into_iter()
             .map(|(pos, score)| self.hit(pos, score))
-            .collect())
+            .collect()
     }
 
     /// Re-orders the leading candidates by a second model's similarity to the query, mixed
@@ -320,9 +320,11 @@ impl<'e> Searcher<'e> {
             let chunk = &self.chunks[pos as usize];
             let v = match lookup.get(&tag, &chunk.content_hash)? {
                 Some(v) => v,
-                None => reranker
-                    .embed_documents(&[&crate::index::embedding_text(chunk)])?
-                    .remove(0),
+                None => {
+                    let text = self.text(pos)?;
+                    let input = crate::index::embedding_input(chunk.scope.as_deref(), &text);
+                    reranker.embed_documents(&[&input])?.remove(0)
+                }
             };
             sims.push(embed::dot(&v, &q));
         }
@@ -379,8 +381,32 @@ impl<'e> Searcher<'e> {
             .collect())
     }
 
-    /// The `k` chunks nearest to `query` that `filter` accepts: from the graph plus an exact
-    /// scan of newer chunks when there is a graph, else by an exact scan.
+    /// The share of the `k` chunks nearest to `query` by an exact scan that the search finds
+    /// (through the inverted file, when there is one): for benchmarks.
+    #[doc(hidden)]
+    pub fn vector_recall(&self, query: &str, k: usize) -> Result<Option<f32>> {
+        let (Some(vectors), Some(embedder)) = (&self.vectors, self.embedder) else {
+            return Ok(None);
+        };
+        let q = embedder.embed_query(query)?;
+        let mut exact: Vec<(u32, f32)> = vectors
+            .scan(&q)
+            .into_iter()
+            .enumerate()
+            .map(|(p, s)| (p as u32, s))
+            .collect();
+        top(&mut exact, k);
+        let found: HashSet<u32> = self
+            .nearest(vectors, &q, k, &Filter::default())
+            .into_iter()
+            .map(|(p, _)| p)
+            .collect();
+        let shared = exact.iter().filter(|(p, _)| found.contains(p)).count();
+        Ok(Some(shared as f32 / exact.len().max(1) as f32))
+    }
+
+    /// The `k` chunks nearest to `query` that `filter` accepts: the inverted file's candidates
+    /// plus the chunks newer than it, when there is one, else every chunk; scored exactly.
     fn nearest(
         &self,
         vectors: &Vectors,
@@ -391,18 +417,21 @@ impl<'e> Searcher<'e> {
         let mut scored: Vec<(u32, f32)> = match &self.ann {
             Some(ann) => {
                 let mut positions: Vec<u32> = ann
-                    .search(query, 4 * k)
-                    .iter()
-                    .filter_map(|id| self.position.get(id).copied())
+                    .candidates(query)
+                    .filter_map(|id| self.position.get(id))
                     .collect();
                 positions.extend(
                     (0..self.ids.len())
                         .filter(|&p| self.ids[p] > ann.max_id)
                         .map(|p| p as u32),
                 );
+                // Tens of thousands of rows spread over the whole table: in memory order, and
+                // on every core.
+                positions.sort_unstable();
                 positions
-                    .into_iter()
-                    .map(|p| (p, embed::dot(vectors.row(p as usize), query)))
+                    .par_iter()
+                    .with_min_len(2048)
+                    .map(|&p| (p, vectors.dot(p as usize, query)))
                     .collect()
             }
             None => vectors
@@ -417,9 +446,9 @@ impl<'e> Searcher<'e> {
         scored
     }
 
-    fn hit(&self, pos: u32, score: f32) -> Hit {
+    fn hit(&self, pos: u32, score: f32) -> Result<Hit> {
         let c = &self.chunks[pos as usize];
-        Hit {
+        Ok(Hit {
             path: c.path.clone(),
             language: c.language.clone(),
             start_line: c.start_line,
@@ -428,8 +457,22 @@ impl<'e> Searcher<'e> {
             symbol: c.symbol.clone(),
             kind: c.kind,
             scope: c.scope.clone(),
-            text: c.text.clone(),
+            text: self.text(pos)?.into_owned(),
+        })
+    }
+
+    /// The text of the chunk at `pos`: a buffer's chunks hold theirs, stored ones are read
+    /// from the snapshot (ids never change their chunk, so any later snapshot agrees).
+    fn text(&self, pos: u32) -> Result<std::borrow::Cow<'_, str>> {
+        let id = self.ids[pos as usize];
+        if id >= live::FIRST_BUFFER_ID {
+            return Ok(self.chunks[pos as usize].text.as_str().into());
         }
+        let record = self.reader.chunk(id)?.ok_or_else(|| Error::CorruptIndex {
+            path: self.root.clone(),
+            message: format!("chunk {id} is missing from the index"),
+        })?;
+        Ok(record.text.into())
     }
 
     /// The lines (1-based, inclusive) of the smallest chunk of workspace file `path` that holds
@@ -466,12 +509,13 @@ impl<'e> Searcher<'e> {
                         && c.start_line <= span.end_line
                         && span.start_line <= c.end_line)
             },
+            &mut |pos| self.text(pos).map(std::borrow::Cow::into_owned),
             &mut |term| self.idf(term, &mut idf_cache),
-        );
-        Ok(ranked
+        )?;
+        ranked
             .into_iter()
             .map(|(pos, score)| self.hit(pos, score))
-            .collect())
+            .collect()
     }
 
     /// Inverse document frequency of a BM25 term, memoised in `cache`.
@@ -517,6 +561,49 @@ impl<'e> Searcher<'e> {
             .collect();
         let language = lang::detect(&abs, content.lines().next());
         Ok((rel_path, text.join("\n"), language))
+    }
+}
+
+/// Chunk id → position: an array by id for stored chunks (ids are dense and only grow, so
+/// this is a few bytes per chunk and a lookup is an index, which BM25 does per posting), a
+/// map for the few buffer chunks.
+#[derive(Default)]
+struct Positions {
+    stored: Vec<u32>,
+    buffers: HashMap<u64, u32>,
+}
+
+impl Positions {
+    const NONE: u32 = u32::MAX;
+
+    fn get(&self, id: u64) -> Option<u32> {
+        if id >= live::FIRST_BUFFER_ID {
+            return self.buffers.get(&id).copied();
+        }
+        self.stored
+            .get(id as usize)
+            .copied()
+            .filter(|&p| p != Self::NONE)
+    }
+
+    fn insert(&mut self, id: u64, pos: u32) {
+        if id >= live::FIRST_BUFFER_ID {
+            self.buffers.insert(id, pos);
+            return;
+        }
+        let id = id as usize;
+        if id >= self.stored.len() {
+            self.stored.resize(id + 1, Self::NONE);
+        }
+        self.stored[id] = pos;
+    }
+
+    fn remove(&mut self, id: u64) -> Option<u32> {
+        if id >= live::FIRST_BUFFER_ID {
+            return self.buffers.remove(&id);
+        }
+        let slot = self.stored.get_mut(id as usize)?;
+        Some(std::mem::replace(slot, Self::NONE)).filter(|&p| p != Self::NONE)
     }
 }
 

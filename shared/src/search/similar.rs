@@ -4,7 +4,7 @@
 
 use std::collections::HashSet;
 
-use crate::embed::dot;
+use crate::error::Result;
 use crate::store::ChunkRecord;
 use crate::tokens::{self, Fingerprint};
 
@@ -54,14 +54,15 @@ pub(crate) fn rank(
     chunks: &[ChunkRecord],
     limit: usize,
     accept: impl Fn(&ChunkRecord) -> bool,
+    text: &mut dyn FnMut(u32) -> Result<String>,
     idf: &mut dyn FnMut(&str) -> f32,
-) -> Vec<(u32, f32)> {
+) -> Result<Vec<(u32, f32)>> {
     let print = tokens::fingerprint(probe.text, probe.keywords);
     let probe_terms = term_set(probe.text);
     let shape_sig = tokens::minhash(&print.shape);
     let vocab_sig = tokens::minhash(&print.vocabulary);
     let cosine = |pos: usize| match (probe.vector, vectors) {
-        (Some(q), Some(v)) => Some(dot(v.row(pos), q)),
+        (Some(q), Some(v)) => Some(v.dot(pos, q)),
         _ => None,
     };
     let mut coarse: Vec<(u32, f32)> = chunks
@@ -76,25 +77,24 @@ pub(crate) fn rank(
         .collect();
     super::top(&mut coarse, SHORTLIST);
     let keywords = probe.keywords;
-    let mut exact: Vec<(u32, f32)> = coarse
-        .into_iter()
-        .map(|(pos, _)| {
-            let chunk = &chunks[pos as usize];
-            let other: Fingerprint =
-                tokens::fingerprint(&chunk.text, chunk_keywords(chunk).unwrap_or(keywords));
-            let shape = tokens::jaccard(&print.shape, &other.shape);
-            let vocab = tokens::jaccard(&print.vocabulary, &other.vocabulary);
-            let words = weighted_overlap(&probe_terms, &term_set(&chunk.text), idf);
-            let structure = (shape + vocab + words) / 3.0;
-            let score = match cosine(pos as usize) {
-                Some(cos) => COSINE_WEIGHT * cos + (1.0 - COSINE_WEIGHT) * structure,
-                None => structure,
-            };
-            (pos, score)
-        })
-        .collect();
+    let mut exact: Vec<(u32, f32)> = Vec::with_capacity(coarse.len());
+    for (pos, _) in coarse {
+        let chunk = &chunks[pos as usize];
+        let chunk_text = text(pos)?;
+        let other: Fingerprint =
+            tokens::fingerprint(&chunk_text, chunk_keywords(chunk).unwrap_or(keywords));
+        let shape = tokens::jaccard(&print.shape, &other.shape);
+        let vocab = tokens::jaccard(&print.vocabulary, &other.vocabulary);
+        let words = weighted_overlap(&probe_terms, &term_set(&chunk_text), idf);
+        let structure = (shape + vocab + words) / 3.0;
+        let score = match cosine(pos as usize) {
+            Some(cos) => COSINE_WEIGHT * cos + (1.0 - COSINE_WEIGHT) * structure,
+            None => structure,
+        };
+        exact.push((pos, score));
+    }
     super::top(&mut exact, limit);
-    exact
+    Ok(exact)
 }
 
 fn chunk_keywords(chunk: &ChunkRecord) -> Option<&'static [&'static str]> {
