@@ -7,7 +7,8 @@
 #   bench/scale.sh [SCRY_BINARY] [LSP_EDITS]        (LSP_EDITS=0 skips the server part)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release -p scry -p scry-core --example search_latency >/dev/null 2>&1
+cargo build --release -p scry >/dev/null 2>&1
+cargo build --release -p scry-core --example search_latency >/dev/null 2>&1
 scry=$(realpath "${1:-target/release/scry}")
 edits=${2:-10}
 latency=$(realpath target/release/examples/search_latency)
@@ -43,7 +44,7 @@ printf 'no-op re-index: median %s s of 3 (%s)\n' "$(printf '%s\n' "${noop[@]}" |
 "$scry" status --path "$tree" >"$work/status"
 chunks=$(awk '/^chunks:/ {print $2}' "$work/status")
 bytes=$(stat -c %s "$(awk '/^index:/ {print $2}' "$work/status")")
-printf 'index: %s chunks, %.0f MB on disk, %.0f bytes per chunk\n' "$chunks" "$(echo "$bytes / 1e6" | bc -l)" "$(echo "$bytes / $chunks" | bc -l)"
+printf 'index: %s chunks, %.0f MB on disk, %.0f bytes per chunk\n' "$chunks" "$(echo "$bytes / 1000000" | bc -l)" "$(echo "$bytes / $chunks" | bc -l)"
 /usr/bin/time -f '%M' -o "$work/serve.time" "$latency" "$tree" bench/kernel-queries.txt >"$work/latency" 2>&1
 printf 'search (in process, warm): %s\n' "$(cat "$work/latency")"
 printf 'searcher peak RSS: %.0f MB\n' "$(echo "$(cat "$work/serve.time") / 1024" | bc -l)"

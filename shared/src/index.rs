@@ -223,11 +223,26 @@ impl Index {
             let next = batches.next();
             let writing = pending.as_ref().map_or(0, |(files, _)| files.len() as u64);
             let (prepared, written) = rayon::join(
-                || next.map(|files| self.prepare_batch(files, &stored, model)),
-                || match pending.take() {
-                    Some((files, batch)) => self.write_batch(files, batch, model).map(Some),
-                    None => Ok(None),
+                || {
+                    let started = Instant::now();
+                    let prepared = next.map(|files| self.prepare_batch(files, &stored, model));
+                    (prepared, started.elapsed())
                 },
+                || {
+                    let started = Instant::now();
+                    let written = match pending.take() {
+                        Some((files, batch)) => self.write_batch(files, batch, model).map(Some),
+                        None => Ok(None),
+                    };
+                    (written, started.elapsed())
+                },
+            );
+            let ((prepared, prepare_time), (written, write_time)) = (prepared, written);
+            tracing::debug!(
+                files = next.map_or(0, <[_]>::len),
+                prepare_ms = prepare_time.as_millis() as u64,
+                write_ms = write_time.as_millis() as u64,
+                "batch"
             );
             if let Some(written) = written? {
                 stats.add(written);
@@ -321,6 +336,9 @@ impl Index {
                 }
             }
         }
+        // In key order, the writer's inserts walk the vector table's pages once each.
+        let mut wanted: Vec<([u8; 16], String)> = wanted.into_iter().collect();
+        wanted.sort_unstable_by_key(|(hash, _)| *hash);
         let (hashes, texts): (Vec<[u8; 16]>, Vec<String>) = wanted.into_iter().unzip();
         let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
         let vectors = embedder.embed_documents(&refs)?;
@@ -497,13 +515,19 @@ impl Index {
         }
         let started = Instant::now();
         let lookup = reader.embedding_table()?;
-        let mut points = Vec::with_capacity(n_chunks as usize);
+        let mut hashes = Vec::with_capacity(n_chunks as usize);
         reader.for_each_chunk(|id, record| {
-            if let Some(v) = lookup.get(tag, &record.content_hash)? {
-                points.push((id, crate::embed::quantize(&v).1));
-            }
+            hashes.push((record.content_hash, id));
             Ok(())
         })?;
+        // Looked up in key order: each page of the table is read once.
+        hashes.sort_unstable();
+        let mut points = Vec::with_capacity(hashes.len());
+        for (hash, id) in hashes {
+            if let Some((_, codes)) = lookup.get_codes(tag, &hash)? {
+                points.push((id, codes));
+            }
+        }
         let len = points.len();
         let ann = Ann::build(embedder.model_id(), embedder.dim(), &points);
         let mut w = self.store.write()?;

@@ -444,6 +444,20 @@ impl EmbeddingLookup {
             .transpose()
     }
 
+    /// The stored form: the scale and the int8 codes.
+    pub fn get_codes(
+        &self,
+        tag: &[u8; 8],
+        content_hash: &[u8; 16],
+    ) -> Result<Option<(f32, Vec<i8>)>> {
+        let key = embedding_key(tag, content_hash);
+        let Some(value) = self.table.get(key.as_slice())? else {
+            return Ok(None);
+        };
+        let (scale, codes) = split_vector(value.value())?;
+        Ok(Some((scale, codes.iter().map(|&c| c as i8).collect())))
+    }
+
     pub fn contains(&self, tag: &[u8; 8], content_hash: &[u8; 16]) -> Result<bool> {
         Ok(self
             .table
@@ -461,11 +475,15 @@ fn encode_vector(vector: &[f32]) -> Vec<u8> {
     bytes
 }
 
-fn decode_vector(bytes: &[u8]) -> Result<Vec<f32>> {
+fn split_vector(bytes: &[u8]) -> Result<(f32, &[u8])> {
     let (scale, codes) = bytes
         .split_first_chunk::<4>()
         .ok_or_else(|| Error::Storage("a stored vector is truncated".into()))?;
-    let scale = f32::from_le_bytes(*scale);
+    Ok((f32::from_le_bytes(*scale), codes))
+}
+
+fn decode_vector(bytes: &[u8]) -> Result<Vec<f32>> {
+    let (scale, codes) = split_vector(bytes)?;
     Ok(codes.iter().map(|&c| c as i8 as f32 * scale).collect())
 }
 

@@ -328,15 +328,35 @@ impl ChangeFilter {
             return false;
         }
         let is_dir = path.is_dir();
-        let ignored = self
-            .ignores
-            .iter()
-            .any(|g| g.matched_path_or_any_parents(rel, is_dir).is_ignore());
+        let ignored = self.ignored(rel, is_dir);
         let excluded = self
             .excludes
             .as_ref()
             .is_some_and(|o| o.matched(rel, is_dir).is_ignore());
         !ignored && !excluded
+    }
+}
+
+impl ChangeFilter {
+    /// As the walk decides: each directory on the way down, then the entry, is matched against
+    /// the root's ignore files, and the one of highest precedence with a matching rule decides
+    /// (`.scryignore`, then `.ignore`, then `.gitignore`), so a `!` rule in `.scryignore` brings
+    /// back what `.gitignore` leaves out.
+    fn ignored(&self, rel: &Path, is_dir: bool) -> bool {
+        let depth = rel.components().count();
+        let mut prefix = PathBuf::new();
+        for (i, part) in rel.components().enumerate() {
+            prefix.push(part);
+            let prefix_is_dir = i + 1 < depth || is_dir;
+            for rules in self.ignores.iter().rev() {
+                match rules.matched(&prefix, prefix_is_dir) {
+                    ignore::Match::Ignore(_) => return true,
+                    ignore::Match::Whitelist(_) => break,
+                    ignore::Match::None => {}
+                }
+            }
+        }
+        false
     }
 }
 
@@ -499,6 +519,30 @@ mod tests {
         std::os::unix::fs::symlink(dir.path().join("a"), dir.path().join("a/loop")).unwrap();
         let report = walk(dir.path(), &Excludes::default());
         assert_eq!(report.files.len(), 1);
+    }
+
+    #[test]
+    fn watched_changes_follow_the_ignore_files_precedence() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        write(root, "kernel/sched.c", b"int x;\n");
+        write(root, "kernel/sched.o", b"\x7fELF");
+        write(root, ".gitignore", b"*.o\n/*\n");
+        let filter = ChangeFilter::new(root, &Excludes::default());
+        assert!(!filter.is_relevant(&root.join("kernel/sched.c")));
+        assert!(filter.is_relevant(&root.join(".gitignore")));
+        // `.scryignore` takes precedence: the tree comes back, its object files stay out.
+        write(root, ".scryignore", b"!/*\n");
+        let filter = ChangeFilter::new(root, &Excludes::default());
+        assert!(filter.is_relevant(&root.join("kernel/sched.c")));
+        assert!(filter.is_relevant(&root.join("kernel/new.c")));
+        assert!(!filter.is_relevant(&root.join("kernel/sched.o")));
+        let walked: Vec<String> = walk(root, &Excludes::default())
+            .files
+            .into_iter()
+            .map(|f| f.rel_path)
+            .collect();
+        assert_eq!(walked, ["kernel/sched.c"]);
     }
 
     #[test]

@@ -17,11 +17,20 @@ pub(crate) struct Vectors {
 }
 
 impl Vectors {
-    pub fn new(dim: usize, capacity: usize) -> Self {
+    /// `n` rows of zeros, to be filled by [`Vectors::set`].
+    pub fn zeros(dim: usize, n: usize) -> Self {
         Vectors {
             dim,
-            codes: Vec::with_capacity(capacity * dim),
-            scales: Vec::with_capacity(capacity),
+            codes: vec![0; n * dim],
+            scales: vec![0.0; n],
+        }
+    }
+
+    /// Sets row `pos` to stored codes (left zero when they have another length).
+    pub fn set(&mut self, pos: usize, scale: f32, codes: &[i8]) {
+        if codes.len() == self.dim {
+            self.codes[pos * self.dim..(pos + 1) * self.dim].copy_from_slice(codes);
+            self.scales[pos] = scale;
         }
     }
 
@@ -259,7 +268,7 @@ mod tests {
     #[test]
     fn int8_rows_score_like_the_vectors() {
         let points = clustered(300, 64, 1);
-        let mut vectors = Vectors::new(64, 0);
+        let mut vectors = Vectors::zeros(64, 0);
         points.iter().for_each(|p| vectors.push(Some(p)));
         vectors.push(None);
         let query = &points[7];

@@ -174,9 +174,16 @@ impl<'e> Searcher<'e> {
             if model.as_deref() == Some(embedder.model_id().as_bytes()) {
                 let tag = model_tag(embedder.model_id());
                 let lookup = reader.embedding_table()?;
-                let mut v = Vectors::new(embedder.dim(), chunks.len());
-                for chunk in &chunks {
-                    v.push(lookup.get(&tag, &chunk.content_hash)?.as_deref());
+                let mut v = Vectors::zeros(embedder.dim(), chunks.len());
+                // In key order, each page of the table is read once rather than once per
+                // chunk on it: a million lookups take a fraction of the time.
+                let mut order: Vec<u32> = (0..chunks.len() as u32).collect();
+                order.sort_unstable_by_key(|&p| chunks[p as usize].content_hash);
+                for pos in order {
+                    let chunk = &chunks[pos as usize];
+                    if let Some((scale, codes)) = lookup.get_codes(&tag, &chunk.content_hash)? {
+                        v.set(pos as usize, scale, &codes);
+                    }
                 }
                 vectors = Some(v);
                 ann = reader
