@@ -176,15 +176,56 @@ impl Index {
         progress: &mut dyn FnMut(Progress),
     ) -> Result<UpdateStats> {
         let started = Instant::now();
-        if !self.root.is_dir() {
-            return Err(Error::NoWorkspace(self.root.clone()));
-        }
+        self.ensure_root()?;
         let report = walk::walk(&self.root, &self.excludes);
         tracing::debug!(ms = started.elapsed().as_millis() as u64, "walked");
         progress(Progress::Walked {
             files: report.files.len() as u64,
         });
         let stored = self.store.read()?.files()?;
+        self.sync(report, stored, embedder, progress, started)
+    }
+
+    /// The workspace may have been deleted or unmounted since the index was opened.
+    fn ensure_root(&self) -> Result<()> {
+        match self.root.is_dir() {
+            true => Ok(()),
+            false => Err(Error::NoWorkspace(self.root.clone())),
+        }
+    }
+
+    /// [`Index::update`] for `paths` alone (absolute: changed files, directories, or paths
+    /// gone from disk, as a file watcher names them): the rest of the tree is neither walked
+    /// nor read. Falls back to a whole update when a path is the root or outside it.
+    pub fn update_paths(
+        &mut self,
+        paths: &[PathBuf],
+        embedder: Option<&dyn Embedder>,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<UpdateStats> {
+        let started = Instant::now();
+        self.ensure_root()?;
+        let Some((report, scope)) = walk::walk_paths(&self.root, &self.excludes, paths) else {
+            return self.update(embedder, progress);
+        };
+        let reader = self.store.read()?;
+        let mut stored = BTreeMap::new();
+        for rel in &scope {
+            stored.extend(reader.files_under(rel)?);
+        }
+        drop(reader);
+        self.sync(report, stored, embedder, progress, started)
+    }
+
+    /// Makes the index hold what `report` found, given what it held of the same paths.
+    fn sync(
+        &mut self,
+        report: walk::WalkReport,
+        stored: BTreeMap<String, FileRecord>,
+        embedder: Option<&dyn Embedder>,
+        progress: &mut dyn FnMut(Progress),
+        started: Instant,
+    ) -> Result<UpdateStats> {
         let mut stats = UpdateStats {
             files_seen: report.files.len() as u64,
             skipped: report.skipped,
@@ -775,6 +816,55 @@ mod tests {
         assert_eq!(hit.path, "m42.py");
         let hits = searcher.search("fn_5 word5", 20, &all).unwrap();
         assert!(hits.iter().all(|h| h.path != "m5.py"));
+    }
+
+    #[test]
+    fn updating_paths_matches_a_whole_update() {
+        let ws = tempfile::tempdir().unwrap();
+        let db = tempfile::tempdir().unwrap();
+        let root = ws.path();
+        std::fs::create_dir_all(root.join("pkg/deep")).unwrap();
+        for i in 0..10 {
+            write(root, &format!("pkg/m{i}.py"), i);
+            write(root, &format!("pkg/deep/d{i}.py"), 100 + i);
+        }
+        let mut index = Index::open(root, &db.path().join("index.redb")).unwrap();
+        index.update(None, &mut |_| {}).unwrap();
+        // An edit, a new file, a deleted file, a deleted directory, an unchanged file.
+        std::fs::write(root.join("pkg/m1.py"), "def edited_one():\n    pass\n").unwrap();
+        write(root, "pkg/new.py", 50);
+        std::fs::remove_file(root.join("pkg/m2.py")).unwrap();
+        std::fs::remove_dir_all(root.join("pkg/deep")).unwrap();
+        let changed = [
+            "pkg/m1.py",
+            "pkg/new.py",
+            "pkg/m2.py",
+            "pkg/deep",
+            "pkg/m3.py",
+        ]
+        .map(|p| root.join(p));
+        let stats = index.update_paths(&changed, None, &mut |_| {}).unwrap();
+        assert_eq!((stats.files_indexed, stats.files_deleted), (2, 11));
+        assert_eq!(stats.files_unchanged, 1);
+        assert_eq!(index.check().unwrap(), Vec::<String>::new());
+        let status = index.status().unwrap();
+        assert_eq!((status.files, status.chunks), (10, 10));
+        // A whole update finds nothing left to do.
+        let again = index.update(None, &mut |_| {}).unwrap();
+        assert_eq!((again.files_indexed, again.files_deleted), (0, 0));
+        let searcher = index.searcher(None).unwrap();
+        let hits = searcher
+            .search("edited_one", 1, &Filter::default())
+            .unwrap();
+        assert_eq!(hits[0].path, "pkg/m1.py");
+        // A new directory with files in it.
+        std::fs::create_dir_all(root.join("more")).unwrap();
+        write(root, "more/x.py", 7);
+        let stats = index
+            .update_paths(&[root.join("more")], None, &mut |_| {})
+            .unwrap();
+        assert_eq!(stats.files_indexed, 1);
+        assert_eq!(index.status().unwrap().files, 11);
     }
 
     #[test]

@@ -322,6 +322,23 @@ impl Reader {
         Ok(files)
     }
 
+    /// The stored files at `rel` or under it (`rel` a file or a directory, `/`-separated).
+    pub fn files_under(&self, rel: &str) -> Result<BTreeMap<String, FileRecord>> {
+        let table = self.txn.open_table(PATH_TO_FILE)?;
+        let mut files = BTreeMap::new();
+        for entry in table.range(rel..)? {
+            let (path, value) = entry?;
+            let path = path.value();
+            if !path.starts_with(rel) {
+                break;
+            }
+            if path.len() == rel.len() || path.as_bytes()[rel.len()] == b'/' {
+                files.insert(path.to_string(), decode(value.value())?);
+            }
+        }
+        Ok(files)
+    }
+
     pub fn n_files(&self) -> Result<u64> {
         Ok(self.txn.open_table(PATH_TO_FILE)?.len()?)
     }

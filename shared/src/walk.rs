@@ -1,6 +1,6 @@
 //! Finding the files worth indexing: ignore rules, sane default exclusions, and content checks.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
@@ -146,11 +146,126 @@ impl Excludes {
 /// files, vendored directories, lock files, minified and oversized files.
 pub fn walk(root: &Path, excludes: &Excludes) -> WalkReport {
     let mut report = WalkReport::default();
-    let overrides = excludes.build(root).unwrap_or_else(|err| {
+    let overrides = overrides(root, excludes, &mut report);
+    for entry in builder(root, overrides).build() {
+        admit(root, entry, &mut report);
+    }
+    report.files.sort_by(|a, b| a.rel_path.cmp(&b.rel_path));
+    if report.files.is_empty() {
+        report.all_ignored = explain_all_ignored(root);
+    }
+    report
+}
+
+/// What [`walk`] would find at `paths` (absolute: files, directories, or paths gone from
+/// disk, as a file watcher names them), without walking the rest of the tree; and the
+/// workspace paths they cover, for telling which indexed files are gone. `None` when one of
+/// them is the root itself or lies outside it: walk everything then.
+pub fn walk_paths(
+    root: &Path,
+    excludes: &Excludes,
+    paths: &[PathBuf],
+) -> Option<(WalkReport, Vec<String>)> {
+    let mut report = WalkReport::default();
+    let overrides = overrides(root, excludes, &mut report);
+    let mut scope = Vec::new();
+    // Files are looked for in their directory (one level, so its ignore rules and those of
+    // every directory above apply as in the full walk); directories are walked whole.
+    let mut files_by_dir: BTreeMap<PathBuf, Vec<PathBuf>> = BTreeMap::new();
+    let mut dirs = Vec::new();
+    for path in paths {
+        let rel = relative(root, path).filter(|r| !r.is_empty())?;
+        scope.push(rel.clone());
+        let never_walked = rel
+            .split('/')
+            .any(|c| c.starts_with('.') || SKIPPED_DIRS.contains(&c));
+        if never_walked {
+            continue;
+        }
+        match std::fs::symlink_metadata(path) {
+            Ok(meta) if meta.is_dir() => dirs.push(path.clone()),
+            Ok(_) => {
+                let dir = path.parent().unwrap_or(root).to_path_buf();
+                files_by_dir.entry(dir).or_default().push(path.clone());
+            }
+            Err(_) => {}
+        }
+    }
+    let mut reached = HashMap::new();
+    for (dir, files) in files_by_dir {
+        if !reachable(root, &dir, &overrides, &mut reached) {
+            continue;
+        }
+        let entries = builder(&dir, overrides.clone()).max_depth(Some(1)).build();
+        for entry in entries {
+            if entry
+                .as_ref()
+                .is_ok_and(|e| files.iter().any(|f| f == e.path()))
+            {
+                admit(root, entry, &mut report);
+            }
+        }
+    }
+    for dir in dirs {
+        if !reachable(root, &dir, &overrides, &mut reached) {
+            continue;
+        }
+        for entry in builder(&dir, overrides.clone()).build() {
+            admit(root, entry, &mut report);
+        }
+    }
+    report.files.sort_by(|a, b| a.rel_path.cmp(&b.rel_path));
+    report.files.dedup_by(|a, b| a.rel_path == b.rel_path);
+    Some((report, scope))
+}
+
+/// Whether the whole walk enters `dir`: every directory on the way down from `root` is listed
+/// by its parent's walk (not ignored, hidden or vendored). A walk started inside `dir` would
+/// not know: it applies the rules above it only to what it finds below.
+fn reachable(
+    root: &Path,
+    dir: &Path,
+    overrides: &ignore::overrides::Override,
+    reached: &mut HashMap<PathBuf, bool>,
+) -> bool {
+    if dir == root {
+        return true;
+    }
+    if let Some(&known) = reached.get(dir) {
+        return known;
+    }
+    let listed = match dir.parent() {
+        Some(parent) if parent.starts_with(root) => {
+            reachable(root, parent, overrides, reached)
+                && builder(parent, overrides.clone())
+                    .max_depth(Some(1))
+                    .build()
+                    .filter_map(Result::ok)
+                    .any(|e| e.path() == dir)
+        }
+        _ => false,
+    };
+    reached.insert(dir.to_path_buf(), listed);
+    listed
+}
+
+fn overrides(
+    root: &Path,
+    excludes: &Excludes,
+    report: &mut WalkReport,
+) -> ignore::overrides::Override {
+    excludes.build(root).unwrap_or_else(|err| {
         report.errors.push(err);
         ignore::overrides::Override::empty()
-    });
-    let walker = WalkBuilder::new(root)
+    })
+}
+
+/// The walk's rules: honours `.gitignore` (also outside a git repository), `.ignore`, git's
+/// global excludes, `.scryignore` and the excludes; skips hidden files and vendored
+/// directories.
+fn builder(start: &Path, overrides: ignore::overrides::Override) -> WalkBuilder {
+    let mut builder = WalkBuilder::new(start);
+    builder
         .overrides(overrides)
         .hidden(true)
         .git_ignore(true)
@@ -166,66 +281,63 @@ pub fn walk(root: &Path, excludes: &Excludes) -> WalkReport {
                     .file_name()
                     .to_str()
                     .is_some_and(|n| SKIPPED_DIRS.contains(&n)))
-        })
-        .build();
-    for entry in walker {
-        let entry = match entry {
-            Ok(entry) => entry,
-            Err(err) => {
-                report.errors.push(err.to_string());
-                continue;
-            }
-        };
-        if !entry.file_type().is_some_and(|t| t.is_file()) {
-            continue;
-        }
-        let path = entry.path();
-        let Some(rel_path) = relative(root, path) else {
-            continue;
-        };
-        let name = entry.file_name().to_string_lossy().to_ascii_lowercase();
-        if LOCK_FILES.contains(&name.as_str()) {
-            report.skip(SkipReason::LockFile);
-            continue;
-        }
-        if is_minified_or_generated_name(&name) {
-            report.skip(SkipReason::Generated);
-            continue;
-        }
-        let meta = match entry.metadata() {
-            Ok(meta) => meta,
-            Err(err) => {
-                report.errors.push(format!("{rel_path}: {err}"));
-                report.skip(SkipReason::Unreadable);
-                continue;
-            }
-        };
-        if meta.len() > MAX_FILE_BYTES {
-            report.skip(SkipReason::TooLarge);
-            continue;
-        }
-        // Extension-less files may be scripts known by their `#!` line: `read` decides those.
-        if name.contains('.') && lang::detect(path, None).is_none() {
-            report.skip(SkipReason::UnknownType);
-            continue;
-        }
-        let mtime_ns = meta
-            .modified()
-            .ok()
-            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-            .map_or(0, |d| d.as_nanos() as u64);
-        report.files.push(WalkedFile {
-            rel_path,
-            abs_path: path.to_path_buf(),
-            size: meta.len(),
-            mtime_ns,
         });
+    builder
+}
+
+/// Adds a walked entry to the report if it is a file worth indexing, or counts why not.
+fn admit(root: &Path, entry: Result<ignore::DirEntry, ignore::Error>, report: &mut WalkReport) {
+    let entry = match entry {
+        Ok(entry) => entry,
+        Err(err) => {
+            report.errors.push(err.to_string());
+            return;
+        }
+    };
+    if !entry.file_type().is_some_and(|t| t.is_file()) {
+        return;
     }
-    report.files.sort_by(|a, b| a.rel_path.cmp(&b.rel_path));
-    if report.files.is_empty() {
-        report.all_ignored = explain_all_ignored(root);
+    let path = entry.path();
+    let Some(rel_path) = relative(root, path) else {
+        return;
+    };
+    let name = entry.file_name().to_string_lossy().to_ascii_lowercase();
+    if LOCK_FILES.contains(&name.as_str()) {
+        report.skip(SkipReason::LockFile);
+        return;
     }
-    report
+    if is_minified_or_generated_name(&name) {
+        report.skip(SkipReason::Generated);
+        return;
+    }
+    let meta = match entry.metadata() {
+        Ok(meta) => meta,
+        Err(err) => {
+            report.errors.push(format!("{rel_path}: {err}"));
+            report.skip(SkipReason::Unreadable);
+            return;
+        }
+    };
+    if meta.len() > MAX_FILE_BYTES {
+        report.skip(SkipReason::TooLarge);
+        return;
+    }
+    // Extension-less files may be scripts known by their `#!` line: `read` decides those.
+    if name.contains('.') && lang::detect(path, None).is_none() {
+        report.skip(SkipReason::UnknownType);
+        return;
+    }
+    let mtime_ns = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos() as u64);
+    report.files.push(WalkedFile {
+        rel_path,
+        abs_path: path.to_path_buf(),
+        size: meta.len(),
+        mtime_ns,
+    });
 }
 
 /// When the walk found nothing: whether ignore rules hid code files, and which rule. Debian's
@@ -543,6 +655,50 @@ mod tests {
             .map(|f| f.rel_path)
             .collect();
         assert_eq!(walked, ["kernel/sched.c"]);
+    }
+
+    #[test]
+    fn walking_paths_finds_what_the_whole_walk_finds_there() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        write(root, "kernel/sched.c", b"int x;\n");
+        write(root, "kernel/sched.o", b"\x7fELF");
+        write(root, "kernel/build/out.c", b"int y;\n");
+        write(root, "kernel/.hidden.c", b"int z;\n");
+        write(root, "lib/sort.c", b"int s;\n");
+        write(root, "lib/sub/list.c", b"int l;\n");
+        write(root, "node_modules/x/index.js", b"var x;\n");
+        write(root, ".gitignore", b"*.o\nbuild/\n/*\n");
+        write(root, ".scryignore", b"!/*\n");
+        let all: Vec<String> = walk(root, &Excludes::default())
+            .files
+            .into_iter()
+            .map(|f| f.rel_path)
+            .collect();
+        assert_eq!(all, ["kernel/sched.c", "lib/sort.c", "lib/sub/list.c"]);
+        let paths = [
+            "kernel/sched.c",
+            "kernel/sched.o",
+            "kernel/build/out.c",
+            "kernel/.hidden.c",
+            "lib",
+            "gone.c",
+            "node_modules/x/index.js",
+        ]
+        .map(|p| root.join(p));
+        let (report, scope) = walk_paths(root, &Excludes::default(), &paths).unwrap();
+        let found: Vec<&str> = report.files.iter().map(|f| f.rel_path.as_str()).collect();
+        assert_eq!(found, all);
+        assert_eq!(scope.len(), paths.len());
+        assert!(walk_paths(root, &Excludes::default(), &[root.to_path_buf()]).is_none());
+        assert!(
+            walk_paths(
+                root,
+                &Excludes::default(),
+                &[PathBuf::from("/elsewhere/x.c")]
+            )
+            .is_none()
+        );
     }
 
     #[test]

@@ -253,7 +253,7 @@ impl Worker {
             self.load_searcher()?;
         }
         self.watch();
-        self.update()?;
+        self.update(None)?;
         if first {
             self.load_searcher()?;
         }
@@ -313,9 +313,13 @@ impl Worker {
             self.open()?;
         }
         let mut disk = burst.disk;
+        let mut disk_from_settings = false;
         if let Some(settings) = burst.settings.filter(|s| *s != self.settings) {
             match self.apply_settings(settings) {
-                Ok(()) => disk = true,
+                Ok(()) => {
+                    disk = true;
+                    disk_from_settings = true;
+                }
                 // A bad setting leaves the working index as it was: say so, go on.
                 Err(err) => {
                     let _ = self.events.send(Event::Warning(format!(
@@ -331,7 +335,12 @@ impl Worker {
             } else {
                 self.preview(&burst.changed)?
             };
-            let updated = self.update();
+            // The watcher's paths alone, unless only a walk can tell what changed (a rescan,
+            // new settings or ignore rules).
+            let scoped = !burst.rescan
+                && !disk_from_settings
+                && !burst.changed.iter().any(|p| is_ignore_file(p));
+            let updated = self.update(scoped.then(|| burst.changed.iter().cloned().collect()));
             // Previews go whether the update succeeded or not: the index is what counts.
             let mut guard = self.searcher.write().expect("searcher lock");
             if let Some(searcher) = guard.as_mut() {
@@ -341,10 +350,7 @@ impl Worker {
             }
             drop(guard);
             updated?;
-            let ignore_files_changed = burst.changed.iter().any(|p| {
-                p.file_name()
-                    .is_some_and(|n| IGNORE_FILES.contains(&n.to_str().unwrap_or("")))
-            });
+            let ignore_files_changed = burst.changed.iter().any(|p| is_ignore_file(p));
             if let Some(filter) = self
                 .filter
                 .as_ref()
@@ -361,7 +367,8 @@ impl Worker {
         Ok(())
     }
 
-    fn update(&mut self) -> Result<()> {
+    /// Brings the index up to date: at `paths` only when given, else everywhere.
+    fn update(&mut self, paths: Option<Vec<PathBuf>>) -> Result<()> {
         self.publish_status(IndexState::Indexing, None);
         self.progress_serial += 1;
         let token = format!("scry-index-{}-{}", std::process::id(), self.progress_serial);
@@ -400,7 +407,10 @@ impl Worker {
             }
         };
         let index = self.index.as_mut().expect("open");
-        let result = index.update(self.embedder, &mut on_progress);
+        let result = match &paths {
+            Some(paths) => index.update_paths(paths, self.embedder, &mut on_progress),
+            None => index.update(self.embedder, &mut on_progress),
+        };
         let begun_progress = begun;
         let stats = match result {
             Ok(stats) => stats,
@@ -620,4 +630,9 @@ fn choose_model(settings: &Settings, root: &Path) -> Result<Option<&'static dyn 
         None => ModelChoice::configured(root)?,
     };
     Ok(choice.into_static())
+}
+
+fn is_ignore_file(path: &Path) -> bool {
+    path.file_name()
+        .is_some_and(|n| IGNORE_FILES.contains(&n.to_str().unwrap_or("")))
 }
