@@ -33,6 +33,8 @@ const COMPACT_MIN_WRITES: u64 = 1000;
 /// Indexes this large get an inverted file of their vectors; smaller ones scan every vector,
 /// which is exact and, below this size, about as fast.
 const ANN_MIN_CHUNKS: u64 = 50_000;
+/// Names the layout of `meta.ann` in `meta.ann_info`: a different one is rebuilt.
+const ANN_FORMAT: &str = "inverted-file-1";
 
 /// What a long operation reports as it goes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -546,9 +548,12 @@ impl Index {
             .meta("ann_info")?
             .map(|b| String::from_utf8_lossy(&b).into_owned())
             .unwrap_or_default();
-        let (built_len, built_model) = info.split_once('\n').unwrap_or(("0", ""));
-        let built_len: u64 = built_len.parse().unwrap_or(0);
-        let fresh = built_model == embedder.model_id()
+        let mut lines = info.lines();
+        let built_len: u64 = lines.next().and_then(|l| l.parse().ok()).unwrap_or(0);
+        let built_model = lines.next().unwrap_or("");
+        // Indexes of earlier versions hold an HNSW graph there, which no searcher reads.
+        let fresh = lines.next() == Some(ANN_FORMAT)
+            && built_model == embedder.model_id()
             && n_chunks * 4 <= built_len * 5
             && n_chunks * 4 >= built_len * 3;
         if fresh {
@@ -575,7 +580,7 @@ impl Index {
         w.set_meta("ann", &ann.to_bytes())?;
         w.set_meta(
             "ann_info",
-            format!("{len}\n{}", embedder.model_id()).as_bytes(),
+            format!("{len}\n{}\n{ANN_FORMAT}", embedder.model_id()).as_bytes(),
         )?;
         w.commit()?;
         tracing::info!(
@@ -809,6 +814,7 @@ mod tests {
 
         let searcher = index.searcher(Some(&model)).unwrap();
         assert!(searcher.has_graph());
+
         let all = Filter::default();
         let hit = &searcher.search("fn_1000 word1000", 3, &all).unwrap()[0];
         assert_eq!(hit.path, "late.py");
@@ -816,6 +822,18 @@ mod tests {
         assert_eq!(hit.path, "m42.py");
         let hits = searcher.search("fn_5 word5", 20, &all).unwrap();
         assert!(hits.iter().all(|h| h.path != "m5.py"));
+        drop(searcher);
+
+        // An index of an earlier version holds a graph in another layout: it is rebuilt.
+        let tag = model_tag(model.model_id());
+        let mut w = index.store.write().unwrap();
+        w.set_meta("ann", b"an HNSW graph").unwrap();
+        w.set_meta("ann_info", format!("301\n{}", model.model_id()).as_bytes())
+            .unwrap();
+        w.commit().unwrap();
+        assert!(!index.searcher(Some(&model)).unwrap().has_graph());
+        index.refresh_ann(&model, &tag, 10).unwrap();
+        assert!(index.searcher(Some(&model)).unwrap().has_graph());
     }
 
     #[test]
