@@ -23,6 +23,14 @@ fn sources() -> Vec<(String, walk::FileText)> {
         .collect()
 }
 
+fn chunk_texts(files: &[(String, walk::FileText)]) -> Vec<String> {
+    files
+        .iter()
+        .flat_map(|(_, f)| chunk::chunk(&f.text, f.language))
+        .map(|c| c.text)
+        .collect()
+}
+
 fn bytes(files: &[(String, walk::FileText)]) -> u64 {
     files.iter().map(|(_, f)| f.text.len() as u64).sum()
 }
@@ -83,11 +91,7 @@ fn tokenising(c: &mut Criterion) {
 
 fn embedding(c: &mut Criterion) {
     let files = sources();
-    let texts: Vec<String> = files
-        .iter()
-        .flat_map(|(_, f)| chunk::chunk(&f.text, f.language))
-        .map(|c| c.text)
-        .collect();
+    let texts = chunk_texts(&files);
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     let model = StaticModel::builtin().expect("built-in model");
     let mut group = c.benchmark_group("embed");
@@ -146,21 +150,15 @@ fn searching(c: &mut Criterion) {
     let all = Filter::default();
     let mut group = c.benchmark_group("search");
     group.throughput(Throughput::Elements(QUERIES.len() as u64));
-    group.bench_function("BM25 only (no model)", |b| {
-        b.iter(|| {
-            QUERIES
-                .iter()
-                .map(|q| lexical.search(q, 10, &all).expect("search").len())
-                .sum::<usize>()
-        })
-    });
+    let every_query = |searcher: &scry_core::Searcher| {
+        QUERIES
+            .iter()
+            .map(|q| searcher.search(q, 10, &all).expect("search").len())
+            .sum::<usize>()
+    };
+    group.bench_function("BM25 only (no model)", |b| b.iter(|| every_query(&lexical)));
     group.bench_function("hybrid (BM25 + vectors + ranking)", |b| {
-        b.iter(|| {
-            QUERIES
-                .iter()
-                .map(|q| hybrid.search(q, 10, &all).expect("search").len())
-                .sum::<usize>()
-        })
+        b.iter(|| every_query(&hybrid))
     });
     group.finish();
 }
@@ -168,11 +166,7 @@ fn searching(c: &mut Criterion) {
 fn nearest_vectors(c: &mut Criterion) {
     let files = sources();
     let model = StaticModel::builtin().expect("built-in model");
-    let texts: Vec<String> = files
-        .iter()
-        .flat_map(|(_, f)| chunk::chunk(&f.text, f.language))
-        .map(|c| c.text)
-        .collect();
+    let texts = chunk_texts(&files);
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     // Enough points for an inverted file: the repository's chunks, each also slightly shifted.
     let base = model.embed_documents(&refs).expect("embeds");
