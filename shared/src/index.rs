@@ -949,6 +949,28 @@ mod tests {
         assert_eq!(live.len(), index.searcher(None).unwrap().len());
         assert!(index.changes(&live).unwrap().is_empty());
 
+        // Searchers catch up through the index's change log; one further behind than the log
+        // reaches (it keeps 8 changes in tests) compares every file instead.
+        let mut behind = index.searcher(Some(&model)).unwrap();
+        write(ws.path(), "m6.py", 600);
+        index.update(Some(&model), &mut |_| {}).unwrap();
+        live.apply(index.changes(&live).unwrap()).unwrap();
+        for i in 10..18 {
+            write(ws.path(), &format!("m{i}.py"), i + 1000);
+        }
+        index.update(Some(&model), &mut |_| {}).unwrap();
+        let changes = index.changes(&live).unwrap();
+        assert_eq!(changes.files(), 8);
+        live.apply(changes).unwrap();
+        let changes = index.changes(&behind).unwrap();
+        assert_eq!(changes.files(), 9);
+        behind.apply(changes).unwrap();
+        for s in [&live, &behind] {
+            assert_eq!(paths(s, "fn_1012 word1012")[0], "m12.py");
+            assert_eq!(paths(s, "fn_600 word600")[0], "m6.py");
+            assert_eq!(s.len(), index.searcher(None).unwrap().len());
+        }
+
         // An unsaved buffer replaces its file; a new file's buffer joins; dropping restores.
         let buffer = live
             .prepare_buffer("m5.py", "def unsaved_idea(y):\n    return y\n".into())

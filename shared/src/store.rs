@@ -4,7 +4,7 @@
 //! file's record, its chunks, their postings), so a process killed at any moment leaves an
 //! index the next run completes.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 use redb::{
@@ -15,29 +15,42 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::lang::ChunkKind;
+use crate::tokens;
 
 /// Bumped whenever a table's layout or the meaning of its contents (chunking, tokenising)
 /// changes; an index of another version is rebuilt.
-pub(crate) const SCHEMA_VERSION: u32 = 3;
+pub(crate) const SCHEMA_VERSION: u32 = 4;
 
-/// `schema`, `next_chunk_id`, `total_terms`, `model`, `root`.
+/// `schema`, `next_chunk_id`, `total_terms`, `model`, `root`, `next_change`.
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 /// Relative path → [`FileRecord`].
 const PATH_TO_FILE: TableDefinition<&str, &[u8]> = TableDefinition::new("files");
 /// Chunk id → [`ChunkRecord`].
 const ID_TO_CHUNK: TableDefinition<u64, &[u8]> = TableDefinition::new("chunks");
 /// (BM25 term, first chunk id) → a run of packed postings (see [`Posting`]), sorted by chunk
-/// id, every id ≥ the key's and below the next run's key. A write transaction adds one run per
-/// term, so a cold index inserts a term once per batch instead of once per chunk (a key per
-/// posting took 30% longer to fill and twice the space); a term's runs are one key range.
+/// id, every id ≥ the key's and below the next run's key. A write transaction adds a run per
+/// term of at most [`RUN_POSTINGS`], so a cold index inserts a term a few times per batch
+/// instead of once per chunk (a key per posting took 30% longer to fill and twice the space);
+/// a term's runs are one key range.
 const TERM_TO_POSTINGS: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("postings");
 /// Model tag ‖ content hash → vector (int8 codes with a scale, see `encode_vector`). Keyed by model, so vectors of two
 /// models never mix, and by content, so identical chunks embed once and moves cost nothing.
 const EMBEDDING_KEY_TO_VECTOR: TableDefinition<&[u8], &[u8]> = TableDefinition::new("embeddings");
 
+/// Change number → a path whose chunks a write transaction replaced or removed, numbered from
+/// `next_change` on, the last [`CHANGES_KEPT`] of them: a searcher catches up by reading the
+/// files named since its snapshot instead of comparing every file record.
+const CHANGE_LOG: TableDefinition<u64, &str> = TableDefinition::new("changes");
+const CHANGES_KEPT: u64 = if cfg!(test) { 8 } else { 100_000 };
+
+/// Postings in one run: about a page. Removing a chunk rewrites the run of each of its terms,
+/// so an edit costs a few kilobytes per term, however common the term and large the batch
+/// that wrote it (uncapped, a batch of 2,048 files made runs of hundreds of kilobytes).
+const RUN_POSTINGS: usize = 512;
+
 /// redb's own page cache (1 GiB by default) comes on top of the kernel's page cache of the
 /// same file: a server holding a large index open would keep a gigabyte for little gain.
-const CACHE_BYTES: usize = 256 << 20;
+const CACHE_BYTES: usize = 64 << 20;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) struct FileRecord {
@@ -63,8 +76,8 @@ pub(crate) struct ChunkRecord {
     pub content_hash: [u8; 16],
     /// BM25 document length.
     pub n_terms: u32,
-    pub shape_sig: Vec<u32>,
-    pub vocab_sig: Vec<u32>,
+    pub shape_sig: tokens::Signature,
+    pub vocab_sig: tokens::Signature,
 }
 
 /// A file to store: its stat, content hash and chunks.
@@ -236,6 +249,7 @@ impl Store {
         w.txn.open_table(ID_TO_CHUNK)?;
         w.txn.open_table(TERM_TO_POSTINGS)?;
         w.txn.open_table(EMBEDDING_KEY_TO_VECTOR)?;
+        w.txn.open_table(CHANGE_LOG)?;
         w.commit()
     }
 
@@ -309,6 +323,34 @@ impl Reader {
             .meta(key)?
             .and_then(|v| v.try_into().ok())
             .map_or(0, u64::from_le_bytes))
+    }
+
+    pub fn file(&self, path: &str) -> Result<Option<FileRecord>> {
+        let table = self.txn.open_table(PATH_TO_FILE)?;
+        table.get(path)?.map(|v| decode(v.value())).transpose()
+    }
+
+    /// The number the next change will get: a searcher's place in the change log.
+    pub fn change_mark(&self) -> Result<u64> {
+        self.meta_u64("next_change")
+    }
+
+    /// The paths changed since `mark` (an earlier [`Reader::change_mark`]), or `None` when the
+    /// log no longer reaches back that far.
+    pub fn changed_since(&self, mark: u64) -> Result<Option<BTreeSet<String>>> {
+        let next = self.change_mark()?;
+        if mark > next {
+            return Ok(None);
+        }
+        let table = self.txn.open_table(CHANGE_LOG)?;
+        if mark < next && table.get(mark)?.is_none() {
+            return Ok(None);
+        }
+        let mut paths = BTreeSet::new();
+        for entry in table.range(mark..)? {
+            paths.insert(entry?.1.value().to_string());
+        }
+        Ok(Some(paths))
     }
 
     pub fn files(&self) -> Result<BTreeMap<String, FileRecord>> {
@@ -530,6 +572,23 @@ impl Writer {
 
     /// Removes a file and everything derived from it.
     pub fn remove_file(&mut self, path: &str) -> Result<()> {
+        self.log_changes([path])?;
+        self.drop_file(path)
+    }
+
+    fn log_changes<'p>(&mut self, paths: impl IntoIterator<Item = &'p str>) -> Result<()> {
+        let mut number = self.meta_u64("next_change")?;
+        {
+            let mut log = self.txn.open_table(CHANGE_LOG)?;
+            for path in paths {
+                log.insert(number, path)?;
+                number += 1;
+            }
+        }
+        self.set_meta("next_change", &number.to_le_bytes())
+    }
+
+    fn drop_file(&mut self, path: &str) -> Result<()> {
         let record: Option<FileRecord> = {
             let mut files = self.txn.open_table(PATH_TO_FILE)?;
             let removed = files.remove(path)?;
@@ -597,13 +656,15 @@ impl Writer {
     /// Stores files and their chunks (replacing what those paths held). Each term gets one run
     /// of postings, inserted sorted by term: neighbouring inserts touch the same B-tree pages.
     pub fn put_files(&mut self, files: Vec<NewFile>) -> Result<()> {
+        self.log_changes(files.iter().map(|f| f.path.as_str()))?;
         for file in &files {
-            self.remove_file(&file.path)?;
+            self.drop_file(&file.path)?;
         }
         let mut next_id = self.meta_u64("next_chunk_id")?.max(1);
         let mut added_terms = 0u64;
-        // Term → (first chunk id, packed postings); chunks come in id order, so runs are sorted.
-        let mut runs: HashMap<String, (u64, Vec<u8>)> = HashMap::new();
+        // Term → its runs as (first chunk id, packed postings); chunks come in id order, so
+        // runs are sorted.
+        let mut runs: HashMap<String, Vec<(u64, Vec<u8>)>> = HashMap::new();
         {
             let mut table = self.txn.open_table(ID_TO_CHUNK)?;
             let mut paths = self.txn.open_table(PATH_TO_FILE)?;
@@ -618,8 +679,13 @@ impl Writer {
                             tf,
                             doc_len: chunk.record.n_terms,
                         };
-                        let run = runs.entry(term).or_insert_with(|| (id, Vec::new()));
-                        run.1.extend(posting.pack().to_le_bytes());
+                        let term_runs = runs.entry(term).or_default();
+                        match term_runs.last_mut() {
+                            Some((_, run)) if run.len() < RUN_POSTINGS * 8 => {
+                                run.extend(posting.pack().to_le_bytes());
+                            }
+                            _ => term_runs.push((id, posting.pack().to_le_bytes().to_vec())),
+                        }
                     }
                     added_terms += chunk.record.n_terms as u64;
                     table.insert(id, encode(&chunk.record).as_slice())?;
@@ -633,11 +699,13 @@ impl Writer {
                 };
                 paths.insert(file.path.as_str(), encode(&record).as_slice())?;
             }
-            let mut runs: Vec<(String, (u64, Vec<u8>))> = runs.into_iter().collect();
+            let mut runs: Vec<_> = runs.into_iter().collect();
             runs.sort_unstable_by(|a, b| a.0.cmp(&b.0));
             let mut postings = self.txn.open_table(TERM_TO_POSTINGS)?;
-            for (term, (first_id, run)) in &runs {
-                postings.insert((term.as_str(), *first_id), run.as_slice())?;
+            for (term, term_runs) in &runs {
+                for (first_id, run) in term_runs {
+                    postings.insert((term.as_str(), *first_id), run.as_slice())?;
+                }
             }
         }
         self.set_meta("next_chunk_id", &next_id.to_le_bytes())?;
@@ -686,6 +754,12 @@ impl Writer {
     }
 
     pub fn commit(self) -> Result<()> {
+        let forgotten = self.meta_u64("next_change")?.saturating_sub(CHANGES_KEPT);
+        if forgotten > 0 {
+            self.txn
+                .open_table(CHANGE_LOG)?
+                .retain_in(..forgotten, |_, _| false)?;
+        }
         self.txn.commit()?;
         Ok(())
     }
@@ -765,8 +839,8 @@ mod tests {
                         text: text.to_string(),
                         content_hash: [0; 16],
                         n_terms: term_freqs.iter().map(|(_, n)| n).sum(),
-                        shape_sig: Vec::new(),
-                        vocab_sig: Vec::new(),
+                        shape_sig: None,
+                        vocab_sig: None,
                     },
                     term_freqs,
                 }
@@ -823,5 +897,101 @@ mod tests {
         assert_eq!(ids("retry"), [4]);
         assert_eq!(ids("download"), Vec::<u64>::new());
         assert_eq!(store.read().unwrap().check().unwrap(), Vec::<String>::new());
+    }
+
+    #[test]
+    fn postings_runs_stay_small_and_edits_rewrite_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = Store::open(&dir.path().join("index.redb"), dir.path()).unwrap();
+        let runs = |term: &str| -> Vec<(u64, usize)> {
+            let reader = store.read().unwrap();
+            let table = reader.txn.open_table(TERM_TO_POSTINGS).unwrap();
+            table
+                .range((term, 0)..=(term, u64::MAX))
+                .unwrap()
+                .map(|e| {
+                    let (key, run) = e.unwrap();
+                    (key.value().1, run.value().len() / 8)
+                })
+                .collect()
+        };
+        let n = RUN_POSTINGS * 2 + 10;
+        let files: Vec<NewFile> = (0..n)
+            .map(|i| new_file(&format!("f{i}.py"), &["retry"]))
+            .collect();
+        let mut w = store.write().unwrap();
+        w.put_files(files).unwrap();
+        w.commit().unwrap();
+        let term = {
+            let mut t = Vec::new();
+            crate::tokens::terms("retry", &mut t);
+            t.remove(0)
+        };
+        let first = RUN_POSTINGS as u64;
+        assert_eq!(
+            runs(&term),
+            [
+                (1, RUN_POSTINGS),
+                (first + 1, RUN_POSTINGS),
+                (2 * first + 1, 10)
+            ]
+        );
+
+        // Removing a chunk of the middle run leaves the others alone.
+        let mut w = store.write().unwrap();
+        w.remove_file(&format!("f{}.py", RUN_POSTINGS + 5)).unwrap();
+        w.commit().unwrap();
+        assert_eq!(
+            runs(&term),
+            [
+                (1, RUN_POSTINGS),
+                (first + 1, RUN_POSTINGS - 1),
+                (2 * first + 1, 10)
+            ]
+        );
+        let reader = store.read().unwrap();
+        assert_eq!(reader.document_frequency(&term).unwrap(), n as u64 - 1);
+        assert_eq!(reader.check().unwrap(), Vec::<String>::new());
+    }
+
+    #[test]
+    fn the_change_log_names_changed_paths_until_it_forgets_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = Store::open(&dir.path().join("index.redb"), dir.path()).unwrap();
+        let mark = |s: &Store| s.read().unwrap().change_mark().unwrap();
+        let since = |s: &Store, m: u64| -> Option<Vec<String>> {
+            let paths = s.read().unwrap().changed_since(m).unwrap()?;
+            Some(paths.into_iter().collect())
+        };
+        let start = mark(&store);
+        assert_eq!(since(&store, start), Some(vec![]));
+        let mut w = store.write().unwrap();
+        w.put_files(vec![new_file("a.py", &["x"]), new_file("b.py", &["y"])])
+            .unwrap();
+        w.commit().unwrap();
+        let after_put = mark(&store);
+        let mut w = store.write().unwrap();
+        w.remove_file("a.py").unwrap();
+        w.commit().unwrap();
+        assert_eq!(
+            since(&store, start),
+            Some(vec!["a.py".into(), "b.py".into()])
+        );
+        assert_eq!(since(&store, after_put), Some(vec!["a.py".into()]));
+        // More changes than the log keeps: an old mark can no longer be answered.
+        let mut w = store.write().unwrap();
+        w.put_files(
+            (0..CHANGES_KEPT)
+                .map(|i| new_file(&format!("c{i}.py"), &["z"]))
+                .collect(),
+        )
+        .unwrap();
+        w.commit().unwrap();
+        assert_eq!(since(&store, start), None);
+        assert_eq!(since(&store, mark(&store) + 1), None);
+        assert_eq!(
+            since(&store, mark(&store) - 1),
+            Some(vec![format!("c{}.py", CHANGES_KEPT - 1)])
+        );
     }
 }

@@ -234,25 +234,35 @@ pub fn jaccard(a: &FxHashSet<u64>, b: &FxHashSet<u64>) -> f32 {
 pub const MINHASH_LEN: usize = 32;
 
 /// A MinHash signature: the share of equal slots of two signatures estimates the Jaccard
-/// similarity of their sets, at a fixed size per chunk.
-pub fn minhash(set: &FxHashSet<u64>) -> Vec<u32> {
-    let mut sig = vec![u32::MAX; MINHASH_LEN];
+/// similarity of their sets, at a fixed size per chunk. Each slot keeps only the low 8 bits of
+/// its minimum (b-bit MinHash): 32 bytes instead of 128 a chunk, which a searcher holds for
+/// every chunk, at the cost of a chance agreement 1 time in 256 that
+/// [`minhash_similarity`] takes back out. `None` for an empty set.
+pub type Signature = Option<[u8; MINHASH_LEN]>;
+
+pub fn minhash(set: &FxHashSet<u64>) -> Signature {
+    if set.is_empty() {
+        return None;
+    }
+    let mut mins = [u32::MAX; MINHASH_LEN];
     for &x in set {
-        for (k, slot) in sig.iter_mut().enumerate() {
+        for (k, slot) in mins.iter_mut().enumerate() {
             let h = (mix(x ^ SEEDS[k]) >> 32) as u32;
             if h < *slot {
                 *slot = h;
             }
         }
     }
-    sig
+    Some(mins.map(|h| h as u8))
 }
 
-pub fn minhash_similarity(a: &[u32], b: &[u32]) -> f32 {
-    if a.is_empty() || a.len() != b.len() || a[0] == u32::MAX || b[0] == u32::MAX {
+pub fn minhash_similarity(a: &Signature, b: &Signature) -> f32 {
+    const CHANCE: f32 = 1.0 / 256.0;
+    let (Some(a), Some(b)) = (a, b) else {
         return 0.0;
-    }
-    a.iter().zip(b).filter(|(x, y)| x == y).count() as f32 / a.len() as f32
+    };
+    let equal = a.iter().zip(b).filter(|(x, y)| x == y).count() as f32 / MINHASH_LEN as f32;
+    ((equal - CHANCE) / (1.0 - CHANCE)).max(0.0)
 }
 
 const SEEDS: [u64; MINHASH_LEN] = {

@@ -39,6 +39,36 @@ impl Vectors {
         dot_codes(&self.codes[pos * self.dim..(pos + 1) * self.dim], query) * self.scales[pos]
     }
 
+    /// Cosines of rows `positions` (ascending) with `query`, on every core. Rows an inverted
+    /// file picks lie scattered over the table, and a search waited on memory for each in
+    /// turn: each is now fetched a few rows ahead of its turn, so the waits overlap.
+    pub fn dot_rows(&self, positions: &[u32], query: &[f32]) -> Vec<(u32, f32)> {
+        const AHEAD: usize = 8;
+        positions
+            .par_chunks(2048)
+            .flat_map_iter(|part| {
+                part.iter().enumerate().map(move |(i, &p)| {
+                    if let Some(&next) = part.get(i + AHEAD) {
+                        self.prefetch(next as usize);
+                    }
+                    (p, self.dot(p as usize, query))
+                })
+            })
+            .collect()
+    }
+
+    fn prefetch(&self, pos: usize) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+            let row = &self.codes[pos * self.dim..(pos + 1) * self.dim];
+            for line in row.chunks(64) {
+                // SAFETY: a prefetch is a hint that never faults; the address is in the row.
+                unsafe { _mm_prefetch::<_MM_HINT_T0>(line.as_ptr()) };
+            }
+        }
+    }
+
     /// Appends a row; a missing vector (or one of another size) is a row of zeros.
     pub fn push(&mut self, vector: Option<&[f32]>) {
         match vector {

@@ -7,8 +7,9 @@
 //! server can do the first beside running searches and hold a write lock only for the second.
 
 use std::path::Path;
+use std::sync::Arc;
 
-use super::Searcher;
+use super::{Chunk, Searcher};
 use crate::embed::Embedder;
 use crate::error::Result;
 use crate::index::chunk_file;
@@ -28,6 +29,7 @@ enum Delta<'e> {
     Reload(Box<Searcher<'e>>),
     Files {
         reader: Reader,
+        change_mark: u64,
         avg_len: f32,
         /// Each changed file's chunks now (`None`: the file is gone from the index).
         files: Vec<(String, Option<Vec<StoredChunk>>)>,
@@ -36,7 +38,7 @@ enum Delta<'e> {
 
 struct StoredChunk {
     id: u64,
-    record: ChunkRecord,
+    chunk: Chunk,
     vector: Option<Vec<f32>>,
 }
 
@@ -89,21 +91,40 @@ impl<'e> Searcher<'e> {
             let fresh = Searcher::load(&self.root, reader, self.embedder)?;
             return Ok(Changes(Delta::Reload(Box::new(fresh))));
         }
-        let files = reader.files()?;
-        let mut changed: Vec<(&str, Option<&[u64]>)> = files
-            .iter()
-            .filter(|(path, record)| self.stored.get(*path) != Some(&record.chunk_ids))
-            .map(|(path, record)| (path.as_str(), Some(record.chunk_ids.as_slice())))
-            .collect();
-        changed.extend(
-            self.stored
-                .keys()
-                .filter(|path| !files.contains_key(*path))
-                .map(|path| (path.as_str(), None)),
-        );
+        let change_mark = reader.change_mark()?;
+        // Each changed file's chunk ids now (`None`: gone).
+        let changed: Vec<(String, Option<Vec<u64>>)> =
+            match reader.changed_since(self.change_mark)? {
+                Some(paths) => {
+                    let mut changed = Vec::with_capacity(paths.len());
+                    for path in paths {
+                        let ids = reader.file(&path)?.map(|r| r.chunk_ids);
+                        if ids.as_ref() != self.stored.get(&path) {
+                            changed.push((path, ids));
+                        }
+                    }
+                    changed
+                }
+                // Too far behind for the log: compare every file.
+                None => {
+                    let files = reader.files()?;
+                    let gone: Vec<(String, Option<Vec<u64>>)> = self
+                        .stored
+                        .keys()
+                        .filter(|path| !files.contains_key(*path))
+                        .map(|path| (path.clone(), None))
+                        .collect();
+                    files
+                        .into_iter()
+                        .filter(|(path, record)| self.stored.get(path) != Some(&record.chunk_ids))
+                        .map(|(path, record)| (path, Some(record.chunk_ids)))
+                        .chain(gone)
+                        .collect()
+                }
+            };
         let n_new: usize = changed
             .iter()
-            .map(|(_, ids)| ids.map_or(0, <[u64]>::len))
+            .map(|(_, ids)| ids.as_ref().map_or(0, Vec::len))
             .sum();
         if n_new > 1000 && n_new * RELOAD_SHARE > self.chunks.len() {
             let fresh = Searcher::load(&self.root, reader, self.embedder)?;
@@ -111,12 +132,13 @@ impl<'e> Searcher<'e> {
         }
         let mut out = Vec::with_capacity(changed.len());
         for (path, ids) in changed {
-            let chunks = ids.map(|ids| self.read_stored(&reader, ids)).transpose()?;
-            out.push((path.to_string(), chunks));
+            let chunks = ids.map(|ids| self.read_stored(&reader, &ids)).transpose()?;
+            out.push((path, chunks));
         }
         let avg_len = reader.meta_u64("total_terms")? as f32 / reader.n_chunks()?.max(1) as f32;
         Ok(Changes(Delta::Files {
             reader,
+            change_mark,
             avg_len,
             files: out,
         }))
@@ -128,18 +150,22 @@ impl<'e> Searcher<'e> {
             _ => None,
         };
         let mut out = Vec::with_capacity(ids.len());
+        let mut path: Option<Arc<str>> = None;
         for &id in ids {
             // A file record names its chunks in the same transaction: a missing one would be
             // a broken index, which `scry status --check` reports; skip it here.
-            let Some(mut record) = reader.chunk(id)? else {
+            let Some(record) = reader.chunk(id)? else {
                 continue;
             };
-            record.text = String::new();
+            let path = path.get_or_insert_with(|| Arc::from(record.path.as_str()));
+            let Some(chunk) = Chunk::new(&record, path.clone()) else {
+                continue;
+            };
             let vector = match &lookup {
                 Some((table, tag)) => table.get(tag, &record.content_hash)?,
                 None => None,
             };
-            out.push(StoredChunk { id, record, vector });
+            out.push(StoredChunk { id, chunk, vector });
         }
         Ok(out)
     }
@@ -167,10 +193,12 @@ impl<'e> Searcher<'e> {
             }
             Delta::Files {
                 reader,
+                change_mark,
                 avg_len,
                 files,
             } => {
                 self.reader = reader;
+                self.change_mark = change_mark;
                 self.avg_len = avg_len;
                 for (path, chunks) in files {
                     let old = self.stored.remove(&path).unwrap_or_default();
@@ -185,7 +213,7 @@ impl<'e> Searcher<'e> {
                     if !self.buffers.contains_key(&path) {
                         old.into_iter().for_each(|id| self.remove_chunk(id));
                         for c in chunks {
-                            self.insert_chunk(c.id, c.record, c.vector.as_deref());
+                            self.insert_chunk(c.id, c.chunk, c.vector.as_deref());
                         }
                     }
                 }
@@ -246,6 +274,7 @@ impl<'e> Searcher<'e> {
             self.remove_chunk(id);
         }
         let mut ids = Vec::with_capacity(buffer.chunks.len());
+        let shared_path: Arc<str> = Arc::from(path.as_str());
         for chunk in &buffer.chunks {
             let id = self.next_buffer_id;
             self.next_buffer_id += 1;
@@ -259,7 +288,10 @@ impl<'e> Searcher<'e> {
                         doc_len: chunk.record.n_terms,
                     });
             }
-            self.insert_chunk(id, chunk.record.clone(), chunk.vector.as_deref());
+            // Buffers hold only chunks of a known language (see `prepare_buffer`).
+            if let Some(record) = Chunk::new(&chunk.record, shared_path.clone()) {
+                self.insert_chunk(id, record, chunk.vector.as_deref());
+            }
             ids.push(id);
         }
         self.buffers.insert(path, PlacedBuffer { buffer, ids });
@@ -272,9 +304,17 @@ impl<'e> Searcher<'e> {
         }
         let ids = self.stored.get(path).cloned().unwrap_or_default();
         for c in self.read_stored(&self.reader, &ids)? {
-            self.insert_chunk(c.id, c.record, c.vector.as_deref());
+            self.insert_chunk(c.id, c.chunk, c.vector.as_deref());
         }
         Ok(())
+    }
+
+    /// The text of the buffer chunk `id`.
+    pub(super) fn buffer_text(&self, id: u64) -> Option<&str> {
+        self.buffers.values().find_map(|placed| {
+            let k = placed.ids.iter().position(|&i| i == id)?;
+            Some(placed.buffer.chunks[k].record.text.as_str())
+        })
     }
 
     /// The workspace paths that have a buffer.
@@ -299,9 +339,9 @@ impl<'e> Searcher<'e> {
         Some(placed.buffer)
     }
 
-    fn insert_chunk(&mut self, id: u64, record: ChunkRecord, vector: Option<&[f32]>) {
+    fn insert_chunk(&mut self, id: u64, chunk: Chunk, vector: Option<&[f32]>) {
         let pos = self.chunks.len() as u32;
-        self.chunks.push(record);
+        self.chunks.push(chunk);
         self.ids.push(id);
         self.position.insert(id, pos);
         if let Some(vectors) = &mut self.vectors {

@@ -9,15 +9,16 @@ mod similar;
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use globset::{Glob, GlobMatcher};
 use rayon::prelude::*;
 
 use crate::embed::{self, Embedder};
 use crate::error::{Error, Result};
-use crate::lang::{self, ChunkKind};
+use crate::lang::{self, ChunkKind, Language};
 use crate::store::{ChunkRecord, Posting, Reader, model_tag};
-use crate::tokens;
+use crate::tokens::{self, Signature};
 use dense::{Ann, Vectors};
 pub use live::{Buffer, Changes};
 
@@ -31,8 +32,45 @@ const RERANKED: usize = 30;
 /// all lift MRR by ~0.025, 0.5 less, 0.7 hurts).
 const RERANK_WEIGHT: f32 = 0.3;
 
+/// A chunk as a searcher holds it for every chunk: what filters, ranking and the similar-code
+/// shortlist read, and no more. Texts stay in the index (see [`Searcher::text`]), a file's
+/// chunks share one path, and a language is a reference: at a million chunks every byte here
+/// is a megabyte.
+pub(crate) struct Chunk {
+    pub path: Arc<str>,
+    pub language: &'static Language,
+    /// 1-based, inclusive.
+    pub start_line: u32,
+    pub end_line: u32,
+    pub kind: ChunkKind,
+    pub symbol: Option<Box<str>>,
+    pub scope: Option<Box<str>>,
+    /// The key of its vector, and what tells copies of the same code apart.
+    pub content_hash: [u8; 16],
+    pub shape_sig: Signature,
+    pub vocab_sig: Signature,
+}
+
+impl Chunk {
+    /// `path` is `record.path`, shared. `None` when the record names no language Scry knows.
+    fn new(record: &ChunkRecord, path: Arc<str>) -> Option<Chunk> {
+        Some(Chunk {
+            path,
+            language: lang::by_name(&record.language)?,
+            start_line: record.start_line,
+            end_line: record.end_line,
+            kind: record.kind,
+            symbol: record.symbol.as_deref().map(Box::from),
+            scope: record.scope.as_deref().map(Box::from),
+            content_hash: record.content_hash,
+            shape_sig: record.shape_sig,
+            vocab_sig: record.vocab_sig,
+        })
+    }
+}
+
 /// A definition's file name (without extension), scope and name: `client HttpClient retry`.
-fn label(chunk: &ChunkRecord) -> Option<String> {
+fn label(chunk: &Chunk) -> Option<String> {
     let symbol = chunk.symbol.as_deref()?;
     let name = symbol.rsplit(['.', ':']).next().unwrap_or(symbol);
     let file = chunk.path.rsplit('/').next().unwrap_or("");
@@ -94,11 +132,12 @@ impl Filter {
         Ok(Filter { language, glob })
     }
 
-    fn accepts(&self, chunk: &ChunkRecord) -> bool {
+    fn accepts(&self, chunk: &Chunk) -> bool {
+        let name = chunk.language.name;
         let language_ok = self
             .language
-            .is_none_or(|l| chunk.language == l || (l == "typescript" && chunk.language == "tsx"));
-        language_ok && self.glob.as_ref().is_none_or(|g| g.is_match(&chunk.path))
+            .is_none_or(|l| name == l || (l == "typescript" && name == "tsx"));
+        language_ok && self.glob.as_ref().is_none_or(|g| g.is_match(&*chunk.path))
     }
 }
 
@@ -116,10 +155,11 @@ pub struct Span {
 pub struct Searcher<'e> {
     root: PathBuf,
     reader: Reader,
+    /// Where `reader`'s snapshot stands in the index's change log.
+    change_mark: u64,
     /// Live chunks by position; removal moves the last one into the hole, so positions stay
-    /// dense and every per-position table (`ids`, `vectors`) moves alike. Stored chunks are
-    /// held without their text, which is most of their size: [`Searcher::text`] reads it.
-    chunks: Vec<ChunkRecord>,
+    /// dense and every per-position table (`ids`, `vectors`) moves alike.
+    chunks: Vec<Chunk>,
     ids: Vec<u64>,
     position: Positions,
     /// Each stored file's chunk ids, as of `reader`'s snapshot.
@@ -147,13 +187,22 @@ impl<'e> Searcher<'e> {
         reader: Reader,
         embedder: Option<&'e dyn Embedder>,
     ) -> Result<Self> {
-        let mut chunks = Vec::new();
-        let mut ids = Vec::new();
-        reader.for_each_chunk(|id, mut record| {
+        let n = reader.n_chunks()? as usize;
+        let mut chunks = Vec::with_capacity(n);
+        let mut ids = Vec::with_capacity(n);
+        // A file's chunks have neighbouring ids: one path for each run of them.
+        let mut path: Arc<str> = Arc::from("");
+        reader.for_each_chunk(|id, record| {
+            if *path != *record.path {
+                path = Arc::from(record.path.as_str());
+            }
+            chunks.push(
+                Chunk::new(&record, path.clone()).ok_or_else(|| Error::CorruptIndex {
+                    path: root.to_path_buf(),
+                    message: format!("chunk {id} names no known language"),
+                })?,
+            );
             ids.push(id);
-            // Texts stay in the index until a result shows them (see `text`).
-            record.text = String::new();
-            chunks.push(record);
             Ok(())
         })?;
         let mut position = Positions::default();
@@ -168,6 +217,7 @@ impl<'e> Searcher<'e> {
         let avg_len = reader.meta_u64("total_terms")? as f32 / chunks.len().max(1) as f32;
         let model = reader.meta("model")?;
         let ann_info = reader.meta("ann_info")?;
+        let change_mark = reader.change_mark()?;
         let mut vectors = None;
         let mut ann = None;
         if let Some(embedder) = embedder {
@@ -200,6 +250,7 @@ impl<'e> Searcher<'e> {
         Ok(Searcher {
             root: root.to_path_buf(),
             reader,
+            change_mark,
             chunks,
             position,
             ids,
@@ -432,14 +483,9 @@ impl<'e> Searcher<'e> {
                         .filter(|&p| self.ids[p] > ann.max_id)
                         .map(|p| p as u32),
                 );
-                // Tens of thousands of rows spread over the whole table: in memory order, and
-                // on every core.
+                // Tens of thousands of rows spread over the whole table: in memory order.
                 positions.sort_unstable();
-                positions
-                    .par_iter()
-                    .with_min_len(2048)
-                    .map(|&p| (p, vectors.dot(p as usize, query)))
-                    .collect()
+                vectors.dot_rows(&positions, query)
             }
             None => vectors
                 .scan(query)
@@ -456,14 +502,14 @@ impl<'e> Searcher<'e> {
     fn hit(&self, pos: u32, score: f32) -> Result<Hit> {
         let c = &self.chunks[pos as usize];
         Ok(Hit {
-            path: c.path.clone(),
-            language: c.language.clone(),
+            path: c.path.to_string(),
+            language: c.language.name.to_string(),
             start_line: c.start_line,
             end_line: c.end_line,
             score,
-            symbol: c.symbol.clone(),
+            symbol: c.symbol.as_deref().map(String::from),
             kind: c.kind,
-            scope: c.scope.clone(),
+            scope: c.scope.as_deref().map(String::from),
             text: self.text(pos)?.into_owned(),
         })
     }
@@ -473,7 +519,7 @@ impl<'e> Searcher<'e> {
     fn text(&self, pos: u32) -> Result<std::borrow::Cow<'_, str>> {
         let id = self.ids[pos as usize];
         if id >= live::FIRST_BUFFER_ID {
-            return Ok(self.chunks[pos as usize].text.as_str().into());
+            return Ok(self.buffer_text(id).unwrap_or_default().into());
         }
         let record = self.reader.chunk(id)?.ok_or_else(|| Error::CorruptIndex {
             path: self.root.clone(),
@@ -487,7 +533,7 @@ impl<'e> Searcher<'e> {
     pub fn enclosing(&self, path: &str, line: u32) -> Option<(u32, u32)> {
         self.chunks
             .iter()
-            .filter(|c| c.path == path && c.start_line <= line && line <= c.end_line)
+            .filter(|c| *c.path == *path && c.start_line <= line && line <= c.end_line)
             .min_by_key(|c| (c.kind == ChunkKind::Block, c.end_line - c.start_line))
             .map(|c| (c.start_line, c.end_line))
     }
@@ -512,7 +558,7 @@ impl<'e> Searcher<'e> {
             limit,
             |c| {
                 filter.accepts(c)
-                    && !(c.path == rel_path
+                    && !(*c.path == *rel_path
                         && c.start_line <= span.end_line
                         && span.start_line <= c.end_line)
             },

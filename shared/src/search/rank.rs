@@ -2,7 +2,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use crate::store::ChunkRecord;
+use super::Chunk;
 use crate::tokens;
 
 /// Weight of the vectors against BM25, for a sentence and for a name. Measured on the
@@ -44,7 +44,7 @@ pub(crate) fn fuse(
     terms: &[String],
     lexical: &[(u32, f32)],
     semantic: Option<&Semantic>,
-    chunks: &[ChunkRecord],
+    chunks: &[Chunk],
     limit: usize,
 ) -> Vec<(u32, f32)> {
     let identifier = is_identifier_like(query);
@@ -100,7 +100,7 @@ fn is_identifier_like(query: &str) -> bool {
 
 /// How much a chunk is worth before it matches anything: definitions over glue code, sources
 /// over tests.
-fn prior(chunk: &ChunkRecord) -> f32 {
+fn prior(chunk: &Chunk) -> f32 {
     let kind = if chunk.kind.is_definition() {
         1.0
     } else {
@@ -116,7 +116,7 @@ fn prior(chunk: &ChunkRecord) -> f32 {
 
 /// A chunk named what the query names ranks first; one whose name holds the query's words
 /// ranks higher.
-fn name_bonus(chunk: &ChunkRecord, identifier: Option<&str>, terms: &[String]) -> f32 {
+fn name_bonus(chunk: &Chunk, identifier: Option<&str>, terms: &[String]) -> f32 {
     let Some(symbol) = &chunk.symbol else {
         return 0.0;
     };

@@ -5,9 +5,9 @@
 use std::collections::HashSet;
 
 use crate::error::Result;
-use crate::store::ChunkRecord;
 use crate::tokens::{self, Fingerprint};
 
+use super::Chunk;
 use super::dense::Vectors;
 
 /// Chunks re-scored exactly after the cheap MinHash pass.
@@ -51,9 +51,9 @@ fn term_set(text: &str) -> HashSet<String> {
 pub(crate) fn rank(
     probe: Probe,
     vectors: Option<&Vectors>,
-    chunks: &[ChunkRecord],
+    chunks: &[Chunk],
     limit: usize,
-    accept: impl Fn(&ChunkRecord) -> bool,
+    accept: impl Fn(&Chunk) -> bool,
     text: &mut dyn FnMut(u32) -> Result<String>,
     idf: &mut dyn FnMut(&str) -> f32,
 ) -> Result<Vec<(u32, f32)>> {
@@ -76,13 +76,11 @@ pub(crate) fn rank(
         })
         .collect();
     super::top(&mut coarse, SHORTLIST);
-    let keywords = probe.keywords;
     let mut exact: Vec<(u32, f32)> = Vec::with_capacity(coarse.len());
     for (pos, _) in coarse {
         let chunk = &chunks[pos as usize];
         let chunk_text = text(pos)?;
-        let other: Fingerprint =
-            tokens::fingerprint(&chunk_text, chunk_keywords(chunk).unwrap_or(keywords));
+        let other: Fingerprint = tokens::fingerprint(&chunk_text, chunk.language.keywords);
         let shape = tokens::jaccard(&print.shape, &other.shape);
         let vocab = tokens::jaccard(&print.vocabulary, &other.vocabulary);
         let words = weighted_overlap(&probe_terms, &term_set(&chunk_text), idf);
@@ -95,8 +93,4 @@ pub(crate) fn rank(
     }
     super::top(&mut exact, limit);
     Ok(exact)
-}
-
-fn chunk_keywords(chunk: &ChunkRecord) -> Option<&'static [&'static str]> {
-    crate::lang::by_name(&chunk.language).map(|l| l.keywords)
 }
