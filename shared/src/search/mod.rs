@@ -12,7 +12,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use globset::{Glob, GlobMatcher};
-use rayon::prelude::*;
 
 use crate::embed::{self, Embedder};
 use crate::error::{Error, Result};
