@@ -3,15 +3,16 @@
 # chunks), with the built-in model: cold index (wall time, peak RSS), no-op re-index, index size
 # per chunk, search latency and the searcher's RSS, a CLI search end to end, then the language
 # server on a copy of the tree (cold index, a changed file → searchable, search round trip,
-# idle RSS). Installs the kernel source with apt when it is missing. Takes ~15 minutes.
+# idle RSS). Installs the kernel source with apt when it is missing. Takes ~20 minutes.
 #   bench/scale.sh [SCRY_BINARY] [LSP_EDITS]        (LSP_EDITS=0 skips the server part)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release -p scry >/dev/null 2>&1
-cargo build --release -p scry-core --example search_latency >/dev/null 2>&1
+cargo build --release -p scry-core --example search_latency --example update_latency >/dev/null 2>&1
 scry=$(realpath "${1:-target/release/scry}")
 edits=${2:-10}
 latency=$(realpath target/release/examples/search_latency)
+update=$(realpath target/release/examples/update_latency)
 tree=${KERNEL_TREE:-/tmp/kernel/linux-source-6.1}
 if [ ! -d "$tree" ]; then
   if [ ! -f /usr/src/linux-source-6.1.tar.xz ]; then
@@ -51,6 +52,12 @@ printf 'searcher peak RSS: %.0f MB\n' "$(echo "$(cat "$work/serve.time") / 1024"
 /usr/bin/time -f '%e %M' -o "$work/cli.time" "$scry" search "retry a failed transfer after a timeout" --path "$tree" >/dev/null 2>&1
 read -r cli_s cli_kb <"$work/cli.time"
 printf 'CLI search end to end (open, load, search): %s s, peak RSS %.0f MB\n' "$cli_s" "$(echo "$cli_kb / 1024" | bc -l)"
+# One changed file → searchable, in process (update, changes, apply, search): typical files
+# (the first C files of kernel/ and Python files by name) and the four largest sources.
+typical=$(cd "$tree" && { find kernel -maxdepth 1 -name '*.c' | sort | head -6; find . -name '*.py' | sed 's|^\./||' | sort | head -6; })
+# shellcheck disable=SC2086
+printf 'changed file → searchable, typical files: %s\n' "$("$update" "$tree" $typical 12)"
+printf 'changed file → searchable, largest files: %s\n' "$("$update" "$tree" kernel/sched/core.c mm/page_alloc.c fs/ext4/inode.c drivers/net/ethernet/intel/e1000/e1000_main.c 12)"
 if [ "$edits" -gt 0 ]; then
   python3 bench/lsp_latency.py "$scry" "$tree" bench/kernel-queries.txt "$edits"
 fi

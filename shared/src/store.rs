@@ -408,13 +408,23 @@ impl Reader {
         table.get(id)?.map(|v| decode(v.value())).transpose()
     }
 
+    #[cfg(test)]
     pub fn postings(&self, term: &str) -> Result<Vec<Posting>> {
-        let table = self.txn.open_table(TERM_TO_POSTINGS)?;
         let mut out = Vec::new();
-        for entry in table.range((term, 0)..=(term, u64::MAX))? {
-            out.extend(packed_postings(entry?.1.value()).map(Posting::unpack));
-        }
+        self.for_each_posting(term, |p| out.push(p))?;
         Ok(out)
+    }
+
+    /// Calls `f` with each posting of `term`, in chunk id order, straight from the stored runs
+    /// (a common term has hundreds of thousands: no list of them is made).
+    pub fn for_each_posting(&self, term: &str, mut f: impl FnMut(Posting)) -> Result<()> {
+        let table = self.txn.open_table(TERM_TO_POSTINGS)?;
+        for entry in table.range((term, 0)..=(term, u64::MAX))? {
+            packed_postings(entry?.1.value())
+                .map(Posting::unpack)
+                .for_each(&mut f);
+        }
+        Ok(())
     }
 
     /// Checks that the tables agree with each other; returns what does not.

@@ -24,18 +24,17 @@ pub(crate) fn score(
     let mut scores: Vec<f32> = Vec::new();
     let mut touched: Vec<u32> = Vec::new();
     for term in terms {
-        let mut postings = reader.postings(term)?;
-        postings.extend(extra.get(term).into_iter().flatten());
-        if postings.is_empty() {
+        let buffered = extra.get(term).map_or(&[][..], Vec::as_slice);
+        let df = reader.document_frequency(term)? as f32 + buffered.len() as f32;
+        if df == 0.0 {
             continue;
         }
-        let df = postings.len() as f32;
         let idf = (1.0 + (n_docs as f32 - df + 0.5) / (df + 0.5)).ln();
-        for p in postings {
+        let mut add = |p: Posting| {
             // Postings of chunks removed after this snapshot's chunk list was read never
             // match a position.
             let Some(pos) = position.get(p.chunk_id) else {
-                continue;
+                return;
             };
             if scores.is_empty() {
                 scores.resize(n_docs, 0.0);
@@ -47,7 +46,9 @@ pub(crate) fn score(
                 touched.push(pos);
             }
             *score += idf * tf * (K1 + 1.0) / (tf + norm);
-        }
+        };
+        reader.for_each_posting(term, &mut add)?;
+        buffered.iter().copied().for_each(add);
     }
     Ok(touched
         .into_iter()

@@ -131,11 +131,17 @@ impl Filter {
         Ok(Filter { language, glob })
     }
 
+    /// Whether it accepts every chunk: searches then need not look at each candidate (a
+    /// common word has hundreds of thousands in a large index).
+    fn accepts_all(&self) -> bool {
+        self.language.is_none() && self.glob.is_none()
+    }
+
     fn accepts(&self, chunk: &Chunk) -> bool {
-        let name = chunk.language.name;
-        let language_ok = self
-            .language
-            .is_none_or(|l| name == l || (l == "typescript" && name == "tsx"));
+        let language_ok = self.language.is_none_or(|l| {
+            let name = chunk.language.name;
+            name == l || (l == "typescript" && name == "tsx")
+        });
         language_ok && self.glob.as_ref().is_none_or(|g| g.is_match(&*chunk.path))
     }
 }
@@ -306,7 +312,9 @@ impl<'e> Searcher<'e> {
             &self.position,
             &self.buffer_postings,
         )?;
-        lexical.retain(|&(pos, _)| filter.accepts(&self.chunks[pos as usize]));
+        if !filter.accepts_all() {
+            lexical.retain(|&(pos, _)| filter.accepts(&self.chunks[pos as usize]));
+        }
         top(&mut lexical, CANDIDATES);
         let semantic = match (&self.vectors, self.embedder) {
             (Some(vectors), Some(embedder)) => {
@@ -493,7 +501,9 @@ impl<'e> Searcher<'e> {
                 .map(|(p, s)| (p as u32, s))
                 .collect(),
         };
-        scored.retain(|&(p, _)| filter.accepts(&self.chunks[p as usize]));
+        if !filter.accepts_all() {
+            scored.retain(|&(p, _)| filter.accepts(&self.chunks[p as usize]));
+        }
         top(&mut scored, k);
         scored
     }
