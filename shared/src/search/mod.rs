@@ -304,22 +304,36 @@ impl<'e> Searcher<'e> {
         tokens::terms(query, &mut terms);
         terms.sort();
         terms.dedup();
-        let mut lexical = bm25::score(
-            &self.reader,
-            &terms,
-            self.chunks.len(),
-            self.avg_len,
-            &self.position,
-            &self.buffer_postings,
-        )?;
-        if !filter.accepts_all() {
-            lexical.retain(|&(pos, _)| filter.accepts(&self.chunks[pos as usize]));
-        }
-        top(&mut lexical, CANDIDATES);
-        let semantic = match (&self.vectors, self.embedder) {
-            (Some(vectors), Some(embedder)) => {
-                let q = embedder.embed_query(query)?;
-                let mut scores = self.nearest(vectors, &q, CANDIDATES, filter);
+        // The two retrievers are independent until fusion: each on its own core.
+        let lexical = || -> Result<Vec<(u32, f32)>> {
+            let mut lexical = bm25::score(
+                &self.reader,
+                &terms,
+                self.chunks.len(),
+                self.avg_len,
+                &self.position,
+                &self.buffer_postings,
+            )?;
+            if !filter.accepts_all() {
+                lexical.retain(|&(pos, _)| filter.accepts(&self.chunks[pos as usize]));
+            }
+            top(&mut lexical, CANDIDATES);
+            Ok(lexical)
+        };
+        let nearest = || -> Result<Option<(Vec<f32>, Scored)>> {
+            match (&self.vectors, self.embedder) {
+                (Some(vectors), Some(embedder)) => {
+                    let q = embedder.embed_query(query)?;
+                    let scores = self.nearest(vectors, &q, CANDIDATES, filter);
+                    Ok(Some((q, scores)))
+                }
+                _ => Ok(None),
+            }
+        };
+        let (lexical, nearest) = rayon::join(lexical, nearest);
+        let (lexical, nearest) = (lexical?, nearest?);
+        let semantic = match (&self.vectors, self.embedder, nearest) {
+            (Some(vectors), Some(embedder), Some((q, mut scores))) => {
                 let best = scores.first().map_or(0.0, |&(_, s)| s);
                 // Lexical candidates the vectors ranked lower still get their similarity.
                 let seen: HashSet<u32> = scores.iter().map(|&(p, _)| p).collect();
@@ -668,6 +682,9 @@ impl Positions {
         Some(std::mem::replace(slot, Self::NONE)).filter(|&p| p != Self::NONE)
     }
 }
+
+/// Chunk positions with their scores.
+type Scored = Vec<(u32, f32)>;
 
 /// Keeps the `k` best (highest score) entries, best first.
 fn top(scored: &mut Vec<(u32, f32)>, k: usize) {
