@@ -54,7 +54,8 @@ read -r cli_s cli_kb <"$work/cli.time"
 printf 'CLI search end to end (open, load, search): %s s, peak RSS %.0f MB\n' "$cli_s" "$(echo "$cli_kb / 1024" | bc -l)"
 # One changed file → searchable, in process (update, changes, apply, search): typical files
 # (the first C files of kernel/ and Python files by name) and the four largest sources.
-typical=$(cd "$tree" && { find kernel -maxdepth 1 -name '*.c' | sort | head -6; find . -name '*.py' | sed 's|^\./||' | sort | head -6; })
+# (`sed -n` rather than `head`: it reads to the end, so no SIGPIPE trips pipefail.)
+typical=$(cd "$tree" && { find kernel -maxdepth 1 -name '*.c' | sort | sed -n 1,6p; find . -name '*.py' | sed 's|^\./||' | sort | sed -n 1,6p; })
 # shellcheck disable=SC2086
 printf 'changed file → searchable, typical files: %s\n' "$("$update" "$tree" $typical 12)"
 printf 'changed file → searchable, largest files: %s\n' "$("$update" "$tree" kernel/sched/core.c mm/page_alloc.c fs/ext4/inode.c drivers/net/ethernet/intel/e1000/e1000_main.c 12)"
