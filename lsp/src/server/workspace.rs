@@ -644,13 +644,10 @@ fn is_ignore_file(path: &Path) -> bool {
         .is_some_and(|n| IGNORE_FILES.contains(&n.to_str().unwrap_or("")))
 }
 
-/// Returns to the system the memory a large update freed: glibc keeps freed blocks in each
-/// thread's arena, and an editor's server would otherwise sit on gigabytes it no longer uses
-/// after indexing a large tree.
+/// Returns to the system the memory a large update freed, at once rather than when the
+/// allocator next gets round to it: an editor's server would otherwise sit on memory it no
+/// longer uses after indexing a large tree.
 fn give_back_freed_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only releases free pages of the allocator's own arenas.
-    unsafe {
-        libc::malloc_trim(0);
-    }
+    // SAFETY: mi_collect only releases free pages of mimalloc's own heaps.
+    unsafe { libmimalloc_sys::mi_collect(true) }
 }
