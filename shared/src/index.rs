@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
+use rustc_hash::FxHashMap;
 
 use crate::chunk::chunk;
 use crate::embed::Embedder;
@@ -256,6 +257,16 @@ impl Index {
             Some(e) if !e.is_fast() => (BATCH_FILES_SLOW_MODEL, MAX_BATCH_FILES_SLOW_MODEL),
             _ => (BATCH_FILES, MAX_BATCH_FILES),
         };
+        if let Some((embedder, _)) = model {
+            // An empty index gets each chunk's vector in the chunk's own transaction: it can
+            // say so now, and spare the pass over every chunk that looks for missing vectors.
+            let reader = self.store.read()?;
+            if reader.n_chunks()? == 0 && reader.meta("model")?.is_none_or(|m| m.is_empty()) {
+                let mut w = self.store.write()?;
+                w.set_meta("model", embedder.model_id().as_bytes())?;
+                w.commit()?;
+            }
+        }
         let total = changed.len() as u64;
         let mut done = 0;
         // Two stages overlap: reading, chunking and embedding one batch while the previous
@@ -365,7 +376,7 @@ impl Index {
             return Ok(batch);
         };
         let lookup = self.store.read()?.embedding_table()?;
-        let mut wanted: HashMap<[u8; 16], String> = HashMap::new();
+        let mut wanted: FxHashMap<[u8; 16], String> = FxHashMap::default();
         for prep in &batch.prepared {
             let Prepared::Changed { chunks, .. } = prep else {
                 continue;
@@ -730,8 +741,11 @@ pub(crate) fn chunk_file(rel_path: &str, text: &walk::FileText) -> Vec<NewChunk>
 
 /// What the model reads of a chunk: its code, after the names of what encloses it. The path
 /// stays out, so a moved file keeps its vectors.
-pub(crate) fn embedding_text(record: &ChunkRecord) -> String {
-    embedding_input(record.scope.as_deref(), &record.text)
+pub(crate) fn embedding_text<S: AsRef<str>>(record: &ChunkRecord<S>) -> String {
+    embedding_input(
+        record.scope.as_ref().map(AsRef::as_ref),
+        record.text.as_ref(),
+    )
 }
 
 pub(crate) fn embedding_input(scope: Option<&str>, text: &str) -> String {

@@ -11,6 +11,7 @@ use redb::{
     ConcurrencyMode, Database, ReadTransaction, ReadableDatabase, ReadableTable,
     ReadableTableMetadata, TableDefinition, WriteTransaction,
 };
+use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -60,18 +61,20 @@ pub(crate) struct FileRecord {
     pub chunk_ids: Vec<u64>,
 }
 
+/// A stored chunk. Its strings are `String`s where it is made, or `&str`s into the stored bytes
+/// where a whole table is read (a million chunks' texts need not be copied to be looked at).
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub(crate) struct ChunkRecord {
-    pub path: String,
-    pub language: String,
+pub(crate) struct ChunkRecord<S = String> {
+    pub path: S,
+    pub language: S,
     pub start_line: u32,
     pub end_line: u32,
     pub start_byte: u32,
     pub end_byte: u32,
-    pub symbol: Option<String>,
+    pub symbol: Option<S>,
     pub kind: ChunkKind,
-    pub scope: Option<String>,
-    pub text: String,
+    pub scope: Option<S>,
+    pub text: S,
     /// Hash of the text that gets embedded: the key of its vector.
     pub content_hash: [u8; 16],
     /// BM25 document length.
@@ -393,8 +396,11 @@ impl Reader {
         Ok(self.txn.open_table(EMBEDDING_KEY_TO_VECTOR)?.len()?)
     }
 
-    /// Every chunk, in id order.
-    pub fn for_each_chunk(&self, mut f: impl FnMut(u64, ChunkRecord) -> Result<()>) -> Result<()> {
+    /// Every chunk, in id order, read in place.
+    pub fn for_each_chunk(
+        &self,
+        mut f: impl FnMut(u64, ChunkRecord<&str>) -> Result<()>,
+    ) -> Result<()> {
         let table = self.txn.open_table(ID_TO_CHUNK)?;
         for entry in table.iter()? {
             let (id, value) = entry?;
@@ -613,7 +619,7 @@ impl Writer {
     fn remove_chunks(&mut self, ids: &[u64]) -> Result<()> {
         let mut chunks = self.txn.open_table(ID_TO_CHUNK)?;
         let mut removed_terms = 0u64;
-        let mut by_term: HashMap<String, Vec<u64>> = HashMap::new();
+        let mut by_term: FxHashMap<String, Vec<u64>> = FxHashMap::default();
         for &id in ids {
             let Some(value) = chunks.remove(id)? else {
                 continue;
@@ -674,7 +680,7 @@ impl Writer {
         let mut added_terms = 0u64;
         // Term → its runs as (first chunk id, packed postings); chunks come in id order, so
         // runs are sorted.
-        let mut runs: HashMap<String, Vec<(u64, Vec<u8>)>> = HashMap::new();
+        let mut runs: FxHashMap<String, Vec<(u64, Vec<u8>)>> = FxHashMap::default();
         {
             let mut table = self.txn.open_table(ID_TO_CHUNK)?;
             let mut paths = self.txn.open_table(PATH_TO_FILE)?;

@@ -55,7 +55,17 @@ fn with_stem(word: &str, f: &mut impl FnMut(&str)) {
 /// `parseHTTPResponse_v2` → `parse`, `HTTP`, `Response`, `v2`.
 pub fn split_identifier(word: &str) -> Vec<&str> {
     let mut parts = Vec::new();
+    for_each_part(word, |part| parts.push(part));
+    parts
+}
+
+/// [`split_identifier`] without a list: called for every word indexed.
+pub(crate) fn for_each_part<'w>(word: &'w str, mut f: impl FnMut(&'w str)) {
     for piece in word.split(['_', '$']).filter(|p| !p.is_empty()) {
+        if piece.is_ascii() {
+            ascii_parts(piece, &mut f);
+            continue;
+        }
         let mut start = 0;
         let mut prev: Option<char> = None;
         let mut chars = piece.char_indices().peekable();
@@ -65,15 +75,31 @@ pub fn split_identifier(word: &str) -> Vec<&str> {
                 let boundary = (prev.is_lowercase() && c.is_uppercase())
                     || (prev.is_uppercase() && c.is_uppercase() && next_lower);
                 if boundary {
-                    parts.push(&piece[start..i]);
+                    f(&piece[start..i]);
                     start = i;
                 }
             }
             prev = Some(c);
         }
-        parts.push(&piece[start..]);
+        f(&piece[start..]);
     }
-    parts
+}
+
+/// The same cuts as the general loop of [`for_each_part`], on bytes.
+fn ascii_parts<'w>(piece: &'w str, f: &mut impl FnMut(&'w str)) {
+    let bytes = piece.as_bytes();
+    let mut start = 0;
+    for i in 1..bytes.len() {
+        let (prev, c) = (bytes[i - 1], bytes[i]);
+        let next_lower = bytes.get(i + 1).is_some_and(u8::is_ascii_lowercase);
+        let boundary = (prev.is_ascii_lowercase() && c.is_ascii_uppercase())
+            || (prev.is_ascii_uppercase() && c.is_ascii_uppercase() && next_lower);
+        if boundary {
+            f(&piece[start..i]);
+            start = i;
+        }
+    }
+    f(&piece[start..]);
 }
 
 /// The words of `text` for BM25: each identifier whole (lower-cased) when it has several
@@ -83,30 +109,96 @@ pub fn terms(text: &str, out: &mut Vec<String>) {
     for_each_term(text, &mut |term| out.push(term.to_string()));
 }
 
-/// [`terms`] without a `String` per occurrence: indexing counts millions of them.
+/// Calls `f` with each BM25 term of `text`, in order: [`TermCache`] remembers each word's.
 fn for_each_term(text: &str, f: &mut impl FnMut(&str)) {
+    TERMS.with_borrow_mut(|cache| {
+        cache.start();
+        for word in words(text) {
+            let (start, end) = cache.word(word);
+            for &id in &cache.seq[start as usize..end as usize] {
+                f(&cache.terms[id as usize]);
+            }
+        }
+    });
+}
+
+/// The BM25 terms of one word, in order (see [`terms`]).
+fn word_terms(word: &str, f: &mut impl FnMut(&str)) {
+    if word.bytes().all(|b| b.is_ascii_digit()) {
+        return;
+    }
     let mut lower = String::new();
-    for word in words(text) {
-        if word.bytes().all(|b| b.is_ascii_digit()) {
+    let parts = split_identifier(word);
+    if parts.len() > 1 {
+        lowercase_into(word, &mut lower);
+        f(&lower);
+    }
+    for part in parts {
+        lowercase_into(part, &mut lower);
+        if lower.len() < 2 || lower.bytes().all(|b| b.is_ascii_digit()) || is_stop_word(&lower) {
             continue;
         }
-        let parts = split_identifier(word);
-        if parts.len() > 1 {
-            lowercase_into(word, &mut lower);
-            f(&lower);
-        }
-        for part in parts {
-            lowercase_into(part, &mut lower);
-            if lower.len() < 2 || lower.bytes().all(|b| b.is_ascii_digit()) || is_stop_word(&lower)
-            {
-                continue;
-            }
-            with_stem(&lower, f);
-        }
+        with_stem(&lower, f);
     }
 }
 
-fn lowercase_into(word: &str, out: &mut String) {
+/// Words remembered per thread before the cache starts over.
+const WORD_CACHE_WORDS: usize = 200_000;
+
+thread_local! {
+    static TERMS: RefCell<TermCache> = RefCell::default();
+}
+
+/// Each word's terms, per thread. Code repeats its words (a chunk of the kernel has ~150 words
+/// and ~50 distinct ones), and splitting, lower-casing and stemming every occurrence was most
+/// of the tokeniser's time; terms are numbered, so counting them needs no `String`s.
+#[derive(Default)]
+struct TermCache {
+    /// A word as written → its terms' numbers, a range of `seq`.
+    words: FxHashMap<Box<str>, (u32, u32)>,
+    seq: Vec<u32>,
+    numbers: FxHashMap<Box<str>, u32>,
+    terms: Vec<Box<str>>,
+}
+
+impl TermCache {
+    /// Forgets everything once the cache is full; called where no range is held.
+    fn start(&mut self) {
+        if self.words.len() >= WORD_CACHE_WORDS {
+            *self = TermCache::default();
+        }
+    }
+
+    fn word(&mut self, word: &str) -> (u32, u32) {
+        if let Some(&range) = self.words.get(word) {
+            return range;
+        }
+        let start = self.seq.len() as u32;
+        let TermCache {
+            seq,
+            numbers,
+            terms,
+            ..
+        } = self;
+        word_terms(word, &mut |term| {
+            let number = match numbers.get(term) {
+                Some(&n) => n,
+                None => {
+                    let n = terms.len() as u32;
+                    terms.push(term.into());
+                    numbers.insert(term.into(), n);
+                    n
+                }
+            };
+            seq.push(number);
+        });
+        let range = (start, self.seq.len() as u32);
+        self.words.insert(word.into(), range);
+        range
+    }
+}
+
+pub(crate) fn lowercase_into(word: &str, out: &mut String) {
     out.clear();
     if word.is_ascii() {
         out.push_str(word);
@@ -124,25 +216,29 @@ pub fn term_freqs(
     scope: Option<&str>,
     text: &str,
 ) -> Vec<(String, u32)> {
-    let mut counts: FxHashMap<String, u32> = FxHashMap::default();
-    let mut count = |term: &str| match counts.get_mut(term) {
-        Some(n) => *n += 1,
-        None => {
-            counts.insert(term.to_string(), 1);
+    TERMS.with_borrow_mut(|cache| {
+        cache.start();
+        let mut numbers: Vec<u32> = Vec::new();
+        for part in [
+            text,
+            symbol.unwrap_or(""),
+            symbol.unwrap_or(""),
+            scope.unwrap_or(""),
+            path,
+        ] {
+            for word in words(part) {
+                let (start, end) = cache.word(word);
+                numbers.extend_from_slice(&cache.seq[start as usize..end as usize]);
+            }
         }
-    };
-    for part in [
-        text,
-        symbol.unwrap_or(""),
-        symbol.unwrap_or(""),
-        scope.unwrap_or(""),
-        path,
-    ] {
-        for_each_term(part, &mut count);
-    }
-    let mut freqs: Vec<(String, u32)> = counts.into_iter().collect();
-    freqs.sort_unstable();
-    freqs
+        numbers.sort_unstable();
+        let mut freqs: Vec<(String, u32)> = numbers
+            .chunk_by(|a, b| a == b)
+            .map(|run| (cache.terms[run[0] as usize].to_string(), run.len() as u32))
+            .collect();
+        freqs.sort_unstable();
+        freqs
+    })
 }
 
 /// Runs of letters, digits and underscores.
@@ -164,6 +260,16 @@ pub struct Fingerprint {
 const SHAPE_GRAM: usize = 4;
 
 pub fn fingerprint(text: &str, keywords: &[&str]) -> Fingerprint {
+    // Every identifier is asked whether it is a keyword: by its hash, which it needs anyway,
+    // among the keywords' sorted hashes, then by its text.
+    let mut keyword_hashes: Vec<(u64, &str)> =
+        keywords.iter().map(|k| (hash(k.as_bytes()), *k)).collect();
+    keyword_hashes.sort_unstable();
+    let is_keyword = |word: &str, h: u64| {
+        keyword_hashes
+            .binary_search_by_key(&h, |&(kh, _)| kh)
+            .is_ok_and(|i| keyword_hashes[i].1 == word)
+    };
     let mut shape_tokens: Vec<u64> = Vec::new();
     let mut print = Fingerprint::default();
     let bytes = text.as_bytes();
@@ -180,11 +286,12 @@ pub fn fingerprint(text: &str, keywords: &[&str]) -> Fingerprint {
                 i += 1;
             }
             let word = &text[start..i];
-            if keywords.contains(&word) {
-                shape_tokens.push(hash(word.as_bytes()));
+            let h = hash(word.as_bytes());
+            if is_keyword(word, h) {
+                shape_tokens.push(h);
             } else {
                 shape_tokens.push(hash(b"$"));
-                print.vocabulary.insert(hash(word.as_bytes()));
+                print.vocabulary.insert(h);
             }
         } else if b.is_ascii_digit() {
             let start = i;
@@ -244,16 +351,32 @@ pub fn minhash(set: &FxHashSet<u64>) -> Signature {
     if set.is_empty() {
         return None;
     }
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512dq") {
+        // SAFETY: the CPU has just been seen to support AVX-512DQ.
+        return Some(unsafe { minima_avx512(set) });
+    }
+    Some(minima(set))
+}
+
+/// [`minima`] compiled for CPUs that multiply 64-bit lanes in one instruction, as the 32
+/// slots' hashes of an element then are (same arithmetic, same result).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512dq")]
+unsafe fn minima_avx512(set: &FxHashSet<u64>) -> [u8; MINHASH_LEN] {
+    minima(set)
+}
+
+#[inline(always)]
+fn minima(set: &FxHashSet<u64>) -> [u8; MINHASH_LEN] {
     let mut mins = [u32::MAX; MINHASH_LEN];
     for &x in set {
         for (k, slot) in mins.iter_mut().enumerate() {
             let h = (mix(x ^ SEEDS[k]) >> 32) as u32;
-            if h < *slot {
-                *slot = h;
-            }
+            *slot = (*slot).min(h);
         }
     }
-    Some(mins.map(|h| h as u8))
+    mins.map(|h| h as u8)
 }
 
 pub fn minhash_similarity(a: &Signature, b: &Signature) -> f32 {
@@ -280,6 +403,7 @@ const SEEDS: [u64; MINHASH_LEN] = {
     seeds
 };
 
+#[inline(always)]
 fn mix(mut z: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
@@ -313,6 +437,45 @@ mod tests {
             ["XML", "Http", "Request"]
         );
         assert_eq!(split_identifier("__init__"), ["init"]);
+        // The byte loop for ASCII cuts where the general loop over chars does.
+        let general = |word: &str| {
+            let mut parts = Vec::new();
+            // A non-ASCII piece after `_` sends the word's pieces down the general loop.
+            for_each_part(&format!("{word}_é"), |p| parts.push(p.to_string()));
+            parts.pop();
+            parts
+        };
+        for word in [
+            "getHTTP2Response",
+            "ABC",
+            "aB",
+            "a",
+            "Ab_cD",
+            "x86_64",
+            "HTTPServer",
+            "aBCd",
+        ] {
+            assert_eq!(split_identifier(word), general(word), "{word}");
+        }
+    }
+
+    #[test]
+    fn remembered_terms_are_each_words_own() {
+        let text = "fn retryFailedUploads(q: &Queue) { retry_count += 1; retryFailedUploads(q) } 42 0x1f HTTPServer";
+        let mut direct = Vec::new();
+        for word in words(text) {
+            word_terms(word, &mut |t| direct.push(t.to_string()));
+        }
+        for _ in 0..2 {
+            let mut remembered = Vec::new();
+            terms(text, &mut remembered);
+            assert_eq!(remembered, direct);
+        }
+        let freqs = term_freqs("src/up.rs", Some("retryFailedUploads"), None, text);
+        let count = |t: &str| freqs.iter().find(|(term, _)| term == t).map(|(_, n)| *n);
+        assert_eq!(count("retryfaileduploads"), Some(4));
+        assert_eq!(count("retri"), Some(5));
+        assert_eq!(count("up"), Some(1));
     }
 
     #[test]

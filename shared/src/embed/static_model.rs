@@ -9,14 +9,14 @@
 //! (1 or 2), each word as a `u16` length and UTF-8 bytes, then per table one `f32` scale per
 //! word followed by the `i8` codes, `dim` per word.
 
-use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use rayon::prelude::*;
+use rustc_hash::FxHashMap;
 
 use super::{Embedder, normalize, quantize};
 use crate::error::{Error, Result};
-use crate::tokens::split_identifier;
+use crate::tokens::{for_each_part, lowercase_into};
 
 const MAGIC: &[u8; 8] = b"SCRYSTM1";
 /// Longest word looked up; longer runs are hashes, data or minified code.
@@ -34,7 +34,7 @@ static BUILTIN_BYTES: &[u8] = include_bytes!("../../models/scry-code.bin");
 /// split at underscores and case changes, lower-cased), each looked up whole and
 /// otherwise cut greedily into the longest known pieces.
 pub struct Vocab {
-    ids: HashMap<Box<str>, u32>,
+    ids: FxHashMap<Box<str>, u32>,
 }
 
 impl Vocab {
@@ -96,14 +96,13 @@ impl Vocab {
 pub fn for_each_word(text: &str, mut f: impl FnMut(&str)) {
     let mut lower = String::new();
     for word in text.split(|c: char| !c.is_alphanumeric() && c != '_') {
-        for part in split_identifier(word) {
+        for_each_part(word, |part| {
             if part.len() > MAX_WORD || part.bytes().all(|b| b.is_ascii_digit()) {
-                continue;
+                return;
             }
-            lower.clear();
-            lower.extend(part.chars().flat_map(char::to_lowercase));
+            lowercase_into(part, &mut lower);
             f(&lower);
-        }
+        });
     }
 }
 

@@ -52,15 +52,15 @@ pub(crate) struct Chunk {
 
 impl Chunk {
     /// `path` is `record.path`, shared. `None` when the record names no language Scry knows.
-    fn new(record: &ChunkRecord, path: Arc<str>) -> Option<Chunk> {
+    fn new<S: AsRef<str>>(record: &ChunkRecord<S>, path: Arc<str>) -> Option<Chunk> {
         Some(Chunk {
             path,
-            language: lang::by_name(&record.language)?,
+            language: lang::by_name(record.language.as_ref())?,
             start_line: record.start_line,
             end_line: record.end_line,
             kind: record.kind,
-            symbol: record.symbol.as_deref().map(Box::from),
-            scope: record.scope.as_deref().map(Box::from),
+            symbol: record.symbol.as_ref().map(|s| Box::from(s.as_ref())),
+            scope: record.scope.as_ref().map(|s| Box::from(s.as_ref())),
             content_hash: record.content_hash,
             shape_sig: record.shape_sig,
             vocab_sig: record.vocab_sig,
@@ -199,7 +199,7 @@ impl<'e> Searcher<'e> {
         let mut path: Arc<str> = Arc::from("");
         reader.for_each_chunk(|id, record| {
             if *path != *record.path {
-                path = Arc::from(record.path.as_str());
+                path = Arc::from(record.path);
             }
             chunks.push(
                 Chunk::new(&record, path.clone()).ok_or_else(|| Error::CorruptIndex {
