@@ -269,45 +269,69 @@ impl Index {
         }
         let total = changed.len() as u64;
         let mut done = 0;
-        // Two stages overlap: reading, chunking and embedding one batch while the previous
-        // batch is written and committed.
-        let mut pending: Option<(&[&WalkedFile], Batch)> = None;
-        let mut batches = growing_batches(&changed, first_batch, max_batch);
-        loop {
-            let next = batches.next();
-            let writing = pending.as_ref().map_or(0, |(files, _)| files.len() as u64);
-            let (prepared, written) = rayon::join(
-                || {
-                    let started = Instant::now();
-                    let prepared = next.map(|files| self.prepare_batch(files, &stored, model));
-                    (prepared, started.elapsed())
-                },
-                || {
-                    let started = Instant::now();
-                    let written = match pending.take() {
-                        Some((files, batch)) => self.write_batch(files, batch, model).map(Some),
-                        None => Ok(None),
-                    };
-                    (written, started.elapsed())
-                },
-            );
-            let ((prepared, prepare_time), (written, write_time)) = (prepared, written);
-            tracing::debug!(
-                files = next.map_or(0, <[_]>::len),
-                prepare_ms = prepare_time.as_millis() as u64,
-                write_ms = write_time.as_millis() as u64,
-                "batch"
-            );
-            if let Some(written) = written? {
-                stats.add(written);
-                done += writing;
-                progress(Progress::Indexed { done, total });
+        // Three stages overlap: a thread reads the files of the next batch (on a cold
+        // disk cache the parser would otherwise wait on the disk for every file) while one
+        // batch is chunked and embedded and the previous one is written and committed.
+        let batches: Vec<&[&WalkedFile]> =
+            growing_batches(&changed, first_batch, max_batch).collect();
+        std::thread::scope(|scope| -> Result<()> {
+            let (sender, contents) = std::sync::mpsc::sync_channel::<Vec<Option<Vec<u8>>>>(0);
+            let to_read = batches.clone();
+            scope.spawn(move || {
+                for files in to_read {
+                    let read = files
+                        .iter()
+                        .map(|f| std::fs::read(&f.abs_path).ok())
+                        .collect();
+                    if sender.send(read).is_err() {
+                        break;
+                    }
+                }
+            });
+            let mut pending: Option<(&[&WalkedFile], Batch)> = None;
+            let mut batches = batches.into_iter();
+            loop {
+                let next = batches.next().map(|files| {
+                    // The reader sends a batch for every batch, unless it panicked.
+                    let read = contents.recv().unwrap_or_else(|_| vec![None; files.len()]);
+                    (files, read)
+                });
+                let writing = pending.as_ref().map_or(0, |(files, _)| files.len() as u64);
+                let files = next.as_ref().map(|(files, _)| *files);
+                let (prepared, written) = rayon::join(
+                    || {
+                        let started = Instant::now();
+                        let prepared = next
+                            .map(|(files, read)| self.prepare_batch(files, read, &stored, model));
+                        (prepared, started.elapsed())
+                    },
+                    || {
+                        let started = Instant::now();
+                        let written = match pending.take() {
+                            Some((files, batch)) => self.write_batch(files, batch, model).map(Some),
+                            None => Ok(None),
+                        };
+                        (written, started.elapsed())
+                    },
+                );
+                let ((prepared, prepare_time), (written, write_time)) = (prepared, written);
+                tracing::debug!(
+                    files = files.map_or(0, <[_]>::len),
+                    prepare_ms = prepare_time.as_millis() as u64,
+                    write_ms = write_time.as_millis() as u64,
+                    "batch"
+                );
+                if let Some(written) = written? {
+                    stats.add(written);
+                    done += writing;
+                    progress(Progress::Indexed { done, total });
+                }
+                match (files, prepared) {
+                    (Some(files), Some(batch)) => pending = Some((files, batch?)),
+                    _ => return Ok(()),
+                }
             }
-            match (next, prepared) {
-                (Some(files), Some(batch)) => pending = Some((files, batch?)),
-                _ => break,
-            }
-        }
+        })?;
         if !deleted.is_empty() {
             let mut w = self.store.write()?;
             for path in &deleted {
@@ -360,12 +384,14 @@ impl Index {
     fn prepare_batch(
         &self,
         files: &[&WalkedFile],
+        contents: Vec<Option<Vec<u8>>>,
         stored: &BTreeMap<String, FileRecord>,
         model: Option<(&dyn Embedder, [u8; 8])>,
     ) -> Result<Batch> {
         let prepared: Vec<Prepared> = files
             .par_iter()
-            .map(|f| prepare(f, stored.get(&f.rel_path)))
+            .zip(contents)
+            .map(|(f, bytes)| prepare(f, bytes, stored.get(&f.rel_path)))
             .collect();
         let mut batch = Batch {
             prepared,
@@ -683,8 +709,9 @@ enum Prepared {
     },
 }
 
-fn prepare(file: &WalkedFile, stored: Option<&FileRecord>) -> Prepared {
-    let Ok(bytes) = std::fs::read(&file.abs_path) else {
+/// Chunks a file from its `bytes` (`None`: it could not be read).
+fn prepare(file: &WalkedFile, bytes: Option<Vec<u8>>, stored: Option<&FileRecord>) -> Prepared {
+    let Some(bytes) = bytes else {
         return Prepared::Skipped(SkipReason::Unreadable);
     };
     let hash: [u8; 16] = blake3::hash(&bytes).as_bytes()[..16]
