@@ -201,6 +201,7 @@ def main():
         idle_cpu = cpu_seconds(pid) - c0
 
         summary("file on disk -> searchable", disk)
+        print(f"  (each: {', '.join(f'{ms:.0f}' for ms in disk)} ms)")
         summary("new file -> searchable", created)
         summary("unsaved buffer -> searchable", buffer)
         summary("scry/search round trip", search)

@@ -603,14 +603,13 @@ impl Index {
             hashes.push((record.content_hash, id));
             Ok(())
         })?;
-        // Looked up in key order: each page of the table is read once.
+        // In key order, beside a scan of the model's vectors.
         hashes.sort_unstable();
+        let sorted: Vec<[u8; 16]> = hashes.iter().map(|(hash, _)| *hash).collect();
         let mut points = Vec::with_capacity(hashes.len());
-        for (hash, id) in hashes {
-            if let Some((_, codes)) = lookup.get_codes(tag, &hash)? {
-                points.push((id, codes));
-            }
-        }
+        lookup.for_each_codes(tag, &sorted, |i, _, codes| {
+            points.push((hashes[i].1, codes.to_vec()));
+        })?;
         let len = points.len();
         let ann = Ann::build(embedder.model_id(), embedder.dim(), &points);
         let mut w = self.store.write()?;

@@ -519,18 +519,42 @@ impl EmbeddingLookup {
             .transpose()
     }
 
-    /// The stored form: the scale and the int8 codes.
-    pub fn get_codes(
+    /// Calls `f(i, scale, codes)` for each of `hashes` (ascending) that has a vector of `tag`,
+    /// reading the model's vectors in one pass in key order: for most of the table's vectors
+    /// (loading a searcher, building the inverted file), a scan beside the sorted hashes instead
+    /// of a descent of the tree per vector.
+    pub fn for_each_codes(
         &self,
         tag: &[u8; 8],
-        content_hash: &[u8; 16],
-    ) -> Result<Option<(f32, Vec<i8>)>> {
-        let key = embedding_key(tag, content_hash);
-        let Some(value) = self.table.get(key.as_slice())? else {
-            return Ok(None);
-        };
-        let (scale, codes) = split_vector(value.value())?;
-        Ok(Some((scale, codes.iter().map(|&c| c as i8).collect())))
+        hashes: &[[u8; 16]],
+        mut f: impl FnMut(usize, f32, &[i8]),
+    ) -> Result<()> {
+        let (first, last) = (embedding_key(tag, &[0; 16]), embedding_key(tag, &[0xff; 16]));
+        let mut codes = Vec::new();
+        let mut i = 0;
+        for entry in self.table.range(first.as_slice()..=last.as_slice())? {
+            if i == hashes.len() {
+                break;
+            }
+            let (key, value) = entry?;
+            let Some(hash) = key.value().get(8..24) else {
+                continue;
+            };
+            while i < hashes.len() && hashes[i][..] < *hash {
+                i += 1;
+            }
+            if i < hashes.len() && hashes[i][..] == *hash {
+                let (scale, stored) = split_vector(value.value())?;
+                codes.clear();
+                codes.extend(stored.iter().map(|&c| c as i8));
+                // Identical chunks share a vector.
+                while i < hashes.len() && hashes[i][..] == *hash {
+                    f(i, scale, &codes);
+                    i += 1;
+                }
+            }
+        }
+        Ok(())
     }
 
     pub fn contains(&self, tag: &[u8; 8], content_hash: &[u8; 16]) -> Result<bool> {

@@ -649,5 +649,8 @@ fn is_ignore_file(path: &Path) -> bool {
 /// longer uses after indexing a large tree.
 fn give_back_freed_memory() {
     // SAFETY: mi_collect only releases free pages of mimalloc's own heaps.
-    unsafe { libmimalloc_sys::mi_collect(true) }
+    let collect = || unsafe { libmimalloc_sys::mi_collect(true) };
+    // Each thread's heap holds what that thread freed: the indexing threads' most of all.
+    rayon::broadcast(|_| collect());
+    collect();
 }
