@@ -13,7 +13,9 @@ use crate::embed::Embedder;
 use crate::error::{Error, Result};
 use crate::search::dense::Ann;
 use crate::search::{Changes, Searcher};
-use crate::store::{ChunkRecord, FileRecord, NewChunk, NewFile, Opened, Store, model_tag};
+use crate::store::{
+    ChunkRecord, FileRecord, NewChunk, NewFile, Opened, Store, chunk_text, model_tag,
+};
 use crate::tokens;
 use crate::walk::{self, Excludes, SkipReason, WalkedFile};
 
@@ -404,7 +406,7 @@ impl Index {
         let lookup = self.store.read()?.embedding_table()?;
         let mut wanted: FxHashMap<[u8; 16], String> = FxHashMap::default();
         for prep in &batch.prepared {
-            let Prepared::Changed { chunks, .. } = prep else {
+            let Prepared::Changed { chunks, text, .. } = prep else {
                 continue;
             };
             for chunk in chunks {
@@ -412,7 +414,7 @@ impl Index {
                 if wanted.contains_key(&hash) || lookup.contains(&tag, &hash)? {
                     batch.reused += 1;
                 } else {
-                    wanted.insert(hash, embedding_text(&chunk.record));
+                    wanted.insert(hash, embedding_text(&chunk.record, text));
                 }
             }
         }
@@ -453,7 +455,7 @@ impl Index {
                     w.remove_file(&file.rel_path)?;
                 }
                 Prepared::Same(record) => w.touch_file(&file.rel_path, &record)?,
-                Prepared::Changed { hash, chunks } => {
+                Prepared::Changed { hash, text, chunks } => {
                     stats.files_indexed += 1;
                     stats.bytes_read += file.size;
                     stats.chunks_written += chunks.len() as u64;
@@ -463,6 +465,7 @@ impl Index {
                         size: file.size,
                         mtime_ns: file.mtime_ns,
                         hash,
+                        text,
                         chunks,
                     });
                 }
@@ -533,11 +536,11 @@ impl Index {
         let reader = self.store.read()?;
         let lookup = reader.embedding_table()?;
         let mut missing: HashMap<[u8; 16], String> = HashMap::new();
-        reader.for_each_chunk(|_, record| {
+        reader.for_each_chunk_text(|_, record, text| {
             if !missing.contains_key(&record.content_hash)
                 && !lookup.contains(tag, &record.content_hash)?
             {
-                missing.insert(record.content_hash, embedding_text(&record));
+                missing.insert(record.content_hash, embedding_input(record.scope, text));
             }
             Ok(())
         })?;
@@ -704,6 +707,7 @@ enum Prepared {
     Same(FileRecord),
     Changed {
         hash: [u8; 16],
+        text: String,
         chunks: Vec<NewChunk>,
     },
 }
@@ -727,6 +731,7 @@ fn prepare(file: &WalkedFile, bytes: Option<Vec<u8>>, stored: Option<&FileRecord
         Ok(text) => Prepared::Changed {
             hash,
             chunks: chunk_file(&file.rel_path, &text),
+            text: text.text,
         },
         Err(reason) => Prepared::Skipped(reason),
     }
@@ -751,13 +756,13 @@ pub(crate) fn chunk_file(rel_path: &str, text: &walk::FileText) -> Vec<NewChunk>
                 symbol: c.symbol,
                 kind: c.kind,
                 scope: c.scope,
-                text: c.text,
                 content_hash: [0; 16],
                 n_terms: term_freqs.iter().map(|(_, n)| n).sum(),
                 shape_sig: tokens::minhash(&print.shape),
                 vocab_sig: tokens::minhash(&print.vocabulary),
             };
-            record.content_hash = blake3::hash(embedding_text(&record).as_bytes()).as_bytes()[..16]
+            let embedded = embedding_input(record.scope.as_deref(), &c.text);
+            record.content_hash = blake3::hash(embedded.as_bytes()).as_bytes()[..16]
                 .try_into()
                 .expect("16 bytes");
             NewChunk { record, term_freqs }
@@ -767,10 +772,10 @@ pub(crate) fn chunk_file(rel_path: &str, text: &walk::FileText) -> Vec<NewChunk>
 
 /// What the model reads of a chunk: its code, after the names of what encloses it. The path
 /// stays out, so a moved file keeps its vectors.
-pub(crate) fn embedding_text<S: AsRef<str>>(record: &ChunkRecord<S>) -> String {
+pub(crate) fn embedding_text<S: AsRef<str>>(record: &ChunkRecord<S>, file_text: &str) -> String {
     embedding_input(
         record.scope.as_ref().map(AsRef::as_ref),
-        record.text.as_ref(),
+        chunk_text(file_text, record).unwrap_or(""),
     )
 }
 

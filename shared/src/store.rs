@@ -20,7 +20,7 @@ use crate::tokens;
 
 /// Bumped whenever a table's layout or the meaning of its contents (chunking, tokenising)
 /// changes; an index of another version is rebuilt.
-pub(crate) const SCHEMA_VERSION: u32 = 4;
+pub(crate) const SCHEMA_VERSION: u32 = 5;
 
 /// `schema`, `next_chunk_id`, `total_terms`, `model`, `root`, `next_change`.
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
@@ -28,6 +28,10 @@ const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 const PATH_TO_FILE: TableDefinition<&str, &[u8]> = TableDefinition::new("files");
 /// Chunk id → [`ChunkRecord`].
 const ID_TO_CHUNK: TableDefinition<u64, &[u8]> = TableDefinition::new("chunks");
+/// Relative path → the file's text as chunked, LZ4-compressed: its chunks are byte ranges of
+/// it. Kept apart from the chunk records, which a searcher reads every one of: at a million
+/// chunks the texts were three quarters of that table (and compress to about a third).
+const PATH_TO_TEXT: TableDefinition<&str, &[u8]> = TableDefinition::new("texts");
 /// (BM25 term, first chunk id) → a run of packed postings (see [`Posting`]), sorted by chunk
 /// id, every id ≥ the key's and below the next run's key. A write transaction adds a run per
 /// term of at most [`RUN_POSTINGS`], so a cold index inserts a term a few times per batch
@@ -61,8 +65,9 @@ pub(crate) struct FileRecord {
     pub chunk_ids: Vec<u64>,
 }
 
-/// A stored chunk. Its strings are `String`s where it is made, or `&str`s into the stored bytes
-/// where a whole table is read (a million chunks' texts need not be copied to be looked at).
+/// A stored chunk (its text is a range of its file's, see [`Reader::chunk_text`]). Its strings
+/// are `String`s where it is made, or `&str`s into the stored bytes where a whole table is
+/// read.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) struct ChunkRecord<S = String> {
     pub path: S,
@@ -74,7 +79,6 @@ pub(crate) struct ChunkRecord<S = String> {
     pub symbol: Option<S>,
     pub kind: ChunkKind,
     pub scope: Option<S>,
-    pub text: S,
     /// Hash of the text that gets embedded: the key of its vector.
     pub content_hash: [u8; 16],
     /// BM25 document length.
@@ -83,12 +87,13 @@ pub(crate) struct ChunkRecord<S = String> {
     pub vocab_sig: tokens::Signature,
 }
 
-/// A file to store: its stat, content hash and chunks.
+/// A file to store: its stat, content hash, text and chunks.
 pub(crate) struct NewFile {
     pub path: String,
     pub size: u64,
     pub mtime_ns: u64,
     pub hash: [u8; 16],
+    pub text: String,
     pub chunks: Vec<NewChunk>,
 }
 
@@ -250,6 +255,7 @@ impl Store {
         // Create every table, so a reader never meets a missing one.
         w.txn.open_table(PATH_TO_FILE)?;
         w.txn.open_table(ID_TO_CHUNK)?;
+        w.txn.open_table(PATH_TO_TEXT)?;
         w.txn.open_table(TERM_TO_POSTINGS)?;
         w.txn.open_table(EMBEDDING_KEY_TO_VECTOR)?;
         w.txn.open_table(CHANGE_LOG)?;
@@ -414,6 +420,44 @@ impl Reader {
         table.get(id)?.map(|v| decode(v.value())).transpose()
     }
 
+    /// The stored text of file `path` (as chunked).
+    pub fn file_text(&self, path: &str) -> Result<Option<String>> {
+        let table = self.txn.open_table(PATH_TO_TEXT)?;
+        table.get(path)?.map(|v| decompress(v.value())).transpose()
+    }
+
+    /// The text of chunk `id`, from its file's.
+    pub fn chunk_text(&self, id: u64) -> Result<Option<String>> {
+        let Some(record) = self.chunk(id)? else {
+            return Ok(None);
+        };
+        let text = self.file_text(&record.path)?.unwrap_or_default();
+        match chunk_text(&text, &record) {
+            Some(part) => Ok(Some(part.to_string())),
+            None => Err(Error::Storage(format!(
+                "chunk {id} lies outside the stored text of {}",
+                record.path
+            ))),
+        }
+    }
+
+    /// Every chunk, in id order, with its text: a file's text is read once for its run of
+    /// chunks.
+    pub fn for_each_chunk_text(
+        &self,
+        mut f: impl FnMut(u64, ChunkRecord<&str>, &str) -> Result<()>,
+    ) -> Result<()> {
+        let mut file: Option<(String, String)> = None;
+        self.for_each_chunk(|id, record| {
+            if file.as_ref().is_none_or(|(path, _)| path != record.path) {
+                let text = self.file_text(record.path)?.unwrap_or_default();
+                file = Some((record.path.to_string(), text));
+            }
+            let (_, text) = file.as_ref().expect("just read");
+            f(id, record.clone(), chunk_text(text, &record).unwrap_or(""))
+        })
+    }
+
     #[cfg(test)]
     pub fn postings(&self, term: &str) -> Result<Vec<Posting>> {
         let mut out = Vec::new();
@@ -438,10 +482,18 @@ impl Reader {
         let mut problems = Vec::new();
         let files = self.files()?;
         let mut owned: HashMap<u64, &str> = HashMap::new();
+        let texts = self.txn.open_table(PATH_TO_TEXT)?;
         for (path, record) in &files {
             for &id in &record.chunk_ids {
                 if let Some(other) = owned.insert(id, path) {
                     problems.push(format!("chunk {id} belongs to both {other} and {path}"));
+                }
+            }
+            if !record.chunk_ids.is_empty() {
+                match texts.get(path.as_str())?.map(|v| decompress(v.value())) {
+                    None => problems.push(format!("{path} has chunks but no stored text")),
+                    Some(Err(err)) => problems.push(format!("{path}: {err}")),
+                    Some(Ok(_)) => {}
                 }
             }
         }
@@ -529,7 +581,10 @@ impl EmbeddingLookup {
         hashes: &[[u8; 16]],
         mut f: impl FnMut(usize, f32, &[i8]),
     ) -> Result<()> {
-        let (first, last) = (embedding_key(tag, &[0; 16]), embedding_key(tag, &[0xff; 16]));
+        let (first, last) = (
+            embedding_key(tag, &[0; 16]),
+            embedding_key(tag, &[0xff; 16]),
+        );
         let mut codes = Vec::new();
         let mut i = 0;
         for entry in self.table.range(first.as_slice()..=last.as_slice())? {
@@ -586,6 +641,28 @@ fn decode_vector(bytes: &[u8]) -> Result<Vec<f32>> {
     Ok(codes.iter().map(|&c| c as i8 as f32 * scale).collect())
 }
 
+/// The range of a file's `text` that is `record`'s chunk; `None` when it lies outside.
+pub(crate) fn chunk_text<'t, S>(text: &'t str, record: &ChunkRecord<S>) -> Option<&'t str> {
+    text.get(record.start_byte as usize..record.end_byte as usize)
+}
+
+fn compress(text: &str) -> Vec<u8> {
+    lz4_flex::compress_prepend_size(text.as_bytes())
+}
+
+fn decompress(bytes: &[u8]) -> Result<String> {
+    let damaged = |what: &str| Error::Storage(format!("a stored file text is damaged ({what})"));
+    // The length comes first: a damaged one must not size an allocation.
+    let len = bytes
+        .first_chunk::<4>()
+        .map_or(u32::MAX, |b| u32::from_le_bytes(*b));
+    if u64::from(len) > 4 * crate::walk::MAX_FILE_BYTES {
+        return Err(damaged("implausible length"));
+    }
+    let raw = lz4_flex::decompress_size_prepended(bytes).map_err(|e| damaged(&e.to_string()))?;
+    String::from_utf8(raw).map_err(|_| damaged("not UTF-8"))
+}
+
 fn decode<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<T> {
     postcard::from_bytes(bytes).map_err(|e| Error::Storage(format!("undecodable record: {e}")))
 }
@@ -634,13 +711,25 @@ impl Writer {
             let removed = files.remove(path)?;
             removed.map(|v| decode(v.value())).transpose()?
         };
+        let text = {
+            let mut texts = self.txn.open_table(PATH_TO_TEXT)?;
+            let removed = texts.remove(path)?;
+            removed.map(|v| decompress(v.value()))
+        };
+        // A damaged text must not keep the file from being indexed again: its chunks go, and
+        // the postings only its words could name stay behind, skipped by searches.
+        let text = text.transpose().unwrap_or_else(|err| {
+            tracing::warn!("{path}: {err}; its old words stay in the BM25 index");
+            None
+        });
         if let Some(record) = record {
-            self.remove_chunks(&record.chunk_ids)?;
+            self.remove_chunks(&record.chunk_ids, text.as_deref().unwrap_or(""))?;
         }
         Ok(())
     }
 
-    fn remove_chunks(&mut self, ids: &[u64]) -> Result<()> {
+    /// Removes chunks of a file whose text was `text`, and their postings.
+    fn remove_chunks(&mut self, ids: &[u64], text: &str) -> Result<()> {
         let mut chunks = self.txn.open_table(ID_TO_CHUNK)?;
         let mut removed_terms = 0u64;
         let mut by_term: FxHashMap<String, Vec<u64>> = FxHashMap::default();
@@ -654,7 +743,7 @@ impl Writer {
                 &record.path,
                 record.symbol.as_deref(),
                 record.scope.as_deref(),
-                &record.text,
+                chunk_text(text, &record).unwrap_or(""),
             ) {
                 by_term.entry(term).or_default().push(id);
             }
@@ -708,6 +797,7 @@ impl Writer {
         {
             let mut table = self.txn.open_table(ID_TO_CHUNK)?;
             let mut paths = self.txn.open_table(PATH_TO_FILE)?;
+            let mut texts = self.txn.open_table(PATH_TO_TEXT)?;
             for file in files {
                 let mut chunk_ids = Vec::with_capacity(file.chunks.len());
                 for chunk in file.chunks {
@@ -730,6 +820,9 @@ impl Writer {
                     added_terms += chunk.record.n_terms as u64;
                     table.insert(id, encode(&chunk.record).as_slice())?;
                     chunk_ids.push(id);
+                }
+                if !chunk_ids.is_empty() {
+                    texts.insert(file.path.as_str(), compress(&file.text).as_slice())?;
                 }
                 let record = FileRecord {
                     size: file.size,
@@ -861,29 +954,32 @@ mod tests {
     }
 
     fn new_file(path: &str, texts: &[&str]) -> NewFile {
+        let text = texts.join("\n");
+        let mut start = 0;
         let chunks = texts
             .iter()
-            .map(|text| {
-                let term_freqs = crate::tokens::term_freqs(path, None, None, text);
-                NewChunk {
+            .map(|part| {
+                let term_freqs = crate::tokens::term_freqs(path, None, None, part);
+                let chunk = NewChunk {
                     record: ChunkRecord {
                         path: path.to_string(),
                         language: "python".to_string(),
                         start_line: 1,
                         end_line: 1,
-                        start_byte: 0,
-                        end_byte: text.len() as u32,
+                        start_byte: start,
+                        end_byte: start + part.len() as u32,
                         symbol: None,
                         kind: ChunkKind::Function,
                         scope: None,
-                        text: text.to_string(),
                         content_hash: [0; 16],
                         n_terms: term_freqs.iter().map(|(_, n)| n).sum(),
                         shape_sig: None,
                         vocab_sig: None,
                     },
                     term_freqs,
-                }
+                };
+                start += part.len() as u32 + 1;
+                chunk
             })
             .collect();
         NewFile {
@@ -891,8 +987,52 @@ mod tests {
             size: 1,
             mtime_ns: 1,
             hash: [0; 16],
+            text,
             chunks,
         }
+    }
+
+    #[test]
+    fn chunk_texts_come_from_the_stored_file_text() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = Store::open(&dir.path().join("index.redb"), dir.path()).unwrap();
+        let parts = ["def retry():\n    pass", "def upload(x):\n    return x"];
+        let mut w = store.write().unwrap();
+        w.put_files(vec![new_file("a.py", &parts)]).unwrap();
+        w.commit().unwrap();
+        let reader = store.read().unwrap();
+        assert_eq!(reader.chunk_text(1).unwrap().as_deref(), Some(parts[0]));
+        assert_eq!(reader.chunk_text(2).unwrap().as_deref(), Some(parts[1]));
+        let mut seen = Vec::new();
+        reader
+            .for_each_chunk_text(|id, _, text| {
+                seen.push((id, text.to_string()));
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(seen, [(1, parts[0].to_string()), (2, parts[1].to_string())]);
+        drop(reader);
+
+        // A damaged text is an error, not a panic or a huge allocation.
+        for damage in [&b"\xff\xff\xff\xff"[..], b"\x10\0\0\0garbage", b""] {
+            let w = store.write().unwrap();
+            w.txn
+                .open_table(PATH_TO_TEXT)
+                .unwrap()
+                .insert("a.py", damage)
+                .unwrap();
+            w.commit().unwrap();
+            assert!(store.read().unwrap().chunk_text(1).is_err());
+        }
+        // Replacing the file still works: its old terms are dropped as well as they can be.
+        let mut w = store.write().unwrap();
+        w.put_files(vec![new_file("a.py", &["def other():\n    pass"])])
+            .unwrap();
+        w.commit().unwrap();
+        assert_eq!(
+            store.read().unwrap().chunk_text(3).unwrap().as_deref(),
+            Some("def other():\n    pass")
+        );
     }
 
     #[test]

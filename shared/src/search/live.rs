@@ -13,7 +13,7 @@ use super::{Chunk, Searcher};
 use crate::embed::Embedder;
 use crate::error::Result;
 use crate::index::chunk_file;
-use crate::store::{ChunkRecord, Posting, Reader, model_tag};
+use crate::store::{ChunkRecord, Posting, Reader, chunk_text, model_tag};
 use crate::walk;
 
 /// Buffer chunks get ids far above any the store hands out, so the two never meet.
@@ -239,7 +239,7 @@ impl<'e> Searcher<'e> {
             (Some(_), Some(embedder)) => {
                 let texts: Vec<String> = chunks
                     .iter()
-                    .map(|c| crate::index::embedding_text(&c.record))
+                    .map(|c| crate::index::embedding_text(&c.record, &text.text))
                     .collect();
                 let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
                 embedder
@@ -313,7 +313,7 @@ impl<'e> Searcher<'e> {
     pub(super) fn buffer_text(&self, id: u64) -> Option<&str> {
         self.buffers.values().find_map(|placed| {
             let k = placed.ids.iter().position(|&i| i == id)?;
-            Some(placed.buffer.chunks[k].record.text.as_str())
+            chunk_text(&placed.buffer.text, &placed.buffer.chunks[k].record)
         })
     }
 

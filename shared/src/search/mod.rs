@@ -544,11 +544,14 @@ impl<'e> Searcher<'e> {
         if id >= live::FIRST_BUFFER_ID {
             return Ok(self.buffer_text(id).unwrap_or_default().into());
         }
-        let record = self.reader.chunk(id)?.ok_or_else(|| Error::CorruptIndex {
-            path: self.root.clone(),
-            message: format!("chunk {id} is missing from the index"),
-        })?;
-        Ok(record.text.into())
+        let text = self
+            .reader
+            .chunk_text(id)?
+            .ok_or_else(|| Error::CorruptIndex {
+                path: self.root.clone(),
+                message: format!("chunk {id} is missing from the index"),
+            })?;
+        Ok(text.into())
     }
 
     /// The lines (1-based, inclusive) of the smallest chunk of workspace file `path` that holds
