@@ -598,9 +598,10 @@ impl Worker {
     fn fail(&self, err: &anyhow::Error) {
         let message = format!("Scry cannot index {}: {err:#}", self.root.display());
         tracing::error!("{message}");
-        let _ = self.events.send(Event::Warning(message.clone()));
-        self.publish_status(IndexState::Failed, Some(message));
+        // The state first: an editor that asks for it on seeing the warning reads `failed`.
+        self.publish_status(IndexState::Failed, Some(message.clone()));
         let _ = self.settled.send(true);
+        let _ = self.events.send(Event::Warning(message));
     }
 
     fn publish_status(&self, state: IndexState, message: Option<String>) {
