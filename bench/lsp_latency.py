@@ -9,9 +9,12 @@ cold index, then measures:
   - buffer → searchable: the same through didChange of an open, unsaved document;
   - `scry/search` round trip, warm, over the queries of QUERIES (one JSON object a line with a
     "query", or plain lines);
-  - the server's RSS once idle, and its CPU time over 5 idle seconds.
+  - the server's RSS once idle, and its CPU time over 5 idle seconds;
+  - `scry/search` round trip while a large update runs: BUSY source files (default 2,000)
+    gain a line at once, as a pull or a branch switch would change them, and queries go back
+    to back until the server is ready again.
 
-  bench/lsp_latency.py SCRY_BINARY [TREE] [QUERIES] [EDITS]
+  bench/lsp_latency.py SCRY_BINARY [TREE] [QUERIES] [EDITS] [BUSY]
 """
 
 import json
@@ -135,6 +138,7 @@ def main():
     tree = sys.argv[2] if len(sys.argv) > 2 else "/tmp/scry-eval/stdlib/corpus"
     queries_file = sys.argv[3] if len(sys.argv) > 3 else "/tmp/scry-eval/stdlib/queries.jsonl"
     edits = int(sys.argv[4]) if len(sys.argv) > 4 else 40
+    busy_files = int(sys.argv[5]) if len(sys.argv) > 5 else 2000
     work = tempfile.mkdtemp()
     try:
         root = os.path.join(work, "ws")
@@ -200,12 +204,42 @@ def main():
         time.sleep(5)
         idle_cpu = cpu_seconds(pid) - c0
 
+        touched = set(targets)
+        busy = sorted(
+            rel for rel in (os.path.relpath(os.path.join(d, f), root)
+                            for d, _, fs in os.walk(root) for f in fs
+                            if f.endswith((".py", ".c", ".h", ".rs", ".go", ".js", ".ts")))
+            if rel not in touched)[:busy_files]
+        for rel in busy:
+            with open(os.path.join(root, rel), "a") as f:
+                f.write("\n")
+        # The watcher may hand the changes over in a few bursts: done once the server has
+        # been ready for a second.
+        during, last_busy, t0, i = [], None, time.monotonic(), 0
+        while time.monotonic() - t0 < 600:
+            now = time.monotonic()
+            if server.request("scry/status", None)["workspaces"][0]["state"] == "indexing":
+                last_busy = now
+            elif now - (last_busy or t0 + 29) > 1:
+                break
+            t = time.monotonic()
+            server.search(queries[i % len(queries)])
+            if last_busy == now:
+                during.append((time.monotonic() - t) * 1000)
+            i += 1
+        busy_s = (last_busy or t0) - t0
+
         summary("file on disk -> searchable", disk)
         print(f"  (each: {', '.join(f'{ms:.0f}' for ms in disk)} ms)")
         summary("new file -> searchable", created)
         summary("unsaved buffer -> searchable", buffer)
         summary("scry/search round trip", search)
         print(f"idle RSS {rss:.0f} MB; CPU over 5 idle seconds {idle_cpu:.2f} s")
+        if during:
+            summary("search during an update", during)
+            print(f"  ({len(busy)} files changed at once; ready again after {busy_s:.1f} s)")
+        else:
+            print(f"search during an update: the update of {len(busy)} files was never seen")
         server.stop()
     finally:
         shutil.rmtree(work, ignore_errors=True)

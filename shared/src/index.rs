@@ -608,11 +608,13 @@ impl Index {
         })?;
         // In key order, beside a scan of the model's vectors.
         hashes.sort_unstable();
-        let sorted: Vec<[u8; 16]> = hashes.iter().map(|(hash, _)| *hash).collect();
         let mut points = Vec::with_capacity(hashes.len());
-        lookup.for_each_codes(tag, &sorted, |i, _, codes| {
-            points.push((hashes[i].1, codes.to_vec()));
-        })?;
+        lookup.for_each_codes(
+            tag,
+            &hashes,
+            |(hash, _)| hash,
+            |i, _, codes| points.push((hashes[i].1, codes.to_vec())),
+        )?;
         let len = points.len();
         let ann = Ann::build(embedder.model_id(), embedder.dim(), &points);
         let mut w = self.store.write()?;

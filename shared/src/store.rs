@@ -571,14 +571,15 @@ impl EmbeddingLookup {
             .transpose()
     }
 
-    /// Calls `f(i, scale, codes)` for each of `hashes` (ascending) that has a vector of `tag`,
-    /// reading the model's vectors in one pass in key order: for most of the table's vectors
-    /// (loading a searcher, building the inverted file), a scan beside the sorted hashes instead
-    /// of a descent of the tree per vector.
-    pub fn for_each_codes(
+    /// Calls `f(i, scale, codes)` for each of `items` (ascending by their `hash`) that has a
+    /// vector of `tag`, reading the model's vectors in one pass in key order: for most of the
+    /// table's vectors (loading a searcher, building the inverted file), a scan beside the
+    /// sorted hashes instead of a descent of the tree per vector.
+    pub fn for_each_codes<T>(
         &self,
         tag: &[u8; 8],
-        hashes: &[[u8; 16]],
+        items: &[T],
+        hash_of: impl Fn(&T) -> &[u8; 16],
         mut f: impl FnMut(usize, f32, &[i8]),
     ) -> Result<()> {
         let (first, last) = (
@@ -587,23 +588,24 @@ impl EmbeddingLookup {
         );
         let mut codes = Vec::new();
         let mut i = 0;
+        let hashes = |i: usize| items.get(i).map(&hash_of);
         for entry in self.table.range(first.as_slice()..=last.as_slice())? {
-            if i == hashes.len() {
+            if i == items.len() {
                 break;
             }
             let (key, value) = entry?;
             let Some(hash) = key.value().get(8..24) else {
                 continue;
             };
-            while i < hashes.len() && hashes[i][..] < *hash {
+            while hashes(i).is_some_and(|h| h[..] < *hash) {
                 i += 1;
             }
-            if i < hashes.len() && hashes[i][..] == *hash {
+            if hashes(i).is_some_and(|h| h[..] == *hash) {
                 let (scale, stored) = split_vector(value.value())?;
                 codes.clear();
                 codes.extend(stored.iter().map(|&c| c as i8));
                 // Identical chunks share a vector.
-                while i < hashes.len() && hashes[i][..] == *hash {
+                while hashes(i).is_some_and(|h| h[..] == *hash) {
                     f(i, scale, &codes);
                     i += 1;
                 }

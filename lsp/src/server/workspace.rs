@@ -6,11 +6,15 @@
 //! file, a branch switch's thousands of writes), updates the index, and applies the changes to
 //! the searcher under a write lock held only for in-memory moves. Requests never wait for
 //! indexing: they read the searcher as of the last applied commit.
+//!
+//! Indexing runs on a pool of its own whose threads the scheduler ranks below everything else
+//! (nice 10): searches use rayon's global pool, so a large update neither queues them behind
+//! its batches nor takes the cores they need.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -411,10 +415,11 @@ impl Worker {
             }
         };
         let index = self.index.as_mut().expect("open");
-        let result = match &paths {
-            Some(paths) => index.update_paths(paths, self.embedder, &mut on_progress),
-            None => index.update(self.embedder, &mut on_progress),
-        };
+        let embedder = self.embedder;
+        let result = in_background(|| match &paths {
+            Some(paths) => index.update_paths(paths, embedder, &mut on_progress),
+            None => index.update(embedder, &mut on_progress),
+        });
         let begun_progress = begun;
         let stats = match result {
             Ok(stats) => stats,
@@ -652,6 +657,85 @@ fn give_back_freed_memory() {
     // SAFETY: mi_collect only releases free pages of mimalloc's own heaps.
     let collect = || unsafe { libmimalloc_sys::mi_collect(true) };
     // Each thread's heap holds what that thread freed: the indexing threads' most of all.
+    if let Some(pool) = indexing_pool() {
+        pool.broadcast(|_| collect());
+    }
     rayon::broadcast(|_| collect());
     collect();
+}
+
+/// Runs `f` (an index update) on the indexing pool, so every rayon task it starts runs there
+/// too; on rayon's global pool if that pool could not be made.
+fn in_background<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    match indexing_pool() {
+        Some(pool) => pool.install(f),
+        None => f(),
+    }
+}
+
+/// One pool for every workspace of the process, as many threads as cores, each at a lower
+/// priority (threads it starts, like the batch reader, inherit it).
+fn indexing_pool() -> Option<&'static rayon::ThreadPool> {
+    static POOL: OnceLock<Option<rayon::ThreadPool>> = OnceLock::new();
+    POOL.get_or_init(|| {
+        // Threads inherit their maker's priority: rayon's global pool, where searches run,
+        // must exist before any indexing thread could be the one to make it.
+        rayon::broadcast(|_| ());
+        rayon::ThreadPoolBuilder::new()
+            .thread_name(|i| format!("scry-indexing-{i}"))
+            .start_handler(|_| lower_priority())
+            .build()
+            .map_err(|err| tracing::warn!("indexing shares the search threads: {err}"))
+            .ok()
+    })
+    .as_ref()
+}
+
+/// Lowers the calling thread's scheduling priority; a failure only leaves it where it was.
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    {
+        /// How far below the editor's requests indexing runs (nice values go from 0 to 19).
+        const INDEXING_NICENESS: i32 = 10;
+        // SAFETY: setpriority only changes scheduling; on Linux `who = 0` with PRIO_PROCESS
+        // names the calling thread alone, not the whole process.
+        let failed = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, INDEXING_NICENESS) } != 0;
+        if failed {
+            tracing::debug!(
+                "indexing keeps its priority: {}",
+                std::io::Error::last_os_error()
+            );
+        }
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    /// The calling thread's nice value (the 19th field of its stat line).
+    fn niceness() -> i32 {
+        let stat = std::fs::read_to_string("/proc/thread-self/stat").expect("thread stat");
+        let (_, fields) = stat.rsplit_once(')').expect("stat line");
+        fields
+            .split_whitespace()
+            .nth(16)
+            .expect("nice field")
+            .parse()
+            .expect("a number")
+    }
+
+    #[test]
+    fn indexing_runs_below_the_threads_that_answer_requests() {
+        let requests = niceness();
+        let (update, helpers) =
+            super::in_background(|| (niceness(), rayon::broadcast(|_| niceness())));
+        assert!(update >= 10, "an update ran at nice {update}");
+        assert!(helpers.iter().all(|&n| n >= 10), "its helpers: {helpers:?}");
+        // Searches run on rayon's global pool and on the caller's threads: untouched.
+        assert_eq!(niceness(), requests);
+        assert!(
+            rayon::broadcast(|_| niceness())
+                .iter()
+                .all(|&n| n == requests)
+        );
+    }
 }
