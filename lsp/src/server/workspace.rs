@@ -7,8 +7,8 @@
 //! the searcher under a write lock held only for in-memory moves. Requests never wait for
 //! indexing: they read the searcher as of the last applied commit.
 //!
-//! Indexing runs on a pool of its own whose threads the scheduler ranks below everything else
-//! (nice 10): searches use rayon's global pool, so a large update neither queues them behind
+//! Indexing runs on a pool of its own whose threads sit ten nice levels below the server's
+//! (at most 19): searches use rayon's global pool, so a large update neither queues them behind
 //! its batches nor takes the cores they need.
 
 use std::collections::{HashMap, HashSet};
@@ -695,11 +695,16 @@ fn indexing_pool() -> Option<&'static rayon::ThreadPool> {
 fn lower_priority() {
     #[cfg(target_os = "linux")]
     {
-        /// How far below the editor's requests indexing runs (nice values go from 0 to 19).
+        /// How many nice levels below the server indexing runs: relative, so a server that was
+        /// started niced is never raised above its own requests (as root could do).
         const INDEXING_NICENESS: i32 = 10;
-        // SAFETY: setpriority only changes scheduling; on Linux `who = 0` with PRIO_PROCESS
-        // names the calling thread alone, not the whole process.
-        let failed = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, INDEXING_NICENESS) } != 0;
+        // SAFETY: getpriority and setpriority only read and change scheduling; on Linux
+        // `who = 0` with PRIO_PROCESS names the calling thread alone, not the whole process
+        // (and a new thread starts at its maker's value).
+        let failed = unsafe {
+            let current = libc::getpriority(libc::PRIO_PROCESS, 0);
+            libc::setpriority(libc::PRIO_PROCESS, 0, (current + INDEXING_NICENESS).min(19)) != 0
+        };
         if failed {
             tracing::debug!(
                 "indexing keeps its priority: {}",
@@ -726,10 +731,17 @@ mod tests {
     #[test]
     fn indexing_runs_below_the_threads_that_answer_requests() {
         let requests = niceness();
+        let below = (requests + 10).min(19);
         let (update, helpers) =
             super::in_background(|| (niceness(), rayon::broadcast(|_| niceness())));
-        assert!(update >= 10, "an update ran at nice {update}");
-        assert!(helpers.iter().all(|&n| n >= 10), "its helpers: {helpers:?}");
+        assert_eq!(
+            update, below,
+            "an update ran at nice {update}, requests at {requests}"
+        );
+        assert!(
+            helpers.iter().all(|&n| n == below),
+            "its helpers: {helpers:?}"
+        );
         // Searches run on rayon's global pool and on the caller's threads: untouched.
         assert_eq!(niceness(), requests);
         assert!(
