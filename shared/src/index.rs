@@ -821,6 +821,28 @@ mod tests {
         }
     }
 
+    /// [`BagOfWords`] that knows two synonyms: a query in other words than the code's finds
+    /// it only through the vectors.
+    struct Synonyms;
+
+    impl Embedder for Synonyms {
+        fn model_id(&self) -> &str {
+            "test:synonyms"
+        }
+
+        fn dim(&self) -> usize {
+            64
+        }
+
+        fn embed_documents(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
+            let plain: Vec<String> = texts
+                .iter()
+                .map(|t| t.replace("automobile", "car").replace("velocity", "speed"))
+                .collect();
+            BagOfWords.embed_documents(&plain.iter().map(String::as_str).collect::<Vec<_>>())
+        }
+    }
+
     fn write(root: &Path, name: &str, i: usize) {
         let text = format!("def fn_{i}(x):\n    return x + word{i} + other{}\n", i % 7);
         std::fs::write(root.join(name), text).unwrap();
@@ -881,6 +903,37 @@ mod tests {
         assert!(!index.searcher(Some(&model)).unwrap().has_graph());
         index.refresh_ann(&model, &tag, 10).unwrap();
         assert!(index.searcher(Some(&model)).unwrap().has_graph());
+    }
+
+    #[test]
+    fn vectors_alone_find_code_in_other_words_scanned_or_through_the_graph() {
+        let ws = tempfile::tempdir().unwrap();
+        let db = tempfile::tempdir().unwrap();
+        for i in 0..300 {
+            write(ws.path(), &format!("m{i}.py"), i);
+        }
+        std::fs::write(
+            ws.path().join("vehicle.py"),
+            "def drive(car):\n    return car.speed\n",
+        )
+        .unwrap();
+        let mut index = Index::open(ws.path(), &db.path().join("index.redb")).unwrap();
+        let model = Synonyms;
+        index.update(Some(&model), &mut |_| {}).unwrap();
+        let all = Filter::default();
+        for graph in [false, true] {
+            if graph {
+                index
+                    .refresh_ann(&model, &model_tag(model.model_id()), 10)
+                    .unwrap();
+            }
+            let searcher = index.searcher(Some(&model)).unwrap();
+            assert_eq!(searcher.has_graph(), graph);
+            // No word in common with the code: BM25 finds nothing, the vectors must.
+            let hits = searcher.search("automobile velocity", 3, &all).unwrap();
+            assert_eq!(hits[0].path, "vehicle.py", "graph: {graph}");
+            assert!(hits.iter().skip(1).all(|h| h.score < hits[0].score));
+        }
     }
 
     #[test]

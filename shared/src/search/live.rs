@@ -317,6 +317,14 @@ impl<'e> Searcher<'e> {
         })
     }
 
+    /// The vector of the buffer chunk `id`, if it has one.
+    pub(super) fn buffer_vector(&self, id: u64) -> Option<&[f32]> {
+        self.buffers.values().find_map(|placed| {
+            let k = placed.ids.iter().position(|&i| i == id)?;
+            placed.buffer.chunks[k].vector.as_deref()
+        })
+    }
+
     /// The workspace paths that have a buffer.
     pub fn buffer_paths(&self) -> impl Iterator<Item = &str> {
         self.buffers.keys().map(String::as_str)

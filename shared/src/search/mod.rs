@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use globset::{Glob, GlobMatcher};
+use rayon::prelude::*;
 
 use crate::embed::{self, Embedder};
 use crate::error::{Error, Result};
@@ -23,6 +24,9 @@ pub use live::{Buffer, Changes};
 
 /// Candidates each retriever hands to fusion.
 const CANDIDATES: usize = 200;
+/// Candidates the in-memory vectors pick, per one they hand on: the stored vectors score
+/// them exactly and keep the best.
+const RESCORED: usize = 2;
 /// Candidates of each retriever whose label is compared with the query.
 const LABELLED: usize = 100;
 /// Leading candidates a reranker re-orders.
@@ -245,6 +249,7 @@ impl<'e> Searcher<'e> {
                     |(hash, _)| hash,
                     |i, scale, codes| v.set(order[i].1 as usize, scale, codes),
                 )?;
+                v.finish();
                 vectors = Some(v);
                 ann = reader
                     .meta("ann")?
@@ -329,7 +334,7 @@ impl<'e> Searcher<'e> {
             match (&self.vectors, self.embedder) {
                 (Some(vectors), Some(embedder)) => {
                     let q = embedder.embed_query(query)?;
-                    let scores = self.nearest(vectors, &q, CANDIDATES, filter);
+                    let scores = self.nearest(vectors, &q, CANDIDATES, filter)?;
                     Ok(Some((q, scores)))
                 }
                 _ => Ok(None),
@@ -343,10 +348,13 @@ impl<'e> Searcher<'e> {
                 // Lexical candidates the vectors ranked lower still get their similarity.
                 let seen: HashSet<u32> = scores.iter().map(|&(p, _)| p).collect();
                 scores.extend(
-                    lexical
-                        .iter()
-                        .filter(|(p, _)| !seen.contains(p))
-                        .map(|&(p, _)| (p, vectors.dot(p as usize, &q))),
+                    self.similarities(
+                        lexical
+                            .iter()
+                            .map(|&(p, _)| p)
+                            .filter(|p| !seen.contains(p)),
+                        &q,
+                    )?,
                 );
                 let labels = if embedder.is_fast() {
                     self.label_similarities(embedder, &q, &scores, &lexical)?
@@ -357,7 +365,7 @@ impl<'e> Searcher<'e> {
                 Some(rank::Semantic {
                     scores,
                     best,
-                    floor: vectors.median_similarity(&q),
+                    floor: vectors.median_similarity(&vectors.lanes(&q)),
                     labels,
                 })
             }
@@ -465,39 +473,66 @@ impl<'e> Searcher<'e> {
             .collect())
     }
 
-    /// The share of the `k` chunks nearest to `query` by an exact scan that the search finds
-    /// (through the inverted file, when there is one): for benchmarks.
+    /// The share of the `k` chunks nearest to each of `queries` by an exact scan of the
+    /// stored vectors that the search's vectors find (through the inverted file, when there
+    /// is one, and the 4-bit codes): for benchmarks. Stored chunks only.
     #[doc(hidden)]
-    pub fn vector_recall(&self, query: &str, k: usize) -> Result<Option<f32>> {
+    pub fn vector_recall(&self, queries: &[&str], k: usize) -> Result<Option<f32>> {
         let (Some(vectors), Some(embedder)) = (&self.vectors, self.embedder) else {
             return Ok(None);
         };
-        let q = embedder.embed_query(query)?;
-        let mut exact: Vec<(u32, f32)> = vectors
-            .scan(&q)
-            .into_iter()
-            .enumerate()
-            .map(|(p, s)| (p as u32, s))
+        let queries = queries
+            .iter()
+            .map(|q| embedder.embed_query(q))
+            .collect::<Result<Vec<_>>>()?;
+        // One pass over the stored vectors for every query, in key order.
+        let mut order: Vec<([u8; 16], u32)> = (0..self.chunks.len())
+            .filter(|&p| self.ids[p] < live::FIRST_BUFFER_ID)
+            .map(|p| (self.chunks[p].content_hash, p as u32))
             .collect();
-        top(&mut exact, k);
-        let found: HashSet<u32> = self
-            .nearest(vectors, &q, k, &Filter::default())
-            .into_iter()
-            .map(|(p, _)| p)
-            .collect();
-        let shared = exact.iter().filter(|(p, _)| found.contains(p)).count();
-        Ok(Some(shared as f32 / exact.len().max(1) as f32))
+        order.sort_unstable();
+        let mut exact: Vec<Vec<(u32, f32)>> = vec![Vec::new(); queries.len()];
+        let mut row = Vec::with_capacity(embedder.dim());
+        self.reader.embedding_table()?.for_each_codes(
+            &model_tag(embedder.model_id()),
+            &order,
+            |(hash, _)| hash,
+            |i, scale, codes| {
+                row.clear();
+                row.extend(codes.iter().map(|&c| f32::from(c) * scale));
+                for (q, best) in queries.iter().zip(&mut exact) {
+                    best.push((order[i].1, embed::dot(&row, q)));
+                    if best.len() > 8 * k {
+                        top(best, k);
+                    }
+                }
+            },
+        )?;
+        let (mut shared, mut total) = (0, 0);
+        for (q, mut best) in queries.iter().zip(exact) {
+            top(&mut best, k);
+            let found: HashSet<u32> = self
+                .nearest(vectors, q, k, &Filter::default())?
+                .into_iter()
+                .map(|(p, _)| p)
+                .collect();
+            shared += best.iter().filter(|(p, _)| found.contains(p)).count();
+            total += best.len();
+        }
+        Ok(Some(shared as f32 / total.max(1) as f32))
     }
 
     /// The `k` chunks nearest to `query` that `filter` accepts: the inverted file's candidates
-    /// plus the chunks newer than it, when there is one, else every chunk; scored exactly.
+    /// plus the chunks newer than it, when there is one, else every chunk. The 4-bit codes
+    /// pick twice as many as wanted, and the stored vectors score those exactly.
     fn nearest(
         &self,
         vectors: &Vectors,
         query: &[f32],
         k: usize,
         filter: &Filter,
-    ) -> Vec<(u32, f32)> {
+    ) -> Result<Vec<(u32, f32)>> {
+        let lanes = vectors.lanes(query);
         let mut scored: Vec<(u32, f32)> = match &self.ann {
             Some(ann) => {
                 let mut positions: Vec<u32> = ann
@@ -511,10 +546,10 @@ impl<'e> Searcher<'e> {
                 );
                 // Tens of thousands of rows spread over the whole table: in memory order.
                 positions.sort_unstable();
-                vectors.dot_rows(&positions, query)
+                vectors.approx_rows(&positions, &lanes)
             }
             None => vectors
-                .scan(query)
+                .scan(&lanes)
                 .into_iter()
                 .enumerate()
                 .map(|(p, s)| (p as u32, s))
@@ -523,8 +558,42 @@ impl<'e> Searcher<'e> {
         if !filter.accepts_all() {
             scored.retain(|&(p, _)| filter.accepts(&self.chunks[p as usize]));
         }
-        top(&mut scored, k);
-        scored
+        top(&mut scored, RESCORED * k);
+        let mut exact = self.similarities(scored.into_iter().map(|(p, _)| p), query)?;
+        top(&mut exact, k);
+        Ok(exact)
+    }
+
+    /// Cosines of the chunks at `positions` with `query`, from the stored vectors (a
+    /// buffer's chunks hold theirs); a chunk without one scores 0. A lookup each, most of
+    /// them a read of a page (on every core): for the few hundred candidates a search
+    /// keeps, not for a scan.
+    fn similarities(
+        &self,
+        positions: impl Iterator<Item = u32>,
+        query: &[f32],
+    ) -> Result<Vec<(u32, f32)>> {
+        let Some(embedder) = self.embedder else {
+            return Ok(Vec::new());
+        };
+        let tag = model_tag(embedder.model_id());
+        let lookup = self.reader.embedding_table()?;
+        let positions: Vec<u32> = positions.collect();
+        positions
+            .par_iter()
+            .with_max_len(16)
+            .map(|&p| {
+                let id = self.ids[p as usize];
+                let score = if id >= live::FIRST_BUFFER_ID {
+                    self.buffer_vector(id).map(|v| embed::dot(v, query))
+                } else {
+                    lookup
+                        .get(&tag, &self.chunks[p as usize].content_hash)?
+                        .map(|v| embed::dot(&v, query))
+                };
+                Ok((p, score.unwrap_or(0.0)))
+            })
+            .collect()
     }
 
     fn hit(&self, pos: u32, score: f32) -> Result<Hit> {
@@ -593,8 +662,19 @@ impl<'e> Searcher<'e> {
                         && c.start_line <= span.end_line
                         && span.start_line <= c.end_line)
             },
-            &mut |pos| self.text(pos).map(std::borrow::Cow::into_owned),
-            &mut |term| self.idf(term, &mut idf_cache),
+            similar::Lookups {
+                text: &mut |pos| self.text(pos).map(std::borrow::Cow::into_owned),
+                idf: &mut |term| self.idf(term, &mut idf_cache),
+                cosines: &mut |positions| match &query_vector {
+                    Some(q) => Ok(Some(
+                        self.similarities(positions.iter().copied(), q)?
+                            .into_iter()
+                            .map(|(_, s)| s)
+                            .collect(),
+                    )),
+                    None => Ok(None),
+                },
+            },
         )?;
         ranked
             .into_iter()

@@ -48,23 +48,30 @@ fn term_set(text: &str) -> HashSet<String> {
     terms.into_iter().collect()
 }
 
+/// The exact cosines of chunks (by position) with the probe's vector; `None` without vectors.
+type Cosines<'a> = &'a mut dyn FnMut(&[u32]) -> Result<Option<Vec<f32>>>;
+
+/// What [`rank`] reads besides the chunks: texts, word rarity, and the shortlist's cosines.
+pub(crate) struct Lookups<'a> {
+    pub text: &'a mut dyn FnMut(u32) -> Result<String>,
+    pub idf: &'a mut dyn FnMut(&str) -> f32,
+    pub cosines: Cosines<'a>,
+}
+
 pub(crate) fn rank(
     probe: Probe,
     vectors: Option<&Vectors>,
     chunks: &[Chunk],
     limit: usize,
     accept: impl Fn(&Chunk) -> bool,
-    text: &mut dyn FnMut(u32) -> Result<String>,
-    idf: &mut dyn FnMut(&str) -> f32,
+    lookups: Lookups,
 ) -> Result<Vec<(u32, f32)>> {
     let print = tokens::fingerprint(probe.text, probe.keywords);
     let probe_terms = term_set(probe.text);
     let shape_sig = tokens::minhash(&print.shape);
     let vocab_sig = tokens::minhash(&print.vocabulary);
-    let cosine = |pos: usize| match (probe.vector, vectors) {
-        (Some(q), Some(v)) => Some(v.dot(pos, q)),
-        _ => None,
-    };
+    let lanes = probe.vector.zip(vectors).map(|(q, v)| (v.lanes(q), v));
+    let cosine = |pos: usize| lanes.as_ref().map(|(q, v)| v.approx(pos, q));
     let mut coarse: Vec<(u32, f32)> = chunks
         .iter()
         .enumerate()
@@ -76,17 +83,19 @@ pub(crate) fn rank(
         })
         .collect();
     super::top(&mut coarse, SHORTLIST);
-    let mut exact: Vec<(u32, f32)> = Vec::with_capacity(coarse.len());
-    for (pos, _) in coarse {
+    let shortlist: Vec<u32> = coarse.into_iter().map(|(pos, _)| pos).collect();
+    let cosines = (lookups.cosines)(&shortlist)?;
+    let mut exact: Vec<(u32, f32)> = Vec::with_capacity(shortlist.len());
+    for (i, &pos) in shortlist.iter().enumerate() {
         let chunk = &chunks[pos as usize];
-        let chunk_text = text(pos)?;
+        let chunk_text = (lookups.text)(pos)?;
         let other: Fingerprint = tokens::fingerprint(&chunk_text, chunk.language.keywords);
         let shape = tokens::jaccard(&print.shape, &other.shape);
         let vocab = tokens::jaccard(&print.vocabulary, &other.vocabulary);
-        let words = weighted_overlap(&probe_terms, &term_set(&chunk_text), idf);
+        let words = weighted_overlap(&probe_terms, &term_set(&chunk_text), lookups.idf);
         let structure = (shape + vocab + words) / 3.0;
-        let score = match cosine(pos as usize) {
-            Some(cos) => COSINE_WEIGHT * cos + (1.0 - COSINE_WEIGHT) * structure,
+        let score = match &cosines {
+            Some(cos) => COSINE_WEIGHT * cos[i] + (1.0 - COSINE_WEIGHT) * structure,
             None => structure,
         };
         exact.push((pos, score));
