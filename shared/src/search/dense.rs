@@ -56,11 +56,15 @@ impl Vectors {
     pub fn zeros(dim: usize, n: usize) -> Self {
         let half = dim.div_ceil(2);
         let even = 1.0 / (dim.max(1) as f32).sqrt();
+        let mut nibbles = Vec::with_capacity(super::with_room(n) * half);
+        nibbles.resize(n * half, 0);
+        let mut present = Vec::with_capacity(super::with_room(n));
+        present.resize(n, false);
         Vectors {
             dim,
             half,
-            nibbles: vec![0; n * half],
-            present: vec![false; n],
+            nibbles,
+            present,
             mean: vec![0.0; dim],
             step: vec![STEP_PER_SD * even; dim],
             pending: Vec::new(),
@@ -479,6 +483,17 @@ mod tests {
         let truth = ranked(&|p| dot(&points[p], query), 10);
         let approx = ranked(&|p| vectors.approx(p, &lanes), 20);
         (worst, truth.iter().filter(|p| approx.contains(p)).count())
+    }
+
+    #[test]
+    fn rows_added_after_loading_do_not_move_the_table() {
+        let mut vectors = Vectors::zeros(64, 16_000);
+        let at = vectors.nibbles.as_ptr();
+        let v = clustered(1, 64, 3).remove(0);
+        for _ in 0..1_000 {
+            vectors.push(Some(&v));
+        }
+        assert_eq!(vectors.nibbles.as_ptr(), at, "an edit would copy every row");
     }
 
     #[test]

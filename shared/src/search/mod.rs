@@ -197,8 +197,8 @@ impl<'e> Searcher<'e> {
         embedder: Option<&'e dyn Embedder>,
     ) -> Result<Self> {
         let n = reader.n_chunks()? as usize;
-        let mut chunks = Vec::with_capacity(n);
-        let mut ids = Vec::with_capacity(n);
+        let mut chunks = Vec::with_capacity(with_room(n));
+        let mut ids = Vec::with_capacity(with_room(n));
         // A file's chunks have neighbouring ids: one path for each run of them.
         let mut path: Arc<str> = Arc::from("");
         reader.for_each_chunk(|id, record| {
@@ -726,6 +726,13 @@ impl<'e> Searcher<'e> {
         let language = lang::detect(&abs, content.lines().next());
         Ok((rel_path, text.join("\n"), language))
     }
+}
+
+/// Capacity for `n` rows of a per-position table and the rows edits add: a table that grows
+/// past its capacity is copied whole (at a million chunks the first edit waited ~1 s on the
+/// copies), while capacity never written costs no memory.
+fn with_room(n: usize) -> usize {
+    n + n / 16 + 64
 }
 
 /// Chunk id → position: an array by id for stored chunks (ids are dense and only grow, so
