@@ -474,9 +474,7 @@ impl Index {
         w.put_files(new_files)?;
         match model {
             Some((_, tag)) => {
-                for (hash, vector) in &batch.vectors {
-                    w.put_embedding(&tag, hash, vector)?;
-                }
+                w.put_embeddings(&tag, batch.vectors.iter().map(|(h, v)| (h, v.as_slice())))?;
             }
             // These chunks have no vectors: a later run with a model must fill them in.
             None if wrote_chunks => w.set_meta("model", b"")?,
@@ -551,9 +549,13 @@ impl Index {
             let texts: Vec<&str> = batch.iter().map(|(_, t)| t.as_str()).collect();
             let vectors = embedder.embed_documents(&texts)?;
             let mut w = self.store.write()?;
-            for ((hash, _), vector) in batch.iter().zip(&vectors) {
-                w.put_embedding(tag, hash, vector)?;
-            }
+            w.put_embeddings(
+                tag,
+                batch
+                    .iter()
+                    .zip(&vectors)
+                    .map(|((h, _), v)| (h, v.as_slice())),
+            )?;
             w.commit()?;
             done += batch.len() as u64;
             progress(Progress::Embedded { done, total });

@@ -856,17 +856,20 @@ impl Writer {
         Ok(())
     }
 
-    pub fn put_embedding(
+    /// Stores vectors of the model `tag` by content hash, in key order: one pass down the
+    /// table rather than a jump to a random page for each vector.
+    pub fn put_embeddings<'a>(
         &mut self,
         tag: &[u8; 8],
-        content_hash: &[u8; 16],
-        vector: &[f32],
+        vectors: impl IntoIterator<Item = (&'a [u8; 16], &'a [f32])>,
     ) -> Result<()> {
-        let bytes = encode_vector(vector);
-        let key = embedding_key(tag, content_hash);
-        self.txn
-            .open_table(EMBEDDING_KEY_TO_VECTOR)?
-            .insert(key.as_slice(), bytes.as_slice())?;
+        let mut vectors: Vec<_> = vectors.into_iter().collect();
+        vectors.sort_unstable_by_key(|(hash, _)| *hash);
+        let mut table = self.txn.open_table(EMBEDDING_KEY_TO_VECTOR)?;
+        for (hash, vector) in vectors {
+            let key = embedding_key(tag, hash);
+            table.insert(key.as_slice(), encode_vector(vector).as_slice())?;
+        }
         Ok(())
     }
 
