@@ -1017,6 +1017,32 @@ mod tests {
     }
 
     #[test]
+    fn edits_add_rows_without_moving_a_loaded_searchers_tables() {
+        let ws = tempfile::tempdir().unwrap();
+        let db = tempfile::tempdir().unwrap();
+        for i in 0..400 {
+            write(ws.path(), &format!("m{i}.py"), i);
+        }
+        let mut index = Index::open(ws.path(), &db.path().join("index.redb")).unwrap();
+        index.update(Some(&BagOfWords), &mut |_| {}).unwrap();
+        let mut live = index.searcher(Some(&BagOfWords)).unwrap();
+        assert!(live.is_hybrid());
+        let loaded = live.table_addresses();
+        // A file that grows from one chunk to several, on disk and in a buffer.
+        let grown: String = (0..8)
+            .map(|k| format!("def grown_{k}(x):\n    return x + {k}\n\n\n"))
+            .collect();
+        std::fs::write(ws.path().join("m3.py"), &grown).unwrap();
+        index.update(Some(&BagOfWords), &mut |_| {}).unwrap();
+        live.apply(index.changes(&live).unwrap()).unwrap();
+        let buffer = live.prepare_buffer("m5.py", grown).unwrap().unwrap();
+        live.put_buffer(buffer);
+        assert!(live.len() > 400 + 8);
+        // Moving them copies every row: at a million chunks the first edit waited a second.
+        assert_eq!(live.table_addresses(), loaded);
+    }
+
+    #[test]
     fn a_live_searcher_follows_commits_and_buffers() {
         let ws = tempfile::tempdir().unwrap();
         let db = tempfile::tempdir().unwrap();

@@ -292,6 +292,16 @@ impl<'e> Searcher<'e> {
         self.chunks.is_empty()
     }
 
+    /// Where the per-position tables live: edits must add rows without moving them.
+    #[cfg(test)]
+    pub(crate) fn table_addresses(&self) -> [usize; 3] {
+        [
+            self.chunks.as_ptr() as usize,
+            self.ids.as_ptr() as usize,
+            self.vectors.as_ref().map_or(0, |v| v.rows_address()),
+        ]
+    }
+
     /// Whether vectors take part (a model was given and the index holds its vectors).
     pub fn is_hybrid(&self) -> bool {
         self.vectors.is_some()
