@@ -4,7 +4,7 @@
 //! A chunk is what search returns, so its size is set by what a reader wants to land on: one
 //! function or method, a class's header without its methods, a run of top-level statements.
 
-use tree_sitter::{Node, Parser};
+use tree_sitter::{Node, Parser, Point, Range, Tree};
 
 use crate::lang::{ChunkKind, Language};
 
@@ -37,24 +37,191 @@ pub struct Chunk {
 
 /// Cuts `text` (the content of a file in `language`) into chunks, in file order.
 pub fn chunk(text: &str, language: &'static Language) -> Vec<Chunk> {
+    chunk_with(text, language, language.name == "c")
+}
+
+fn chunk_with(text: &str, language: &'static Language, skip_bodies: bool) -> Vec<Chunk> {
     let lines = Lines::new(text);
-    let tree = language.grammar.and_then(|grammar| {
-        let mut parser = Parser::new();
-        parser.set_language(&grammar()).ok()?;
-        parser.parse(text, None)
-    });
-    let Some(tree) = tree else {
+    let skipped = match skip_bodies {
+        true => c_function_bodies(text),
+        false => Vec::new(),
+    };
+    let Some(tree) = parse(text, language, &included(&lines, &skipped)) else {
         return chunk_prose(text, &lines, language.name == "markdown");
     };
     let mut cutter = TreeCutter {
         src: text,
         lines: &lines,
         language,
+        skipped: &skipped,
         out: Vec::new(),
     };
     let root = tree.root_node();
     cutter.block(named_children(root), &mut Vec::new(), None);
     cutter.out
+}
+
+/// Parses `text` with the language's grammar, only `ranges` of it when there are any.
+fn parse(text: &str, language: &Language, ranges: &[Range]) -> Option<Tree> {
+    let mut parser = Parser::new();
+    parser.set_language(&(language.grammar?)()).ok()?;
+    if parser.set_included_ranges(ranges).is_err() {
+        // Ranges are built sorted and apart; should that ever fail, parse the whole text.
+        parser.set_included_ranges(&[]).ok()?;
+    }
+    parser.parse(text, None)
+}
+
+/// The ranges of a text around `skipped` byte ranges (sorted, apart), for the parser; none
+/// (the whole text) when nothing is skipped.
+fn included(lines: &Lines, skipped: &[(usize, usize)]) -> Vec<Range> {
+    if skipped.is_empty() {
+        return Vec::new();
+    }
+    let mut ranges = Vec::with_capacity(skipped.len() + 1);
+    let mut start = 0;
+    for &(skip_start, skip_end) in skipped {
+        ranges.push(Range {
+            start_byte: start,
+            end_byte: skip_start,
+            start_point: lines.point(start),
+            end_point: lines.point(skip_start),
+        });
+        start = skip_end;
+    }
+    // To the end of any text, as the parser's own default range does.
+    let end = u32::MAX as usize;
+    ranges.push(Range {
+        start_byte: start,
+        end_byte: end,
+        start_point: lines.point(start),
+        end_point: Point::new(end, end),
+    });
+    ranges
+}
+
+/// Function bodies shorter than this are parsed: skipping them saves less than a range costs.
+const SKIPPED_BODY_BYTES: usize = 200;
+
+/// The insides of C function bodies, which the parser can skip. Chunks are cut at a
+/// function's boundaries; its statements matter only when it is too long for one chunk, and
+/// then it is parsed again on its own. Parsing is most of the time it takes to index C, and
+/// bodies are most of its text (indexers skip them for the same reason: clang's
+/// `-fskip-function-bodies`). A body is a `{` outside any braces right after a `)`, to its
+/// matching `}`. Comments, strings, character literals and preprocessor lines are stepped over;
+/// a body with a preprocessor line inside is parsed (an `#if` branch can open a brace that
+/// its `#else` opens again), and unbalanced braces anywhere skip nothing.
+fn c_function_bodies(src: &str) -> Vec<(usize, usize)> {
+    let b = src.as_bytes();
+    let mut bodies = Vec::new();
+    let mut depth = 0usize;
+    // The last byte of code (not space, comment or directive), and whether a line has any yet.
+    let mut prev = 0u8;
+    let mut line_has_code = false;
+    // The open body's `{` and whether it is still free of preprocessor lines.
+    let mut body: Option<(usize, bool)> = None;
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        match c {
+            b'\n' => {
+                line_has_code = false;
+                i += 1;
+                continue;
+            }
+            b' ' | b'\t' | b'\r' | b'\x0b' | b'\x0c' => {
+                i += 1;
+                continue;
+            }
+            b'/' if b.get(i + 1) == Some(&b'*') => {
+                let Some(end) = src[i + 2..].find("*/") else {
+                    return Vec::new();
+                };
+                i += end + 4;
+                continue;
+            }
+            b'/' if b.get(i + 1) == Some(&b'/') => {
+                i = line_end(b, i);
+                continue;
+            }
+            b'#' if !line_has_code => {
+                if let Some((_, clean)) = &mut body {
+                    *clean = false;
+                }
+                // A directive runs to a newline that no backslash continues; a block comment
+                // in it may cross lines.
+                let mut j = i;
+                while j < b.len() && b[j] != b'\n' {
+                    if b[j..].starts_with(b"/*") {
+                        let Some(end) = src[j + 2..].find("*/") else {
+                            return Vec::new();
+                        };
+                        j += end + 4;
+                    } else if b[j..].starts_with(b"//") {
+                        j = line_end(b, j);
+                    } else if b[j] == b'\\' && b.get(j + 1) == Some(&b'\n') {
+                        j += 2;
+                    } else if b[j..].starts_with(b"\\\r\n") {
+                        j += 3;
+                    } else {
+                        j += 1;
+                    }
+                }
+                i = j;
+                continue;
+            }
+            b'"' | b'\'' => {
+                // To the closing quote, or the line's end for a stray one.
+                let mut j = i + 1;
+                while j < b.len() && b[j] != c && b[j] != b'\n' {
+                    j += if b[j] == b'\\' { 2 } else { 1 };
+                }
+                i = j + 1;
+                prev = c;
+                line_has_code = true;
+                continue;
+            }
+            b'{' => {
+                if depth == 0 && prev == b')' {
+                    body = Some((i, true));
+                }
+                depth += 1;
+            }
+            b'}' => {
+                let Some(outer) = depth.checked_sub(1) else {
+                    return Vec::new();
+                };
+                depth = outer;
+                if depth == 0
+                    && let Some((open, clean)) = body.take()
+                    && clean
+                    && i - open > SKIPPED_BODY_BYTES
+                {
+                    bodies.push((open + 1, i));
+                }
+            }
+            _ => {}
+        }
+        prev = c;
+        line_has_code = true;
+        i += 1;
+    }
+    if depth != 0 {
+        return Vec::new();
+    }
+    bodies
+}
+
+/// Where the line of byte `i` ends (its newline, or the text's end); a `//` comment ending in
+/// a backslash goes on to the next line.
+fn line_end(b: &[u8], mut i: usize) -> usize {
+    while i < b.len() {
+        match b[i] {
+            b'\n' if !b[..i].ends_with(b"\\") && !b[..i].ends_with(b"\\\r") => return i,
+            _ => i += 1,
+        }
+    }
+    i
 }
 
 /// Line starts of a text, to turn rows into byte ranges.
@@ -85,6 +252,12 @@ impl<'a> Lines<'a> {
             .get(last + 1)
             .map_or(self.src.len(), |&next| next - 1);
         (start, end.max(start))
+    }
+
+    /// The row and column of byte `i`, as the parser counts them.
+    fn point(&self, i: usize) -> Point {
+        let row = self.starts.partition_point(|&start| start <= i) - 1;
+        Point::new(row, i - self.starts[row])
     }
 
     fn is_blank(&self, row: usize) -> bool {
@@ -165,6 +338,8 @@ struct TreeCutter<'a> {
     src: &'a str,
     lines: &'a Lines<'a>,
     language: &'static Language,
+    /// Byte ranges the parser skipped (function bodies), sorted.
+    skipped: &'a [(usize, usize)],
     out: Vec<Chunk>,
 }
 
@@ -342,12 +517,34 @@ impl<'a> TreeCutter<'a> {
                 return;
             }
         }
-        let cuts: Vec<usize> = self
-            .members(def.inner)
-            .iter()
-            .map(|n| n.start_position().row)
-            .collect();
+        let cuts = self.child_rows(def.inner, rows);
         self.push_split(rows, &cuts, symbol, kind, Self::scope_name(scope));
+    }
+
+    /// Rows where the members or statements of a definition start: where `push_split` may cut
+    /// it, when `rows` are too long for one chunk. A body the parser skipped is parsed now.
+    fn child_rows(&self, node: Node, rows: Rows) -> Vec<usize> {
+        let rows_of = |nodes: Vec<Node>| nodes.iter().map(|n| n.start_position().row).collect();
+        let (start, end) = self.lines.bytes(rows.first, rows.last);
+        let fits = rows.len() <= MAX_LINES && end - start <= MAX_BYTES;
+        let range = node.byte_range();
+        let skipped = self
+            .skipped
+            .iter()
+            .any(|&(s, e)| range.start <= s && e <= range.end);
+        if fits || !skipped {
+            return rows_of(self.members(node));
+        }
+        let Some(tree) = parse(self.src, self.language, &[node.range()]) else {
+            return Vec::new();
+        };
+        match tree
+            .root_node()
+            .named_descendant_for_byte_range(range.start, range.end)
+        {
+            Some(whole) if whole.kind() == node.kind() => rows_of(self.members(whole)),
+            _ => Vec::new(),
+        }
     }
 
     /// Rust code often wraps items in macros (`cfg_if! { … }`, tokio's `cfg_net! { … }`), which
@@ -748,6 +945,81 @@ mod tests {
             .filter_map(|c| c.symbol)
             .collect();
         assert_eq!(names, ["f", "g"]);
+    }
+
+    /// A C file with what trips a brace scanner: braces in strings, characters and comments,
+    /// a directive inside a body, functions under `#ifdef`, a struct, a macro, and a function
+    /// too long for one chunk.
+    fn tricky_c() -> String {
+        let long_body: String = (0..40)
+            .map(|i| format!("\tif (x == {i}) {{\n\t\ty += {i};\n\t\tz = y * 2;\n\t}}\n"))
+            .collect();
+        format!(
+            "#include <stdio.h>\n#define OPEN '{{' /* {{ */\n\
+             struct point {{\n\tint x, y;\n}};\n\n\
+             /* Says hello, even with braces in its strings. */\n\
+             static int greet(const char *who)\n{{\n\tchar c = '}}';\n\tprintf(\"{{%s}}\\n\", who); // }}\n\
+             \tprintf(\"a longer line so that this body is worth skipping: %c\\n\", c);\n\
+             \tprintf(\"and another one, to pass the threshold of two hundred bytes\\n\");\n\treturn 0;\n}}\n\n\
+             #ifdef CONFIG_FOO\nint foo(void)\n{{\n#ifdef DEBUG\n\tprintf(\"in foo, where the body has a directive\\n\");\n#endif\n\
+             \tprintf(\"and is long enough to skip otherwise: the threshold is two hundred bytes\\n\");\n\treturn 0;\n}}\n#endif\n\n\
+             int long_one(int x)\n{{\n\tint y = 0, z = 0;\n{long_body}\treturn y + z;\n}}\n"
+        )
+    }
+
+    #[test]
+    fn c_function_bodies_are_found_past_strings_comments_and_directives() {
+        let src = tricky_c();
+        let bodies: Vec<&str> = c_function_bodies(&src)
+            .into_iter()
+            .map(|(s, e)| &src[s..e])
+            .collect();
+        assert_eq!(bodies.len(), 2, "greet and long_one; foo has an #if inside");
+        assert!(bodies[0].starts_with("\n\tchar c = '}';") && bodies[0].ends_with("return 0;\n"));
+        assert!(bodies[1].ends_with("return y + z;\n"));
+        assert!(c_function_bodies("int f(void)\n{\n\treturn 0;\n").is_empty());
+        assert!(c_function_bodies("int f(void) { } }").is_empty());
+        let branches = "int f(void)\n{\n#if A\n\tif (a) {\n#else\n\tif (b) {\n#endif\n\t}\n}\n";
+        assert!(c_function_bodies(branches).is_empty());
+        assert!(c_function_bodies("/* never closed { ").is_empty());
+    }
+
+    #[test]
+    fn c_files_cut_anywhere_chunk_without_panics() {
+        // Unterminated comments, strings and bodies: an editor's buffer mid-typing.
+        let src = tricky_c();
+        let c = by_name("c").unwrap();
+        for end in (0..src.len()).step_by(7) {
+            let text = &src[..end];
+            let bodies = c_function_bodies(text);
+            assert!(bodies.windows(2).all(|w| w[0].1 < w[1].0));
+            assert!(bodies.iter().all(|&(s, e)| s < e && e < text.len()));
+            for chunk in chunk(text, c) {
+                assert_eq!(
+                    &text[chunk.start_byte as usize..chunk.end_byte as usize],
+                    chunk.text
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn c_chunks_are_the_same_with_bodies_skipped() {
+        let src = tricky_c();
+        let c = by_name("c").unwrap();
+        let skipped = chunk_with(&src, c, true);
+        assert_eq!(skipped, chunk_with(&src, c, false));
+        let names: Vec<_> = skipped.iter().filter_map(|c| c.symbol.as_deref()).collect();
+        assert_eq!(
+            names,
+            ["point", "greet", "foo", "long_one", "long_one"],
+            "the long function is cut at its statements, parsed again"
+        );
+        assert!(
+            skipped
+                .iter()
+                .all(|c| c.end_line - c.start_line < MAX_LINES as u32)
+        );
     }
 
     #[test]
