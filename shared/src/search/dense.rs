@@ -312,32 +312,9 @@ impl Ann {
         let n_lists = (points.len() as f64).sqrt().round().max(1.0) as usize;
         let step = points.len().div_ceil(TRAINING_SAMPLE).max(1);
         let sample: Vec<&[i8]> = points.iter().step_by(step).map(|(_, c)| &c[..]).collect();
-        // Spread the first centroids over the sample; Lloyd rounds then move them.
-        let mut centroids: Vec<f32> = (0..n_lists)
-            .flat_map(|i| sample[i * sample.len() / n_lists].iter().map(|&c| c as f32))
-            .collect();
-        centroids.chunks_exact_mut(dim).for_each(normalize);
-        for _ in 0..KMEANS_ROUNDS {
-            let assigned = nearest_centroids(&centroids, dim, &sample);
-            let mut sums = vec![0f32; n_lists * dim];
-            let mut counts = vec![0usize; n_lists];
-            for (codes, &list) in sample.iter().zip(&assigned) {
-                counts[list] += 1;
-                let sum = &mut sums[list * dim..(list + 1) * dim];
-                sum.iter_mut()
-                    .zip(*codes)
-                    .for_each(|(s, &c)| *s += c as f32);
-            }
-            for (list, sum) in sums.chunks_exact_mut(dim).enumerate() {
-                // An empty list keeps its centroid.
-                if counts[list] > 0 {
-                    normalize(sum);
-                    centroids[list * dim..(list + 1) * dim].copy_from_slice(sum);
-                }
-            }
-        }
+        let centroids = kmeans(&sample, dim, n_lists);
         let rows: Vec<&[i8]> = points.iter().map(|(_, c)| &c[..]).collect();
-        let assigned = nearest_centroids(&centroids, dim, &rows);
+        let assigned = assign(&centroids, dim, &rows);
         let mut lists = vec![Vec::new(); n_lists];
         for ((id, _), list) in points.iter().zip(assigned) {
             lists[list].push(*id);
@@ -379,6 +356,153 @@ impl Ann {
     }
 }
 
+/// `k` unit centres of `sample` (codes or floats of unit vectors): spread over the sample
+/// first, then moved by Lloyd rounds.
+fn kmeans<T: Copy + Into<f32> + Sync>(sample: &[&[T]], dim: usize, k: usize) -> Vec<f32> {
+    let mut centres: Vec<f32> = (0..k)
+        .flat_map(|i| sample[i * sample.len() / k].iter().map(|&c| c.into()))
+        .collect();
+    centres.chunks_exact_mut(dim).for_each(normalize);
+    for _ in 0..KMEANS_ROUNDS {
+        let assigned = assign(&centres, dim, sample);
+        let mut sums = vec![0f32; k * dim];
+        let mut counts = vec![0usize; k];
+        for (row, &centre) in sample.iter().zip(&assigned) {
+            counts[centre] += 1;
+            let sum = &mut sums[centre * dim..(centre + 1) * dim];
+            sum.iter_mut().zip(*row).for_each(|(s, &c)| *s += c.into());
+        }
+        for (centre, sum) in sums.chunks_exact_mut(dim).enumerate() {
+            // An empty cluster keeps its centre.
+            if counts[centre] > 0 {
+                normalize(sum);
+                centres[centre * dim..(centre + 1) * dim].copy_from_slice(sum);
+            }
+        }
+    }
+    centres
+}
+
+/// Groups of centroids in which a row's list is looked for.
+const GROUPS_SEARCHED: usize = 4;
+
+/// Each row's list: its nearest centroid among the members of the `GROUPS_SEARCHED` groups
+/// (k-means of the centroids, about `√lists` of them) whose centres are nearest to it. That is
+/// a sixth of the products of scoring every centroid (at a million rows, the product was
+/// most of the build, the k-means rounds' included); a row whose nearest centroid sits in a
+/// farther group joins a list that is nearly as near. Kernel: build 8.8 → 5.6 s, vector
+/// recall@10 0.89.
+fn assign<T: Copy + Into<f32> + Sync>(centroids: &[f32], dim: usize, rows: &[&[T]]) -> Vec<usize> {
+    let n_lists = centroids.len() / dim;
+    let n_groups = (n_lists as f64).sqrt().round() as usize;
+    if n_groups <= 2 * GROUPS_SEARCHED {
+        return nearest_centroids(centroids, dim, rows);
+    }
+    let as_rows: Vec<&[f32]> = centroids.chunks_exact(dim).collect();
+    let centres = kmeans(&as_rows, dim, n_groups);
+    let mut members = vec![Vec::new(); n_groups];
+    for (list, group) in nearest_centroids(&centres, dim, &as_rows)
+        .into_iter()
+        .enumerate()
+    {
+        members[group].push(list);
+    }
+    // Groups left empty drop out, so every group a row searches has lists.
+    let (centres, members): (Vec<&[f32]>, Vec<Vec<usize>>) = centres
+        .chunks_exact(dim)
+        .zip(members)
+        .filter(|(_, lists)| !lists.is_empty())
+        .unzip();
+    let (centres, n_groups) = (centres.concat(), members.len());
+    let by_column = |matrix: &[f32], n: usize| {
+        Tensor::from_slice(matrix, (n, dim), &Device::Cpu)?
+            .t()?
+            .contiguous()
+    };
+    let groups = || -> candle_core::Result<_> {
+        let centres = by_column(&centres, n_groups)?;
+        let members = members
+            .into_iter()
+            .map(|lists| {
+                let matrix: Vec<f32> = lists.iter().flat_map(|&l| as_rows[l]).copied().collect();
+                Ok((by_column(&matrix, lists.len())?, lists))
+            })
+            .collect::<candle_core::Result<Vec<_>>>()?;
+        Ok((centres, members))
+    };
+    // Only shapes can fail here, and they are this function's own.
+    let (centres, members) = groups().expect("the centroids have the vectors' dimension");
+    let blocks: Vec<Vec<usize>> = rows
+        .par_chunks(BLOCK_ROWS)
+        .map(|part| {
+            let block = as_block(part, dim);
+            let scores = product(&block, part.len(), dim, &centres);
+            let mut best = vec![(f32::NEG_INFINITY, 0); part.len()];
+            for ((columns, lists), at) in members.iter().zip(rows_by_group(&scores, n_groups)) {
+                if at.is_empty() {
+                    continue;
+                }
+                let sub: Vec<f32> = at
+                    .iter()
+                    .flat_map(|&r| &block[r * dim..(r + 1) * dim])
+                    .copied()
+                    .collect();
+                let scores = product(&sub, at.len(), dim, columns);
+                for (&r, scores) in at.iter().zip(scores.chunks_exact(lists.len())) {
+                    let i = argmax(scores);
+                    if scores[i] > best[r].0 {
+                        best[r] = (scores[i], lists[i]);
+                    }
+                }
+            }
+            best.into_iter().map(|(_, list)| list).collect()
+        })
+        .collect();
+    blocks.concat()
+}
+
+/// For each of `n` groups, the rows that search it (by their scores against the groups'
+/// centres, `n` a row): each row searches its `GROUPS_SEARCHED` best.
+fn rows_by_group(scores: &[f32], n: usize) -> Vec<Vec<usize>> {
+    let searched = GROUPS_SEARCHED.min(n);
+    let mut at = vec![Vec::new(); n];
+    let mut order = Vec::with_capacity(n);
+    for (r, row) in scores.chunks_exact(n).enumerate() {
+        order.clear();
+        order.extend(0..n);
+        order.select_nth_unstable_by(searched - 1, |&a, &b| row[b].total_cmp(&row[a]));
+        for &group in &order[..searched] {
+            at[group].push(r);
+        }
+    }
+    at
+}
+
+/// Rows of codes as one block of `f32`s; a row of another length (never stored for one
+/// model) counts as zeros.
+fn as_block<T: Copy + Into<f32>>(rows: &[&[T]], dim: usize) -> Vec<f32> {
+    let mut block = Vec::with_capacity(rows.len() * dim);
+    for row in rows {
+        match row.len() == dim {
+            true => block.extend(row.iter().map(|&c| c.into())),
+            false => block.extend(std::iter::repeat_n(0.0, dim)),
+        }
+    }
+    block
+}
+
+/// `n` rows of `dim` times `by_column` (`dim` × columns): each row's scores, one after another.
+fn product(rows: &[f32], n: usize, dim: usize, by_column: &Tensor) -> Vec<f32> {
+    let scores = || {
+        Tensor::from_slice(rows, (n, dim), &Device::Cpu)?
+            .matmul(by_column)?
+            .flatten_all()?
+            .to_vec1::<f32>()
+    };
+    // Only shapes can fail here, and they are the callers' own.
+    scores().expect("rows and columns have the vectors' dimension")
+}
+
 /// Rows multiplied by the centroids at once: a block of rows and the centroids stay in cache
 /// while a matrix product scores every pair (one row at a time streamed every centroid from
 /// memory per row, and made the build a third of a cold index of the kernel).
@@ -386,7 +510,11 @@ const BLOCK_ROWS: usize = 4096;
 
 /// The nearest centroid (greatest dot product) of each row of codes: the codes' scale is
 /// positive, so it leaves the order alone.
-fn nearest_centroids(centroids: &[f32], dim: usize, rows: &[&[i8]]) -> Vec<usize> {
+fn nearest_centroids<T: Copy + Into<f32> + Sync>(
+    centroids: &[f32],
+    dim: usize,
+    rows: &[&[T]],
+) -> Vec<usize> {
     let n_lists = centroids.len() / dim;
     let nearest = || -> candle_core::Result<Vec<usize>> {
         let device = Device::Cpu;
@@ -394,16 +522,8 @@ fn nearest_centroids(centroids: &[f32], dim: usize, rows: &[&[i8]]) -> Vec<usize
             .t()?
             .contiguous()?;
         let mut out = Vec::with_capacity(rows.len());
-        let mut block = Vec::with_capacity(BLOCK_ROWS * dim);
         for part in rows.chunks(BLOCK_ROWS) {
-            block.clear();
-            for row in part {
-                // A row of another length (never stored for one model) counts as zeros.
-                match row.len() == dim {
-                    true => block.extend(row.iter().map(|&c| c as f32)),
-                    false => block.extend(std::iter::repeat_n(0.0, dim)),
-                }
-            }
+            let block = as_block(part, dim);
             let scores =
                 Tensor::from_slice(&block, (part.len(), dim), &device)?.matmul(&by_column)?;
             let (storage, layout) = scores.storage_and_layout();
@@ -555,6 +675,32 @@ mod tests {
             "the best 20 by the codes hold {found} of the nearest 10"
         );
         assert_eq!(vectors.approx(500, &vectors.lanes(&points[42])), 0.0);
+    }
+
+    #[test]
+    fn lists_found_through_groups_are_the_nearest_or_nearly() {
+        let dim = 32;
+        let points = clustered(20_000, dim, 4);
+        let rows: Vec<&[f32]> = points.iter().map(|p| &p[..]).collect();
+        let centroids = kmeans(&rows, dim, 400);
+        let exact = nearest_centroids(&centroids, dim, &rows);
+        let grouped = assign(&centroids, dim, &rows);
+        let centroid = |list: usize| &centroids[list * dim..(list + 1) * dim];
+        let same = exact.iter().zip(&grouped).filter(|(a, b)| a == b).count();
+        assert!(
+            same >= 19_000,
+            "{same} of 20,000 rows found their nearest list"
+        );
+        let lost: f32 = rows
+            .iter()
+            .zip(exact.iter().zip(&grouped))
+            .map(|(row, (&e, &g))| dot(row, centroid(e)) - dot(row, centroid(g)))
+            .sum();
+        assert!(
+            lost / 20_000.0 < 0.02,
+            "rows lost {} of similarity to their list on average (~0.86 is the nearest's)",
+            lost / 20_000.0
+        );
     }
 
     #[test]
