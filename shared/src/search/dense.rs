@@ -413,32 +413,24 @@ fn assign<T: Copy + Into<f32> + Sync>(centroids: &[f32], dim: usize, rows: &[&[T
         .zip(members)
         .filter(|(_, lists)| !lists.is_empty())
         .unzip();
-    let (centres, n_groups) = (centres.concat(), members.len());
-    let by_column = |matrix: &[f32], n: usize| {
-        Tensor::from_slice(matrix, (n, dim), &Device::Cpu)?
-            .t()?
-            .contiguous()
-    };
-    let groups = || -> candle_core::Result<_> {
-        let centres = by_column(&centres, n_groups)?;
-        let members = members
-            .into_iter()
-            .map(|lists| {
-                let matrix: Vec<f32> = lists.iter().flat_map(|&l| as_rows[l]).copied().collect();
-                Ok((by_column(&matrix, lists.len())?, lists))
-            })
-            .collect::<candle_core::Result<Vec<_>>>()?;
-        Ok((centres, members))
-    };
-    // Only shapes can fail here, and they are this function's own.
-    let (centres, members) = groups().expect("the centroids have the vectors' dimension");
+    let n_groups = members.len();
+    let centres = by_column(&centres.concat(), n_groups, dim);
+    let members: Vec<(Tensor, Vec<usize>)> = members
+        .into_iter()
+        .map(|lists| {
+            let matrix: Vec<f32> = lists.iter().flat_map(|&l| as_rows[l]).copied().collect();
+            (by_column(&matrix, lists.len(), dim), lists)
+        })
+        .collect();
     let blocks: Vec<Vec<usize>> = rows
         .par_chunks(BLOCK_ROWS)
         .map(|part| {
             let block = as_block(part, dim);
-            let scores = product(&block, part.len(), dim, &centres);
+            let by_group = product(&block, part.len(), dim, &centres, |scores| {
+                rows_by_group(scores, n_groups)
+            });
             let mut best = vec![(f32::NEG_INFINITY, 0); part.len()];
-            for ((columns, lists), at) in members.iter().zip(rows_by_group(&scores, n_groups)) {
+            for ((columns, lists), at) in members.iter().zip(by_group) {
                 if at.is_empty() {
                     continue;
                 }
@@ -447,13 +439,14 @@ fn assign<T: Copy + Into<f32> + Sync>(centroids: &[f32], dim: usize, rows: &[&[T
                     .flat_map(|&r| &block[r * dim..(r + 1) * dim])
                     .copied()
                     .collect();
-                let scores = product(&sub, at.len(), dim, columns);
-                for (&r, scores) in at.iter().zip(scores.chunks_exact(lists.len())) {
-                    let i = argmax(scores);
-                    if scores[i] > best[r].0 {
-                        best[r] = (scores[i], lists[i]);
+                product(&sub, at.len(), dim, columns, |scores| {
+                    for (&r, scores) in at.iter().zip(scores.chunks_exact(lists.len())) {
+                        let i = argmax(scores);
+                        if scores[i] > best[r].0 {
+                            best[r] = (scores[i], lists[i]);
+                        }
                     }
-                }
+                });
             }
             best.into_iter().map(|(_, list)| list).collect()
         })
@@ -491,13 +484,34 @@ fn as_block<T: Copy + Into<f32>>(rows: &[&[T]], dim: usize) -> Vec<f32> {
     block
 }
 
-/// `n` rows of `dim` times `by_column` (`dim` × columns): each row's scores, one after another.
-fn product(rows: &[f32], n: usize, dim: usize, by_column: &Tensor) -> Vec<f32> {
-    let scores = || {
-        Tensor::from_slice(rows, (n, dim), &Device::Cpu)?
-            .matmul(by_column)?
-            .flatten_all()?
-            .to_vec1::<f32>()
+/// `n` rows of `dim` floats as the right-hand side of a product: `dim` × `n`.
+fn by_column(matrix: &[f32], n: usize, dim: usize) -> Tensor {
+    let tensor = || {
+        Tensor::from_slice(matrix, (n, dim), &Device::Cpu)?
+            .t()?
+            .contiguous()
+    };
+    // Only shapes can fail here, and they are the callers' own.
+    tensor().expect("rows have the vectors' dimension")
+}
+
+/// `n` rows of `dim` times `by_column` (`dim` × columns), and what `read` makes of the scores
+/// (each row's, one after another), read where the product left them rather than copied out.
+fn product<R>(
+    rows: &[f32],
+    n: usize,
+    dim: usize,
+    by_column: &Tensor,
+    read: impl FnOnce(&[f32]) -> R,
+) -> R {
+    let scores = || -> candle_core::Result<R> {
+        let scores = Tensor::from_slice(rows, (n, dim), &Device::Cpu)?.matmul(by_column)?;
+        let (storage, layout) = scores.storage_and_layout();
+        let Storage::Cpu(cpu) = &*storage else {
+            unreachable!("the tensors live on the CPU");
+        };
+        let all = &cpu.as_slice::<f32>()?[layout.start_offset()..];
+        Ok(read(&all[..n * by_column.dim(1)?]))
     };
     // Only shapes can fail here, and they are the callers' own.
     scores().expect("rows and columns have the vectors' dimension")
@@ -516,32 +530,16 @@ fn nearest_centroids<T: Copy + Into<f32> + Sync>(
     rows: &[&[T]],
 ) -> Vec<usize> {
     let n_lists = centroids.len() / dim;
-    let nearest = || -> candle_core::Result<Vec<usize>> {
-        let device = Device::Cpu;
-        let by_column = Tensor::from_slice(centroids, (n_lists, dim), &device)?
-            .t()?
-            .contiguous()?;
-        let mut out = Vec::with_capacity(rows.len());
-        for part in rows.chunks(BLOCK_ROWS) {
-            let block = as_block(part, dim);
-            let scores =
-                Tensor::from_slice(&block, (part.len(), dim), &device)?.matmul(&by_column)?;
-            let (storage, layout) = scores.storage_and_layout();
-            let Storage::Cpu(cpu) = &*storage else {
-                unreachable!("the tensors live on the CPU");
-            };
-            let scores = &cpu.as_slice::<f32>()?[layout.start_offset()..];
-            // Tensor::argmax reads the scores on one thread, a fifth of the build's time.
-            out.par_extend(
-                scores[..part.len() * n_lists]
-                    .par_chunks_exact(n_lists)
-                    .map(argmax),
-            );
-        }
-        Ok(out)
-    };
-    // Only shapes can fail here, and they are this function's own.
-    nearest().expect("the rows and centroids have the vectors' dimension")
+    let by_column = by_column(centroids, n_lists, dim);
+    let mut out = Vec::with_capacity(rows.len());
+    for part in rows.chunks(BLOCK_ROWS) {
+        let block = as_block(part, dim);
+        // Tensor::argmax reads the scores on one thread, a fifth of the build's time.
+        product(&block, part.len(), dim, &by_column, |scores| {
+            out.par_extend(scores.par_chunks_exact(n_lists).map(argmax))
+        });
+    }
+    out
 }
 
 /// The index of the greatest score (the first of equals): a maximum over lanes the compiler
