@@ -17,14 +17,21 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Form, Json, Path, Query};
+use crate::guard::{ClientAddr, Counted, HashSlots, Throttles};
+use crate::mail::Mailer;
 use crate::model::*;
+use crate::secrets::SecretBox;
 use crate::store::{KeyGrant, Storage, StoreError, Tenant};
+use crate::webhooks::target;
 
 pub struct AppState {
     pub store: Arc<dyn Storage>,
     pub clock: Arc<dyn Clock>,
     pub config: Config,
-    pub metrics: metrics_exporter_prometheus::PrometheusHandle,
+    /// Seals webhook secrets before they are stored.
+    pub secrets: SecretBox,
+    pub mailer: Mailer,
+    pub hash_slots: HashSlots,
 }
 
 #[derive(OpenApi)]
@@ -53,6 +60,8 @@ pub fn router(state: Arc<AppState>) -> axum::Router {
         .routes(routes!(healthz))
         .routes(routes!(readyz))
         .routes(routes!(create_user))
+        .routes(routes!(verify_email))
+        .routes(routes!(resend_verification))
         .routes(routes!(login))
         .routes(routes!(logout))
         .routes(routes!(me))
@@ -87,7 +96,6 @@ pub fn router(state: Arc<AppState>) -> axum::Router {
                 async move { axum::Json(doc.as_ref().clone()) }
             }),
         )
-        .route("/metrics", axum::routing::get(metrics))
         .fallback(|| async { ApiError::not_found() })
         .method_not_allowed_fallback(|| async {
             ApiError::new(
@@ -228,6 +236,38 @@ impl AppState {
             .unwrap_or_else(|| self.config.tier_limits(&org.tier))
     }
 
+    fn throttles(&self) -> Throttles<'_> {
+        Throttles {
+            store: self.store.as_ref(),
+            config: &self.config.throttle,
+            now: self.clock.now(),
+        }
+    }
+
+    /// Mails `user` a one-time token that proves they read the address.
+    async fn send_verification(&self, user: &User) -> Result<(), ApiError> {
+        let token = format!("scry_vfy_{}", auth::random_token(32));
+        let expires = self.clock.now() + EMAIL_TOKEN_TTL_S;
+        self.store
+            .create_email_token(&auth::hash_secret(&token), &user.id, expires)
+            .await?;
+        let body = format!(
+            "Confirm that this address is yours to use Scry invitations:\r\n\r\n    {token}\r\n\r\n\
+             Send it as POST /v1/users/verify {{\"token\": \"…\"}}, or paste it where Scry asks for it.\r\n\
+             It expires in 24 hours. If you did not sign up, ignore this message."
+        );
+        self.mailer
+            .send(&user.email, "Confirm your email address for Scry", &body)
+            .await
+            .map_err(|_| {
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "the verification email could not be sent; retry",
+                )
+            })
+    }
+
     /// A refused quota is an event too (`quota.exceeded`), recorded beside the refusal.
     async fn quota_refused(&self, t: &Tenant, e: StoreError) -> ApiError {
         if let StoreError::Quota { what, limit, tier } = &e {
@@ -244,27 +284,25 @@ impl AppState {
     }
 }
 
+/// How long an email verification token stays valid.
+const EMAIL_TOKEN_TTL_S: i64 = 86_400;
+
 fn check_name(what: &str, name: &str) -> Result<String, ApiError> {
-    let name = name.trim();
-    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
-        return Err(ApiError::bad_request(format!(
-            "{what} must be 1 to 100 printable characters"
-        )));
-    }
-    Ok(name.to_string())
+    crate::input::name(name).ok_or_else(|| {
+        ApiError::bad_request(format!(
+            "{what} must be 1 to 100 visible characters, without control, bidirectional or \
+             invisible ones"
+        ))
+    })
 }
 
 fn check_email(email: &str) -> Result<String, ApiError> {
-    let email = email.trim().to_lowercase();
-    let ok = email.len() <= 254
-        && email
-            .split_once('@')
-            .is_some_and(|(l, d)| !l.is_empty() && d.contains('.') && !d.starts_with('.'))
-        && !email.chars().any(|c| c.is_whitespace() || c.is_control());
-    if !ok {
-        return Err(ApiError::bad_request("not an email address"));
-    }
-    Ok(email)
+    crate::input::email(email).ok_or_else(|| {
+        ApiError::bad_request(
+            "not an email address (ASCII, one @, a domain of dot-separated labels; write an \
+             international domain in its xn-- form)",
+        )
+    })
 }
 
 fn check_id(prefix: &str, id: &str) -> Result<(), ApiError> {
@@ -338,13 +376,6 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Result<axum::Json<Health>
     }
 }
 
-async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(),
-    )
-}
-
 // ---- users and sessions ---------------------------------------------------------------------
 
 #[derive(Deserialize, ToSchema)]
@@ -359,31 +390,85 @@ struct SignUp {
 
 /// Creates a user.
 #[utoipa::path(post, path = "/v1/users", tag = "users", request_body = SignUp,
-    responses((status = 201, body = User), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 201, body = User), (status = 400, body = ErrorBody),
+        (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
 async fn create_user(
     State(state): State<Arc<AppState>>,
+    from: ClientAddr,
     Json(body): Json<SignUp>,
 ) -> Result<Response, ApiError> {
     let email = check_email(&body.email)?;
-    if body.password.chars().count() < 10 || body.password.len() > 1024 {
-        return Err(ApiError::bad_request(
-            "password must be 10 to 1024 characters",
-        ));
+    crate::input::password(&body.password).map_err(ApiError::bad_request)?;
+    state.throttles().take(Counted::SignupsFrom(from)).await?;
+    let password = body.password;
+    let hash = state
+        .hash_slots
+        .run(move || auth::hash_password(&password))
+        .await?;
+    let now = state.clock.now();
+    match state.store.create_user(&email, &hash, now).await {
+        Ok(user) => {
+            state.send_verification(&user).await?;
+            Ok(created(user))
+        }
+        // The same answer as for a new address, so sign-up does not tell who has an account;
+        // the address's owner hears of the attempt.
+        Err(StoreError::Conflict(_)) => {
+            let notice = "Someone tried to create a Scry account with this address, which \
+                already has one. If it was you, log in instead; otherwise ignore this message.";
+            let _ = state
+                .mailer
+                .send(&email, "Sign-up attempt for your Scry account", notice)
+                .await;
+            Ok(created(User {
+                id: new_id("usr"),
+                email,
+                email_verified: false,
+                created_at: now,
+            }))
+        }
+        Err(e) => Err(e.into()),
     }
-    let hash = tokio::task::spawn_blocking(move || auth::hash_password(&body.password))
-        .await
-        .map_err(|_| {
-            ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                "hashing failed",
-            )
-        })?;
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct VerifyEmail {
+    /// The `scry_vfy_…` token from the verification email.
+    token: String,
+}
+
+/// Confirms the caller reads their email address (needed to accept invitations).
+#[utoipa::path(post, path = "/v1/users/verify", tag = "users", request_body = VerifyEmail,
+    responses((status = 200, body = User), (status = 404, body = ErrorBody)))]
+async fn verify_email(
+    State(state): State<Arc<AppState>>,
+    Json(body): Json<VerifyEmail>,
+) -> Result<axum::Json<User>, ApiError> {
     let user = state
         .store
-        .create_user(&email, &hash, state.clock.now())
+        .verify_email(&auth::hash_secret(body.token.trim()), state.clock.now())
         .await?;
-    Ok(created(user))
+    user.map(axum::Json).ok_or_else(ApiError::not_found)
+}
+
+/// Mails the calling user a new verification token.
+#[utoipa::path(post, path = "/v1/me/verification", tag = "users", security(("bearer" = [])),
+    responses((status = 202), (status = 409, body = ErrorBody), (status = 429, body = ErrorBody)))]
+async fn resend_verification(
+    State(state): State<Arc<AppState>>,
+    who: Principal,
+) -> Result<StatusCode, ApiError> {
+    let user = who.user()?;
+    if user.email_verified {
+        return Err(StoreError::Conflict("this address is already verified".into()).into());
+    }
+    state
+        .throttles()
+        .take(Counted::VerificationEmailsOf(&user.id))
+        .await?;
+    state.send_verification(user).await?;
+    Ok(StatusCode::ACCEPTED)
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -403,12 +488,21 @@ struct SessionCreated {
 
 /// Logs in with a password; returns a session token.
 #[utoipa::path(post, path = "/v1/sessions", tag = "users", request_body = Login,
-    responses((status = 201, body = SessionCreated), (status = 401, body = ErrorBody)))]
+    responses((status = 201, body = SessionCreated), (status = 401, body = ErrorBody),
+        (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
 async fn login(
     State(state): State<Arc<AppState>>,
+    from: ClientAddr,
     Json(body): Json<Login>,
 ) -> Result<Response, ApiError> {
-    let email = body.email.trim().to_lowercase();
+    let email = crate::input::email(&body.email).unwrap_or_default();
+    let counted = [
+        Counted::LoginFailuresOf(&email),
+        Counted::LoginFailuresFrom(from),
+    ];
+    let throttles = state.throttles();
+    // Refused before any hashing: a throttled guess costs the service nothing.
+    throttles.check(&counted).await?;
     let credentials = state.store.credentials(&email).await?;
     let (user, hash) = match credentials {
         Some(c) => (Some(c.user), c.password_hash),
@@ -416,12 +510,15 @@ async fn login(
         None => (None, "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$Zm9vYmFyZm9vYmFyZm9vYmFyZm9vYmFyZm9vYmFy".to_string()),
     };
     let password = body.password;
-    let ok = tokio::task::spawn_blocking(move || auth::verify_password(&password, &hash))
-        .await
-        .unwrap_or(false);
-    let user = user
-        .filter(|_| ok)
-        .ok_or_else(|| ApiError::unauthorized("wrong email or password"))?;
+    let ok = state
+        .hash_slots
+        .run(move || auth::verify_password(&password, &hash))
+        .await?;
+    let Some(user) = user.filter(|_| ok) else {
+        throttles.count(&counted).await?;
+        return Err(ApiError::unauthorized("wrong email or password"));
+    };
+    throttles.clear(Counted::LoginFailuresOf(&email)).await?;
     Ok(created(start_session(&state, user).await?))
 }
 
@@ -497,12 +594,18 @@ struct DeviceCodeResponse {
 /// Starts a device login: the device shows `user_code`, a person approves it elsewhere.
 #[utoipa::path(post, path = "/v1/device/code", tag = "device",
     request_body(content = DeviceCodeRequest, content_type = "application/x-www-form-urlencoded"),
-    responses((status = 200, body = DeviceCodeResponse), (status = 400, body = ErrorBody)))]
+    responses((status = 200, body = DeviceCodeResponse), (status = 400, body = ErrorBody),
+        (status = 429, body = ErrorBody)))]
 async fn device_code(
     State(state): State<Arc<AppState>>,
+    from: ClientAddr,
     Form(body): Form<DeviceCodeRequest>,
 ) -> Result<axum::Json<DeviceCodeResponse>, ApiError> {
     let client_id = check_name("client_id", &body.client_id)?;
+    state
+        .throttles()
+        .take(Counted::DeviceCodesFrom(from))
+        .await?;
     let device_code = auth::random_token(40);
     let now = state.clock.now();
     let ttl = state.config.device_code_ttl_s;
@@ -630,7 +733,7 @@ struct DeviceVerify {
 
 /// A logged-in person approves or denies a device's code.
 #[utoipa::path(post, path = "/v1/device/verify", tag = "device", security(("bearer" = [])), request_body = DeviceVerify,
-    responses((status = 204), (status = 404, body = ErrorBody)))]
+    responses((status = 204), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)))]
 async fn device_verify(
     State(state): State<Arc<AppState>>,
     who: Principal,
@@ -638,6 +741,9 @@ async fn device_verify(
 ) -> Result<StatusCode, ApiError> {
     let user = who.user()?;
     let code = auth::normalise_user_code(&body.user_code);
+    let throttles = state.throttles();
+    let failures = Counted::DeviceVerifyFailuresOf(&user.id);
+    throttles.check(&[failures]).await?;
     let decided = state
         .store
         .decide_device_code(
@@ -649,6 +755,7 @@ async fn device_verify(
     if decided {
         Ok(StatusCode::NO_CONTENT)
     } else {
+        throttles.count(&[failures]).await?;
         Err(ApiError::not_found())
     }
 }
@@ -852,13 +959,20 @@ struct Joined {
 
 /// Accepts an invitation addressed to the caller's email.
 #[utoipa::path(post, path = "/v1/invitations/accept", tag = "orgs", security(("bearer" = [])), request_body = AcceptInvitation,
-    responses((status = 200, body = Joined), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 200, body = Joined), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn accept_invitation(
     State(state): State<Arc<AppState>>,
     who: Principal,
     Json(body): Json<AcceptInvitation>,
 ) -> Result<axum::Json<Joined>, ApiError> {
     let user = who.user()?;
+    if !user.email_verified {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "email_unverified",
+            "confirm your email address first (POST /v1/me/verification mails a new token)",
+        ));
+    }
     let (org_id, role) = state
         .store
         .accept_invitation(&auth::hash_secret(&body.token), user, state.clock.now())
@@ -1002,6 +1116,8 @@ async fn create_key(
     Path(org): Path<String>,
     Json(body): Json<NewKey>,
 ) -> Result<Response, ApiError> {
+    // Every key traces back to a person, whose removal or demotion it follows.
+    who.user()?;
     let t = state.authorize(&who, &org, Role::Admin).await?;
     let name = check_name("name", &body.name)?;
     if body.role > t.role() {
@@ -1157,14 +1273,12 @@ async fn create_webhook(
     Json(body): Json<NewWebhook>,
 ) -> Result<Response, ApiError> {
     let t = state.authorize(&who, &org, Role::Admin).await?;
-    let url = body.url.trim();
-    if url.len() > 2000
-        || !(url.starts_with("http://") || url.starts_with("https://"))
-        || reqwest::Url::parse(url).is_err()
-    {
-        return Err(ApiError::bad_request(
-            "url must be an http:// or https:// URL",
-        ));
+    let url = target::parse(&body.url).map_err(ApiError::bad_request)?;
+    if !state.config.webhook_allow_private_targets {
+        target::check_host(&url).map_err(ApiError::bad_request)?;
+        target::check_resolved(&url)
+            .await
+            .map_err(ApiError::bad_request)?;
     }
     let events_ok = !body.events.is_empty()
         && body.events.len() <= 32
@@ -1183,7 +1297,13 @@ async fn create_webhook(
     let secret = crate::webhooks::new_secret();
     let webhook = state
         .store
-        .create_webhook(&t, url, &body.events, &secret, state.clock.now())
+        .create_webhook(
+            &t,
+            url.as_str(),
+            &body.events,
+            &state.secrets.seal(&secret),
+            state.clock.now(),
+        )
         .await?;
     Ok(created(WebhookCreated { webhook, secret }))
 }
@@ -1232,6 +1352,28 @@ async fn list_deliveries(
 
 // ---- operator -------------------------------------------------------------------------------
 
+/// The operator, by the configured token; checked before the request's body is read. Without a
+/// configured token the operator routes do not exist.
+struct Operator;
+
+impl FromRequestParts<Arc<AppState>> for Operator {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, ApiError> {
+        let Some(expected) = state.config.admin_token.as_deref() else {
+            return Err(ApiError::not_found());
+        };
+        // Compared as hashes: equal-length digests, so the time taken says nothing of the token.
+        match bearer(parts) {
+            Some(given) if auth::hash_secret(given) == auth::hash_secret(expected) => Ok(Operator),
+            _ => Err(ApiError::unauthorized("this needs the operator token")),
+        }
+    }
+}
+
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct TierChange {
@@ -1247,19 +1389,10 @@ struct TierChange {
     responses((status = 200, body = Org), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn set_tier(
     State(state): State<Arc<AppState>>,
-    headers: axum::http::HeaderMap,
+    _: Operator,
     Path(org): Path<String>,
     Json(body): Json<TierChange>,
 ) -> Result<axum::Json<Org>, ApiError> {
-    let given = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    let expected = state.config.admin_token.as_deref();
-    let authorised = matches!((given, expected), (Some(g), Some(e)) if auth::hash_secret(g) == auth::hash_secret(e));
-    if !authorised {
-        return Err(ApiError::unauthorized("this needs the operator token"));
-    }
     check_id("org", &org)?;
     let custom = match (body.tier.as_str(), body.limits) {
         ("enterprise", Some(l))

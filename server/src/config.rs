@@ -36,6 +36,31 @@ pub struct Config {
     /// Webhook sending: how often due deliveries are looked for, and attempts before giving up.
     pub webhook_poll_ms: u64,
     pub webhook_max_attempts: i64,
+    /// How long one delivery may take before it counts as failed.
+    pub webhook_timeout_ms: u64,
+    /// Deliveries of one organisation in flight at once: a tenant's slow endpoints hold only
+    /// its own slots.
+    pub webhook_concurrency_per_org: usize,
+    /// Let webhooks reach private, loopback and link-local addresses (a self-hosted service
+    /// posting to its own network). Off: such targets are refused at creation and at connection.
+    pub webhook_allow_private_targets: bool,
+    /// Password hashes computed at once (argon2id takes 19 MiB each); 0 means one per core.
+    pub password_hash_concurrency: usize,
+    /// How long a sign-up or login waits for a hashing slot before it is answered 503.
+    pub password_hash_queue_ms: u64,
+    /// Failed logins, sign-ups and device-flow requests counted per account and per address.
+    pub throttle: Throttle,
+    /// Where outgoing mail (email verification) goes: files in this directory (by default
+    /// `outbox` in the data directory) ...
+    pub mail_outbox: Option<PathBuf>,
+    /// ... or, when set, piped to this command (`/usr/sbin/sendmail -t`), headers included.
+    pub mail_command: Option<String>,
+    /// Serve Prometheus `/metrics` on this address; off by default.
+    pub metrics_addr: Option<String>,
+    /// The key that seals secrets at rest (webhook signing secrets), 32 bytes in base64. Without
+    /// it, SQLite keeps a generated key in `secrets.key` in the data directory; PostgreSQL
+    /// needs it set (every replica the same).
+    pub secrets_key: Option<String>,
     /// Log lines as JSON objects instead of text.
     pub json_logs: bool,
 }
@@ -75,7 +100,52 @@ impl Default for Config {
             ]),
             webhook_poll_ms: 1000,
             webhook_max_attempts: 8,
+            webhook_timeout_ms: 10_000,
+            webhook_concurrency_per_org: 4,
+            webhook_allow_private_targets: false,
+            password_hash_concurrency: 0,
+            password_hash_queue_ms: 5_000,
+            throttle: Throttle::default(),
+            mail_outbox: None,
+            mail_command: None,
+            metrics_addr: None,
+            secrets_key: None,
             json_logs: false,
+        }
+    }
+}
+
+/// Limits on what can be tried without an account's credentials, counted in fixed windows
+/// shared by every replica (rows in the database). Over a limit: 429 with `Retry-After`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Throttle {
+    /// The window every count below runs over, in seconds.
+    pub window_s: i64,
+    /// Wrong passwords for one account, then its logins wait for the window to end.
+    pub login_failures_per_account: i64,
+    /// Wrong passwords from one client address, whatever the account.
+    pub login_failures_per_address: i64,
+    /// Sign-ups from one client address.
+    pub signups_per_address: i64,
+    /// Device codes requested from one client address.
+    pub device_codes_per_address: i64,
+    /// Unknown user codes one signed-in user may try to verify.
+    pub device_verify_failures_per_user: i64,
+    /// Verification emails one user may ask for.
+    pub verification_emails_per_user: i64,
+}
+
+impl Default for Throttle {
+    fn default() -> Throttle {
+        Throttle {
+            window_s: 900,
+            login_failures_per_account: 10,
+            login_failures_per_address: 100,
+            signups_per_address: 20,
+            device_codes_per_address: 30,
+            device_verify_failures_per_user: 10,
+            verification_emails_per_user: 5,
         }
     }
 }
@@ -117,17 +187,80 @@ impl Config {
             ("device_poll_interval_s", self.device_poll_interval_s),
             ("webhook_max_attempts", self.webhook_max_attempts),
         ];
-        for (key, value) in positive {
+        let throttle = [
+            ("throttle.window_s", self.throttle.window_s),
+            (
+                "throttle.login_failures_per_account",
+                self.throttle.login_failures_per_account,
+            ),
+            (
+                "throttle.login_failures_per_address",
+                self.throttle.login_failures_per_address,
+            ),
+            (
+                "throttle.signups_per_address",
+                self.throttle.signups_per_address,
+            ),
+            (
+                "throttle.device_codes_per_address",
+                self.throttle.device_codes_per_address,
+            ),
+            (
+                "throttle.device_verify_failures_per_user",
+                self.throttle.device_verify_failures_per_user,
+            ),
+            (
+                "throttle.verification_emails_per_user",
+                self.throttle.verification_emails_per_user,
+            ),
+        ];
+        for (key, value) in positive.into_iter().chain(throttle) {
             if value < 1 {
                 anyhow::bail!("{key} must be 1 or more (it is {value})");
             }
         }
-        if self.max_body_bytes < 1024 || self.max_connections < 1 || self.webhook_poll_ms < 1 {
+        if self.max_body_bytes < 1024
+            || self.max_connections < 1
+            || self.webhook_poll_ms < 1
+            || self.webhook_timeout_ms < 1
+            || self.webhook_concurrency_per_org < 1
+        {
             anyhow::bail!(
-                "max_body_bytes must be at least 1024, max_connections and webhook_poll_ms at least 1"
+                "max_body_bytes must be at least 1024; max_connections, webhook_poll_ms, \
+                 webhook_timeout_ms and webhook_concurrency_per_org at least 1"
             );
         }
         Ok(())
+    }
+
+    /// Password hashes computed at once.
+    pub fn hash_slots(&self) -> usize {
+        match self.password_hash_concurrency {
+            0 => std::thread::available_parallelism().map_or(2, usize::from),
+            n => n,
+        }
+    }
+
+    /// Where the file mail sink writes.
+    pub fn outbox(&self) -> PathBuf {
+        self.mail_outbox
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("outbox"))
+    }
+
+    /// The key that seals secrets at rest: configured, or (SQLite only) kept in the data
+    /// directory, made on first start.
+    pub fn secrets_key(&self) -> anyhow::Result<[u8; 32]> {
+        if let Some(text) = &self.secrets_key {
+            return crate::secrets::parse_key(text.trim()).context("secrets_key");
+        }
+        if self.database_url.is_some() {
+            anyhow::bail!(
+                "secrets_key (SCRY_SERVER_SECRETS_KEY) is required with PostgreSQL: 32 random \
+                 bytes in base64, the same on every replica (e.g. `openssl rand -base64 32`)"
+            );
+        }
+        crate::secrets::key_file(&self.data_dir.join("secrets.key"))
     }
 
     /// The limits of a configured tier; an org on a tier that is no longer configured gets the

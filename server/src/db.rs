@@ -66,14 +66,14 @@ fn sqlite_pool_options() -> AnyPoolOptions {
 }
 
 impl Db {
-    /// Opens (creating) `data_dir/scry-server.db`.
+    /// Opens (creating) `data_dir/scry-server.db`, readable by this user only.
     pub async fn sqlite(data_dir: &Path) -> anyhow::Result<Db> {
-        std::fs::create_dir_all(data_dir)
-            .with_context(|| format!("cannot create data directory {}", data_dir.display()))?;
-        let url = format!(
-            "sqlite://{}?mode=rwc",
-            data_dir.join("scry-server.db").display()
-        );
+        // Private to the service's user: the database holds password and token hashes. SQLite
+        // gives its -wal and -shm files the database file's mode.
+        crate::secrets::private_dir(data_dir)?;
+        let file = data_dir.join("scry-server.db");
+        crate::secrets::private_file(&file)?;
+        let url = format!("sqlite://{}?mode=rwc", file.display());
         sqlx::any::install_default_drivers();
         let options = AnyConnectOptions::from_str(&url)?;
         let mut conn = sqlx::AnyConnection::connect_with(&options)

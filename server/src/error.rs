@@ -74,6 +74,7 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::NotFound => ApiError::not_found(),
             StoreError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
+            StoreError::Forbidden(m) => ApiError::forbidden(m),
             e @ StoreError::Quota { .. } => {
                 ApiError::new(StatusCode::FORBIDDEN, "quota_exceeded", e.to_string())
             }

@@ -9,10 +9,15 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod extract;
+pub mod guard;
+pub mod input;
+pub mod mail;
 pub mod model;
+pub mod secrets;
 pub mod store;
 pub mod webhooks;
 
+use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -27,6 +32,9 @@ use crate::api::AppState;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::db::Db;
+use crate::guard::HashSlots;
+use crate::mail::Mailer;
+use crate::secrets::SecretBox;
 use crate::store::{SqlStore, Storage};
 
 /// Opens the database the configuration names (migrating it).
@@ -52,19 +60,47 @@ fn metrics_handle() -> PrometheusHandle {
         .clone()
 }
 
-/// The HTTP application over `store`.
-pub fn app(store: Arc<dyn Storage>, clock: Arc<dyn Clock>, config: Config) -> axum::Router {
+/// The HTTP application over `store`. Fails when the key that seals secrets cannot be had.
+pub fn app(
+    store: Arc<dyn Storage>,
+    clock: Arc<dyn Clock>,
+    config: Config,
+) -> anyhow::Result<axum::Router> {
     let max_body = config.max_body_bytes;
+    metrics_handle();
     let state = Arc::new(AppState {
         store,
         clock,
+        secrets: SecretBox::new(&config.secrets_key()?),
+        mailer: Mailer::from_config(&config),
+        hash_slots: HashSlots::new(&config),
         config,
-        metrics: metrics_handle(),
     });
-    api::router(state)
+    Ok(api::router(state)
         .layer(axum::middleware::from_fn(record_metrics))
         .layer(axum::extract::DefaultBodyLimit::max(max_body))
-        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .layer(tower_http::trace::TraceLayer::new_for_http()))
+}
+
+/// Prometheus `/metrics`, served on its own address when `metrics_addr` is set: request
+/// counts by route are for the operator, not for whoever reaches the API.
+fn metrics_router() -> axum::Router {
+    let handle = metrics_handle();
+    axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(move || {
+            let handle = handle.clone();
+            async move {
+                (
+                    [(
+                        axum::http::header::CONTENT_TYPE,
+                        "text/plain; version=0.0.4",
+                    )],
+                    handle.render(),
+                )
+            }
+        }),
+    )
 }
 
 /// Counts requests and their latency per route (the route's pattern, not the raw path, so ids
@@ -92,22 +128,67 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let backend = store.db().backend();
     let clock: Arc<dyn Clock> = Arc::new(clock::SystemClock);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let sender = webhooks::Sender::new(store.clone(), clock.clone(), config.webhook_max_attempts);
-    let sender_task =
-        tokio::spawn(sender.run(Duration::from_millis(config.webhook_poll_ms), stop_rx));
+    let secrets = SecretBox::new(&config.secrets_key()?);
+    let sender = webhooks::Sender::new(store.clone(), clock.clone(), secrets, &config);
+    let sender_task = tokio::spawn(sender.run(
+        Duration::from_millis(config.webhook_poll_ms),
+        stop_rx.clone(),
+    ));
+    let collector = tokio::spawn(collect_expired(
+        store.clone(),
+        clock.clone(),
+        stop_rx.clone(),
+    ));
     let listener = tokio::net::TcpListener::bind(&config.addr)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.addr))?;
     tracing::info!(addr = %listener.local_addr()?, ?backend, "scry-server listening");
-    let router = app(store.clone(), clock, config);
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    if let Some(addr) = &config.metrics_addr {
+        let metrics = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen on {addr} for metrics: {e}"))?;
+        tracing::info!(addr = %metrics.local_addr()?, "metrics listening");
+        let mut stop = stop_rx.clone();
+        tokio::spawn(async move {
+            axum::serve(metrics, metrics_router())
+                .with_graceful_shutdown(async move {
+                    let _ = stop.changed().await;
+                })
+                .await
+        });
+    }
+    let router = app(store.clone(), clock, config)?;
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
     let _ = stop_tx.send(true);
     let _ = sender_task.await;
+    let _ = collector.await;
     store.db().close().await;
     tracing::info!("scry-server stopped");
     Ok(())
+}
+
+/// Deletes expired sessions, device codes, email tokens and throttle windows once a minute.
+async fn collect_expired(
+    store: Arc<SqlStore>,
+    clock: Arc<dyn Clock>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        match store.collect_expired(clock.now()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(rows = n, "collected expired rows"),
+            Err(e) => tracing::warn!("collecting expired rows: {e}"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(60)) => {}
+            _ = stop.changed() => return,
+        }
+    }
 }
 
 async fn shutdown_signal() {

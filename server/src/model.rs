@@ -40,6 +40,8 @@ pub struct Limits {
 pub struct User {
     pub id: String,
     pub email: String,
+    /// Whether the person proved they read this address (needed to accept an invitation).
+    pub email_verified: bool,
     pub created_at: i64,
 }
 
@@ -144,7 +146,9 @@ pub struct Delivery {
 pub struct DueDelivery {
     pub id: String,
     pub org_id: String,
+    pub webhook_id: String,
     pub url: String,
+    /// As stored: sealed (see `secrets`).
     pub secret: String,
     pub payload: String,
     pub attempts: i64,

@@ -46,6 +46,8 @@ pub enum StoreError {
     NotFound,
     #[error("{0}")]
     Conflict(String),
+    #[error("{0}")]
+    Forbidden(String),
     #[error("quota exceeded: the {tier} tier allows {limit} {what}")]
     Quota {
         what: &'static str,
@@ -62,6 +64,13 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 pub struct Credentials {
     pub user: User,
     pub password_hash: String,
+}
+
+/// A throttle's count in its current window, and when that window ends.
+#[derive(Clone, Copy, Debug)]
+pub struct Throttled {
+    pub hits: i64,
+    pub resets_at: i64,
 }
 
 /// What an API key may do.
@@ -85,6 +94,18 @@ pub trait Storage: Send + Sync {
     -> Result<()>;
     async fn session_user(&self, hash: &str, now: i64) -> Result<Option<String>>;
     async fn delete_session(&self, hash: &str) -> Result<()>;
+    /// Stores a one-time email verification token (its hash) for the user.
+    async fn create_email_token(&self, hash: &str, user_id: &str, expires: i64) -> Result<()>;
+    /// Marks the token's user verified and spends the token; None for an unknown or expired
+    /// token.
+    async fn verify_email(&self, hash: &str, now: i64) -> Result<Option<User>>;
+
+    /// Adds `add` to the count under `key` (a hash) in its current `window`-second window,
+    /// starting a new window when the last one ended; returns the count.
+    async fn throttle(&self, key: &str, now: i64, window: i64, add: i64) -> Result<Throttled>;
+    async fn throttle_clear(&self, key: &str) -> Result<()>;
+    /// Deletes expired sessions, device codes, email tokens and throttle windows.
+    async fn collect_expired(&self, now: i64) -> Result<u64>;
 
     // RFC 8628 device authorisation.
     async fn create_device_code(
@@ -208,10 +229,21 @@ pub trait Storage: Send + Sync {
     async fn deliveries(&self, t: &Tenant, webhook_id: &str) -> Result<Vec<Delivery>>;
 
     // The webhook sender.
-    /// Claims up to `limit` deliveries due at `now`, across organisations, for a minute (no
-    /// other sender gets them meanwhile): (delivery id, org id).
+    /// Up to `limit` deliveries due at `now`, across organisations, oldest first: (delivery
+    /// id, org id).
     async fn due_deliveries(&self, now: i64, limit: i64) -> Result<Vec<(String, String)>>;
+    /// Claims a due delivery for `lease` seconds (no other sender gets it meanwhile); false
+    /// when another sender claimed it first.
+    async fn claim_delivery(&self, id: &str, now: i64, lease: i64) -> Result<bool>;
     async fn delivery(&self, t: &Tenant, id: &str) -> Result<Option<DueDelivery>>;
+    /// Replaces a webhook's stored secret `old` (stored before secrets were sealed) by `new`.
+    async fn reseal_webhook_secret(
+        &self,
+        t: &Tenant,
+        webhook_id: &str,
+        old: &str,
+        new: &str,
+    ) -> Result<()>;
     /// Marks a delivery sent (`retry_at` None and no error), to retry at `retry_at`, or failed.
     async fn delivery_attempted(
         &self,
@@ -356,6 +388,19 @@ async fn event(
     Ok(())
 }
 
+const USER_COLUMNS: &str = "id, email, email_verified_at, created_at";
+
+fn user_from(row: &sqlx::any::AnyRow) -> Result<User> {
+    Ok(User {
+        id: row.try_get("id")?,
+        email: row.try_get("email")?,
+        email_verified: row
+            .try_get::<Option<i64>, _>("email_verified_at")?
+            .is_some(),
+        created_at: row.try_get("created_at")?,
+    })
+}
+
 fn org_from(row: &sqlx::any::AnyRow) -> Result<Org> {
     let max_repos: Option<i64> = row.try_get("max_repos")?;
     let max_chunks: Option<i64> = row.try_get("max_chunks")?;
@@ -428,9 +473,6 @@ fn page<T>(items: Vec<T>, limit: i64, cursor: impl Fn(&T) -> String) -> Page<T> 
 }
 
 /// Every table holding an organisation's rows, children first.
-/// How long a sender holds the deliveries it claimed (longer than a delivery's HTTP timeout).
-const DELIVERY_LEASE_S: i64 = 60;
-
 const TENANT_TABLES: &[&str] = &[
     "webhook_deliveries",
     "webhooks",
@@ -454,6 +496,7 @@ impl Storage for SqlStore {
         let user = User {
             id: new_id("usr"),
             email: email.to_string(),
+            email_verified: false,
             created_at: now,
         };
         sqlx::query(
@@ -472,18 +515,15 @@ impl Storage for SqlStore {
 
     async fn credentials(&self, email: &str) -> Result<Option<Credentials>> {
         let mut tx = self.tx(false, Scope::Global).await?;
-        let row =
-            sqlx::query("SELECT id, email, password_hash, created_at FROM users WHERE email = $1")
-                .bind(email)
-                .fetch_optional(&mut *tx)
-                .await?;
+        let row = sqlx::query(&format!(
+            "SELECT {USER_COLUMNS}, password_hash FROM users WHERE email = $1"
+        ))
+        .bind(email)
+        .fetch_optional(&mut *tx)
+        .await?;
         row.map(|r| {
             Ok(Credentials {
-                user: User {
-                    id: r.try_get("id")?,
-                    email: r.try_get("email")?,
-                    created_at: r.try_get("created_at")?,
-                },
+                user: user_from(&r)?,
                 password_hash: r.try_get("password_hash")?,
             })
         })
@@ -492,18 +532,11 @@ impl Storage for SqlStore {
 
     async fn user(&self, id: &str) -> Result<Option<User>> {
         let mut tx = self.tx(false, Scope::Global).await?;
-        let row = sqlx::query("SELECT id, email, created_at FROM users WHERE id = $1")
+        let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
             .bind(id)
             .fetch_optional(&mut *tx)
             .await?;
-        row.map(|r| {
-            Ok(User {
-                id: r.try_get("id")?,
-                email: r.try_get("email")?,
-                created_at: r.try_get("created_at")?,
-            })
-        })
-        .transpose()
+        row.as_ref().map(user_from).transpose()
     }
 
     async fn create_session(
@@ -544,6 +577,101 @@ impl Storage for SqlStore {
             .await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn create_email_token(&self, hash: &str, user_id: &str, expires: i64) -> Result<()> {
+        let mut tx = self.tx(true, Scope::Global).await?;
+        sqlx::query(
+            "INSERT INTO email_tokens (token_hash, user_id, expires_at) VALUES ($1, $2, $3)",
+        )
+        .bind(hash)
+        .bind(user_id)
+        .bind(expires)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn verify_email(&self, hash: &str, now: i64) -> Result<Option<User>> {
+        let mut tx = self.tx(true, Scope::Global).await?;
+        let Some(row) = sqlx::query(
+            "DELETE FROM email_tokens WHERE token_hash = $1 AND expires_at > $2 RETURNING user_id",
+        )
+        .bind(hash)
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await?
+        else {
+            return Ok(None);
+        };
+        let user_id: String = row.try_get("user_id")?;
+        sqlx::query(
+            "UPDATE users SET email_verified_at = $1 WHERE id = $2 AND email_verified_at IS NULL",
+        )
+        .bind(now)
+        .bind(&user_id)
+        .execute(&mut *tx)
+        .await?;
+        let user = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
+            .bind(&user_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        user.as_ref().map(user_from).transpose()
+    }
+
+    async fn throttle(&self, key: &str, now: i64, window: i64, add: i64) -> Result<Throttled> {
+        let mut tx = self.tx(true, Scope::Global).await?;
+        self.db.counters_only(&mut tx).await?;
+        let start = now - now.rem_euclid(window);
+        let row = sqlx::query(
+            "INSERT INTO throttles (key, window_start, hits) VALUES ($1, $2, $3) \
+             ON CONFLICT (key) DO UPDATE SET \
+               hits = CASE WHEN throttles.window_start = $2 THEN throttles.hits + $3 ELSE $3 END, \
+               window_start = $2 \
+             RETURNING hits",
+        )
+        .bind(key)
+        .bind(start)
+        .bind(add)
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Throttled {
+            hits: row.try_get("hits")?,
+            resets_at: start + window,
+        })
+    }
+
+    async fn throttle_clear(&self, key: &str) -> Result<()> {
+        let mut tx = self.tx(true, Scope::Global).await?;
+        sqlx::query("DELETE FROM throttles WHERE key = $1")
+            .bind(key)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn collect_expired(&self, now: i64) -> Result<u64> {
+        let mut tx = self.tx(true, Scope::Global).await?;
+        let mut n = 0;
+        for sql in [
+            "DELETE FROM sessions WHERE expires_at <= $1",
+            "DELETE FROM device_codes WHERE expires_at <= $1 OR status = 'consumed'",
+            "DELETE FROM email_tokens WHERE expires_at <= $1",
+            // A window that ended a day ago counts nothing any more.
+            "DELETE FROM throttles WHERE window_start < $1 - 86400",
+        ] {
+            n += sqlx::query(sql)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        }
+        tx.commit().await?;
+        Ok(n)
     }
 
     async fn create_device_code(
@@ -894,6 +1022,7 @@ impl Storage for SqlStore {
         let mut tx = self.org_tx(t, true).await?;
         lock_org(&mut tx, &t.org_id).await?;
         let current = member_role_in(&mut tx, &t.org_id, user_id).await?;
+        only_owners_change_owners(t, current)?;
         if current == Role::Owner && role != Role::Owner && owners(&mut tx, &t.org_id).await? == 1 {
             return Err(StoreError::Conflict(
                 "an organisation keeps at least one owner".into(),
@@ -905,12 +1034,13 @@ impl Storage for SqlStore {
             .bind(user_id)
             .execute(&mut *tx)
             .await?;
+        let (keys, invitations) = cap_grants_of(&mut tx, &t.org_id, user_id, Some(role)).await?;
         event(
             &mut tx,
             t,
             "member.role_changed",
             user_id,
-            json!({"from": current, "to": role}),
+            json!({"from": current, "to": role, "keys_capped": keys, "invitations_revoked": invitations}),
             now,
         )
         .await?;
@@ -922,6 +1052,7 @@ impl Storage for SqlStore {
         let mut tx = self.org_tx(t, true).await?;
         lock_org(&mut tx, &t.org_id).await?;
         let current = member_role_in(&mut tx, &t.org_id, user_id).await?;
+        only_owners_change_owners(t, current)?;
         if current == Role::Owner && owners(&mut tx, &t.org_id).await? == 1 {
             return Err(StoreError::Conflict(
                 "an organisation keeps at least one owner".into(),
@@ -932,12 +1063,13 @@ impl Storage for SqlStore {
             .bind(user_id)
             .execute(&mut *tx)
             .await?;
+        let (keys, invitations) = cap_grants_of(&mut tx, &t.org_id, user_id, None).await?;
         event(
             &mut tx,
             t,
             "member.removed",
             user_id,
-            json!({"role": current}),
+            json!({"role": current, "keys_revoked": keys, "invitations_revoked": invitations}),
             now,
         )
         .await?;
@@ -1236,7 +1368,23 @@ impl Storage for SqlStore {
         if n == 0 {
             return Err(StoreError::NotFound);
         }
-        event(&mut tx, t, "api_key.revoked", id, json!({}), now).await?;
+        // What the key invited goes with it.
+        let invitations =
+            sqlx::query("DELETE FROM invitations WHERE org_id = $1 AND invited_by = $2")
+                .bind(&t.org_id)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        event(
+            &mut tx,
+            t,
+            "api_key.revoked",
+            id,
+            json!({"invitations_revoked": invitations}),
+            now,
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -1459,6 +1607,12 @@ impl Storage for SqlStore {
 
     async fn deliveries(&self, t: &Tenant, webhook_id: &str) -> Result<Vec<Delivery>> {
         let mut tx = self.org_tx(t, false).await?;
+        sqlx::query("SELECT id FROM webhooks WHERE org_id = $1 AND id = $2")
+            .bind(&t.org_id)
+            .bind(webhook_id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(StoreError::NotFound)?;
         let rows = sqlx::query(
             "SELECT id, webhook_id, event, status, attempts, next_attempt_at, last_error \
              FROM webhook_deliveries WHERE org_id = $1 AND webhook_id = $2 ORDER BY created_at, id",
@@ -1483,32 +1637,64 @@ impl Storage for SqlStore {
     }
 
     async fn due_deliveries(&self, now: i64, limit: i64) -> Result<Vec<(String, String)>> {
-        // Claimed with a lease, so that replicas do not send one delivery together; a replica
-        // that dies mid-send leaves it due again when the lease ends. The outer
-        // `next_attempt_at` test is what a second replica's UPDATE re-checks after waiting on
-        // the first one's row locks (PostgreSQL), so it skips what was just claimed.
-        let mut tx = self.tx(true, Scope::Global).await?;
+        let mut tx = self.tx(false, Scope::Global).await?;
         let rows = sqlx::query(
-            "UPDATE webhook_queue SET next_attempt_at = $1 \
-             WHERE next_attempt_at <= $2 AND delivery_id IN (SELECT delivery_id FROM webhook_queue \
-             WHERE next_attempt_at <= $2 ORDER BY next_attempt_at LIMIT $3) \
-             RETURNING delivery_id, org_id",
+            "SELECT delivery_id, org_id FROM webhook_queue WHERE next_attempt_at <= $1 \
+             ORDER BY next_attempt_at LIMIT $2",
         )
-        .bind(now + DELIVERY_LEASE_S)
         .bind(now)
         .bind(limit)
         .fetch_all(&mut *tx)
         .await?;
-        tx.commit().await?;
         rows.iter()
             .map(|r| Ok((r.try_get("delivery_id")?, r.try_get("org_id")?)))
             .collect()
     }
 
+    async fn claim_delivery(&self, id: &str, now: i64, lease: i64) -> Result<bool> {
+        // The `next_attempt_at` test is what a second replica's UPDATE re-checks after waiting
+        // on the first one's row lock (PostgreSQL), so it skips what was just claimed.
+        let mut tx = self.tx(true, Scope::Global).await?;
+        let n = sqlx::query(
+            "UPDATE webhook_queue SET next_attempt_at = $1 \
+             WHERE delivery_id = $2 AND next_attempt_at <= $3",
+        )
+        .bind(now + lease)
+        .bind(id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(n == 1)
+    }
+
+    async fn reseal_webhook_secret(
+        &self,
+        t: &Tenant,
+        webhook_id: &str,
+        old: &str,
+        new: &str,
+    ) -> Result<()> {
+        let mut tx = self.org_tx(t, true).await?;
+        sqlx::query(
+            "UPDATE webhooks SET secret = $1 WHERE org_id = $2 AND id = $3 AND secret = $4",
+        )
+        .bind(new)
+        .bind(&t.org_id)
+        .bind(webhook_id)
+        .bind(old)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     async fn delivery(&self, t: &Tenant, id: &str) -> Result<Option<DueDelivery>> {
         let mut tx = self.org_tx(t, false).await?;
         let row = sqlx::query(
-            "SELECT d.id, d.org_id, d.payload, d.attempts, w.url, w.secret FROM webhook_deliveries d \
+            "SELECT d.id, d.org_id, d.webhook_id, d.payload, d.attempts, w.url, w.secret \
+             FROM webhook_deliveries d \
              JOIN webhooks w ON w.id = d.webhook_id AND w.org_id = d.org_id \
              WHERE d.org_id = $1 AND d.id = $2 AND d.status = 'pending'",
         )
@@ -1520,6 +1706,7 @@ impl Storage for SqlStore {
             Ok(DueDelivery {
                 id: r.try_get("id")?,
                 org_id: r.try_get("org_id")?,
+                webhook_id: r.try_get("webhook_id")?,
                 url: r.try_get("url")?,
                 secret: r.try_get("secret")?,
                 payload: r.try_get("payload")?,
@@ -1595,4 +1782,75 @@ async fn owners(tx: &mut Transaction<'static, Any>, org_id: &str) -> Result<i64>
             .await?
             .try_get("n")?,
     )
+}
+
+/// Only owners demote or remove owners (an admin could otherwise take an org over from a
+/// co-owner).
+fn only_owners_change_owners(t: &Tenant, target_role: Role) -> Result<()> {
+    if target_role == Role::Owner && t.role < Role::Owner {
+        return Err(StoreError::Forbidden(
+            "only an owner changes or removes an owner".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Keeps what a member handed out within what they may still do: their API keys are capped at
+/// `role` and their pending invitations above it withdrawn; with no role (removed), all of them
+/// go. Returns (keys changed, invitations withdrawn).
+async fn cap_grants_of(
+    tx: &mut Transaction<'static, Any>,
+    org_id: &str,
+    user_id: &str,
+    role: Option<Role>,
+) -> Result<(u64, u64)> {
+    let keys = cap_rows(tx, Grants::Keys, org_id, user_id, role).await?;
+    let invitations = cap_rows(tx, Grants::Invitations, org_id, user_id, role).await?;
+    Ok((keys, invitations))
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Grants {
+    Keys,
+    Invitations,
+}
+
+async fn cap_rows(
+    tx: &mut Transaction<'static, Any>,
+    grants: Grants,
+    org_id: &str,
+    user_id: &str,
+    role: Option<Role>,
+) -> Result<u64> {
+    let (table, creator) = match grants {
+        Grants::Keys => ("api_keys", "created_by"),
+        Grants::Invitations => ("invitations", "invited_by"),
+    };
+    let rows = sqlx::query(&format!(
+        "SELECT id, role FROM {table} WHERE org_id = $1 AND {creator} = $2"
+    ))
+    .bind(org_id)
+    .bind(user_id)
+    .fetch_all(&mut **tx)
+    .await?;
+    let delete = format!("DELETE FROM {table} WHERE org_id = $1 AND id = $2");
+    let mut changed = 0;
+    for row in rows {
+        let (id, stored): (String, String) = (row.try_get("id")?, row.try_get("role")?);
+        let above = role.is_none_or(|r| Role::parse(&stored).is_none_or(|s| s > r));
+        if !above {
+            continue;
+        }
+        let query = match role {
+            Some(r) if grants == Grants::Keys => {
+                sqlx::query("UPDATE api_keys SET role = $3 WHERE org_id = $1 AND id = $2")
+                    .bind(org_id)
+                    .bind(id)
+                    .bind(r.as_str())
+            }
+            _ => sqlx::query(&delete).bind(org_id).bind(id),
+        };
+        changed += query.execute(&mut **tx).await?.rows_affected();
+    }
+    Ok(changed)
 }

@@ -16,9 +16,15 @@ fi
 
 work=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-# The default tiers, with a rate limit a fuzzer stays under.
+# The default tiers and throttles, with limits a fuzzer stays under.
 cat >"$work/config.toml" <<EOF
 admin_token = "operator-secret"
+[throttle]
+signups_per_address = 1000000
+login_failures_per_account = 1000000
+login_failures_per_address = 1000000
+device_codes_per_address = 1000000
+device_verify_failures_per_user = 1000000
 [tiers.free]
 max_repos = 3
 max_chunks = 10000

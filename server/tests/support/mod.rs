@@ -1,6 +1,7 @@
 //! The test harness: the application over a fresh SQLite file or a fresh database in a
 //! throwaway PostgreSQL cluster (started once per test binary from the installed binaries),
-//! driven in-process with an injected clock.
+//! driven in-process with an injected clock. Each test binary uses some of it.
+#![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -15,10 +16,33 @@ use scry_server::clock::ManualClock;
 use scry_server::config::Config;
 use scry_server::db::Db;
 use scry_server::model::Limits;
+use scry_server::secrets::SecretBox;
 use scry_server::store::SqlStore;
 use serde_json::{Value, json};
 use sqlx::{AnyPool, Row};
 use tower::ServiceExt;
+
+/// Runs each named `async fn case(Backend)` as two tests, `sqlite::case` and `postgres::case`.
+macro_rules! on_both_backends {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $case() {
+                    super::$case(super::Backend::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $case() {
+                    super::$case(super::Backend::Postgres).await
+                }
+            )*
+        }
+    };
+}
 
 /// 2026-11-22 12:00 UTC.
 pub const START: i64 = 1_795_348_800;
@@ -41,7 +65,7 @@ pub struct Harness {
     pub owner_url: Option<String>,
     /// Unrestricted access to the same database, to check what the API cannot show.
     pub raw: AnyPool,
-    _dir: Option<tempfile::TempDir>,
+    _dir: tempfile::TempDir,
 }
 
 pub struct Reply {
@@ -57,7 +81,8 @@ impl Reply {
     }
 }
 
-/// The test configuration: the default tiers, except a rate limit that single tests stay under.
+/// The test configuration: the default tiers and throttles, except limits that single tests
+/// stay under (every request comes from one unknown address).
 pub fn config() -> Config {
     let mut config = Config {
         admin_token: Some("operator-secret".into()),
@@ -66,8 +91,14 @@ pub fn config() -> Config {
     for limits in config.tiers.values_mut() {
         limits.requests_per_minute = 10_000;
     }
+    config.throttle.signups_per_address = 10_000;
+    config.throttle.login_failures_per_address = 10_000;
+    config.throttle.device_codes_per_address = 10_000;
     config
 }
+
+/// The key a PostgreSQL harness seals secrets with (SQLite keeps one in its data directory).
+pub const TEST_SECRETS_KEY: &str = "c2NyeS10ZXN0LXNlY3JldHMta2V5LTMyLWJ5dGVzISE=";
 
 pub fn limits(max_repos: i64, max_chunks: i64, requests_per_minute: i64) -> Limits {
     Limits {
@@ -78,32 +109,29 @@ pub fn limits(max_repos: i64, max_chunks: i64, requests_per_minute: i64) -> Limi
 }
 
 impl Harness {
-    pub async fn new(backend: Backend, config: Config) -> Harness {
+    pub async fn new(backend: Backend, mut config: Config) -> Harness {
         sqlx::any::install_default_drivers();
-        let (db, url, owner_url, raw_url, dir) = match backend {
+        // The data directory holds the outbox (and, on SQLite, the database and its key).
+        let dir = tempfile::tempdir().unwrap();
+        config.data_dir = dir.path().to_path_buf();
+        let (db, url, owner_url, raw_url) = match backend {
             Backend::Sqlite => {
-                let dir = tempfile::tempdir().unwrap();
                 let db = Db::sqlite(dir.path()).await.unwrap();
                 let path = dir.path().join("scry-server.db");
                 let raw_url = format!("sqlite://{}", path.display());
-                (
-                    db,
-                    dir.path().display().to_string(),
-                    None,
-                    raw_url,
-                    Some(dir),
-                )
+                (db, dir.path().display().to_string(), None, raw_url)
             }
             Backend::Postgres => {
                 let (owner, login) = fresh_postgres_database().await;
                 let db = Db::postgres(&login, Some(&owner), 8).await.unwrap();
-                (db, login, Some(owner.clone()), owner, None)
+                config.secrets_key = Some(TEST_SECRETS_KEY.into());
+                (db, login, Some(owner.clone()), owner)
             }
         };
         let raw = AnyPool::connect(&raw_url).await.unwrap();
         let store = Arc::new(SqlStore::new(db));
         let clock = Arc::new(ManualClock::new(START));
-        let app = scry_server::app(store.clone(), clock.clone(), config.clone());
+        let app = scry_server::app(store.clone(), clock.clone(), config.clone()).unwrap();
         Harness {
             backend,
             app,
@@ -115,6 +143,45 @@ impl Harness {
             raw,
             _dir: dir,
         }
+    }
+
+    /// The webhook sender of this harness's service.
+    pub fn sender(&self) -> scry_server::webhooks::Sender {
+        self.sender_on(self.store.clone())
+    }
+
+    /// A webhook sender over `store` (another replica's), configured as this service.
+    pub fn sender_on(&self, store: Arc<SqlStore>) -> scry_server::webhooks::Sender {
+        let secrets = SecretBox::new(&self.config.secrets_key().unwrap());
+        scry_server::webhooks::Sender::new(store, self.clock.clone(), secrets, &self.config)
+    }
+
+    /// The messages mailed to `email` so far (the outbox's files), oldest first.
+    pub fn mail_to(&self, email: &str) -> Vec<String> {
+        let mut files: Vec<_> = std::fs::read_dir(self.config.outbox())
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .collect();
+        files.sort();
+        files
+            .into_iter()
+            .map(|p| std::fs::read_to_string(p).unwrap())
+            .filter(|m| m.starts_with(&format!("To: {email}\r\n")))
+            .collect()
+    }
+
+    /// The verification token of the last message mailed to `email`.
+    pub fn verification_token(&self, email: &str) -> Option<String> {
+        let mail = self.mail_to(email).pop()?;
+        let at = mail.find("scry_vfy_")?;
+        Some(
+            mail[at..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect(),
+        )
     }
 
     /// A second replica's storage: its own connections to the same database.
@@ -131,7 +198,7 @@ impl Harness {
     /// A second replica: the same database and clock.
     pub async fn replica(&self) -> Router {
         let store = self.replica_store().await;
-        scry_server::app(store, self.clock.clone(), self.config.clone())
+        scry_server::app(store, self.clock.clone(), self.config.clone()).unwrap()
     }
 
     pub async fn call(
@@ -142,6 +209,34 @@ impl Harness {
         body: Option<Value>,
     ) -> Reply {
         send(&self.app, method, path, token, body).await
+    }
+
+    /// A request as if from client address `ip` (what the listener would record), with a body
+    /// of `content_type`.
+    pub async fn call_from(
+        &self,
+        ip: &str,
+        path: &str,
+        token: Option<&str>,
+        content_type: &str,
+        body: impl Into<Vec<u8>>,
+    ) -> Reply {
+        let addr: std::net::SocketAddr = format!("{ip}:40000").parse().unwrap();
+        let mut request = Request::builder()
+            .method(Method::POST)
+            .uri(path)
+            .header(header::CONTENT_TYPE, content_type)
+            .extension(axum::extract::ConnectInfo(addr));
+        if let Some(t) = token {
+            request = request.header(header::AUTHORIZATION, format!("Bearer {t}"));
+        }
+        reply(&self.app, request.body(Body::from(body.into())).unwrap()).await
+    }
+
+    /// A JSON POST as if from client address `ip`.
+    pub async fn post_from(&self, ip: &str, path: &str, token: Option<&str>, body: Value) -> Reply {
+        self.call_from(ip, path, token, "application/json", body.to_string())
+            .await
     }
 
     pub async fn get(&self, path: &str, token: &str) -> Reply {
@@ -173,8 +268,28 @@ impl Harness {
         reply(&self.app, request.body(Body::from(body)).unwrap()).await
     }
 
-    /// Signs up and logs in; returns (user id, session token).
+    /// Signs up, confirms the address from the mailed token, and logs in; returns (user id,
+    /// session token).
     pub async fn user(&self, email: &str) -> (String, String) {
+        let id = self.unverified_user(email).await;
+        let token = self
+            .verification_token(email)
+            .expect("a verification email");
+        let r = self
+            .call(
+                "POST",
+                "/v1/users/verify",
+                None,
+                Some(json!({"token": token})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        assert_eq!(r.body["email_verified"], true);
+        (id, self.login(email).await)
+    }
+
+    /// Signs up without confirming the address; returns the user id.
+    pub async fn unverified_user(&self, email: &str) -> String {
         let r = self
             .call(
                 "POST",
@@ -184,7 +299,11 @@ impl Harness {
             )
             .await;
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
-        let id = r.body["id"].as_str().unwrap().to_string();
+        r.body["id"].as_str().unwrap().to_string()
+    }
+
+    /// Logs in with the password `user` signs up with; returns the session token.
+    pub async fn login(&self, email: &str) -> String {
         let r = self
             .call(
                 "POST",
@@ -194,7 +313,7 @@ impl Harness {
             )
             .await;
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
-        (id, r.body["token"].as_str().unwrap().to_string())
+        r.body["token"].as_str().unwrap().to_string()
     }
 
     /// Creates an organisation owned by `token`'s user; returns its id.
