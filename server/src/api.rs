@@ -496,13 +496,14 @@ async fn login(
     Json(body): Json<Login>,
 ) -> Result<Response, ApiError> {
     let email = crate::input::email(&body.email).unwrap_or_default();
-    let counted = [
+    let (account, address) = (
         Counted::LoginFailuresOf(&email),
         Counted::LoginFailuresFrom(from),
-    ];
+    );
     let throttles = state.throttles();
     // Refused before any hashing: a throttled guess costs the service nothing.
-    throttles.check(&counted).await?;
+    throttles.take(account).await?;
+    throttles.take(address).await?;
     let credentials = state.store.credentials(&email).await?;
     let (user, hash) = match credentials {
         Some(c) => (Some(c.user), c.password_hash),
@@ -515,10 +516,10 @@ async fn login(
         .run(move || auth::verify_password(&password, &hash))
         .await?;
     let Some(user) = user.filter(|_| ok) else {
-        throttles.count(&counted).await?;
         return Err(ApiError::unauthorized("wrong email or password"));
     };
-    throttles.clear(Counted::LoginFailuresOf(&email)).await?;
+    throttles.clear(account).await?;
+    throttles.give_back(address).await?;
     Ok(created(start_session(&state, user).await?))
 }
 
@@ -743,7 +744,7 @@ async fn device_verify(
     let code = auth::normalise_user_code(&body.user_code);
     let throttles = state.throttles();
     let failures = Counted::DeviceVerifyFailuresOf(&user.id);
-    throttles.check(&[failures]).await?;
+    throttles.take(failures).await?;
     let decided = state
         .store
         .decide_device_code(
@@ -753,9 +754,9 @@ async fn device_verify(
         )
         .await?;
     if decided {
+        throttles.give_back(failures).await?;
         Ok(StatusCode::NO_CONTENT)
     } else {
-        throttles.count(&[failures]).await?;
         Err(ApiError::not_found())
     }
 }

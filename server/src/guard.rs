@@ -143,48 +143,30 @@ pub struct Throttles<'s> {
 }
 
 impl Throttles<'_> {
-    /// Refuses when any of `what` has reached its limit in the current window (counts nothing).
-    pub async fn check(&self, what: &[Counted<'_>]) -> Result<(), ApiError> {
-        for &w in what {
-            self.add(w, 0).await?;
-        }
-        Ok(())
-    }
-
-    /// Counts one of each of `what` (a failure, a request).
-    pub async fn count(&self, what: &[Counted<'_>]) -> Result<(), ApiError> {
-        for &w in what {
-            self.store
-                .throttle(&w.key(), self.now, self.config.window_s, 1)
-                .await?;
-        }
-        Ok(())
-    }
-
-    /// Counts one and refuses when that goes over the limit: for what is limited whether it
-    /// succeeds or not (sign-ups, device codes, emails).
+    /// Counts an attempt at `what` and refuses it when that goes over the limit. Counted before
+    /// the work, so attempts made at once are limited exactly; one that turns out fine is
+    /// handed back ([`Throttles::give_back`], [`Throttles::clear`]).
     pub async fn take(&self, what: Counted<'_>) -> Result<(), ApiError> {
-        self.add(what, 1).await
-    }
-
-    pub async fn clear(&self, what: Counted<'_>) -> Result<(), ApiError> {
-        Ok(self.store.throttle_clear(&what.key()).await?)
-    }
-
-    async fn add(&self, what: Counted<'_>, n: i64) -> Result<(), ApiError> {
         let at = self
             .store
-            .throttle(&what.key(), self.now, self.config.window_s, n)
+            .throttle(&what.key(), self.now, self.config.window_s, 1)
             .await?;
-        let limit = what.limit(self.config);
-        let over = if n == 0 {
-            at.hits >= limit
-        } else {
-            at.hits > limit
-        };
-        if over {
+        if at.hits > what.limit(self.config) {
             return Err(what.refusal(at.resets_at - self.now));
         }
         Ok(())
+    }
+
+    /// Uncounts an attempt that succeeded (a login from an address many people share).
+    pub async fn give_back(&self, what: Counted<'_>) -> Result<(), ApiError> {
+        self.store
+            .throttle(&what.key(), self.now, self.config.window_s, -1)
+            .await?;
+        Ok(())
+    }
+
+    /// Forgets every attempt at `what` (an account's failures once its password is given).
+    pub async fn clear(&self, what: Counted<'_>) -> Result<(), ApiError> {
+        Ok(self.store.throttle_clear(&what.key()).await?)
     }
 }

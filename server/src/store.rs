@@ -101,7 +101,9 @@ pub trait Storage: Send + Sync {
     async fn verify_email(&self, hash: &str, now: i64) -> Result<Option<User>>;
 
     /// Adds `add` to the count under `key` (a hash) in its current `window`-second window,
-    /// starting a new window when the last one ended; returns the count.
+    /// starting a new window when the last one ended; returns the count. A negative `add`
+    /// hands attempts back within the current window, never below zero (the count returned
+    /// is then 0).
     async fn throttle(&self, key: &str, now: i64, window: i64, add: i64) -> Result<Throttled>;
     async fn throttle_clear(&self, key: &str) -> Result<()>;
     /// Deletes expired sessions, device codes, email tokens and throttle windows.
@@ -625,6 +627,23 @@ impl Storage for SqlStore {
         let mut tx = self.tx(true, Scope::Global).await?;
         self.db.counters_only(&mut tx).await?;
         let start = now - now.rem_euclid(window);
+        if add < 0 {
+            // Handing back never goes below zero, nor into a window the attempt was not in.
+            sqlx::query(
+                "UPDATE throttles SET hits = hits + $1 \
+                 WHERE key = $2 AND window_start = $3 AND hits + $1 >= 0",
+            )
+            .bind(add)
+            .bind(key)
+            .bind(start)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            return Ok(Throttled {
+                hits: 0,
+                resets_at: start + window,
+            });
+        }
         let row = sqlx::query(
             "INSERT INTO throttles (key, window_start, hits) VALUES ($1, $2, $3) \
              ON CONFLICT (key) DO UPDATE SET \

@@ -352,6 +352,26 @@ async fn logins_are_throttled_and_hashing_is_bounded(backend: Backend) {
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
 
+    // Guesses sent at once are counted before they are hashed: exactly the limit get through.
+    let mut burst = tokio::task::JoinSet::new();
+    for _ in 0..20 {
+        let app = h.app.clone();
+        let body = login("burst@example.com", "wrong password");
+        burst.spawn(
+            async move { support::send(&app, "POST", "/v1/sessions", None, Some(body)).await },
+        );
+    }
+    let statuses: Vec<StatusCode> = burst.join_all().await.iter().map(|r| r.status).collect();
+    let hashed = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::UNAUTHORIZED)
+        .count();
+    let refused = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert_eq!((hashed, refused), (3, 17), "{statuses:?}");
+
     // One address guessing across accounts.
     for i in 0..5 {
         let r = h
