@@ -484,6 +484,14 @@ fn bad_messages_get_errors_and_the_server_carries_on() {
     server.send_raw(r#"{"id": "raw", "method": 12}"#);
     let stdin = server.stdin.as_mut().unwrap();
     stdin.write_all(b"X-Nonsense: 1\r\n\r\n").unwrap();
+    // A header that is not UTF-8 (its body skipped), and a header line of 4 MiB: each gets an
+    // error, neither ends the session or is held in memory whole.
+    stdin
+        .write_all(b"X-Bad: \xff\xfe\r\nContent-Length: 2\r\n\r\n{}")
+        .unwrap();
+    stdin.write_all(b"X-Long: ").unwrap();
+    stdin.write_all(&vec![b'a'; 4 << 20]).unwrap();
+    stdin.write_all(b"\r\nContent-Length: 2\r\n\r\n{}").unwrap();
     assert!(err["message"].as_str().unwrap().contains("empty"), "{err}");
     let err = server
         .request("scry/search", json!({"query": "x", "lang": "cobol"}))
@@ -502,6 +510,14 @@ fn bad_messages_get_errors_and_the_server_carries_on() {
             .contains("unknown language"),
         "{err}"
     );
+    for problem in ["not UTF-8", "longer than"] {
+        assert!(
+            server.log.iter().any(|m| m["id"].is_null()
+                && m["error"]["code"] == -32700
+                && m["error"]["message"].as_str().unwrap().contains(problem)),
+            "a bad header ({problem}) is answered with a parse error"
+        );
+    }
     let err = server
         .request("scry/search", json!({"limit": 3}))
         .unwrap_err();

@@ -20,16 +20,26 @@ enum Frame {
     Bad(String),
 }
 
+/// Longest header line taken: real headers are a few dozen bytes.
+const MAX_HEADER_LINE: usize = 8 * 1024;
+
 /// Reads one frame: headers up to a blank line, then `Content-Length` bytes. `None` at the end
-/// of the stream.
+/// of the stream. A header that is not UTF-8 or runs past [`MAX_HEADER_LINE`] makes the frame
+/// bad; its body, when its length was readable, is skipped so the next frame starts in step.
 async fn read_frame<R: AsyncBufRead + Unpin>(reader: &mut R) -> io::Result<Option<Frame>> {
     let mut length: Option<Result<usize, String>> = None;
+    let mut bad_header: Option<String> = None;
     let mut any_header = false;
     loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line).await? == 0 {
-            return Ok(None);
-        }
+        let line = match read_header_line(reader).await? {
+            None => return Ok(None),
+            Some(Ok(line)) => line,
+            Some(Err(problem)) => {
+                any_header = true;
+                bad_header.get_or_insert(problem);
+                continue;
+            }
+        };
         let line = line.trim_end_matches(['\r', '\n']);
         if line.is_empty() {
             if any_header {
@@ -55,9 +65,56 @@ async fn read_frame<R: AsyncBufRead + Unpin>(reader: &mut R) -> io::Result<Optio
         Some(Err(message)) => return Ok(Some(Frame::Bad(message))),
         None => return Ok(Some(Frame::Bad("a message without Content-Length".into()))),
     };
+    if let Some(problem) = bad_header {
+        let skipped =
+            tokio::io::copy(&mut reader.take(length as u64), &mut tokio::io::sink()).await?;
+        if skipped < length as u64 {
+            return Ok(None);
+        }
+        return Ok(Some(Frame::Bad(problem)));
+    }
     let mut body = vec![0; length];
     reader.read_exact(&mut body).await?;
     Ok(Some(Frame::Body(body)))
+}
+
+/// One header line, newline included: `Err` (the line consumed) when it is not UTF-8 or longer
+/// than [`MAX_HEADER_LINE`]; `None` at the end of the stream.
+async fn read_header_line<R: AsyncBufRead + Unpin>(
+    reader: &mut R,
+) -> io::Result<Option<Result<String, String>>> {
+    let mut line = Vec::new();
+    let mut too_long = false;
+    loop {
+        let available = reader.fill_buf().await?;
+        if available.is_empty() {
+            return Ok(
+                (!line.is_empty() || too_long).then(|| Err("a header line without its end".into()))
+            );
+        }
+        let (take, done) = match available.iter().position(|&b| b == b'\n') {
+            Some(i) => (i + 1, true),
+            None => (available.len(), false),
+        };
+        if line.len() + take <= MAX_HEADER_LINE {
+            line.extend_from_slice(&available[..take]);
+        } else {
+            too_long = true;
+            line.clear();
+        }
+        reader.consume(take);
+        if done {
+            break;
+        }
+    }
+    if too_long {
+        return Ok(Some(Err(format!(
+            "a header line longer than {MAX_HEADER_LINE} bytes"
+        ))));
+    }
+    Ok(Some(String::from_utf8(line).map_err(|_| {
+        "a header line that is not UTF-8".to_string()
+    })))
 }
 
 fn frame(body: &[u8]) -> Vec<u8> {
