@@ -371,6 +371,39 @@ fn similar_finds_the_renamed_clone() {
     assert!(err.contains("FILE:START-END"), "{err}");
     let err = ws.fails(&["similar", "--path", &ws.path_arg(), "src/missing.py:1-2"]);
     assert!(err.contains("src/missing.py"), "{err}");
+    // A file past the index's size limit is refused as indexing refuses it, not read whole.
+    ws.write("data/huge.py", &"x = 1\n".repeat(400_000));
+    let err = ws.fails(&["similar", "--path", &ws.path_arg(), "data/huge.py:1-2"]);
+    assert!(
+        err.contains("data/huge.py is not indexed: over 1 MiB"),
+        "{err}"
+    );
+}
+
+#[test]
+fn file_names_and_code_reach_the_terminal_escaped() {
+    // A name with a newline and a screen-clearing sequence, code that writes the clipboard
+    // (OSC 52), rings the bell and overwrites its line: shown, never obeyed, even through a pipe.
+    let ws = Workspace::new(&[(
+        "src/evil\n\u{1b}[2Jname.py",
+        "def exfiltrate_clipboard():\n    banner = \"\u{1b}]52;c;ZXZpbA==\u{7}\u{1b}[2J\r\"\n    return banner\n",
+    )]);
+    let out = ws.ok(&[
+        "search",
+        "--path",
+        &ws.path_arg(),
+        "exfiltrate clipboard banner",
+    ]);
+    assert!(out.contains("exfiltrate_clipboard"), "{out}");
+    assert!(
+        !out.contains(['\u{1b}', '\u{7}', '\r']),
+        "raw control characters reached stdout: {out:?}"
+    );
+    assert!(out.contains("src/evil\\u{a}\\u{1b}[2Jname.py"), "{out}");
+    assert!(out.contains("\\u{1b}]52;c;ZXZpbA==\\u{7}"), "{out}");
+    // JSON keeps the text exact (escaped by JSON itself).
+    let hits = ws.search("exfiltrate clipboard banner", &[]);
+    assert_eq!(hits[0]["path"], "src/evil\n\u{1b}[2Jname.py");
 }
 
 #[test]

@@ -154,7 +154,7 @@ pub fn run() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", output::shown(&format!("{err:#}")));
             ExitCode::FAILURE
         }
     }
@@ -274,9 +274,13 @@ fn dispatch(cli: Cli) -> Result<()> {
                 let problems = index.check()?;
                 if !problems.is_empty() {
                     for problem in &problems {
-                        eprintln!("problem: {problem}");
+                        eprintln!("problem: {}", output::shown(problem));
                     }
-                    bail!("the index is inconsistent; run `scry index --rebuild` to recreate it");
+                    return Err(scry_core::Error::CorruptIndex {
+                        path: index.db_path().to_path_buf(),
+                        message: format!("{} problems, listed above", problems.len()),
+                    }
+                    .into());
                 }
                 println!("check:     consistent");
             }
@@ -315,7 +319,7 @@ fn update(index: &mut Index, model: &ModelChoice) -> Result<scry_core::UpdateSta
         eprintln!("warning: {note}");
     }
     for err in stats.errors.iter().take(5) {
-        eprintln!("warning: {err}");
+        eprintln!("warning: {}", output::shown(err));
     }
     if stats.errors.len() > 5 {
         eprintln!(

@@ -1,5 +1,6 @@
 //! What the commands print: JSON lines for programs, coloured text for people.
 
+use std::borrow::Cow;
 use std::io::{self, Write};
 
 use owo_colors::{OwoColorize, Stream};
@@ -54,10 +55,10 @@ pub fn print_hits(query: &str, hits: &[Hit], json: bool, out: &mut impl Write) -
         return writeln!(out, "no results for {query:?}");
     }
     for hit in hits {
-        let location = format!("{}:{}-{}", hit.path, hit.start_line, hit.end_line);
+        let location = format!("{}:{}-{}", shown(&hit.path), hit.start_line, hit.end_line);
         let name = match (&hit.scope, &hit.symbol) {
-            (Some(scope), Some(symbol)) => format!("{scope}.{symbol}"),
-            (None, Some(symbol)) => symbol.clone(),
+            (Some(scope), Some(symbol)) => format!("{}.{}", shown(scope), shown(symbol)),
+            (None, Some(symbol)) => shown(symbol).into_owned(),
             _ => String::new(),
         };
         writeln!(
@@ -74,13 +75,36 @@ pub fn print_hits(query: &str, hits: &[Hit], json: bool, out: &mut impl Write) -
             let number = format!("{:>5}", hit.start_line as usize + i);
             writeln!(
                 out,
-                "{} {line}",
-                number.if_supports_color(Stream::Stdout, |t| t.dimmed())
+                "{} {}",
+                number.if_supports_color(Stream::Stdout, |t| t.dimmed()),
+                shown(line)
             )?;
         }
         writeln!(out)?;
     }
     Ok(())
+}
+
+/// `text` as it may reach a terminal: control characters (escape sequences that would move the
+/// cursor, clear the screen or write the clipboard; carriage returns that would overwrite a
+/// line) shown escaped, `\u{1b}`. Tabs stay. Names and code come from the files searched,
+/// which anyone may have written; stdout may be a terminal even through a pipe's end.
+pub fn shown(text: &str) -> Cow<'_, str> {
+    let unsafe_char = |c: char| c.is_control() && c != '\t';
+    if !text.chars().any(unsafe_char) {
+        return Cow::Borrowed(text);
+    }
+    Cow::Owned(
+        text.chars()
+            .map(|c| {
+                if unsafe_char(c) {
+                    c.escape_unicode().to_string()
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect(),
+    )
 }
 
 /// The first lines of a chunk, trimmed of trailing blanks.
@@ -119,11 +143,15 @@ pub fn print_update(stats: &UpdateStats, status: &Status, out: &mut impl Write) 
 }
 
 pub fn print_status(status: &Status, out: &mut impl Write) -> io::Result<()> {
-    writeln!(out, "workspace: {}", status.root.display())?;
+    writeln!(
+        out,
+        "workspace: {}",
+        shown(&status.root.display().to_string())
+    )?;
     writeln!(
         out,
         "index:     {} ({:.1} MiB)",
-        status.db_path.display(),
+        shown(&status.db_path.display().to_string()),
         status.db_bytes as f64 / (1024.0 * 1024.0)
     )?;
     writeln!(out, "files:     {}", status.files)?;

@@ -8,6 +8,7 @@ mod rank;
 mod similar;
 
 use std::collections::{HashMap, HashSet};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -717,7 +718,18 @@ impl<'e> Searcher<'e> {
         let content = match self.buffers.get(&rel_path) {
             Some(placed) => std::borrow::Cow::Borrowed(placed.buffer.text.as_str()),
             None => {
-                let bytes = std::fs::read(&abs).map_err(|e| Error::io(&abs, e))?;
+                // Never more than the index would take: a huge file is refused, not read whole.
+                let limit = crate::walk::MAX_FILE_BYTES;
+                let mut bytes = Vec::new();
+                std::fs::File::open(&abs)
+                    .and_then(|f| f.take(limit + 1).read_to_end(&mut bytes))
+                    .map_err(|e| Error::io(&abs, e))?;
+                if bytes.len() as u64 > limit {
+                    return Err(Error::InvalidSpan(format!(
+                        "{rel_path} is not indexed: {} (the index's size limit)",
+                        crate::walk::SkipReason::TooLarge.describe()
+                    )));
+                }
                 std::borrow::Cow::Owned(String::from_utf8_lossy(&bytes).into_owned())
             }
         };
