@@ -519,6 +519,59 @@ fn corrupt_index_is_reported_then_rebuilt() {
     );
 }
 
+#[test]
+fn every_kind_of_damage_gets_the_same_error_and_no_results() {
+    let ws = fixture();
+    ws.index_summary();
+    let db = find_db(ws.index_dir.path());
+    let good = fs::read(&db).unwrap();
+    type Damage = fn(&mut Vec<u8>);
+    let damages: [(&str, Damage); 3] = [
+        // Every page's type byte: redb panics on the first page it reads.
+        ("pages", |b| {
+            for i in 1..b.len() / 4096 {
+                b[i * 4096] = 0xa7;
+            }
+        }),
+        ("truncated", |b| b.truncate(100)),
+        ("empty", |b| b.clear()),
+    ];
+    for (what, damage) in damages {
+        let mut bytes = good.clone();
+        damage(&mut bytes);
+        fs::write(&db, &bytes).unwrap();
+        for args in [
+            vec!["status", "--check", "--path", &ws.path_arg()],
+            vec!["search", "--path", &ws.path_arg(), "retry"],
+            vec!["similar", "--path", &ws.path_arg(), "src/upload.py:4-9"],
+        ] {
+            let out = ws.scry().args(&args).output().unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(1), "{what}: {args:?}: {stderr}");
+            let lines: Vec<&str> = stderr.lines().collect();
+            let last = lines.last().copied().unwrap_or("");
+            assert!(
+                last.starts_with("error: index ")
+                    && last.contains("is corrupt or not a Scry index")
+                    && last.ends_with("run `scry index --rebuild` to recreate it"),
+                "{what}: {args:?}: {stderr}"
+            );
+            assert!(!stderr.contains("panicked"), "{what}: {stderr}");
+            if args[0] != "status" {
+                assert!(
+                    out.stdout.is_empty(),
+                    "{what}: results served from a damaged index"
+                );
+            }
+        }
+    }
+    ws.run_ok(&["index", "--rebuild", &ws.path_arg()]);
+    assert_eq!(
+        top(&ws.search("retry a failed upload", &[])).1,
+        "retry_upload"
+    );
+}
+
 fn find_db(dir: &Path) -> PathBuf {
     for entry in fs::read_dir(dir).unwrap() {
         let db = entry.unwrap().path().join("index.redb");

@@ -28,6 +28,11 @@ pub enum Error {
     #[error("index storage failed: {0} (if this persists, run `scry index --rebuild`)")]
     Storage(String),
 
+    /// Damage found inside the index; the engine's boundary turns it into [`Error::CorruptIndex`]
+    /// naming the file.
+    #[error("the index is corrupt ({0}); run `scry index --rebuild` to recreate it")]
+    Damaged(String),
+
     #[error("{0}")]
     InvalidQuery(String),
 
@@ -46,12 +51,19 @@ impl Error {
     }
 }
 
-/// redb's many error types all mean "storage failed" to a caller.
+/// redb's many error types mean "storage failed" to a caller, or "the file is damaged" when
+/// redb found corruption or the file ends before its own layout does.
 macro_rules! storage_errors {
     ($($ty:ty),*) => {$(
         impl From<$ty> for Error {
             fn from(err: $ty) -> Self {
-                Error::Storage(err.to_string())
+                match redb::Error::from(err) {
+                    redb::Error::Corrupted(message) => Error::Damaged(message),
+                    redb::Error::Io(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
+                        Error::Damaged("the file is shorter than its contents".into())
+                    }
+                    other => Error::Storage(other.to_string()),
+                }
             }
         }
     )*};

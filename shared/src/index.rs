@@ -9,6 +9,7 @@ use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
 use crate::chunk::chunk;
+use crate::damage::guarded;
 use crate::embed::Embedder;
 use crate::error::{Error, Result};
 use crate::search::dense::Ann;
@@ -180,6 +181,15 @@ impl Index {
         embedder: Option<&dyn Embedder>,
         progress: &mut dyn FnMut(Progress),
     ) -> Result<UpdateStats> {
+        let path = self.store.path().to_path_buf();
+        guarded(&path, || self.update_unguarded(embedder, progress))
+    }
+
+    fn update_unguarded(
+        &mut self,
+        embedder: Option<&dyn Embedder>,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<UpdateStats> {
         let started = Instant::now();
         self.ensure_root()?;
         let report = walk::walk(&self.root, &self.excludes);
@@ -208,10 +218,22 @@ impl Index {
         embedder: Option<&dyn Embedder>,
         progress: &mut dyn FnMut(Progress),
     ) -> Result<UpdateStats> {
+        let path = self.store.path().to_path_buf();
+        guarded(&path, || {
+            self.update_paths_unguarded(paths, embedder, progress)
+        })
+    }
+
+    fn update_paths_unguarded(
+        &mut self,
+        paths: &[PathBuf],
+        embedder: Option<&dyn Embedder>,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<UpdateStats> {
         let started = Instant::now();
         self.ensure_root()?;
         let Some((report, scope)) = walk::walk_paths(&self.root, &self.excludes, paths) else {
-            return self.update(embedder, progress);
+            return self.update_unguarded(embedder, progress);
         };
         let reader = self.store.read()?;
         let mut stored = BTreeMap::new();
@@ -571,10 +593,13 @@ impl Index {
         reranker: &dyn Embedder,
         progress: &mut dyn FnMut(Progress),
     ) -> Result<u64> {
-        let mut w = self.store.write()?;
-        w.set_meta("rerank_model", reranker.model_id().as_bytes())?;
-        w.commit()?;
-        self.fill_vectors(reranker, &model_tag(reranker.model_id()), progress)
+        let path = self.store.path().to_path_buf();
+        guarded(&path, || {
+            let mut w = self.store.write()?;
+            w.set_meta("rerank_model", reranker.model_id().as_bytes())?;
+            w.commit()?;
+            self.fill_vectors(reranker, &model_tag(reranker.model_id()), progress)
+        })
     }
 
     /// Rebuilds the inverted file when the index is large and it is missing, of another
@@ -635,6 +660,10 @@ impl Index {
     }
 
     pub fn status(&self) -> Result<Status> {
+        guarded(self.store.path(), || self.status_unguarded())
+    }
+
+    fn status_unguarded(&self) -> Result<Status> {
         let reader = self.store.read()?;
         let model = reader
             .meta("model")?
@@ -657,19 +686,23 @@ impl Index {
 
     /// Problems with the index's internal consistency; empty when it is sound.
     pub fn check(&self) -> Result<Vec<String>> {
-        self.store.read()?.check()
+        guarded(self.store.path(), || self.store.read()?.check())
     }
 
     /// A searcher over the index as it is now; later updates do not change what it sees
     /// until it applies their [`Index::changes`].
     pub fn searcher<'e>(&self, embedder: Option<&'e dyn Embedder>) -> Result<Searcher<'e>> {
-        Searcher::load(&self.root, self.store.read()?, embedder)
+        guarded(self.store.path(), || {
+            Searcher::load(&self.root, self.store.read()?, embedder)
+        })
     }
 
     /// What the index committed (through this handle or another process) since `searcher`'s
     /// snapshot; reading them does not hold up searches, applying them is quick.
     pub fn changes<'e>(&self, searcher: &Searcher<'e>) -> Result<Changes<'e>> {
-        searcher.changes_in(self.store.read()?)
+        guarded(self.store.path(), || {
+            searcher.changes_in(self.store.read()?)
+        })
     }
 }
 

@@ -17,6 +17,7 @@
 //! ```
 
 pub mod chunk;
+mod damage;
 pub mod embed;
 mod error;
 mod index;

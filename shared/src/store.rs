@@ -6,6 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use redb::{
     ConcurrencyMode, Database, ReadTransaction, ReadableDatabase, ReadableTable,
@@ -14,6 +15,7 @@ use redb::{
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
+use crate::damage::guarded;
 use crate::error::{Error, Result};
 use crate::lang::ChunkKind;
 use crate::tokens;
@@ -166,7 +168,19 @@ impl Store {
     /// Opens the index at `path`, creating it if absent. Other processes may have it open too:
     /// redb serialises their write transactions.
     pub fn open(path: &Path, root: &Path) -> Result<(Store, Opened)> {
+        guarded(path, || Self::open_unguarded(path, root))
+    }
+
+    fn open_unguarded(path: &Path, root: &Path) -> Result<(Store, Opened)> {
         let existed = path.exists();
+        // redb would take an empty file for a new database: an index is never empty on disk,
+        // so one that is was cut short (a full disk, a copy gone wrong).
+        if existed && std::fs::metadata(path).is_ok_and(|m| m.len() == 0) {
+            return Err(Error::CorruptIndex {
+                path: path.to_path_buf(),
+                message: "the file is empty".into(),
+            });
+        }
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         }
@@ -225,9 +239,15 @@ impl Store {
             .map_err(|e| match e {
                 // redb reports a file that is not one of its databases as invalid data.
                 redb::DatabaseError::Storage(redb::StorageError::Io(io))
-                    if io.kind() == std::io::ErrorKind::InvalidData =>
+                    if matches!(
+                        io.kind(),
+                        std::io::ErrorKind::InvalidData | std::io::ErrorKind::UnexpectedEof
+                    ) =>
                 {
-                    corrupt(io.to_string())
+                    corrupt(match io.kind() {
+                        std::io::ErrorKind::UnexpectedEof => "the file is cut short".into(),
+                        _ => io.to_string(),
+                    })
                 }
                 redb::DatabaseError::Storage(redb::StorageError::Io(io)) => Error::io(path, io),
                 redb::DatabaseError::Storage(other) => corrupt(other.to_string()),
@@ -277,6 +297,7 @@ impl Store {
     pub fn read(&self) -> Result<Reader> {
         Ok(Reader {
             txn: self.db.begin_read()?,
+            path: Arc::from(self.path.as_path()),
         })
     }
 
@@ -291,6 +312,8 @@ impl Store {
 /// A consistent snapshot of the index.
 pub(crate) struct Reader {
     txn: ReadTransaction,
+    /// The index file, to name in errors.
+    path: Arc<Path>,
 }
 
 fn table_missing(e: &redb::TableError) -> bool {
@@ -298,6 +321,11 @@ fn table_missing(e: &redb::TableError) -> bool {
 }
 
 impl Reader {
+    /// The index file this snapshot is of.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     fn schema_version(&self) -> Result<Option<u32>> {
         let meta = match self.txn.open_table(META) {
             Ok(t) => t,
@@ -653,7 +681,7 @@ fn compress(text: &str) -> Vec<u8> {
 }
 
 fn decompress(bytes: &[u8]) -> Result<String> {
-    let damaged = |what: &str| Error::Storage(format!("a stored file text is damaged ({what})"));
+    let damaged = |what: &str| Error::Damaged(format!("a stored file text is damaged ({what})"));
     // The length comes first: a damaged one must not size an allocation.
     let len = bytes
         .first_chunk::<4>()

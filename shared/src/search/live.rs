@@ -28,7 +28,8 @@ enum Delta<'e> {
     /// The model or the vector graph changed, or most chunks did.
     Reload(Box<Searcher<'e>>),
     Files {
-        reader: Reader,
+        /// Boxed: a read transaction is large, and this variant is the common one.
+        reader: Box<Reader>,
         change_mark: u64,
         avg_len: f32,
         /// Each changed file's chunks now (`None`: the file is gone from the index).
@@ -137,7 +138,7 @@ impl<'e> Searcher<'e> {
         }
         let avg_len = reader.meta_u64("total_terms")? as f32 / reader.n_chunks()?.max(1) as f32;
         Ok(Changes(Delta::Files {
-            reader,
+            reader: Box::new(reader),
             change_mark,
             avg_len,
             files: out,
@@ -197,7 +198,7 @@ impl<'e> Searcher<'e> {
                 avg_len,
                 files,
             } => {
-                self.reader = reader;
+                self.reader = *reader;
                 self.change_mark = change_mark;
                 self.avg_len = avg_len;
                 for (path, chunks) in files {

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use globset::{Glob, GlobMatcher};
 use rayon::prelude::*;
 
+use crate::damage::guarded;
 use crate::embed::{self, Embedder};
 use crate::error::{Error, Result};
 use crate::lang::{self, ChunkKind, Language};
@@ -315,6 +316,12 @@ impl<'e> Searcher<'e> {
 
     /// The chunks that best answer `query`, best first.
     pub fn search(&self, query: &str, limit: usize, filter: &Filter) -> Result<Vec<Hit>> {
+        guarded(self.reader.path(), || {
+            self.search_unguarded(query, limit, filter)
+        })
+    }
+
+    fn search_unguarded(&self, query: &str, limit: usize, filter: &Filter) -> Result<Vec<Hit>> {
         let query = query.trim();
         if query.is_empty() {
             return Err(Error::InvalidQuery(
@@ -651,6 +658,12 @@ impl<'e> Searcher<'e> {
 
     /// The chunks most like `span` (other than the span itself), best first.
     pub fn similar(&self, span: &Span, limit: usize, filter: &Filter) -> Result<Vec<Hit>> {
+        guarded(self.reader.path(), || {
+            self.similar_unguarded(span, limit, filter)
+        })
+    }
+
+    fn similar_unguarded(&self, span: &Span, limit: usize, filter: &Filter) -> Result<Vec<Hit>> {
         let (rel_path, text, language) = self.read_span(span)?;
         let query_vector = match (&self.vectors, self.embedder) {
             (Some(_), Some(embedder)) => Some(embedder.embed_documents(&[&text])?.remove(0)),
