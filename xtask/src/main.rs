@@ -1,6 +1,6 @@
 //! Development tasks. `cargo xtask model …` builds the built-in embedding model
-//! (`shared/models/scry-code.bin`) from a pinned corpus and a teacher transformer; the whole
-//! recipe is `xtask/build-model.sh`, documented in `shared/models/README.md`.
+//! (`shared/core/models/scry-code.bin`) from a pinned corpus and a teacher transformer; the whole
+//! recipe is `xtask/build-model.sh`, documented in `shared/core/models/README.md`.
 
 mod distill;
 mod pairs;

@@ -9,13 +9,13 @@ use scry_core::{Embedder, Filter, Index, StaticModel, chunk, lang, tokens, walk}
 
 /// The repository's Rust, Python and TypeScript sources, read once.
 fn sources() -> Vec<(String, walk::FileText)> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let report = walk::walk(&root, &walk::Excludes::default());
     report
         .files
         .iter()
         .filter(|f| {
-            ["shared/src/", "lsp/src/", "server/src/", "extensions/"]
+            ["shared/", "lsp/src/", "server/src/", "extensions/"]
                 .iter()
                 .any(|dir| f.rel_path.starts_with(dir))
         })

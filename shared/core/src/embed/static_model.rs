@@ -1,6 +1,6 @@
 //! Scry's built-in code embedding model: a vector per word or word piece, looked up and summed.
 //! No neural network runs at search or index time, so it embeds thousands of chunks a second. The weights come from `xtask` (distilled from a transformer, then trained on
-//! documentation/code pairs); `shared/models/README.md` gives the recipe.
+//! documentation/code pairs); `shared/core/models/README.md` gives the recipe.
 //!
 //! A model has one table of vectors, or two: documents (code) and queries, so that a query's
 //! words can learn what code they point to without changing what code looks like.
@@ -161,7 +161,7 @@ impl Table {
 }
 
 impl StaticModel {
-    /// The model compiled into this binary (`shared/models/scry-code.bin`).
+    /// The model compiled into this binary (`shared/core/models/scry-code.bin`).
     pub fn builtin() -> Result<&'static StaticModel> {
         static MODEL: OnceLock<std::result::Result<StaticModel, String>> = OnceLock::new();
         MODEL
