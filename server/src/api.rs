@@ -6,9 +6,9 @@ use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{IntoParams, Modify, OpenApi, ToSchema};
+use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -23,6 +23,7 @@ use crate::model::*;
 use crate::secrets::SecretBox;
 use crate::store::{KeyGrant, Storage, StoreError, Tenant};
 use crate::webhooks::target;
+use scry_api::*;
 
 pub struct AppState {
     pub store: Arc<dyn Storage>,
@@ -313,35 +314,23 @@ fn check_id(prefix: &str, id: &str) -> Result<(), ApiError> {
     }
 }
 
-#[derive(Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-struct PageQuery {
-    /// Items per page, 1 to 100 (50 by default).
-    #[param(minimum = 1, maximum = 100)]
-    limit: Option<i64>,
-    /// The `next` cursor of the previous page.
-    #[param(pattern = "^[A-Za-z0-9_]{0,64}$")]
-    after: Option<String>,
-}
-
-impl PageQuery {
-    fn checked(&self) -> Result<(i64, &str), ApiError> {
-        let limit = self.limit.unwrap_or(50);
-        if !(1..=100).contains(&limit) {
-            return Err(ApiError::bad_request("limit must be between 1 and 100"));
-        }
-        let after = self.after.as_deref().unwrap_or("");
-        if after.len() > 64
-            || !after
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_')
-        {
-            return Err(ApiError::bad_request(
-                "after must be a cursor from a previous page",
-            ));
-        }
-        Ok((limit, after))
+/// The page size and cursor of a list request, checked.
+fn page_bounds(q: &PageQuery) -> Result<(i64, &str), ApiError> {
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=100).contains(&limit) {
+        return Err(ApiError::bad_request("limit must be between 1 and 100"));
     }
+    let after = q.after.as_deref().unwrap_or("");
+    if after.len() > 64
+        || !after
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    {
+        return Err(ApiError::bad_request(
+            "after must be a cursor from a previous page",
+        ));
+    }
+    Ok((limit, after))
 }
 
 fn created<T: Serialize>(body: T) -> Response {
@@ -350,15 +339,12 @@ fn created<T: Serialize>(body: T) -> Response {
 
 // ---- operations -----------------------------------------------------------------------------
 
-#[derive(Serialize, ToSchema)]
-struct Health {
-    status: &'static str,
-}
-
 /// Liveness: the process answers.
 #[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, body = Health)))]
 async fn healthz() -> axum::Json<Health> {
-    axum::Json(Health { status: "ok" })
+    axum::Json(Health {
+        status: "ok".into(),
+    })
 }
 
 /// Readiness: the database answers.
@@ -366,7 +352,9 @@ async fn healthz() -> axum::Json<Health> {
     responses((status = 200, body = Health), (status = 503, body = ErrorBody)))]
 async fn readyz(State(state): State<Arc<AppState>>) -> Result<axum::Json<Health>, ApiError> {
     if state.store.ping().await.is_ok() {
-        Ok(axum::Json(Health { status: "ready" }))
+        Ok(axum::Json(Health {
+            status: "ready".into(),
+        }))
     } else {
         Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -377,16 +365,6 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Result<axum::Json<Health>
 }
 
 // ---- users and sessions ---------------------------------------------------------------------
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-struct SignUp {
-    #[schema(format = "email", max_length = 254)]
-    email: String,
-    /// At least 10 characters.
-    #[schema(min_length = 10, max_length = 1024)]
-    password: String,
-}
 
 /// Creates a user.
 #[utoipa::path(post, path = "/v1/users", tag = "users", request_body = SignUp,
@@ -431,13 +409,6 @@ async fn create_user(
     }
 }
 
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-struct VerifyEmail {
-    /// The `scry_vfy_…` token from the verification email.
-    token: String,
-}
-
 /// Confirms the caller reads their email address (needed to accept invitations).
 #[utoipa::path(post, path = "/v1/users/verify", tag = "users", request_body = VerifyEmail,
     responses((status = 200, body = User), (status = 404, body = ErrorBody)))]
@@ -469,21 +440,6 @@ async fn resend_verification(
         .await?;
     state.send_verification(user).await?;
     Ok(StatusCode::ACCEPTED)
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-struct Login {
-    email: String,
-    password: String,
-}
-
-#[derive(Serialize, ToSchema)]
-struct SessionCreated {
-    /// Shown once; send it as `Authorization: Bearer …`.
-    token: String,
-    expires_at: i64,
-    user: User,
 }
 
 /// Logs in with a password; returns a session token.
@@ -556,12 +512,6 @@ async fn logout(
     }
 }
 
-#[derive(Serialize, ToSchema)]
-struct Me {
-    user: User,
-    orgs: Vec<OrgMembership>,
-}
-
 /// The calling user and their organisations.
 #[utoipa::path(get, path = "/v1/me", tag = "users", security(("bearer" = [])),
     responses((status = 200, body = Me), (status = 401, body = ErrorBody)))]
@@ -575,22 +525,6 @@ async fn me(
 }
 
 // ---- device authorisation (RFC 8628) --------------------------------------------------------
-
-#[derive(Deserialize, ToSchema)]
-struct DeviceCodeRequest {
-    #[schema(min_length = 1, max_length = 100)]
-    client_id: String,
-}
-
-#[derive(Serialize, ToSchema)]
-struct DeviceCodeResponse {
-    device_code: String,
-    user_code: String,
-    verification_uri: String,
-    verification_uri_complete: String,
-    expires_in: i64,
-    interval: i64,
-}
 
 /// Starts a device login: the device shows `user_code`, a person approves it elsewhere.
 #[utoipa::path(post, path = "/v1/device/code", tag = "device",
@@ -642,40 +576,16 @@ async fn device_code(
     }))
 }
 
-#[derive(Deserialize, ToSchema)]
-struct DeviceTokenRequest {
-    grant_type: String,
-    device_code: String,
-    client_id: Option<String>,
-}
-
-#[derive(Serialize, ToSchema)]
-struct TokenResponse {
-    access_token: String,
-    token_type: &'static str,
-    expires_in: i64,
-}
-
-#[derive(Serialize, ToSchema)]
-struct OAuthError {
-    /// `authorization_pending`, `slow_down`, `expired_token`, `access_denied`, `invalid_grant`,
-    /// `unsupported_grant_type`.
-    error: &'static str,
-    error_description: &'static str,
-}
-
-fn oauth_error(error: &'static str, error_description: &'static str) -> Response {
+fn oauth_error(error: &str, error_description: &str) -> Response {
     (
         StatusCode::BAD_REQUEST,
         axum::Json(OAuthError {
-            error,
-            error_description,
+            error: error.into(),
+            error_description: error_description.into(),
         }),
     )
         .into_response()
 }
-
-const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 
 /// The device polls here until the person approves or denies, or the code expires.
 #[utoipa::path(post, path = "/v1/device/token", tag = "device",
@@ -716,20 +626,12 @@ async fn device_token(
             let session = start_session(&state, user).await?;
             axum::Json(TokenResponse {
                 access_token: session.token,
-                token_type: "Bearer",
+                token_type: "Bearer".into(),
                 expires_in: state.config.session_ttl_s,
             })
             .into_response()
         }
     })
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-struct DeviceVerify {
-    user_code: String,
-    /// `true` to log the device in as the caller, `false` to refuse it.
-    approve: bool,
 }
 
 /// A logged-in person approves or denies a device's code.
@@ -762,13 +664,6 @@ async fn device_verify(
 }
 
 // ---- organisations and members --------------------------------------------------------------
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-struct NewOrg {
-    #[schema(min_length = 1, max_length = 100)]
-    name: String,
-}
 
 /// Creates an organisation on the free tier, with the caller as owner.
 #[utoipa::path(post, path = "/v1/orgs", tag = "orgs", security(("bearer" = [])), request_body = NewOrg,
@@ -844,12 +739,6 @@ async fn list_members(
     Ok(axum::Json(state.store.members(&t).await?))
 }
 
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-struct RoleChange {
-    role: Role,
-}
-
 /// Changes a member's role (admins; only owners make owners).
 #[utoipa::path(patch, path = "/v1/orgs/{org}/members/{user}", tag = "orgs", security(("bearer" = [])),
     params(("org" = String, Path), ("user" = String, Path)), request_body = RoleChange,
@@ -888,20 +777,6 @@ async fn remove_member(
         .remove_member(&t, &user, state.clock.now())
         .await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-struct NewInvitation {
-    email: String,
-    role: Role,
-}
-
-#[derive(Serialize, ToSchema)]
-struct InvitationCreated {
-    invitation: Invitation,
-    /// Shown once: the invitee accepts with it.
-    token: String,
 }
 
 /// Invites someone by email (admins).
@@ -946,18 +821,6 @@ async fn list_invitations(
     Ok(axum::Json(state.store.invitations(&t).await?))
 }
 
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-struct AcceptInvitation {
-    token: String,
-}
-
-#[derive(Serialize, ToSchema)]
-struct Joined {
-    org_id: String,
-    role: Role,
-}
-
 /// Accepts an invitation addressed to the caller's email.
 #[utoipa::path(post, path = "/v1/invitations/accept", tag = "orgs", security(("bearer" = [])), request_body = AcceptInvitation,
     responses((status = 200, body = Joined), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
@@ -982,13 +845,6 @@ async fn accept_invitation(
 }
 
 // ---- repositories ---------------------------------------------------------------------------
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-struct NewRepo {
-    #[schema(min_length = 1, max_length = 100)]
-    name: String,
-}
 
 /// Registers a repository (members); refused over the tier's repository quota.
 #[utoipa::path(post, path = "/v1/orgs/{org}/repos", tag = "repos", security(("bearer" = [])), params(("org" = String, Path)),
@@ -1021,7 +877,7 @@ async fn list_repos(
     Path(org): Path<String>,
     Query(q): Query<PageQuery>,
 ) -> Result<axum::Json<Page<Repo>>, ApiError> {
-    let (limit, after) = q.checked()?;
+    let (limit, after) = page_bounds(&q)?;
     let t = state.authorize(&who, &org, Role::Viewer).await?;
     Ok(axum::Json(state.store.repos(&t, limit, after).await?))
 }
@@ -1056,13 +912,6 @@ async fn delete_repo(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-struct ChunkCount {
-    /// Chunks the repository's synced index now holds.
-    chunks: i64,
-}
-
 /// Records how many chunks a repository's index holds; refused over the chunk quota.
 #[utoipa::path(put, path = "/v1/orgs/{org}/repos/{repo}/chunks", tag = "repos", security(("bearer" = [])),
     params(("org" = String, Path), ("repo" = String, Path)), request_body = ChunkCount,
@@ -1092,21 +941,6 @@ async fn set_repo_chunks(
 }
 
 // ---- API keys -------------------------------------------------------------------------------
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-struct NewKey {
-    name: String,
-    /// At most the creator's own role.
-    role: Role,
-}
-
-#[derive(Serialize, ToSchema)]
-struct KeyCreated {
-    /// Shown once: only its hash is stored.
-    key: String,
-    api_key: ApiKey,
-}
 
 /// Creates an API key scoped to this organisation and a role (admins).
 #[utoipa::path(post, path = "/v1/orgs/{org}/keys", tag = "keys", security(("bearer" = [])), params(("org" = String, Path)),
@@ -1172,17 +1006,6 @@ async fn revoke_key(
 
 // ---- usage, audit, export -------------------------------------------------------------------
 
-#[derive(Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-struct UsageQuery {
-    /// First day, `YYYY-MM-DD` (30 days ago by default).
-    #[param(pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
-    from: Option<String>,
-    /// Last day, `YYYY-MM-DD` (today by default).
-    #[param(pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
-    to: Option<String>,
-}
-
 fn check_day(day: &str) -> Result<(), ApiError> {
     let b = day.as_bytes();
     let ok = b.len() == 10
@@ -1227,7 +1050,7 @@ async fn audit(
     Path(org): Path<String>,
     Query(q): Query<PageQuery>,
 ) -> Result<axum::Json<Page<AuditEntry>>, ApiError> {
-    let (limit, after) = q.checked()?;
+    let (limit, after) = page_bounds(&q)?;
     let t = state.authorize(&who, &org, Role::Admin).await?;
     Ok(axum::Json(state.store.audit(&t, limit, after).await?))
 }
@@ -1245,24 +1068,6 @@ async fn export(
 }
 
 // ---- webhooks -------------------------------------------------------------------------------
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-struct NewWebhook {
-    /// `http://` or `https://`.
-    #[schema(format = "uri", max_length = 2000)]
-    url: String,
-    /// Event types (`quota.exceeded`, `member.added`, `repo.created`, …) or `*`.
-    #[schema(min_items = 1, max_items = 32)]
-    events: Vec<String>,
-}
-
-#[derive(Serialize, ToSchema)]
-struct WebhookCreated {
-    webhook: Webhook,
-    /// Shown once: `whsec_<base64>`, the HMAC-SHA256 key of the `webhook-signature` header.
-    secret: String,
-}
 
 /// Subscribes a URL to events (admins). Deliveries are signed like Standard Webhooks.
 #[utoipa::path(post, path = "/v1/orgs/{org}/webhooks", tag = "webhooks", security(("bearer" = [])), params(("org" = String, Path)),
@@ -1373,15 +1178,6 @@ impl FromRequestParts<Arc<AppState>> for Operator {
             _ => Err(ApiError::unauthorized("this needs the operator token")),
         }
     }
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-struct TierChange {
-    /// A configured tier (`free`, `pro`) or `enterprise`.
-    tier: String,
-    /// Required for `enterprise`: the organisation's own limits.
-    limits: Option<Limits>,
 }
 
 /// Moves an organisation to another tier; applies to its next request (operator token).

@@ -2,8 +2,7 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
-use utoipa::ToSchema;
+pub use scry_api::{ErrorBody, ErrorDetail};
 
 use crate::store::StoreError;
 
@@ -13,19 +12,6 @@ pub struct ApiError {
     pub code: &'static str,
     pub message: String,
     pub retry_after: Option<i64>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct ErrorBody {
-    pub error: ErrorDetail,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct ErrorDetail {
-    /// Stable, for programs: `not_found`, `quota_exceeded`, `rate_limited`, …
-    pub code: String,
-    /// For people.
-    pub message: String,
 }
 
 impl ApiError {

@@ -1,0 +1,14 @@
+//! The wire types of Scry's account service (`scry-server`): what each request sends and each
+//! response carries, in one place for the service, which generates its OpenAPI document from
+//! them (feature `openapi`), and for its clients (`scry-client`, the CLI, the desktop app), so
+//! neither side can drift from the other. Types only: no I/O, no validation beyond serde's.
+
+mod account;
+mod error;
+mod orgs;
+mod records;
+
+pub use account::*;
+pub use error::*;
+pub use orgs::*;
+pub use records::*;
