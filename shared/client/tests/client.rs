@@ -1,0 +1,358 @@
+//! Every request type through the client to a real `scry-server` (SQLite) on loopback, with the
+//! typed answers checked, including a 429 the client waits out and a typed `quota_exceeded`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use scry_client::api::{Limits, NewWebhook, PageQuery, Role, TierChange, UsageQuery};
+use scry_client::{Client, DeviceToken, ErrorKind};
+use scry_server::clock::{Clock, ManualClock};
+use scry_server::config::Config;
+
+/// 2026-11-22 12:00:00 UTC, the start of a minute.
+const START: i64 = 1_795_348_800;
+const PASSWORD: &str = "correct horse battery";
+
+struct Service {
+    base: String,
+    clock: Arc<ManualClock>,
+    config: Config,
+    _dir: tempfile::TempDir,
+}
+
+/// A service on a free loopback port, its data in a temporary directory, its clock manual.
+async fn service() -> Service {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config {
+        data_dir: dir.path().to_path_buf(),
+        admin_token: Some("operator-secret".into()),
+        ..Config::default()
+    };
+    config.tiers.get_mut("free").unwrap().requests_per_minute = 10_000;
+    let store = scry_server::open_store(&config).await.unwrap();
+    let clock = Arc::new(ManualClock::new(START));
+    let app = scry_server::app(store, clock.clone(), config.clone()).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+    });
+    Service {
+        base,
+        clock,
+        config,
+        _dir: dir,
+    }
+}
+
+impl Service {
+    fn client(&self) -> Client {
+        Client::builder(&self.base).build().unwrap()
+    }
+
+    /// The last verification token mailed to `email` (the file outbox).
+    fn mailed_token(&self, email: &str) -> String {
+        let mut files: Vec<_> = std::fs::read_dir(self.config.outbox())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        files.sort();
+        let mail = files
+            .iter()
+            .map(|p| std::fs::read_to_string(p).unwrap())
+            .rfind(|m| m.starts_with(&format!("To: {email}\r\n")))
+            .expect("a message");
+        let at = mail.find("scry_vfy_").unwrap();
+        mail[at..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect()
+    }
+
+    /// Signs up, verifies and logs in: a client carrying the session.
+    async fn person(&self, email: &str) -> Client {
+        let anonymous = self.client();
+        let user = anonymous.sign_up(email, PASSWORD).await.unwrap();
+        assert!(!user.email_verified);
+        let verified = anonymous
+            .verify_email(&self.mailed_token(email))
+            .await
+            .unwrap();
+        assert!(verified.email_verified && verified.id == user.id);
+        let session = anonymous.login(email, PASSWORD).await.unwrap();
+        assert_eq!(session.user.id, user.id);
+        anonymous.with_token(session.token)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_request_goes_through_the_typed_client() {
+    let s = service().await;
+    let anonymous = s.client();
+    assert_eq!(anonymous.health().await.unwrap().status, "ok");
+    assert_eq!(anonymous.ready().await.unwrap().status, "ready");
+
+    let alice = s.person("alice@example.com").await;
+    let me = alice.me().await.unwrap();
+    assert_eq!(me.user.email, "alice@example.com");
+    let again = alice.resend_verification().await.unwrap_err();
+    assert_eq!(again.kind(), ErrorKind::Conflict);
+
+    let org = alice.create_org("acme").await.unwrap();
+    assert_eq!(org.tier, "free");
+    assert_eq!(alice.orgs().await.unwrap()[0].role, Role::Owner);
+    assert_eq!(alice.org(&org.id).await.unwrap().name, "acme");
+
+    // Members and invitations.
+    let bob = s.person("bob@example.com").await;
+    let bob_id = bob.me().await.unwrap().user.id;
+    let invited = alice
+        .create_invitation(&org.id, "bob@example.com", Role::Member)
+        .await
+        .unwrap();
+    assert_eq!(alice.invitations(&org.id).await.unwrap().len(), 1);
+    let joined = bob.accept_invitation(&invited.token).await.unwrap();
+    assert_eq!(
+        (joined.org_id.as_str(), joined.role),
+        (org.id.as_str(), Role::Member)
+    );
+    alice
+        .set_member_role(&org.id, &bob_id, Role::Admin)
+        .await
+        .unwrap();
+    let members = bob.members(&org.id).await.unwrap();
+    assert!(
+        members
+            .iter()
+            .any(|m| m.user_id == bob_id && m.role == Role::Admin)
+    );
+
+    // Repositories, a page at a time, and their chunk counts.
+    let web = alice.create_repo(&org.id, "web").await.unwrap();
+    alice.create_repo(&org.id, "api").await.unwrap();
+    let first = alice
+        .repos(
+            &org.id,
+            &PageQuery {
+                limit: Some(1),
+                after: None,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(first.items.len(), 1);
+    let rest = alice
+        .repos(
+            &org.id,
+            &PageQuery {
+                limit: Some(10),
+                after: first.next.clone(),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(rest.items.len(), 1);
+    assert_eq!(alice.repo(&org.id, &web.id).await.unwrap().name, "web");
+    assert_eq!(
+        alice
+            .set_repo_chunks(&org.id, &web.id, 500)
+            .await
+            .unwrap()
+            .chunks,
+        500
+    );
+
+    // API keys: shown once, usable, revocable.
+    let created = alice.create_key(&org.id, "ci", Role::Member).await.unwrap();
+    assert!(created.key.starts_with("scry_live_"));
+    let ci = anonymous.with_token(&created.key);
+    assert_eq!(ci.orgs().await.unwrap()[0].org.id, org.id);
+    assert_eq!(
+        alice.keys(&org.id).await.unwrap()[0].prefix,
+        created.api_key.prefix
+    );
+
+    // Usage, audit, export.
+    let days = alice.usage(&org.id, &UsageQuery::default()).await.unwrap();
+    assert!(days[0].requests > 0 && days[0].repos_created == 2);
+    let audit = alice.audit(&org.id, &PageQuery::default()).await.unwrap();
+    assert!(audit.items.iter().any(|e| e.action == "repo.created"));
+    let export = alice.export(&org.id).await.unwrap();
+    assert_eq!(export["repos"].as_array().unwrap().len(), 2);
+
+    // Webhooks.
+    let hook = alice
+        .create_webhook(
+            &org.id,
+            &NewWebhook {
+                url: "https://hooks.example.com/scry".into(),
+                events: vec!["repo.deleted".into()],
+            },
+        )
+        .await
+        .unwrap();
+    assert!(hook.secret.starts_with("whsec_"));
+    assert_eq!(alice.webhooks(&org.id).await.unwrap().len(), 1);
+    assert!(
+        alice
+            .deliveries(&org.id, &hook.webhook.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let refused = alice
+        .create_webhook(
+            &org.id,
+            &NewWebhook {
+                url: "http://169.254.169.254/".into(),
+                events: vec!["*".into()],
+            },
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (refused.kind(), refused.code()),
+        (ErrorKind::Invalid, "bad_request")
+    );
+
+    // The device flow: pending, approved by a signed-in person, granted once.
+    let device = anonymous.device_code("scry-cli").await.unwrap();
+    assert_eq!(
+        anonymous.device_token(&device.device_code).await.unwrap(),
+        DeviceToken::Pending
+    );
+    alice.device_verify(&device.user_code, true).await.unwrap();
+    s.clock.advance(device.interval);
+    let DeviceToken::Granted(token) = anonymous.device_token(&device.device_code).await.unwrap()
+    else {
+        panic!("not granted");
+    };
+    assert_eq!(
+        anonymous.with_token(token).me().await.unwrap().user.email,
+        "alice@example.com"
+    );
+    let used = anonymous
+        .device_token(&device.device_code)
+        .await
+        .unwrap_err();
+    assert_eq!(used.code(), "invalid_grant");
+
+    // The quota, surfaced as a typed error naming the limit.
+    alice.create_repo(&org.id, "docs").await.unwrap();
+    let over = alice.create_repo(&org.id, "fourth").await.unwrap_err();
+    assert_eq!(over.kind(), ErrorKind::QuotaExceeded);
+    assert_eq!(over.code(), "quota_exceeded");
+    assert!(over.to_string().contains("3 repositories"), "{over}");
+
+    // Taking things down.
+    alice
+        .delete_webhook(&org.id, &hook.webhook.id)
+        .await
+        .unwrap();
+    alice
+        .revoke_key(&org.id, &created.api_key.id)
+        .await
+        .unwrap();
+    assert_eq!(ci.orgs().await.unwrap_err().kind(), ErrorKind::Unauthorized);
+    alice.remove_member(&org.id, &bob_id).await.unwrap();
+    assert_eq!(
+        bob.org(&org.id).await.unwrap_err().kind(),
+        ErrorKind::NotFound
+    );
+    alice.delete_repo(&org.id, &web.id).await.unwrap();
+    alice.delete_org(&org.id).await.unwrap();
+    alice.logout().await.unwrap();
+    assert_eq!(
+        alice.me().await.unwrap_err().kind(),
+        ErrorKind::Unauthorized
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_429_is_waited_out_once_and_an_operator_sets_tiers() {
+    let s = service().await;
+    let alice = s.person("alice@example.com").await;
+    let org = alice.create_org("tiny").await.unwrap();
+    let operator = s.client().with_token("operator-secret");
+    let limits = Limits {
+        max_repos: 5,
+        max_chunks: 100,
+        requests_per_minute: 1,
+    };
+    let moved = operator
+        .set_tier(
+            &org.id,
+            &TierChange {
+                tier: "enterprise".into(),
+                limits: Some(limits),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(moved.custom_limits, Some(limits));
+    let wrong = s.client().with_token("not-the-operator");
+    let refused = wrong
+        .set_tier(
+            &org.id,
+            &TierChange {
+                tier: "pro".into(),
+                limits: None,
+            },
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(refused.kind(), ErrorKind::Unauthorized);
+
+    // One request a minute, one second before the minute ends: the next is told to wait 1 s.
+    s.clock.advance(59 - s.clock.now().rem_euclid(60));
+    alice.org(&org.id).await.unwrap();
+    let session = s
+        .client()
+        .login("alice@example.com", PASSWORD)
+        .await
+        .unwrap();
+    let no_retry = Client::builder(s.base.clone())
+        .retries(0)
+        .token(session.token)
+        .build()
+        .unwrap();
+    let told = no_retry.org(&org.id).await.unwrap_err();
+    assert_eq!(told.kind(), ErrorKind::RateLimited);
+    assert_eq!(told.retry_after(), Some(Duration::from_secs(1)));
+
+    // The default client waits it out: the clock reaches the next minute meanwhile.
+    let clock = s.clock.clone();
+    let tick = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        clock.advance(1);
+    });
+    let started = Instant::now();
+    let org_again = alice.org(&org.id).await.unwrap();
+    assert_eq!(org_again.id, org.id);
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "it did not wait"
+    );
+    tick.await.unwrap();
+}
+
+#[tokio::test]
+async fn an_unreachable_service_is_offline() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let client = Client::builder(format!("http://127.0.0.1:{port}"))
+        .retries(1)
+        .build()
+        .unwrap();
+    let e = client.health().await.unwrap_err();
+    assert_eq!((e.kind(), e.code()), (ErrorKind::Offline, "offline"));
+    assert!(Client::builder("ftp://x").build().is_err());
+}
