@@ -35,7 +35,7 @@ use crate::db::Db;
 use crate::guard::HashSlots;
 use crate::mail::Mailer;
 use crate::secrets::SecretBox;
-use crate::store::{SqlStore, Storage};
+use crate::store::{SqlStore, Storage, Users};
 
 /// Opens the database the configuration names (migrating it).
 pub async fn open_store(config: &Config) -> anyhow::Result<Arc<SqlStore>> {

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use axum::http::StatusCode;
 use scry_server::clock::Clock;
 use scry_server::config::Config;
-use scry_server::store::Storage;
+use scry_server::store::Users;
 use serde_json::json;
 use sqlx::Row;
 use support::{Backend, Harness, config};
