@@ -1,8 +1,8 @@
 //! `scry`: semantic code search on the command line and as a language server (`scry lsp`).
 
 mod cli;
+mod lsp;
 mod model;
-mod server;
 
 use std::process::ExitCode;
 

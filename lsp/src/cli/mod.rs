@@ -193,7 +193,7 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
 
 fn dispatch(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Lsp { .. } => crate::server::run(),
+        Command::Lsp { .. } => crate::lsp::run(),
         Command::Index {
             dir,
             rebuild,
