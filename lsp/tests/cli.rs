@@ -540,6 +540,10 @@ fn every_kind_of_damage_gets_the_same_error_and_no_results() {
         let mut bytes = good.clone();
         damage(&mut bytes);
         fs::write(&db, &bytes).unwrap();
+        // Damage found later: an empty file is only being created for a moment.
+        let a_minute_ago = std::time::SystemTime::now() - Duration::from_secs(60);
+        let file = fs::File::options().write(true).open(&db).unwrap();
+        file.set_modified(a_minute_ago).unwrap();
         for args in [
             vec!["status", "--check", "--path", &ws.path_arg()],
             vec!["search", "--path", &ws.path_arg(), "retry"],

@@ -173,9 +173,17 @@ impl Store {
 
     fn open_unguarded(path: &Path, root: &Path) -> Result<(Store, Opened)> {
         let existed = path.exists();
-        // redb would take an empty file for a new database: an index is never empty on disk,
-        // so one that is was cut short (a full disk, a copy gone wrong).
-        if existed && std::fs::metadata(path).is_ok_and(|m| m.len() == 0) {
+        // redb would take an empty file for a new database. An index is empty on disk only for
+        // the moment another process takes to create it; one that stays empty was cut short (a
+        // full disk, a copy gone wrong).
+        let stale_and_empty = |m: std::fs::Metadata| {
+            m.len() == 0
+                && m.modified()
+                    .ok()
+                    .and_then(|t| t.elapsed().ok())
+                    .is_some_and(|age| age > std::time::Duration::from_secs(5))
+        };
+        if existed && std::fs::metadata(path).is_ok_and(stale_and_empty) {
             return Err(Error::CorruptIndex {
                 path: path.to_path_buf(),
                 message: "the file is empty".into(),
