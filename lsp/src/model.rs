@@ -1,6 +1,7 @@
 //! Which embedding model a command uses: `--model`, `SCRY_MODEL`, or a config file.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use scry_core::{BertEmbedder, Embedder, StaticModel};
@@ -12,7 +13,7 @@ pub enum ModelChoice {
     /// The static code model compiled into this binary: the default.
     Builtin(&'static StaticModel),
     /// A model from disk: a transformer directory or a static model file.
-    Loaded(Box<dyn Embedder>),
+    Loaded(Arc<dyn Embedder>),
 }
 
 /// `.scry.toml` in the workspace, or `$XDG_CONFIG_HOME/scry/config.toml`.
@@ -64,17 +65,18 @@ impl ModelChoice {
                 .map_or("model".into(), |n| n.to_string_lossy().into_owned());
             let model = StaticModel::from_bytes(&name, &bytes)
                 .with_context(|| format!("model file {}", path.display()))?;
-            return Ok(ModelChoice::Loaded(Box::new(model)));
+            return Ok(ModelChoice::Loaded(Arc::new(model)));
         }
-        Ok(ModelChoice::Loaded(Box::new(BertEmbedder::load(&path)?)))
+        Ok(ModelChoice::Loaded(Arc::new(BertEmbedder::load(&path)?)))
     }
 
-    /// The model for the rest of the process (a language server keeps one per setting).
-    pub fn into_static(self) -> Option<&'static dyn Embedder> {
+    /// A handle on the model for searchers, which keep it as long as they live: a language
+    /// server's settings switch drops the old model with the last searcher that used it.
+    pub fn shared(&self) -> Option<Arc<dyn Embedder>> {
         match self {
             ModelChoice::Lexical => None,
-            ModelChoice::Builtin(model) => Some(model),
-            ModelChoice::Loaded(model) => Some(Box::leak(model)),
+            ModelChoice::Builtin(model) => Some(Arc::new(*model)),
+            ModelChoice::Loaded(model) => Some(model.clone()),
         }
     }
 

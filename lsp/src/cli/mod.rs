@@ -226,9 +226,9 @@ fn dispatch(cli: Cli) -> Result<()> {
             let mut index = open_index(&root, false)?;
             update(&mut index, &model)?;
             let reranker = common.reranker(&mut index)?;
-            let mut searcher = index.searcher(model.embedder())?;
-            if let Some(r) = &reranker {
-                searcher.set_reranker(r);
+            let mut searcher = index.searcher(model.shared())?;
+            if let Some(r) = reranker {
+                searcher.set_reranker(std::sync::Arc::new(r));
             }
             let mut out = io::BufWriter::new(io::stdout().lock());
             for query in &queries {
@@ -257,7 +257,7 @@ fn dispatch(cli: Cli) -> Result<()> {
             let parsed: Vec<Span> = specs.iter().map(|s| parse_span(s)).collect::<Result<_>>()?;
             let mut index = open_index(&root, false)?;
             update(&mut index, &model)?;
-            let searcher = index.searcher(model.embedder())?;
+            let searcher = index.searcher(model.shared())?;
             let mut out = io::BufWriter::new(io::stdout().lock());
             for (spec, span) in specs.iter().zip(&parsed) {
                 let hits = searcher.similar(span, output.limit, &filter)?;

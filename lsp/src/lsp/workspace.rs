@@ -73,7 +73,7 @@ pub enum Event {
 
 pub struct Workspace {
     pub root: PathBuf,
-    searcher: Arc<RwLock<Option<Searcher<'static>>>>,
+    searcher: Arc<RwLock<Option<Searcher>>>,
     /// Whether opening is over: a searcher is loaded, or the index failed.
     settled: watch::Receiver<bool>,
     status: Arc<Mutex<WorkspaceStatus>>,
@@ -166,7 +166,7 @@ impl Workspace {
     }
 
     /// Runs `f` on the searcher, if it is loaded.
-    pub fn with_searcher<T>(&self, f: impl FnOnce(&Searcher<'static>) -> T) -> Option<T> {
+    pub fn with_searcher<T>(&self, f: impl FnOnce(&Searcher) -> T) -> Option<T> {
         let guard = self.searcher.read().expect("searcher lock");
         guard.as_ref().map(f)
     }
@@ -177,8 +177,8 @@ struct Worker {
     db_path: PathBuf,
     settings: Settings,
     index: Option<Index>,
-    embedder: Option<&'static dyn Embedder>,
-    searcher: Arc<RwLock<Option<Searcher<'static>>>>,
+    embedder: Option<Arc<dyn Embedder>>,
+    searcher: Arc<RwLock<Option<Searcher>>>,
     status: Arc<Mutex<WorkspaceStatus>>,
     events: UnboundedSender<Event>,
     jobs: Sender<Job>,
@@ -270,7 +270,11 @@ impl Worker {
     }
 
     fn load_searcher(&mut self) -> Result<()> {
-        let searcher = self.index.as_ref().expect("open").searcher(self.embedder)?;
+        let searcher = self
+            .index
+            .as_ref()
+            .expect("open")
+            .searcher(self.embedder.clone())?;
         *self.searcher.write().expect("searcher lock") = Some(searcher);
         let _ = self.settled.send(true);
         Ok(())
@@ -292,7 +296,11 @@ impl Worker {
             self.embedder = embedder;
             // A searcher of the new model (lexical until the index holds its vectors); open
             // buffers are embedded anew.
-            let fresh = self.index.as_ref().expect("open").searcher(self.embedder)?;
+            let fresh = self
+                .index
+                .as_ref()
+                .expect("open")
+                .searcher(self.embedder.clone())?;
             let mut guard = self.searcher.write().expect("searcher lock");
             match guard.as_mut() {
                 Some(searcher) => searcher.apply(Changes::reload(fresh))?,
@@ -415,7 +423,7 @@ impl Worker {
             }
         };
         let index = self.index.as_mut().expect("open");
-        let embedder = self.embedder;
+        let embedder = self.embedder.as_deref();
         let result = in_background(|| match &paths {
             Some(paths) => index.update_paths(paths, embedder, &mut on_progress),
             None => index.update(embedder, &mut on_progress),
@@ -637,12 +645,12 @@ impl Worker {
 }
 
 /// The model `settings` name (relative paths from the workspace), else the configured one.
-fn choose_model(settings: &Settings, root: &Path) -> Result<Option<&'static dyn Embedder>> {
+fn choose_model(settings: &Settings, root: &Path) -> Result<Option<Arc<dyn Embedder>>> {
     let choice = match &settings.model {
         Some(model) => ModelChoice::named(model, root)?,
         None => ModelChoice::configured(root)?,
     };
-    Ok(choice.into_static())
+    Ok(choice.shared())
 }
 
 fn is_ignore_file(path: &Path) -> bool {

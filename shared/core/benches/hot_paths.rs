@@ -150,7 +150,9 @@ fn searching(c: &mut Criterion) {
     let index = Index::open(&ws.root, &ws.db).expect("index");
     let model: &dyn Embedder = StaticModel::builtin().expect("built-in model");
     let lexical = index.searcher(None).expect("searcher");
-    let hybrid = index.searcher(Some(model)).expect("searcher");
+    let hybrid = index
+        .searcher(Some(std::sync::Arc::new(model)))
+        .expect("searcher");
     let all = Filter::default();
     let mut group = c.benchmark_group("search");
     group.throughput(Throughput::Elements(QUERIES.len() as u64));

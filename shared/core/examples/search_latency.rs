@@ -14,9 +14,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Err("usage: search_latency WORKSPACE QUERIES_FILE [none]".into());
     };
     let root = std::path::Path::new(root).canonicalize()?;
-    let embedder: Option<&dyn Embedder> = match rest.first().map(String::as_str) {
+    let embedder: Option<std::sync::Arc<dyn Embedder>> = match rest.first().map(String::as_str) {
         Some("none") => None,
-        _ => Some(StaticModel::builtin()?),
+        _ => Some(std::sync::Arc::new(StaticModel::builtin()?)),
     };
     let queries: Vec<String> = std::fs::read_to_string(queries)?
         .lines()

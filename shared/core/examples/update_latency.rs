@@ -25,7 +25,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let root = std::path::Path::new(root).canonicalize()?;
     let embedder = StaticModel::builtin()?;
     let mut index = Index::open(&root, &default_db_path(&root))?;
-    let mut searcher = index.searcher(Some(embedder))?;
+    let mut searcher = index.searcher(Some(std::sync::Arc::new(embedder)))?;
     let mut steps: [Vec<f64>; 4] = Default::default();
     for round in 0..rounds {
         let path: PathBuf = root.join(&files[round % files.len()]);

@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
@@ -691,7 +692,7 @@ impl Index {
 
     /// A searcher over the index as it is now; later updates do not change what it sees
     /// until it applies their [`Index::changes`].
-    pub fn searcher<'e>(&self, embedder: Option<&'e dyn Embedder>) -> Result<Searcher<'e>> {
+    pub fn searcher(&self, embedder: Option<Arc<dyn Embedder>>) -> Result<Searcher> {
         guarded(self.store.path(), || {
             Searcher::load(&self.root, self.store.read()?, embedder)
         })
@@ -699,7 +700,7 @@ impl Index {
 
     /// What the index committed (through this handle or another process) since `searcher`'s
     /// snapshot; reading them does not hold up searches, applying them is quick.
-    pub fn changes<'e>(&self, searcher: &Searcher<'e>) -> Result<Changes<'e>> {
+    pub fn changes(&self, searcher: &Searcher) -> Result<Changes> {
         guarded(self.store.path(), || {
             searcher.changes_in(self.store.read()?)
         })
@@ -830,6 +831,7 @@ mod tests {
     use crate::search::Filter;
 
     /// Hashed bag of words: texts sharing words get close vectors. Deterministic and instant.
+    #[derive(Clone, Copy)]
     struct BagOfWords;
 
     impl Embedder for BagOfWords {
@@ -858,6 +860,7 @@ mod tests {
 
     /// [`BagOfWords`] that knows two synonyms: a query in other words than the code's finds
     /// it only through the vectors.
+    #[derive(Clone, Copy)]
     struct Synonyms;
 
     impl Embedder for Synonyms {
@@ -916,7 +919,7 @@ mod tests {
         index.update(Some(&model), &mut |_| {}).unwrap();
         assert_eq!(index.check().unwrap(), Vec::<String>::new());
 
-        let searcher = index.searcher(Some(&model)).unwrap();
+        let searcher = index.searcher(Some(Arc::new(model))).unwrap();
         assert!(searcher.has_graph());
 
         let all = Filter::default();
@@ -935,9 +938,9 @@ mod tests {
         w.set_meta("ann_info", format!("301\n{}", model.model_id()).as_bytes())
             .unwrap();
         w.commit().unwrap();
-        assert!(!index.searcher(Some(&model)).unwrap().has_graph());
+        assert!(!index.searcher(Some(Arc::new(model))).unwrap().has_graph());
         index.refresh_ann(&model, &tag, 10).unwrap();
-        assert!(index.searcher(Some(&model)).unwrap().has_graph());
+        assert!(index.searcher(Some(Arc::new(model))).unwrap().has_graph());
     }
 
     #[test]
@@ -962,7 +965,7 @@ mod tests {
                     .refresh_ann(&model, &model_tag(model.model_id()), 10)
                     .unwrap();
             }
-            let searcher = index.searcher(Some(&model)).unwrap();
+            let searcher = index.searcher(Some(Arc::new(model))).unwrap();
             assert_eq!(searcher.has_graph(), graph);
             // No word in common with the code: BM25 finds nothing, the vectors must.
             let hits = searcher.search("automobile velocity", 3, &all).unwrap();
@@ -1039,12 +1042,22 @@ mod tests {
             index.status().unwrap().model.as_deref(),
             Some("test:bag-of-words")
         );
-        assert!(index.searcher(Some(&BagOfWords)).unwrap().is_hybrid());
+        assert!(
+            index
+                .searcher(Some(Arc::new(BagOfWords)))
+                .unwrap()
+                .is_hybrid()
+        );
         // A lexical run that writes chunks marks the index as lacking vectors again.
         write(ws.path(), "b.py", 2);
         index.update(None, &mut |_| {}).unwrap();
         assert_eq!(index.status().unwrap().model, None);
-        assert!(!index.searcher(Some(&BagOfWords)).unwrap().is_hybrid());
+        assert!(
+            !index
+                .searcher(Some(Arc::new(BagOfWords)))
+                .unwrap()
+                .is_hybrid()
+        );
         let again = index.update(Some(&BagOfWords), &mut |_| {}).unwrap();
         assert_eq!(again.vectors_embedded, 1);
     }
@@ -1058,7 +1071,7 @@ mod tests {
         }
         let mut index = Index::open(ws.path(), &db.path().join("index.redb")).unwrap();
         index.update(Some(&BagOfWords), &mut |_| {}).unwrap();
-        let mut live = index.searcher(Some(&BagOfWords)).unwrap();
+        let mut live = index.searcher(Some(Arc::new(BagOfWords))).unwrap();
         assert!(live.is_hybrid());
         let loaded = live.table_addresses();
         // A file that grows from one chunk to several, on disk and in a buffer.
@@ -1085,7 +1098,7 @@ mod tests {
         let mut index = Index::open(ws.path(), &db.path().join("index.redb")).unwrap();
         let model = BagOfWords;
         index.update(Some(&model), &mut |_| {}).unwrap();
-        let mut live = index.searcher(Some(&model)).unwrap();
+        let mut live = index.searcher(Some(Arc::new(model))).unwrap();
         let all = Filter::default();
         let paths = |s: &Searcher, q: &str| -> Vec<String> {
             s.search(q, 5, &all)
@@ -1112,7 +1125,7 @@ mod tests {
 
         // Searchers catch up through the index's change log; one further behind than the log
         // reaches (it keeps 8 changes in tests) compares every file instead.
-        let mut behind = index.searcher(Some(&model)).unwrap();
+        let mut behind = index.searcher(Some(Arc::new(model))).unwrap();
         write(ws.path(), "m6.py", 600);
         index.update(Some(&model), &mut |_| {}).unwrap();
         live.apply(index.changes(&live).unwrap()).unwrap();
@@ -1172,6 +1185,7 @@ mod tests {
     }
 
     /// Prefers texts that say "beta": a stand-in for a better, slower model.
+    #[derive(Clone, Copy)]
     struct PrefersBeta;
 
     impl Embedder for PrefersBeta {
@@ -1211,13 +1225,13 @@ mod tests {
         assert_eq!(index.add_reranker(&PrefersBeta, &mut |_| {}).unwrap(), 2);
         assert_eq!(index.add_reranker(&PrefersBeta, &mut |_| {}).unwrap(), 0);
         let all = Filter::default();
-        let plain = index.searcher(Some(&BagOfWords)).unwrap();
+        let plain = index.searcher(Some(Arc::new(BagOfWords))).unwrap();
         assert_eq!(
             plain.search("shared_value", 2, &all).unwrap()[0].path,
             "a.py"
         );
-        let mut reranked = index.searcher(Some(&BagOfWords)).unwrap();
-        reranked.set_reranker(&PrefersBeta);
+        let mut reranked = index.searcher(Some(Arc::new(BagOfWords))).unwrap();
+        reranked.set_reranker(Arc::new(PrefersBeta));
         assert_eq!(
             reranked.search("shared_value", 2, &all).unwrap()[0].path,
             "b.py"

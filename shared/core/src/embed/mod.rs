@@ -33,6 +33,30 @@ pub trait Embedder: Send + Sync {
     }
 }
 
+/// A reference embeds as what it refers to: the built-in model, a `&'static StaticModel`, is
+/// shared as an `Arc<dyn Embedder>` without a copy.
+impl<E: Embedder + ?Sized> Embedder for &E {
+    fn model_id(&self) -> &str {
+        (**self).model_id()
+    }
+
+    fn dim(&self) -> usize {
+        (**self).dim()
+    }
+
+    fn is_fast(&self) -> bool {
+        (**self).is_fast()
+    }
+
+    fn embed_documents(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
+        (**self).embed_documents(texts)
+    }
+
+    fn embed_query(&self, text: &str) -> Result<Vec<f32>> {
+        (**self).embed_query(text)
+    }
+}
+
 pub(crate) fn normalize(v: &mut [f32]) {
     let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
     if norm > 0.0 {

@@ -22,11 +22,11 @@ pub(super) const FIRST_BUFFER_ID: u64 = 1 << 62;
 const RELOAD_SHARE: usize = 4;
 
 /// What the index committed since a searcher's snapshot; see [`Searcher::changes`].
-pub struct Changes<'e>(Delta<'e>);
+pub struct Changes(Delta);
 
-enum Delta<'e> {
+enum Delta {
     /// The model or the vector graph changed, or most chunks did.
-    Reload(Box<Searcher<'e>>),
+    Reload(Box<Searcher>),
     Files {
         /// Boxed: a read transaction is large, and this variant is the common one.
         reader: Box<Reader>,
@@ -43,10 +43,10 @@ struct StoredChunk {
     vector: Option<Vec<f32>>,
 }
 
-impl<'e> Changes<'e> {
+impl Changes {
     /// Changes that replace a searcher with `fresh` (one of another model, say), keeping its
     /// buffers (embedded anew when the model differs).
-    pub fn reload(fresh: Searcher<'e>) -> Changes<'e> {
+    pub fn reload(fresh: Searcher) -> Changes {
         Changes(Delta::Reload(Box::new(fresh)))
     }
 
@@ -84,12 +84,12 @@ pub(super) struct PlacedBuffer {
     ids: Vec<u64>,
 }
 
-impl<'e> Searcher<'e> {
+impl Searcher {
     /// Reads what changed in the index since this searcher's snapshot, from `reader`, a newer
     /// one; [`Searcher::apply`] then makes the searcher current.
-    pub(crate) fn changes_in(&self, reader: Reader) -> Result<Changes<'e>> {
+    pub(crate) fn changes_in(&self, reader: Reader) -> Result<Changes> {
         if reader.meta("model")? != self.model || reader.meta("ann_info")? != self.ann_info {
-            let fresh = Searcher::load(&self.root, reader, self.embedder)?;
+            let fresh = Searcher::load(&self.root, reader, self.embedder.clone())?;
             return Ok(Changes(Delta::Reload(Box::new(fresh))));
         }
         let change_mark = reader.change_mark()?;
@@ -128,7 +128,7 @@ impl<'e> Searcher<'e> {
             .map(|(_, ids)| ids.as_ref().map_or(0, Vec::len))
             .sum();
         if n_new > 1000 && n_new * RELOAD_SHARE > self.chunks.len() {
-            let fresh = Searcher::load(&self.root, reader, self.embedder)?;
+            let fresh = Searcher::load(&self.root, reader, self.embedder.clone())?;
             return Ok(Changes(Delta::Reload(Box::new(fresh))));
         }
         let mut out = Vec::with_capacity(changed.len());
@@ -146,7 +146,7 @@ impl<'e> Searcher<'e> {
     }
 
     fn read_stored(&self, reader: &Reader, ids: &[u64]) -> Result<Vec<StoredChunk>> {
-        let lookup = match (&self.vectors, self.embedder) {
+        let lookup = match (&self.vectors, self.embedder.as_deref()) {
             (Some(_), Some(e)) => Some((reader.embedding_table()?, model_tag(e.model_id()))),
             _ => None,
         };
@@ -173,12 +173,12 @@ impl<'e> Searcher<'e> {
 
     /// Makes the searcher current with `changes`. Files that have a buffer keep it; what the
     /// index holds of them returns when the buffer is dropped.
-    pub fn apply(&mut self, changes: Changes<'e>) -> Result<()> {
+    pub fn apply(&mut self, changes: Changes) -> Result<()> {
         match changes.0 {
             Delta::Reload(fresh) => {
                 let old = std::mem::replace(self, *fresh);
-                let same_model = old.embedder.map(Embedder::model_id)
-                    == self.embedder.map(Embedder::model_id)
+                let same_model = old.embedder.as_deref().map(Embedder::model_id)
+                    == self.embedder.as_deref().map(Embedder::model_id)
                     && old.vectors.is_some() == self.vectors.is_some();
                 for (_, placed) in old.buffers {
                     let buffer = if same_model {
@@ -236,7 +236,7 @@ impl<'e> Searcher<'e> {
             return Ok(None);
         };
         let chunks = chunk_file(path, &text);
-        let vectors = match (&self.vectors, self.embedder) {
+        let vectors = match (&self.vectors, self.embedder.as_deref()) {
             (Some(_), Some(embedder)) => {
                 let texts: Vec<String> = chunks
                     .iter()

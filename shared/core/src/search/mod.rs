@@ -163,7 +163,7 @@ pub struct Span {
 
 /// Answers queries over one snapshot of an index, plus the editor buffers put over it (see
 /// [`Changes`] and [`Buffer`] for keeping it current without reloading).
-pub struct Searcher<'e> {
+pub struct Searcher {
     root: PathBuf,
     reader: Reader,
     /// Where `reader`'s snapshot stands in the index's change log.
@@ -181,22 +181,22 @@ pub struct Searcher<'e> {
     buffer_postings: HashMap<String, Vec<Posting>>,
     next_buffer_id: u64,
     avg_len: f32,
-    embedder: Option<&'e dyn Embedder>,
+    embedder: Option<Arc<dyn Embedder>>,
     /// Present when `embedder` is given and the index holds its vectors.
     vectors: Option<Vectors>,
     ann: Option<Ann>,
-    reranker: Option<&'e dyn Embedder>,
+    reranker: Option<Arc<dyn Embedder>>,
     /// The `model` and `ann_info` this snapshot was loaded with: when either changes, a
     /// refresh reloads.
     model: Option<Vec<u8>>,
     ann_info: Option<Vec<u8>>,
 }
 
-impl<'e> Searcher<'e> {
+impl Searcher {
     pub(crate) fn load(
         root: &Path,
         reader: Reader,
-        embedder: Option<&'e dyn Embedder>,
+        embedder: Option<Arc<dyn Embedder>>,
     ) -> Result<Self> {
         let n = reader.n_chunks()? as usize;
         let mut chunks = Vec::with_capacity(with_room(n));
@@ -231,7 +231,7 @@ impl<'e> Searcher<'e> {
         let change_mark = reader.change_mark()?;
         let mut vectors = None;
         let mut ann = None;
-        if let Some(embedder) = embedder {
+        if let Some(embedder) = embedder.as_deref() {
             if model.as_deref() == Some(embedder.model_id().as_bytes()) {
                 let tag = model_tag(embedder.model_id());
                 let lookup = reader.embedding_table()?;
@@ -349,7 +349,7 @@ impl<'e> Searcher<'e> {
             Ok(lexical)
         };
         let nearest = || -> Result<Option<(Vec<f32>, Scored)>> {
-            match (&self.vectors, self.embedder) {
+            match (&self.vectors, self.embedder.as_deref()) {
                 (Some(vectors), Some(embedder)) => {
                     let q = embedder.embed_query(query)?;
                     let scores = self.nearest(vectors, &q, CANDIDATES, filter)?;
@@ -360,7 +360,7 @@ impl<'e> Searcher<'e> {
         };
         let (lexical, nearest) = rayon::join(lexical, nearest);
         let (lexical, nearest) = (lexical?, nearest?);
-        let semantic = match (&self.vectors, self.embedder, nearest) {
+        let semantic = match (&self.vectors, self.embedder.as_deref(), nearest) {
             (Some(vectors), Some(embedder), Some((q, mut scores))) => {
                 let best = scores.first().map_or(0.0, |&(_, s)| s);
                 // Lexical candidates the vectors ranked lower still get their similarity.
@@ -389,7 +389,7 @@ impl<'e> Searcher<'e> {
             }
             _ => None,
         };
-        let wanted = match self.reranker {
+        let wanted = match self.reranker.as_deref() {
             Some(_) => limit.max(RERANKED),
             None => limit,
         };
@@ -401,7 +401,7 @@ impl<'e> Searcher<'e> {
             &self.chunks,
             wanted,
         );
-        if let Some(reranker) = self.reranker {
+        if let Some(reranker) = self.reranker.as_deref() {
             ranked = self.rerank(reranker, query, ranked, limit)?;
         }
         ranked
@@ -460,7 +460,7 @@ impl<'e> Searcher<'e> {
 
     /// Lets a second (slower, better) model re-order the leading candidates: their vectors
     /// come from the index ([`crate::Index::add_reranker`]), or are made on the spot.
-    pub fn set_reranker(&mut self, reranker: &'e dyn Embedder) {
+    pub fn set_reranker(&mut self, reranker: Arc<dyn Embedder>) {
         self.reranker = Some(reranker);
     }
 
@@ -496,7 +496,7 @@ impl<'e> Searcher<'e> {
     /// is one, and the 4-bit codes): for benchmarks. Stored chunks only.
     #[doc(hidden)]
     pub fn vector_recall(&self, queries: &[&str], k: usize) -> Result<Option<f32>> {
-        let (Some(vectors), Some(embedder)) = (&self.vectors, self.embedder) else {
+        let (Some(vectors), Some(embedder)) = (&self.vectors, self.embedder.as_deref()) else {
             return Ok(None);
         };
         let queries = queries
@@ -591,7 +591,7 @@ impl<'e> Searcher<'e> {
         positions: impl Iterator<Item = u32>,
         query: &[f32],
     ) -> Result<Vec<(u32, f32)>> {
-        let Some(embedder) = self.embedder else {
+        let Some(embedder) = self.embedder.as_deref() else {
             return Ok(Vec::new());
         };
         let tag = model_tag(embedder.model_id());
@@ -665,7 +665,7 @@ impl<'e> Searcher<'e> {
 
     fn similar_unguarded(&self, span: &Span, limit: usize, filter: &Filter) -> Result<Vec<Hit>> {
         let (rel_path, text, language) = self.read_span(span)?;
-        let query_vector = match (&self.vectors, self.embedder) {
+        let query_vector = match (&self.vectors, self.embedder.as_deref()) {
             (Some(_), Some(embedder)) => Some(embedder.embed_documents(&[&text])?.remove(0)),
             _ => None,
         };
