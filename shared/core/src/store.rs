@@ -37,8 +37,8 @@ const PATH_TO_TEXT: TableDefinition<&str, &[u8]> = TableDefinition::new("texts")
 /// (BM25 term, first chunk id) → a run of packed postings (see [`Posting`]), sorted by chunk
 /// id, every id ≥ the key's and below the next run's key. A write transaction adds a run per
 /// term of at most [`RUN_POSTINGS`], so a cold index inserts a term a few times per batch
-/// instead of once per chunk (a key per posting took 30% longer to fill and twice the space);
-/// a term's runs are one key range.
+/// instead of once per chunk (a key per posting was slower to fill and twice the space); a
+/// term's runs are one key range.
 const TERM_TO_POSTINGS: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("postings");
 /// Model tag ‖ content hash → vector (int8 codes with a scale, see `encode_vector`). Keyed by model, so vectors of two
 /// models never mix, and by content, so identical chunks embed once and moves cost nothing.
@@ -294,8 +294,8 @@ impl Store {
         &self.path
     }
 
-    /// Gives back the pages that many write transactions leave free (a cold index shrinks to
-    /// about 40%). Fails harmlessly while another process is writing.
+    /// Gives back the pages that many write transactions leave free (most of a cold index's
+    /// file). Fails harmlessly while another process is writing.
     pub fn compact(&mut self) -> Result<bool> {
         self.db
             .compact()

@@ -287,8 +287,8 @@ fn dot_nibbles_lanes(row: &[u8], query: &Lanes) -> f32 {
 /// Rows the k-means that picks the centroids learns from.
 const TRAINING_SAMPLE: usize = 32_768;
 const KMEANS_ROUNDS: usize = 8;
-/// Lists a search reads: with about `√n` lists, this is a few percent of the rows (at a
-/// million chunks, 2%: reading rows scattered over the table is what a search waits on).
+/// Lists a search reads: with about `√n` lists, this is a few percent of the rows (reading
+/// rows scattered over the table is what a search waits on).
 const PROBED_LISTS: usize = 24;
 
 /// An inverted file over chunk vectors: centroids, and the ids of the chunks nearest to each.
@@ -390,8 +390,7 @@ const GROUPS_SEARCHED: usize = 4;
 /// (k-means of the centroids, about `√lists` of them) whose centres are nearest to it. That is
 /// a sixth of the products of scoring every centroid (at a million rows, the product was
 /// most of the build, the k-means rounds' included); a row whose nearest centroid sits in a
-/// farther group joins a list that is nearly as near. Kernel: build 8.8 → 5.6 s, vector
-/// recall@10 0.89.
+/// farther group joins a list that is nearly as near (bench/HISTORY.md, the kernel).
 fn assign<T: Copy + Into<f32> + Sync>(centroids: &[f32], dim: usize, rows: &[&[T]]) -> Vec<usize> {
     let n_lists = centroids.len() / dim;
     let n_groups = (n_lists as f64).sqrt().round() as usize;

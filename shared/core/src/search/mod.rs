@@ -33,8 +33,8 @@ const RESCORED: usize = 2;
 const LABELLED: usize = 100;
 /// Leading candidates a reranker re-orders.
 const RERANKED: usize = 30;
-/// The reranker's share of a candidate's final score (chosen on the Python dev set: 0.15–0.3
-/// all lift MRR by ~0.025, 0.5 less, 0.7 hurts).
+/// The reranker's share of a candidate's final score, chosen on the Python dev set (a larger
+/// share hurts: BENCHMARKS.md, the rerank tier).
 const RERANK_WEIGHT: f32 = 0.3;
 
 /// A chunk as a searcher holds it for every chunk: what filters, ranking and the similar-code
@@ -764,8 +764,8 @@ impl Searcher {
 }
 
 /// Capacity for `n` rows of a per-position table and the rows edits add: a table that grows
-/// past its capacity is copied whole (at a million chunks the first edit waited ~1 s on the
-/// copies), while capacity never written costs no memory.
+/// past its capacity is copied whole (at a million chunks, under the searcher's lock), while
+/// capacity never written costs no memory.
 fn with_room(n: usize) -> usize {
     n + n / 16 + 64
 }

@@ -10,9 +10,8 @@ use crate::tokens;
 const SEMANTIC_WEIGHT_SENTENCE: f32 = 0.45;
 const SEMANTIC_WEIGHT_IDENTIFIER: f32 = 0.3;
 /// Weight of the cosine between the query and a definition's label (file, scope, name)
-/// embedded alone. Development sets, MRR@10 py / rs: 0 → 0.551 / 0.408; name only 0.6 →
-/// 0.567 / 0.421; file + name 0.8 → 0.571 / 0.436; file + scope + name 0.8 → 0.572 / 0.446
-/// (the whole path instead of the file: 0.570 / 0.431).
+/// embedded alone: file, scope and name at 0.8 did best on the development sets of the
+/// weights and labels tried (bench/HISTORY.md).
 const LABEL_WEIGHT: f32 = 0.8;
 /// Added when a chunk's name holds all the query's words (in proportion when it holds some).
 const NAME_COVERAGE_BONUS: f32 = 0.5;
@@ -35,10 +34,10 @@ pub(crate) struct Semantic {
 /// Fuses lexical (BM25) and semantic candidates and returns the best `limit` chunk positions
 /// with their final scores. Each side is scaled to [0, 1]: BM25 by its best score, similarity
 /// between the median and the best, so a chunk gets semantic credit in proportion to how far
-/// above an unrelated chunk it stands (a floor at the 200th candidate instead cost 0.02 MRR).
+/// above an unrelated chunk it stands (a floor at the 200th candidate instead cost MRR).
 ///
-/// No per-file diversity penalty: on every set measured it cost MRR (0.39 → 0.37 on the stdlib,
-/// lexical) — when several chunks of one file match, one of them is usually the answer.
+/// No per-file diversity penalty: on every set measured it cost MRR — when several chunks of
+/// one file match, one of them is usually the answer.
 pub(crate) fn fuse(
     query: &str,
     terms: &[String],
