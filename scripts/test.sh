@@ -47,6 +47,9 @@ export SCRY_REQUIRE_EDITORS=1
 say "cargo fmt --check"
 cargo fmt --all -- --check
 
+say "no import cycle between the engine's modules"
+python3 scripts/check-module-cycles.py shared/core/src >/dev/null
+
 say "cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 

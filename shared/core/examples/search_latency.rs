@@ -54,7 +54,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         pct(0.99),
         times[times.len() - 1],
         searcher.len(),
-        match (searcher.is_hybrid(), searcher.has_graph()) {
+        match (searcher.is_hybrid(), searcher.has_ivf()) {
             (false, _) => "none",
             (true, false) => "scanned",
             (true, true) => "through the inverted file",

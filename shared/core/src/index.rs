@@ -9,16 +9,13 @@ use std::time::{Duration, Instant};
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
-use crate::chunk::chunk;
 use crate::damage::guarded;
 use crate::embed::Embedder;
 use crate::error::{Error, Result};
-use crate::search::dense::Ann;
+use crate::records::{chunk_file, embedding_input, embedding_text};
+use crate::search::dense::Ivf;
 use crate::search::{Changes, Searcher};
-use crate::store::{
-    ChunkRecord, FileRecord, NewChunk, NewFile, Opened, Store, chunk_text, model_tag,
-};
-use crate::tokens;
+use crate::store::{FileRecord, Meta, NewChunk, NewFile, Opened, Store, model_tag};
 use crate::walk::{self, Excludes, SkipReason, WalkedFile};
 
 /// Files in the first write transaction: small, so a short update commits quickly and progress
@@ -37,9 +34,9 @@ const BACKFILL_CHUNKS: usize = 512;
 const COMPACT_MIN_WRITES: u64 = 1000;
 /// Indexes this large get an inverted file of their vectors; smaller ones scan every vector,
 /// which is exact and, below this size, about as fast.
-const ANN_MIN_CHUNKS: u64 = 50_000;
-/// Names the layout of `meta.ann` in `meta.ann_info`: a different one is rebuilt.
-const ANN_FORMAT: &str = "inverted-file-1";
+const IVF_MIN_CHUNKS: u64 = 50_000;
+/// Names the inverted file's layout in `Meta::IvfInfo`: a different one is rebuilt.
+const IVF_FORMAT: &str = "inverted-file-1";
 
 /// What a long operation reports as it goes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -286,9 +283,9 @@ impl Index {
             // An empty index gets each chunk's vector in the chunk's own transaction: it can
             // say so now, and spare the pass over every chunk that looks for missing vectors.
             let reader = self.store.read()?;
-            if reader.n_chunks()? == 0 && reader.meta("model")?.is_none_or(|m| m.is_empty()) {
+            if reader.n_chunks()? == 0 && reader.meta(Meta::Model)?.is_none_or(|m| m.is_empty()) {
                 let mut w = self.store.write()?;
-                w.set_meta("model", embedder.model_id().as_bytes())?;
+                w.set_meta(Meta::Model, embedder.model_id().as_bytes())?;
                 w.commit()?;
             }
         }
@@ -368,7 +365,7 @@ impl Index {
         tracing::debug!(ms = started.elapsed().as_millis() as u64, "batches written");
         if let Some((embedder, tag)) = model {
             self.complete_vectors(embedder, &tag, &mut stats, progress)?;
-            self.refresh_ann(embedder, &tag, ANN_MIN_CHUNKS)?;
+            self.refresh_ivf(embedder, &tag, IVF_MIN_CHUNKS)?;
             tracing::debug!(
                 ms = started.elapsed().as_millis() as u64,
                 "vectors complete"
@@ -500,7 +497,7 @@ impl Index {
                 w.put_embeddings(&tag, batch.vectors.iter().map(|(h, v)| (h, v.as_slice())))?;
             }
             // These chunks have no vectors: a later run with a model must fill them in.
-            None if wrote_chunks => w.set_meta("model", b"")?,
+            None if wrote_chunks => w.set_meta(Meta::Model, b"")?,
             None => {}
         }
         w.commit()?;
@@ -517,18 +514,18 @@ impl Index {
         progress: &mut dyn FnMut(Progress),
     ) -> Result<()> {
         let id = embedder.model_id();
-        let current = self.store.read()?.meta("model")?;
+        let current = self.store.read()?.meta(Meta::Model)?;
         if current.as_deref() != Some(id.as_bytes()) {
             stats.vectors_embedded += self.fill_vectors(embedder, tag, progress)?;
             let mut w = self.store.write()?;
-            w.set_meta("model", id.as_bytes())?;
+            w.set_meta(Meta::Model, id.as_bytes())?;
             w.commit()?;
         }
         // Vectors of deleted chunks and of other models pile up: sweep them once they
         // outnumber the live ones. A reranker's vectors stay.
         let reader = self.store.read()?;
         let mut keep = vec![*tag];
-        if let Some(reranker) = reader.meta("rerank_model")? {
+        if let Some(reranker) = reader.meta(Meta::RerankModel)? {
             keep.push(model_tag(&String::from_utf8_lossy(&reranker)));
         }
         let n_chunks = reader.n_chunks()?;
@@ -597,7 +594,7 @@ impl Index {
         let path = self.store.path().to_path_buf();
         guarded(&path, || {
             let mut w = self.store.write()?;
-            w.set_meta("rerank_model", reranker.model_id().as_bytes())?;
+            w.set_meta(Meta::RerankModel, reranker.model_id().as_bytes())?;
             w.commit()?;
             self.fill_vectors(reranker, &model_tag(reranker.model_id()), progress)
         })
@@ -606,21 +603,21 @@ impl Index {
     /// Rebuilds the inverted file when the index is large and it is missing, of another
     /// model, or covers too few of the chunks. Chunks added since it was built are scanned
     /// exactly at search time, so it need not be rebuilt on every change.
-    fn refresh_ann(&self, embedder: &dyn Embedder, tag: &[u8; 8], min_chunks: u64) -> Result<()> {
+    fn refresh_ivf(&self, embedder: &dyn Embedder, tag: &[u8; 8], min_chunks: u64) -> Result<()> {
         let reader = self.store.read()?;
         let n_chunks = reader.n_chunks()?;
         if n_chunks < min_chunks {
             return Ok(());
         }
         let info = reader
-            .meta("ann_info")?
+            .meta(Meta::IvfInfo)?
             .map(|b| String::from_utf8_lossy(&b).into_owned())
             .unwrap_or_default();
         let mut lines = info.lines();
         let built_len: u64 = lines.next().and_then(|l| l.parse().ok()).unwrap_or(0);
         let built_model = lines.next().unwrap_or("");
         // Indexes of earlier versions hold an HNSW graph there, which no searcher reads.
-        let fresh = lines.next() == Some(ANN_FORMAT)
+        let fresh = lines.next() == Some(IVF_FORMAT)
             && built_model == embedder.model_id()
             && n_chunks * 4 <= built_len * 5
             && n_chunks * 4 >= built_len * 3;
@@ -644,12 +641,12 @@ impl Index {
             |i, _, codes| points.push((hashes[i].1, codes.to_vec())),
         )?;
         let len = points.len();
-        let ann = Ann::build(embedder.model_id(), embedder.dim(), &points);
+        let ivf = Ivf::build(embedder.model_id(), embedder.dim(), &points);
         let mut w = self.store.write()?;
-        w.set_meta("ann", &ann.to_bytes())?;
+        w.set_meta(Meta::Ivf, &ivf.to_bytes())?;
         w.set_meta(
-            "ann_info",
-            format!("{len}\n{}\n{ANN_FORMAT}", embedder.model_id()).as_bytes(),
+            Meta::IvfInfo,
+            format!("{len}\n{}\n{IVF_FORMAT}", embedder.model_id()).as_bytes(),
         )?;
         w.commit()?;
         tracing::info!(
@@ -667,7 +664,7 @@ impl Index {
     fn status_unguarded(&self) -> Result<Status> {
         let reader = self.store.read()?;
         let model = reader
-            .meta("model")?
+            .meta(Meta::Model)?
             .filter(|m| !m.is_empty())
             .map(|m| String::from_utf8_lossy(&m).into_owned());
         Ok(Status {
@@ -679,7 +676,7 @@ impl Index {
             vectors: reader.n_embeddings()?,
             model,
             rerank_model: reader
-                .meta("rerank_model")?
+                .meta(Meta::RerankModel)?
                 .map(|m| String::from_utf8_lossy(&m).into_owned()),
             schema_version: crate::store::SCHEMA_VERSION,
         })
@@ -775,60 +772,12 @@ fn prepare(file: &WalkedFile, bytes: Option<Vec<u8>>, stored: Option<&FileRecord
     }
 }
 
-/// Cuts a file's text into chunks with their BM25 terms, similar-code signatures and content
-/// hashes: what a file on disk and an editor's buffer both become.
-pub(crate) fn chunk_file(rel_path: &str, text: &walk::FileText) -> Vec<NewChunk> {
-    chunk(&text.text, text.language)
-        .into_iter()
-        .map(|c| {
-            let term_freqs =
-                tokens::term_freqs(rel_path, c.symbol.as_deref(), c.scope.as_deref(), &c.text);
-            let print = tokens::fingerprint(&c.text, text.language.keywords);
-            let mut record = ChunkRecord {
-                path: rel_path.to_string(),
-                language: text.language.name.to_string(),
-                start_line: c.start_line,
-                end_line: c.end_line,
-                start_byte: c.start_byte,
-                end_byte: c.end_byte,
-                symbol: c.symbol,
-                kind: c.kind,
-                scope: c.scope,
-                content_hash: [0; 16],
-                n_terms: term_freqs.iter().map(|(_, n)| n).sum(),
-                shape_sig: tokens::minhash(&print.shape),
-                vocab_sig: tokens::minhash(&print.vocabulary),
-            };
-            let embedded = embedding_input(record.scope.as_deref(), &c.text);
-            record.content_hash = blake3::hash(embedded.as_bytes()).as_bytes()[..16]
-                .try_into()
-                .expect("16 bytes");
-            NewChunk { record, term_freqs }
-        })
-        .collect()
-}
-
-/// What the model reads of a chunk: its code, after the names of what encloses it. The path
-/// stays out, so a moved file keeps its vectors.
-pub(crate) fn embedding_text<S: AsRef<str>>(record: &ChunkRecord<S>, file_text: &str) -> String {
-    embedding_input(
-        record.scope.as_ref().map(AsRef::as_ref),
-        chunk_text(file_text, record).unwrap_or(""),
-    )
-}
-
-pub(crate) fn embedding_input(scope: Option<&str>, text: &str) -> String {
-    match scope {
-        Some(scope) => format!("{scope}\n{text}"),
-        None => text.to_string(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::embed::normalize;
     use crate::search::Filter;
+    use crate::tokens;
 
     /// Hashed bag of words: texts sharing words get close vectors. Deterministic and instant.
     #[derive(Clone, Copy)]
@@ -900,7 +849,7 @@ mod tests {
     }
 
     #[test]
-    fn graph_search_sees_newer_chunks_and_skips_deleted_ones() {
+    fn ivf_search_sees_newer_chunks_and_skips_deleted_ones() {
         let ws = tempfile::tempdir().unwrap();
         let db = tempfile::tempdir().unwrap();
         for i in 0..300 {
@@ -910,17 +859,17 @@ mod tests {
         let model = BagOfWords;
         index.update(Some(&model), &mut |_| {}).unwrap();
         index
-            .refresh_ann(&model, &model_tag(model.model_id()), 10)
+            .refresh_ivf(&model, &model_tag(model.model_id()), 10)
             .unwrap();
-        // Newer than the graph: found by the exact scan of chunks above its last id.
+        // Newer than the inverted file: found by the exact scan of chunks above its last id.
         write(ws.path(), "late.py", 1000);
-        // Deleted after the graph was built: the graph still holds it and must skip it.
+        // Deleted after the inverted file was built: it still lists the chunk and must skip it.
         std::fs::remove_file(ws.path().join("m5.py")).unwrap();
         index.update(Some(&model), &mut |_| {}).unwrap();
         assert_eq!(index.check().unwrap(), Vec::<String>::new());
 
         let searcher = index.searcher(Some(Arc::new(model))).unwrap();
-        assert!(searcher.has_graph());
+        assert!(searcher.has_ivf());
 
         let all = Filter::default();
         let hit = &searcher.search("fn_1000 word1000", 3, &all).unwrap()[0];
@@ -931,20 +880,23 @@ mod tests {
         assert!(hits.iter().all(|h| h.path != "m5.py"));
         drop(searcher);
 
-        // An index of an earlier version holds a graph in another layout: it is rebuilt.
+        // An index of an earlier version holds an HNSW graph there: it is rebuilt.
         let tag = model_tag(model.model_id());
         let mut w = index.store.write().unwrap();
-        w.set_meta("ann", b"an HNSW graph").unwrap();
-        w.set_meta("ann_info", format!("301\n{}", model.model_id()).as_bytes())
-            .unwrap();
+        w.set_meta(Meta::Ivf, b"an HNSW graph").unwrap();
+        w.set_meta(
+            Meta::IvfInfo,
+            format!("301\n{}", model.model_id()).as_bytes(),
+        )
+        .unwrap();
         w.commit().unwrap();
-        assert!(!index.searcher(Some(Arc::new(model))).unwrap().has_graph());
-        index.refresh_ann(&model, &tag, 10).unwrap();
-        assert!(index.searcher(Some(Arc::new(model))).unwrap().has_graph());
+        assert!(!index.searcher(Some(Arc::new(model))).unwrap().has_ivf());
+        index.refresh_ivf(&model, &tag, 10).unwrap();
+        assert!(index.searcher(Some(Arc::new(model))).unwrap().has_ivf());
     }
 
     #[test]
-    fn vectors_alone_find_code_in_other_words_scanned_or_through_the_graph() {
+    fn vectors_alone_find_code_in_other_words_scanned_or_through_the_ivf() {
         let ws = tempfile::tempdir().unwrap();
         let db = tempfile::tempdir().unwrap();
         for i in 0..300 {
@@ -959,17 +911,17 @@ mod tests {
         let model = Synonyms;
         index.update(Some(&model), &mut |_| {}).unwrap();
         let all = Filter::default();
-        for graph in [false, true] {
-            if graph {
+        for ivf in [false, true] {
+            if ivf {
                 index
-                    .refresh_ann(&model, &model_tag(model.model_id()), 10)
+                    .refresh_ivf(&model, &model_tag(model.model_id()), 10)
                     .unwrap();
             }
             let searcher = index.searcher(Some(Arc::new(model))).unwrap();
-            assert_eq!(searcher.has_graph(), graph);
+            assert_eq!(searcher.has_ivf(), ivf);
             // No word in common with the code: BM25 finds nothing, the vectors must.
             let hits = searcher.search("automobile velocity", 3, &all).unwrap();
-            assert_eq!(hits[0].path, "vehicle.py", "graph: {graph}");
+            assert_eq!(hits[0].path, "vehicle.py", "inverted file: {ivf}");
             assert!(hits.iter().skip(1).all(|h| h.score < hits[0].score));
         }
     }

@@ -22,6 +22,7 @@ pub mod embed;
 mod error;
 mod index;
 pub mod lang;
+mod records;
 mod search;
 mod store;
 pub mod tokens;
@@ -36,10 +37,10 @@ pub use search::{Buffer, Changes, Filter, Hit, Searcher, Span};
 /// Internals opened for the benchmarks in `benches/`; not part of the API.
 #[doc(hidden)]
 pub mod bench {
-    use crate::search::dense::Ann;
+    use crate::search::dense::Ivf;
 
     /// The inverted file over int8 codes that large indexes search.
-    pub struct VectorIndex(Ann);
+    pub struct VectorIndex(Ivf);
 
     impl VectorIndex {
         /// Ids are 1-based insertion order.
@@ -48,7 +49,7 @@ pub mod bench {
             let codes: Vec<(u64, Vec<i8>)> = (1..)
                 .zip(points.iter().map(|v| crate::embed::quantize(v).1))
                 .collect();
-            VectorIndex(Ann::build("bench", dim, &codes))
+            VectorIndex(Ivf::build("bench", dim, &codes))
         }
 
         /// How many candidates a search for `query` reads.

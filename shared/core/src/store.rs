@@ -24,8 +24,45 @@ use crate::tokens;
 /// changes; an index of another version is rebuilt.
 pub(crate) const SCHEMA_VERSION: u32 = 5;
 
-/// `schema`, `next_chunk_id`, `total_terms`, `model`, `root`, `next_change`.
+/// [`Meta`] key → value.
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+
+/// What the `meta` table holds, one value per key; the names are the stored keys.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Meta {
+    /// The schema version, `u32` little-endian.
+    Schema,
+    /// The workspace the index is of.
+    Root,
+    /// The id of the model whose vectors the index keeps (empty: none).
+    Model,
+    /// The reranker's model id, when one is kept beside the model.
+    RerankModel,
+    /// The inverted file of vectors, and the layout and model it was built with.
+    Ivf,
+    IvfInfo,
+    /// Counters, `u64` little-endian.
+    TotalTerms,
+    NextChunkId,
+    NextChange,
+}
+
+impl Meta {
+    fn key(self) -> &'static str {
+        match self {
+            Meta::Schema => "schema",
+            Meta::Root => "root",
+            Meta::Model => "model",
+            Meta::RerankModel => "rerank_model",
+            // Named for the approximate index an earlier version kept there.
+            Meta::Ivf => "ann",
+            Meta::IvfInfo => "ann_info",
+            Meta::TotalTerms => "total_terms",
+            Meta::NextChunkId => "next_chunk_id",
+            Meta::NextChange => "next_change",
+        }
+    }
+}
 /// Relative path → [`FileRecord`].
 const PATH_TO_FILE: TableDefinition<&str, &[u8]> = TableDefinition::new("files");
 /// Chunk id → [`ChunkRecord`].
@@ -277,8 +314,8 @@ impl Store {
         let w = self.write()?;
         {
             let mut meta = w.txn.open_table(META)?;
-            meta.insert("schema", SCHEMA_VERSION.to_le_bytes().as_slice())?;
-            meta.insert("root", root.to_string_lossy().as_bytes())?;
+            meta.insert(Meta::Schema.key(), SCHEMA_VERSION.to_le_bytes().as_slice())?;
+            meta.insert(Meta::Root.key(), root.to_string_lossy().as_bytes())?;
         }
         // Create every table, so a reader never meets a missing one.
         w.txn.open_table(PATH_TO_FILE)?;
@@ -340,7 +377,7 @@ impl Reader {
             Err(e) if table_missing(&e) => return Ok(None),
             Err(e) => return Err(e.into()),
         };
-        let Some(value) = meta.get("schema")? else {
+        let Some(value) = meta.get(Meta::Schema.key())? else {
             return Ok(None);
         };
         let bytes: [u8; 4] = value
@@ -355,15 +392,15 @@ impl Reader {
             || self.txn.list_multimap_tables()?.next().is_some())
     }
 
-    pub fn meta(&self, key: &str) -> Result<Option<Vec<u8>>> {
+    pub fn meta(&self, key: Meta) -> Result<Option<Vec<u8>>> {
         Ok(self
             .txn
             .open_table(META)?
-            .get(key)?
+            .get(key.key())?
             .map(|v| v.value().to_vec()))
     }
 
-    pub fn meta_u64(&self, key: &str) -> Result<u64> {
+    pub fn meta_u64(&self, key: Meta) -> Result<u64> {
         Ok(self
             .meta(key)?
             .and_then(|v| v.try_into().ok())
@@ -377,7 +414,7 @@ impl Reader {
 
     /// The number the next change will get: a searcher's place in the change log.
     pub fn change_mark(&self) -> Result<u64> {
-        self.meta_u64("next_change")
+        self.meta_u64(Meta::NextChange)
     }
 
     /// The paths changed since `mark` (an earlier [`Reader::change_mark`]), or `None` when the
@@ -554,7 +591,7 @@ impl Reader {
                 owned.len()
             ));
         }
-        let stored_total = self.meta_u64("total_terms")?;
+        let stored_total = self.meta_u64(Meta::TotalTerms)?;
         if stored_total != total_terms {
             problems.push(format!(
                 "total term count is {stored_total}, chunks add up to {total_terms}"
@@ -711,15 +748,15 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    pub fn set_meta(&mut self, key: &str, value: &[u8]) -> Result<()> {
-        self.txn.open_table(META)?.insert(key, value)?;
+    pub fn set_meta(&mut self, key: Meta, value: &[u8]) -> Result<()> {
+        self.txn.open_table(META)?.insert(key.key(), value)?;
         Ok(())
     }
 
-    fn meta_u64(&self, key: &str) -> Result<u64> {
+    fn meta_u64(&self, key: Meta) -> Result<u64> {
         let meta = self.txn.open_table(META)?;
         let value = meta
-            .get(key)?
+            .get(key.key())?
             .and_then(|v| v.value().try_into().ok())
             .map_or(0, u64::from_le_bytes);
         Ok(value)
@@ -732,7 +769,7 @@ impl Writer {
     }
 
     fn log_changes<'p>(&mut self, paths: impl IntoIterator<Item = &'p str>) -> Result<()> {
-        let mut number = self.meta_u64("next_change")?;
+        let mut number = self.meta_u64(Meta::NextChange)?;
         {
             let mut log = self.txn.open_table(CHANGE_LOG)?;
             for path in paths {
@@ -740,7 +777,7 @@ impl Writer {
                 number += 1;
             }
         }
-        self.set_meta("next_change", &number.to_le_bytes())
+        self.set_meta(Meta::NextChange, &number.to_le_bytes())
     }
 
     fn drop_file(&mut self, path: &str) -> Result<()> {
@@ -816,8 +853,10 @@ impl Writer {
             }
         }
         drop(postings);
-        let total = self.meta_u64("total_terms")?.saturating_sub(removed_terms);
-        self.set_meta("total_terms", &total.to_le_bytes())
+        let total = self
+            .meta_u64(Meta::TotalTerms)?
+            .saturating_sub(removed_terms);
+        self.set_meta(Meta::TotalTerms, &total.to_le_bytes())
     }
 
     /// Stores files and their chunks (replacing what those paths held). Each term gets one run
@@ -827,7 +866,7 @@ impl Writer {
         for file in &files {
             self.drop_file(&file.path)?;
         }
-        let mut next_id = self.meta_u64("next_chunk_id")?.max(1);
+        let mut next_id = self.meta_u64(Meta::NextChunkId)?.max(1);
         let mut added_terms = 0u64;
         // Term → its runs as (first chunk id, packed postings); chunks come in id order, so
         // runs are sorted.
@@ -879,9 +918,9 @@ impl Writer {
                 }
             }
         }
-        self.set_meta("next_chunk_id", &next_id.to_le_bytes())?;
-        let total = self.meta_u64("total_terms")? + added_terms;
-        self.set_meta("total_terms", &total.to_le_bytes())
+        self.set_meta(Meta::NextChunkId, &next_id.to_le_bytes())?;
+        let total = self.meta_u64(Meta::TotalTerms)? + added_terms;
+        self.set_meta(Meta::TotalTerms, &total.to_le_bytes())
     }
 
     /// Records a file's new stat when its content did not change (a `touch`, a checkout).
@@ -928,7 +967,9 @@ impl Writer {
     }
 
     pub fn commit(self) -> Result<()> {
-        let forgotten = self.meta_u64("next_change")?.saturating_sub(CHANGES_KEPT);
+        let forgotten = self
+            .meta_u64(Meta::NextChange)?
+            .saturating_sub(CHANGES_KEPT);
         if forgotten > 0 {
             self.txn
                 .open_table(CHANGE_LOG)?
@@ -987,7 +1028,7 @@ mod tests {
         let (store, opened) = Store::open(&path, dir.path()).unwrap();
         assert_eq!(opened, Opened::Created);
         let mut w = store.write().unwrap();
-        w.set_meta("schema", &0u32.to_le_bytes()).unwrap();
+        w.set_meta(Meta::Schema, &0u32.to_le_bytes()).unwrap();
         w.commit().unwrap();
         drop(store);
         let (_, opened) = Store::open(&path, dir.path()).unwrap();

@@ -295,7 +295,7 @@ const PROBED_LISTS: usize = 24;
 /// Chunks stored after it was built (ids above `max_id`) are scanned exactly; removed ones are
 /// skipped when a list names them, until the next build drops them.
 #[derive(Serialize, Deserialize)]
-pub(crate) struct Ann {
+pub(crate) struct Ivf {
     pub model_id: String,
     pub max_id: u64,
     pub len: usize,
@@ -305,7 +305,7 @@ pub(crate) struct Ann {
     lists: Vec<Vec<u64>>,
 }
 
-impl Ann {
+impl Ivf {
     /// Clusters `points` (chunk id, int8 codes of a unit vector) into about `√n` lists.
     pub fn build(model_id: &str, dim: usize, points: &[(u64, Vec<i8>)]) -> Self {
         let max_id = points.iter().map(|(id, _)| *id).max().unwrap_or(0);
@@ -319,7 +319,7 @@ impl Ann {
         for ((id, _), list) in points.iter().zip(assigned) {
             lists[list].push(*id);
         }
-        Ann {
+        Ivf {
             model_id: model_id.to_string(),
             max_id,
             len: points.len(),
@@ -711,15 +711,15 @@ mod tests {
             .enumerate()
             .map(|(i, v)| (i as u64 + 1, quantize(v).1))
             .collect();
-        let ann = Ann::build("m", dim, &codes);
-        let ann = Ann::from_bytes(&ann.to_bytes()).unwrap();
-        assert_eq!((ann.max_id, ann.len), (20_000, 20_000));
+        let ivf = Ivf::build("m", dim, &codes);
+        let ivf = Ivf::from_bytes(&ivf.to_bytes()).unwrap();
+        assert_eq!((ivf.max_id, ivf.len), (20_000, 20_000));
         let (mut found, mut read) = (0, 0);
         for query in &queries {
             let best = (0..points.len())
                 .max_by(|&a, &b| dot(&points[a], query).total_cmp(&dot(&points[b], query)))
                 .unwrap();
-            let candidates: Vec<u64> = ann.candidates(query).collect();
+            let candidates: Vec<u64> = ivf.candidates(query).collect();
             read += candidates.len();
             found += usize::from(candidates.contains(&(best as u64 + 1)));
         }

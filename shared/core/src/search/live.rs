@@ -12,8 +12,8 @@ use std::sync::Arc;
 use super::{Chunk, Searcher};
 use crate::embed::Embedder;
 use crate::error::Result;
-use crate::index::chunk_file;
-use crate::store::{ChunkRecord, Posting, Reader, chunk_text, model_tag};
+use crate::records::chunk_file;
+use crate::store::{ChunkRecord, Meta, Posting, Reader, chunk_text, model_tag};
 use crate::walk;
 
 /// Buffer chunks get ids far above any the store hands out, so the two never meet.
@@ -25,7 +25,7 @@ const RELOAD_SHARE: usize = 4;
 pub struct Changes(Delta);
 
 enum Delta {
-    /// The model or the vector graph changed, or most chunks did.
+    /// The model or the inverted file changed, or most chunks did.
     Reload(Box<Searcher>),
     Files {
         /// Boxed: a read transaction is large, and this variant is the common one.
@@ -88,7 +88,7 @@ impl Searcher {
     /// Reads what changed in the index since this searcher's snapshot, from `reader`, a newer
     /// one; [`Searcher::apply`] then makes the searcher current.
     pub(crate) fn changes_in(&self, reader: Reader) -> Result<Changes> {
-        if reader.meta("model")? != self.model || reader.meta("ann_info")? != self.ann_info {
+        if reader.meta(Meta::Model)? != self.model || reader.meta(Meta::IvfInfo)? != self.ivf_info {
             let fresh = Searcher::load(&self.root, reader, self.embedder.clone())?;
             return Ok(Changes(Delta::Reload(Box::new(fresh))));
         }
@@ -136,7 +136,7 @@ impl Searcher {
             let chunks = ids.map(|ids| self.read_stored(&reader, &ids)).transpose()?;
             out.push((path, chunks));
         }
-        let avg_len = reader.meta_u64("total_terms")? as f32 / reader.n_chunks()?.max(1) as f32;
+        let avg_len = reader.meta_u64(Meta::TotalTerms)? as f32 / reader.n_chunks()?.max(1) as f32;
         Ok(Changes(Delta::Files {
             reader: Box::new(reader),
             change_mark,
@@ -240,7 +240,7 @@ impl Searcher {
             (Some(_), Some(embedder)) => {
                 let texts: Vec<String> = chunks
                     .iter()
-                    .map(|c| crate::index::embedding_text(&c.record, &text.text))
+                    .map(|c| crate::records::embedding_text(&c.record, &text.text))
                     .collect();
                 let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
                 embedder

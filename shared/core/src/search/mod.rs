@@ -19,9 +19,9 @@ use crate::damage::guarded;
 use crate::embed::{self, Embedder};
 use crate::error::{Error, Result};
 use crate::lang::{self, ChunkKind, Language};
-use crate::store::{ChunkRecord, Posting, Reader, model_tag};
+use crate::store::{ChunkRecord, Meta, Posting, Reader, model_tag};
 use crate::tokens::{self, Signature};
-use dense::{Ann, Vectors};
+use dense::{Ivf, Vectors};
 pub use live::{Buffer, Changes};
 
 /// Candidates each retriever hands to fusion.
@@ -184,12 +184,12 @@ pub struct Searcher {
     embedder: Option<Arc<dyn Embedder>>,
     /// Present when `embedder` is given and the index holds its vectors.
     vectors: Option<Vectors>,
-    ann: Option<Ann>,
+    ivf: Option<Ivf>,
     reranker: Option<Arc<dyn Embedder>>,
-    /// The `model` and `ann_info` this snapshot was loaded with: when either changes, a
+    /// The model and inverted file (`Meta::IvfInfo`) this snapshot was loaded with: when either changes, a
     /// refresh reloads.
     model: Option<Vec<u8>>,
-    ann_info: Option<Vec<u8>>,
+    ivf_info: Option<Vec<u8>>,
 }
 
 impl Searcher {
@@ -225,12 +225,12 @@ impl Searcher {
             .into_iter()
             .map(|(path, record)| (path, record.chunk_ids))
             .collect();
-        let avg_len = reader.meta_u64("total_terms")? as f32 / chunks.len().max(1) as f32;
-        let model = reader.meta("model")?;
-        let ann_info = reader.meta("ann_info")?;
+        let avg_len = reader.meta_u64(Meta::TotalTerms)? as f32 / chunks.len().max(1) as f32;
+        let model = reader.meta(Meta::Model)?;
+        let ivf_info = reader.meta(Meta::IvfInfo)?;
         let change_mark = reader.change_mark()?;
         let mut vectors = None;
-        let mut ann = None;
+        let mut ivf = None;
         if let Some(embedder) = embedder.as_deref() {
             if model.as_deref() == Some(embedder.model_id().as_bytes()) {
                 let tag = model_tag(embedder.model_id());
@@ -253,9 +253,9 @@ impl Searcher {
                 )?;
                 v.finish();
                 vectors = Some(v);
-                ann = reader
-                    .meta("ann")?
-                    .and_then(|b| Ann::from_bytes(&b))
+                ivf = reader
+                    .meta(Meta::Ivf)?
+                    .and_then(|b| Ivf::from_bytes(&b))
                     .filter(|a| a.model_id == embedder.model_id());
             } else {
                 tracing::info!(
@@ -278,10 +278,10 @@ impl Searcher {
             avg_len,
             embedder,
             vectors,
-            ann,
+            ivf,
             reranker: None,
             model,
-            ann_info,
+            ivf_info,
         })
     }
 
@@ -310,8 +310,8 @@ impl Searcher {
     }
 
     /// Whether vectors are searched through an inverted file (large indexes) rather than scanned.
-    pub fn has_graph(&self) -> bool {
-        self.ann.is_some()
+    pub fn has_ivf(&self) -> bool {
+        self.ivf.is_some()
     }
 
     /// The chunks that best answer `query`, best first.
@@ -432,7 +432,7 @@ impl Searcher {
                 Some(v) => v,
                 None => {
                     let text = self.text(pos)?;
-                    let input = crate::index::embedding_input(chunk.scope.as_deref(), &text);
+                    let input = crate::records::embedding_input(chunk.scope.as_deref(), &text);
                     reranker.embed_documents(&[&input])?.remove(0)
                 }
             };
@@ -551,15 +551,15 @@ impl Searcher {
         filter: &Filter,
     ) -> Result<Vec<(u32, f32)>> {
         let lanes = vectors.lanes(query);
-        let mut scored: Vec<(u32, f32)> = match &self.ann {
-            Some(ann) => {
-                let mut positions: Vec<u32> = ann
+        let mut scored: Vec<(u32, f32)> = match &self.ivf {
+            Some(ivf) => {
+                let mut positions: Vec<u32> = ivf
                     .candidates(query)
                     .filter_map(|id| self.position.get(id))
                     .collect();
                 positions.extend(
                     (0..self.ids.len())
-                        .filter(|&p| self.ids[p] > ann.max_id)
+                        .filter(|&p| self.ids[p] > ivf.max_id)
                         .map(|p| p as u32),
                 );
                 // Tens of thousands of rows spread over the whole table: in memory order.
