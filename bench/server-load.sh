@@ -42,6 +42,8 @@ $as_pg "$pgbin/initdb" -D "$pgdata" -U postgres --auth=trust -E UTF8 >/dev/null
 $as_pg "$pgbin/pg_ctl" -D "$pgdata" -l "$pgdata/log" -w \
   -o "-p $pgport -k $pgdata -c listen_addresses=127.0.0.1 -c max_connections=200" start >/dev/null
 
+secrets_key=$(python3 -c 'import base64, os; print(base64.b64encode(os.urandom(32)).decode())')
+
 start() { # backend-arg... ; prints the port
   local port; port=$(free_port)
   SCRY_SERVER_LOG=warn "$bin" --config "$work/config.toml" --addr "127.0.0.1:$port" "$@" \
@@ -107,7 +109,9 @@ for backend in ${BACKENDS:-sqlite postgres}; do
   if [ "$backend" = sqlite ]; then
     db_args=(--data-dir "$work/sqlite")
   else
-    db_args=(--database-url "postgres://postgres@127.0.0.1:$pgport/postgres")
+    # Replicas on PostgreSQL share the key that seals secrets at rest.
+    db_args=(--database-url "postgres://postgres@127.0.0.1:$pgport/postgres"
+      --secrets-key "$secrets_key")
   fi
   p1=$(start "${db_args[@]}")
   base="http://127.0.0.1:$p1"
