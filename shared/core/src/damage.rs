@@ -17,7 +17,11 @@ pub(crate) fn guarded<T>(path: &Path, f: impl FnOnce() -> Result<T>) -> Result<T
         path: path.to_path_buf(),
         message,
     };
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+    let outcome = {
+        let _active = Active::enter();
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+    };
+    match outcome {
         Ok(Err(Error::Damaged(message))) => Err(corrupt(message)),
         Ok(result) => result,
         Err(payload) => match REDB_PANIC.lock().map(|mut p| p.take()) {
@@ -27,11 +31,33 @@ pub(crate) fn guarded<T>(path: &Path, f: impl FnOnce() -> Result<T>) -> Result<T
     }
 }
 
-/// The message of the last panic raised inside redb, for [`guarded`] to report.
+/// The message of the last panic raised inside redb during a guarded call, for [`guarded`] to
+/// report.
 static REDB_PANIC: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
 
-/// Chains a panic hook (once per process) that keeps redb's panics quiet and remembers them:
-/// [`guarded`] reports them as one error line. Every other panic goes to the previous hook.
+/// Guarded calls running now (on any thread: redb may panic on a rayon worker of the call).
+/// Outside them the hook stays out of the way, so a redb panic elsewhere is printed as any
+/// panic is, and leaves no message for a later call to misreport.
+static ACTIVE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+struct Active;
+
+impl Active {
+    fn enter() -> Active {
+        ACTIVE.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Active
+    }
+}
+
+impl Drop for Active {
+    fn drop(&mut self) {
+        ACTIVE.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// Chains a panic hook (once per process) that keeps redb's panics during guarded calls quiet
+/// and remembers them: [`guarded`] reports them as one error line. Every other panic goes to
+/// the previous hook.
 fn watch_for_redb_panics() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
@@ -41,7 +67,8 @@ fn watch_for_redb_panics() {
                 let file = l.file();
                 file.contains("/redb-") || file.contains("\\redb-")
             });
-            if !in_redb {
+            let guarded_now = ACTIVE.load(std::sync::atomic::Ordering::SeqCst) > 0;
+            if !in_redb || !guarded_now {
                 return previous(info);
             }
             let message = info
