@@ -265,7 +265,7 @@ async fn one_orgs_slow_webhooks_do_not_delay_another(backend: Backend) {
         backend,
         with(|c| {
             c.webhook_allow_private_targets = true;
-            c.webhook_timeout_ms = 3_000;
+            c.webhook_timeout_ms = 60_000;
         }),
     )
     .await;
@@ -273,7 +273,8 @@ async fn one_orgs_slow_webhooks_do_not_delay_another(backend: Backend) {
     let (_, b) = h.user("bob@example.com").await;
     let slow_org = h.org(&a, "slow").await;
     let fast_org = h.org(&b, "fast").await;
-    let (slow, _) = receiver(Duration::from_secs(30)).await;
+    // The slow endpoint never answers: each send to it ends only at the 60 s timeout.
+    let (slow, _) = receiver(Duration::from_secs(600)).await;
     let (fast, received) = receiver(Duration::ZERO).await;
     for _ in 0..3 {
         let r = h
@@ -294,23 +295,18 @@ async fn one_orgs_slow_webhooks_do_not_delay_another(backend: Backend) {
     )
     .await;
 
-    let (stop, stopped) = tokio::sync::watch::channel(false);
+    // A sender that queued the fast org behind the slow one could not deliver before the
+    // first slow send timed out (60 s); the deadline below is half that.
+    let (_stop, stopped) = tokio::sync::watch::channel(false);
     let started = Instant::now();
     let running = tokio::spawn(h.sender().run(Duration::from_millis(50), stopped));
-    while received.lock().unwrap().is_empty() && started.elapsed() < Duration::from_secs(20) {
+    while received.lock().unwrap().is_empty() && started.elapsed() < Duration::from_secs(30) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let waited = received
-        .lock()
-        .unwrap()
-        .first()
-        .map(|(_, at)| *at - started);
-    stop.send(true).unwrap();
-    running.await.unwrap();
-    let waited = waited.expect("the fast org's delivery arrived");
+    running.abort();
     assert!(
-        waited < Duration::from_secs(2),
-        "the fast org waited {waited:?} behind the slow one"
+        !received.lock().unwrap().is_empty(),
+        "the fast org's delivery waited behind the slow org's hanging endpoints"
     );
 }
 
