@@ -23,6 +23,7 @@ on_both_backends!(
     logins_are_throttled_and_hashing_is_bounded,
     sign_ups_and_the_device_flow_are_throttled,
     invitations_need_a_verified_address,
+    a_failed_verification_mail_keeps_the_account,
     input_is_checked_as_people_see_it,
     operator_routes_check_the_token_first_and_metrics_are_off,
     deliveries_of_an_unknown_hook_are_not_found,
@@ -580,6 +581,28 @@ async fn invitations_need_a_verified_address(backend: Backend) {
     assert_eq!(
         h.post("/v1/me/verification", &d, json!(null)).await.status,
         StatusCode::CONFLICT
+    );
+}
+
+/// A sign-up whose verification mail cannot be sent still made the account: it answers 201,
+/// and asking for a new token says the mail failed (503) instead of losing the person.
+async fn a_failed_verification_mail_keeps_the_account(backend: Backend) {
+    let h = Harness::new(backend, with(|c| c.mail_command = Some("exit 1".into()))).await;
+    let id = h.unverified_user("erin@example.com").await;
+    let erin = h.login("erin@example.com").await;
+    assert_eq!(h.get("/v1/me", &erin).await.body["user"]["id"], id.as_str());
+    let again = h.post("/v1/me/verification", &erin, json!(null)).await;
+    assert_eq!(
+        again.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        again.body
+    );
+    assert!(
+        again.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("could not be sent")
     );
 }
 

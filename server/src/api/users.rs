@@ -30,8 +30,16 @@ async fn create_user(
         .await?;
     let now = state.clock.now();
     match state.store.create_user(&email, &hash, now).await {
+        // The account exists whatever the mail does: a failed mail is logged, and the person
+        // asks for a new token (POST /v1/me/verification) rather than signing up again.
         Ok(user) => {
-            state.send_verification(&user).await?;
+            if let Err(e) = state.send_verification(&user).await {
+                tracing::warn!(
+                    user = user.id,
+                    "no verification email at sign-up: {}",
+                    e.message
+                );
+            }
             Ok(created(user))
         }
         // The same answer as for a new address, so sign-up does not tell who has an account;
