@@ -12,7 +12,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use scry_core::{BertEmbedder, Filter, Index, Span, default_db_path};
 
-use crate::model::ModelChoice;
+use scry_core::model::ModelChoice;
 
 #[derive(Parser)]
 #[command(

@@ -1,5 +1,7 @@
-//! `scry lsp`: the language server. Each workspace folder gets a live index (see
-//! [`workspace`]); requests search it from the last committed state plus the open buffers.
+//! `scry lsp`: the language server, a shell over the engine's live index
+//! ([`scry_core::live`]): each workspace folder gets one; editor messages become its jobs, its
+//! events become `$/progress`, `scry/indexStatus` and warnings. Requests search it from the
+//! last committed state plus the open buffers.
 //!
 //! Document sync handlers never await: tower-lsp-server starts handlers in arrival order, and a
 //! handler that finishes in its first poll cannot be overtaken, so buffers reach the worker in
@@ -7,7 +9,6 @@
 
 mod framing;
 mod protocol;
-mod workspace;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -22,10 +23,11 @@ use tower_lsp_server::ls_types::*;
 use tower_lsp_server::{Client, LanguageServer, LspService, Server};
 
 use protocol::{
-    IndexStatus, SearchParams, SearchResult, Settings, SimilarParams, StatusResult, limit,
+    IndexStatus, SearchParams, SearchResult, Settings, SimilarParams, StatusResult,
+    WorkspaceStatus, limit,
 };
+use scry_core::live::{Event, Workspace};
 use scry_core::{ChunkKind, Filter, Hit, Span};
-use workspace::{Event, Job, Workspace};
 
 /// How long a request waits for a workspace whose index is still opening.
 const OPEN_WAIT: Duration = Duration::from_secs(10);
@@ -108,13 +110,21 @@ impl Backend {
     }
 
     fn open_folder(&self, path: PathBuf) {
-        if self.workspaces().iter().any(|w| w.root == path) {
+        let canonical = path.canonicalize().unwrap_or_else(|_| path.clone());
+        if self.workspaces().iter().any(|w| w.root() == canonical) {
             return;
         }
-        match Workspace::start(&path, self.settings(), self.events.clone()) {
+        let events = self.events.clone();
+        let on_event = move |event| {
+            let _ = events.send(event);
+        };
+        match Workspace::start(&path, self.settings().live(), on_event) {
             Ok(ws) => {
-                tracing::info!(root = %ws.root.display(), "workspace opened");
-                self.workspaces.write().expect("workspaces lock").push(ws);
+                tracing::info!(root = %ws.root().display(), "workspace opened");
+                self.workspaces
+                    .write()
+                    .expect("workspaces lock")
+                    .push(Arc::new(ws));
             }
             Err(err) => {
                 let _ = self
@@ -130,8 +140,8 @@ impl Backend {
         let path = uri.to_file_path()?;
         self.workspaces()
             .into_iter()
-            .filter(|w| path.starts_with(&w.root) || w.relative(&path).is_some())
-            .max_by_key(|w| w.root.as_os_str().len())
+            .filter(|w| path.starts_with(w.root()) || w.relative(&path).is_some())
+            .max_by_key(|w| w.root().as_os_str().len())
             .and_then(|w| {
                 let rel = w.relative(&path)?;
                 Some((w, rel))
@@ -142,7 +152,7 @@ impl Backend {
     /// from the file on disk).
     fn buffer_changed(&self, uri: &Uri, text: Option<String>) {
         if let Some((ws, path)) = self.locate(uri) {
-            ws.send(Job::Buffer { path, text });
+            ws.set_buffer(path, text);
         }
     }
 
@@ -153,9 +163,13 @@ impl Backend {
                 "no workspace folder is open: open a folder (or give the client a root) to search it",
             ));
         }
-        for ws in &workspaces {
-            ws.wait_settled(OPEN_WAIT).await;
-        }
+        let waiting = workspaces.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            for ws in &waiting {
+                ws.wait_settled(OPEN_WAIT);
+            }
+        })
+        .await;
         Ok(workspaces)
     }
 
@@ -238,7 +252,11 @@ impl Backend {
     async fn status(&self) -> RpcResult<StatusResult> {
         Ok(StatusResult {
             version: env!("CARGO_PKG_VERSION"),
-            workspaces: self.workspaces().iter().map(|w| w.status()).collect(),
+            workspaces: self
+                .workspaces()
+                .iter()
+                .filter_map(|w| WorkspaceStatus::new(w.status()))
+                .collect(),
         })
     }
 
@@ -272,7 +290,7 @@ impl Backend {
             Ok(settings) => {
                 *self.settings.lock().expect("settings lock") = settings.clone();
                 for ws in self.workspaces() {
-                    ws.send(Job::Settings(settings.clone()));
+                    ws.set_settings(settings.live());
                 }
             }
             Err(message) => {
@@ -350,9 +368,8 @@ impl LanguageServer for Backend {
     }
 
     async fn shutdown(&self) -> RpcResult<()> {
-        for ws in self.workspaces() {
-            ws.send(Job::Stop);
-        }
+        // A workspace's worker stops with its last handle, once requests in flight are done.
+        self.workspaces.write().expect("workspaces lock").clear();
         Ok(())
     }
 
@@ -388,8 +405,8 @@ impl LanguageServer for Backend {
             .cloned();
         if let Some((ws, path)) = self.locate(&uri) {
             // The watcher sees the write too; without one, this is what picks it up.
-            ws.send(Job::Disk(Vec::new()));
-            ws.send(Job::Buffer { path, text });
+            ws.rescan();
+            ws.set_buffer(path, text);
         }
     }
 
@@ -409,14 +426,9 @@ impl LanguageServer for Backend {
                 continue;
             };
             let path = path.canonicalize().unwrap_or_else(|_| path.into_owned());
+            // Dropping the folder's handle stops its worker.
             let mut workspaces = self.workspaces.write().expect("workspaces lock");
-            workspaces.retain(|w| {
-                let keep = w.root != path;
-                if !keep {
-                    w.send(Job::Stop);
-                }
-                keep
-            });
+            workspaces.retain(|w| w.root() != path);
         }
         for added in params.event.added {
             if let Some(path) = added.uri.to_file_path() {
@@ -507,7 +519,7 @@ impl LanguageServer for Backend {
             }
             "scry.reindex" => {
                 for ws in self.workspaces() {
-                    ws.send(Job::Disk(Vec::new()));
+                    ws.rescan();
                 }
                 Ok(None)
             }
@@ -524,13 +536,17 @@ async fn forward_events(client: Client, mut rx: UnboundedReceiver<Event>) {
     let mut progress = HashMap::new();
     while let Some(event) = rx.recv().await {
         match event {
-            Event::Status(status) => client.send_notification::<IndexStatus>(status).await,
+            Event::Status(status) => {
+                if let Some(status) = WorkspaceStatus::new(status) {
+                    client.send_notification::<IndexStatus>(status).await;
+                }
+            }
             Event::Warning(message) => {
                 tracing::warn!("{message}");
                 client.show_message(MessageType::WARNING, message).await;
             }
-            Event::ProgressBegin { token, title } => {
-                let token_id = ProgressToken::String(token.clone());
+            Event::ProgressBegin { id, title } => {
+                let token_id = ProgressToken::String(progress_token(id));
                 // Clients that do not support progress answer with an error: skip it then.
                 if client
                     .create_work_done_progress(token_id.clone())
@@ -542,20 +558,24 @@ async fn forward_events(client: Client, mut rx: UnboundedReceiver<Event>) {
                         .with_percentage(0)
                         .begin()
                         .await;
-                    progress.insert(token, ongoing);
+                    progress.insert(id, ongoing);
                 }
             }
             Event::ProgressReport {
-                token,
-                message,
-                percentage,
+                id,
+                done,
+                total,
+                what,
             } => {
-                if let Some(ongoing) = progress.get(&token) {
-                    ongoing.report_with_message(message, percentage).await;
+                if let Some(ongoing) = progress.get(&id) {
+                    let percentage = (done * 100 / total.max(1)) as u32;
+                    ongoing
+                        .report_with_message(format!("{done}/{total} {what}"), percentage)
+                        .await;
                 }
             }
-            Event::ProgressEnd { token, message } => {
-                if let Some(ongoing) = progress.remove(&token) {
+            Event::ProgressEnd { id, message } => {
+                if let Some(ongoing) = progress.remove(&id) {
                     ongoing.finish_with_message(message).await;
                 }
             }
@@ -563,10 +583,15 @@ async fn forward_events(client: Client, mut rx: UnboundedReceiver<Event>) {
     }
 }
 
+/// Progress ids are unique in the process; tokens in the client's session.
+fn progress_token(id: u64) -> String {
+    format!("scry-index-{}-{id}", std::process::id())
+}
+
 fn to_results(ws: &Workspace, hits: Vec<Hit>) -> Vec<SearchResult> {
     hits.into_iter()
         .filter_map(|hit| {
-            let uri = Uri::from_file_path(ws.root.join(&hit.path))?;
+            let uri = Uri::from_file_path(ws.root().join(&hit.path))?;
             Some(SearchResult::new(uri, hit))
         })
         .collect()

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use tower_lsp_server::ls_types::notification::Notification;
 use tower_lsp_server::ls_types::{Position, Range, TextDocumentIdentifier, Uri};
 
+use scry_core::live::{self, State};
 use scry_core::{ChunkKind, Hit};
 
 /// Results a request returns unless it asks for another number.
@@ -90,27 +91,13 @@ impl SearchResult {
     }
 }
 
-/// Where a workspace's index stands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub enum IndexState {
-    /// Opening the index and loading the model.
-    Opening,
-    /// Bringing the index up to date; searches answer from the last committed state.
-    Indexing,
-    /// Up to date with the disk and the open buffers.
-    Ready,
-    /// The index cannot be used; `message` says why and what to do.
-    Failed,
-}
-
 /// One workspace folder's index: the answer to `scry/status` and the `scry/indexStatus`
 /// notification.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct WorkspaceStatus {
     pub root: Uri,
-    pub state: IndexState,
+    pub state: State,
     /// The index file.
     pub index: String,
     pub files: u64,
@@ -121,6 +108,23 @@ pub struct WorkspaceStatus {
     /// Open buffers whose unsaved text is searched instead of their file.
     pub buffers: usize,
     pub message: Option<String>,
+}
+
+impl WorkspaceStatus {
+    /// The engine's status as the protocol shows it; `None` for a root without a `file:` URI.
+    pub fn new(status: live::Status) -> Option<WorkspaceStatus> {
+        Some(WorkspaceStatus {
+            root: Uri::from_file_path(&status.root)?,
+            state: status.state,
+            index: status.index.display().to_string(),
+            files: status.files,
+            chunks: status.chunks,
+            vectors: status.vectors,
+            model: status.model,
+            buffers: status.buffers,
+            message: status.message,
+        })
+    }
 }
 
 /// `scry/status`.
@@ -163,6 +167,14 @@ impl Settings {
             return Ok(Settings::default());
         }
         serde_json::from_value(value.clone()).map_err(|e| format!("invalid Scry settings: {e}"))
+    }
+
+    /// What the live index takes of them.
+    pub fn live(&self) -> live::Settings {
+        live::Settings {
+            model: self.model.clone(),
+            exclude: self.exclude.clone(),
+        }
     }
 }
 

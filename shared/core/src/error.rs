@@ -33,6 +33,10 @@ pub enum Error {
     #[error("the index is corrupt ({0}); run `scry index --rebuild` to recreate it")]
     Damaged(String),
 
+    /// A setting, flag or config file that cannot be used; the message names it.
+    #[error("{0}")]
+    Config(String),
+
     #[error("{0}")]
     InvalidQuery(String),
 

@@ -16,12 +16,15 @@
 //! # Ok(()) }
 //! ```
 
+pub mod alloc;
 pub mod chunk;
 mod damage;
 pub mod embed;
 mod error;
 mod index;
 pub mod lang;
+pub mod live;
+pub mod model;
 mod records;
 mod search;
 mod store;

@@ -1,11 +1,13 @@
-//! Which embedding model a command uses: `--model`, `SCRY_MODEL`, or a config file.
+//! Which embedding model a workspace uses: a name given by the user (a flag, an editor
+//! setting), else a config file, else the model compiled into the binary. Every shell (the
+//! CLI, the language server, the desktop app) resolves it the same way.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use anyhow::{Context, Result, bail};
-use scry_core::{BertEmbedder, Embedder, StaticModel};
 use serde::Deserialize;
+
+use crate::{BertEmbedder, Embedder, Error, Result, StaticModel};
 
 pub enum ModelChoice {
     /// No model: BM25 and the ranking layer only.
@@ -29,7 +31,10 @@ impl ModelChoice {
     /// config, then the user's, then the built-in model.
     pub fn resolve(flag: Option<&str>, root: &Path) -> Result<Self> {
         match flag {
-            Some(value) => Self::named(value, &std::env::current_dir()?),
+            Some(value) => {
+                let here = std::env::current_dir().map_err(|e| Error::io(".", e))?;
+                Self::named(value, &here)
+            }
             None => Self::configured(root),
         }
     }
@@ -52,19 +57,18 @@ impl ModelChoice {
         }
         let path = base.join(value);
         if !path.exists() {
-            bail!(
+            return Err(Error::Config(format!(
                 "model {} does not exist; give `builtin` (the default), `none`, a model directory or a static model file",
                 path.display()
-            );
+            )));
         }
         if path.is_file() {
-            let bytes = std::fs::read(&path)
-                .with_context(|| format!("cannot read model file {}", path.display()))?;
+            let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
             let name = path
                 .file_stem()
                 .map_or("model".into(), |n| n.to_string_lossy().into_owned());
             let model = StaticModel::from_bytes(&name, &bytes)
-                .with_context(|| format!("model file {}", path.display()))?;
+                .map_err(|e| Error::Config(format!("model file {}: {e}", path.display())))?;
             return Ok(ModelChoice::Loaded(Arc::new(model)));
         }
         Ok(ModelChoice::Loaded(Arc::new(BertEmbedder::load(&path)?)))
@@ -98,14 +102,13 @@ fn config_model(root: &Path) -> Result<Option<(String, PathBuf)>> {
         if !path.is_file() {
             continue;
         }
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("cannot read {}", path.display()))?;
+        let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
         let config: Config = toml::from_str(&text).map_err(|e| {
-            anyhow::anyhow!(
+            Error::Config(format!(
                 "{} is not a valid Scry config: {}",
                 path.display(),
                 e.message()
-            )
+            ))
         })?;
         if let Some(model) = config.model {
             let base = path.parent().map(Path::to_path_buf).unwrap_or_default();

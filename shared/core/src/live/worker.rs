@@ -1,0 +1,495 @@
+//! The worker thread behind a [`super::Workspace`]: the only writer of its index.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use super::watcher::{self, Watch};
+use super::{Event, Job, Settings, Settled, Sink, State, Status, pool};
+use crate::model::ModelChoice;
+use crate::walk::{ChangeFilter, Excludes, IGNORE_FILES};
+use crate::{Changes, Embedder, Error, Index, Progress, Result, Searcher};
+
+/// Quiet time that ends a burst of jobs.
+const QUIET: Duration = Duration::from_millis(8);
+/// A burst that never goes quiet is still handled this often.
+const MAX_BURST: Duration = Duration::from_millis(250);
+/// An update of this many files (a branch switch, a first index) leaves the allocator holding
+/// what its batches freed.
+const LARGE_UPDATE_FILES: u64 = 1000;
+/// Updates that change fewer files than this show no progress.
+const PROGRESS_MIN_FILES: u64 = 64;
+/// Progress reports no more often than this.
+const PROGRESS_EVERY: Duration = Duration::from_millis(100);
+/// Bursts that change at most this many files are searchable before they are committed.
+const PREVIEW_MAX_FILES: usize = 32;
+
+/// What the worker shares with its handle.
+pub(super) struct Shared {
+    pub root: PathBuf,
+    pub db_path: PathBuf,
+    pub settings: Settings,
+    pub searcher: Arc<RwLock<Option<Searcher>>>,
+    pub status: Arc<Mutex<Status>>,
+    pub settled: Arc<Settled>,
+    pub events: Sink,
+    /// For the watcher, which turns events into jobs.
+    pub jobs: Sender<Job>,
+}
+
+pub(super) struct Worker {
+    shared: Shared,
+    index: Option<Index>,
+    embedder: Option<Arc<dyn Embedder>>,
+    watch: Option<Watch>,
+}
+
+/// What one burst of jobs asks for.
+#[derive(Default)]
+struct Burst {
+    disk: bool,
+    /// A job named no files: only the walk knows what changed.
+    rescan: bool,
+    /// The files the watcher named.
+    changed: HashSet<PathBuf>,
+    buffers: HashMap<String, Option<String>>,
+    settings: Option<Settings>,
+    stop: bool,
+}
+
+impl Burst {
+    fn absorb(&mut self, job: Job) {
+        match job {
+            Job::Disk(paths) => {
+                self.disk = true;
+                self.rescan |= paths.is_empty();
+                self.changed.extend(paths);
+            }
+            Job::Buffer { path, text } => {
+                self.buffers.insert(path, text);
+            }
+            Job::Settings(s) => self.settings = Some(s),
+            Job::Stop => self.stop = true,
+        }
+    }
+
+    /// Whether the watcher's paths alone tell what changed: not after a rescan, new settings
+    /// or new ignore rules, which only a walk can apply.
+    fn scoped(&self, settings_changed: bool) -> bool {
+        !self.rescan && !settings_changed && !self.ignore_rules_changed()
+    }
+
+    fn ignore_rules_changed(&self) -> bool {
+        self.changed.iter().any(|p| is_ignore_file(p))
+    }
+}
+
+impl Worker {
+    pub fn new(shared: Shared) -> Worker {
+        Worker {
+            shared,
+            index: None,
+            embedder: None,
+            watch: None,
+        }
+    }
+
+    pub fn run(mut self, rx: Receiver<Job>) {
+        if let Err(err) = self.open() {
+            self.fail(&err);
+        }
+        while let Ok(first) = rx.recv() {
+            let mut burst = Burst::default();
+            burst.absorb(first);
+            let started = Instant::now();
+            while !burst.stop && started.elapsed() < MAX_BURST {
+                match rx.recv_timeout(QUIET) {
+                    Ok(job) => burst.absorb(job),
+                    Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => break,
+                }
+            }
+            if burst.stop {
+                break;
+            }
+            if let Err(err) = self.handle(burst) {
+                self.fail(&err);
+            }
+        }
+        tracing::debug!(root = %self.shared.root.display(), "indexing thread stopped");
+    }
+
+    fn emit(&self, event: Event) {
+        (self.shared.events)(event);
+    }
+
+    fn index(&self) -> &Index {
+        self.index.as_ref().expect("the index is open")
+    }
+
+    /// Opens the index and model, loads a searcher over what the index already holds (so
+    /// searches answer at once), starts watching, then brings the index up to date.
+    fn open(&mut self) -> Result<()> {
+        self.embedder = choose_model(&self.shared.settings, &self.shared.root)?;
+        let mut index = Index::open(&self.shared.root, &self.shared.db_path)?;
+        if let Some(note) = index.open_note() {
+            self.emit(Event::Warning(note));
+        }
+        index.set_excludes(self.excludes()?);
+        // A first index is searched once built: a searcher holding the empty snapshot would
+        // keep the file from being compacted after it.
+        let first = index.status()?.files == 0;
+        self.index = Some(index);
+        if !first {
+            self.load_searcher()?;
+        }
+        self.watch();
+        self.update(None)?;
+        if first {
+            self.load_searcher()?;
+            pool::give_back_freed_memory();
+        }
+        self.publish_status(State::Ready, None);
+        Ok(())
+    }
+
+    fn load_searcher(&mut self) -> Result<()> {
+        let searcher = self.index().searcher(self.embedder.clone())?;
+        *self.shared.searcher.write().expect("searcher lock") = Some(searcher);
+        self.shared.settled.set();
+        Ok(())
+    }
+
+    /// Takes new settings, checking the model and excludes before anything changes.
+    fn apply_settings(&mut self, settings: Settings) -> Result<()> {
+        let excludes = Excludes::new(&settings.exclude).map_err(Error::Config)?;
+        let embedder = match settings.model != self.shared.settings.model {
+            true => Some(choose_model(&settings, &self.shared.root)?),
+            false => None,
+        };
+        self.shared.settings = settings;
+        if let Some(watch) = &self.watch {
+            *watch.filter.write().expect("filter lock") =
+                ChangeFilter::new(&self.shared.root, &excludes);
+        }
+        if let Some(embedder) = embedder {
+            self.embedder = embedder;
+            // A searcher of the new model (lexical until the index holds its vectors); open
+            // buffers are embedded anew.
+            let fresh = self.index().searcher(self.embedder.clone())?;
+            let mut guard = self.shared.searcher.write().expect("searcher lock");
+            match guard.as_mut() {
+                Some(searcher) => searcher.apply(Changes::reload(fresh))?,
+                None => *guard = Some(fresh),
+            }
+        }
+        self.index.as_mut().expect("open").set_excludes(excludes);
+        Ok(())
+    }
+
+    fn excludes(&self) -> Result<Excludes> {
+        Excludes::new(&self.shared.settings.exclude).map_err(Error::Config)
+    }
+
+    fn handle(&mut self, burst: Burst) -> Result<()> {
+        if self.index.is_none() {
+            // Opening failed earlier: a burst (a settings change, a file fixed) retries it.
+            if let Some(settings) = &burst.settings {
+                self.shared.settings = settings.clone();
+            }
+            self.open()?;
+        }
+        let mut disk = burst.disk;
+        let mut settings_changed = false;
+        if let Some(settings) = burst
+            .settings
+            .clone()
+            .filter(|s| *s != self.shared.settings)
+        {
+            match self.apply_settings(settings) {
+                Ok(()) => {
+                    disk = true;
+                    settings_changed = true;
+                }
+                // A bad setting leaves the working index as it was: say so, go on.
+                Err(err) => self.emit(Event::Warning(format!(
+                    "Scry keeps its previous settings for {}: {err}",
+                    self.shared.root.display()
+                ))),
+            }
+        }
+        if disk {
+            self.apply_disk_changes(&burst, settings_changed)?;
+        }
+        for (path, text) in burst.buffers {
+            self.buffer(&path, text)?;
+        }
+        self.publish_status(State::Ready, None);
+        Ok(())
+    }
+
+    fn apply_disk_changes(&mut self, burst: &Burst, settings_changed: bool) -> Result<()> {
+        let previews = if burst.rescan || burst.changed.len() > PREVIEW_MAX_FILES {
+            Vec::new()
+        } else {
+            self.preview(&burst.changed)?
+        };
+        let scoped = burst.scoped(settings_changed);
+        let updated = self.update(scoped.then(|| burst.changed.iter().cloned().collect()));
+        // Previews go whether the update succeeded or not: the index is what counts.
+        let mut guard = self.shared.searcher.write().expect("searcher lock");
+        if let Some(searcher) = guard.as_mut() {
+            for path in previews {
+                searcher.drop_buffer(&path)?;
+            }
+        }
+        drop(guard);
+        updated?;
+        if let Some(watch) = self
+            .watch
+            .as_ref()
+            .filter(|_| burst.ignore_rules_changed() || burst.rescan)
+        {
+            *watch.filter.write().expect("filter lock") =
+                ChangeFilter::new(&self.shared.root, &self.excludes()?);
+        }
+        Ok(())
+    }
+
+    /// Brings the index up to date: at `paths` only when given, else everywhere.
+    fn update(&mut self, paths: Option<Vec<PathBuf>>) -> Result<()> {
+        self.publish_status(State::Indexing, None);
+        static PROGRESS_IDS: AtomicU64 = AtomicU64::new(1);
+        let id = PROGRESS_IDS.fetch_add(1, Ordering::Relaxed);
+        let title = format!(
+            "Indexing {}",
+            self.shared
+                .root
+                .file_name()
+                .map_or("workspace".into(), |n| n.to_string_lossy())
+        );
+        let events = &self.shared.events;
+        let mut begun = false;
+        let mut last_report = Instant::now();
+        let mut on_progress = |p: Progress| {
+            let (done, total, what) = match p {
+                Progress::Walked { .. } => return,
+                Progress::Indexed { done, total } => (done, total, "files"),
+                Progress::Embedded { done, total } => (done, total, "chunks embedded"),
+            };
+            if total < PROGRESS_MIN_FILES {
+                return;
+            }
+            if !begun {
+                begun = true;
+                events(Event::ProgressBegin {
+                    id,
+                    title: title.clone(),
+                });
+            }
+            if done == total || last_report.elapsed() > PROGRESS_EVERY {
+                last_report = Instant::now();
+                events(Event::ProgressReport {
+                    id,
+                    done,
+                    total,
+                    what,
+                });
+            }
+        };
+        let index = self.index.as_mut().expect("open");
+        let embedder = self.embedder.as_deref();
+        let result = pool::in_background(|| match &paths {
+            Some(paths) => index.update_paths(paths, embedder, &mut on_progress),
+            None => index.update(embedder, &mut on_progress),
+        });
+        let progress_shown = begun;
+        let end = |message: String| {
+            if progress_shown {
+                events(Event::ProgressEnd { id, message });
+            }
+        };
+        let stats = match result {
+            Ok(stats) => stats,
+            Err(err) => {
+                end("failed".into());
+                return Err(err);
+            }
+        };
+        self.apply_to_searcher()?;
+        end(format!(
+            "{} files indexed, {} removed in {:.1} s",
+            stats.files_indexed,
+            stats.files_deleted,
+            stats.elapsed.as_secs_f32()
+        ));
+        if let Some(note) = &stats.all_ignored {
+            self.emit(Event::Warning(format!("Scry: {note}")));
+        }
+        if !stats.errors.is_empty() {
+            tracing::warn!(errors = ?stats.errors, "some files could not be indexed");
+        }
+        let touched = stats.files_indexed + stats.files_deleted;
+        if touched > 0 {
+            tracing::info!(
+                indexed = stats.files_indexed,
+                deleted = stats.files_deleted,
+                ms = stats.elapsed.as_millis() as u64,
+                "index updated"
+            );
+        }
+        if touched >= LARGE_UPDATE_FILES {
+            pool::give_back_freed_memory();
+        }
+        Ok(())
+    }
+
+    /// Moves what the last commit changed into the searcher.
+    fn apply_to_searcher(&self) -> Result<()> {
+        let changes = {
+            let guard = self.shared.searcher.read().expect("searcher lock");
+            match guard.as_ref() {
+                Some(searcher) => self.index().changes(searcher)?,
+                None => return Ok(()),
+            }
+        };
+        if !changes.is_empty() {
+            let mut guard = self.shared.searcher.write().expect("searcher lock");
+            if let Some(searcher) = guard.as_mut() {
+                searcher.apply(changes)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Makes a few changed files searchable before the update commits them (a commit writes
+    /// and syncs pages all over the index: tens of milliseconds): each gets its text on disk
+    /// as a buffer, dropped once the commit is applied. Files with an editor's buffer keep
+    /// it; new files wait for the commit.
+    fn preview(&self, changed: &HashSet<PathBuf>) -> Result<Vec<String>> {
+        let mut previews = Vec::new();
+        for abs in changed {
+            let Some(path) = crate::walk::workspace_path(&self.shared.root, abs) else {
+                continue;
+            };
+            let text = match std::fs::read_to_string(abs) {
+                Ok(text) => text,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+                Err(_) => continue,
+            };
+            let prepared = {
+                let guard = self.shared.searcher.read().expect("searcher lock");
+                let Some(searcher) = guard.as_ref() else {
+                    return Ok(previews);
+                };
+                if searcher.buffer_paths().any(|p| p == path) {
+                    continue;
+                }
+                searcher.prepare_buffer(&path, text)?
+            };
+            if let Some(buffer) = prepared {
+                let mut guard = self.shared.searcher.write().expect("searcher lock");
+                if let Some(searcher) = guard.as_mut() {
+                    searcher.put_buffer(buffer);
+                    previews.push(path);
+                }
+            }
+        }
+        Ok(previews)
+    }
+
+    /// Puts an editor's text over its file, or takes it away when the buffer closed or
+    /// matches the file on disk again (saved, or edits undone).
+    fn buffer(&self, path: &str, text: Option<String>) -> Result<()> {
+        let on_disk = |t: &String| {
+            std::fs::read(self.shared.root.join(path)).ok().as_deref() != Some(t.as_bytes())
+        };
+        let prepared = match text.filter(on_disk) {
+            None => None,
+            Some(text) => {
+                let guard = self.shared.searcher.read().expect("searcher lock");
+                match guard.as_ref() {
+                    Some(searcher) => searcher.prepare_buffer(path, text)?,
+                    None => return Ok(()),
+                }
+            }
+        };
+        let mut guard = self.shared.searcher.write().expect("searcher lock");
+        let Some(searcher) = guard.as_mut() else {
+            return Ok(());
+        };
+        match prepared {
+            Some(buffer) => searcher.put_buffer(buffer),
+            None => searcher.drop_buffer(path)?,
+        }
+        Ok(())
+    }
+
+    /// Watches the folder. Without a watcher (a system limit), the index still follows what
+    /// the owner reports ([`super::Workspace::files_changed`], [`super::Workspace::rescan`]).
+    fn watch(&mut self) {
+        let excludes = self.excludes().unwrap_or_default();
+        let root = &self.shared.root;
+        let index_dir = self.shared.db_path.parent().map(Path::to_path_buf);
+        let filter = ChangeFilter::new(root, &excludes);
+        match watcher::watch(root, index_dir, filter, self.shared.jobs.clone()) {
+            Ok(watch) => self.watch = Some(watch),
+            Err(err) => self.emit(Event::Warning(format!(
+                "Scry cannot watch {} ({err}); it sees only the changes it is told of (in an editor: saves, and `scry.reindex`)",
+                root.display()
+            ))),
+        }
+    }
+
+    fn fail(&self, err: &Error) {
+        let message = format!("Scry cannot index {}: {err}", self.shared.root.display());
+        tracing::error!("{message}");
+        // The state first: a client that asks for it on seeing the warning reads `failed`.
+        self.publish_status(State::Failed, Some(message.clone()));
+        self.shared.settled.set();
+        self.emit(Event::Warning(message));
+    }
+
+    fn publish_status(&self, state: State, message: Option<String>) {
+        let mut status = self.shared.status.lock().expect("status lock").clone();
+        status.state = state;
+        status.message = message;
+        if let Some(index) = &self.index
+            && let Ok(s) = index.status()
+        {
+            status.files = s.files;
+            status.chunks = s.chunks;
+            status.vectors = s.vectors;
+            status.model = s.model;
+        }
+        status.buffers = self
+            .shared
+            .searcher
+            .read()
+            .expect("searcher lock")
+            .as_ref()
+            .map_or(0, |s| s.buffer_paths().count());
+        let mut current = self.shared.status.lock().expect("status lock");
+        if *current != status {
+            *current = status.clone();
+            drop(current);
+            self.emit(Event::Status(status));
+        }
+    }
+}
+
+/// The model `settings` name (relative paths from the workspace), else the configured one.
+fn choose_model(settings: &Settings, root: &Path) -> Result<Option<Arc<dyn Embedder>>> {
+    let choice = match &settings.model {
+        Some(model) => ModelChoice::named(model, root)?,
+        None => ModelChoice::configured(root)?,
+    };
+    Ok(choice.shared())
+}
+
+fn is_ignore_file(path: &Path) -> bool {
+    path.file_name()
+        .is_some_and(|n| IGNORE_FILES.contains(&n.to_str().unwrap_or("")))
+}
