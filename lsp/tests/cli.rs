@@ -727,3 +727,59 @@ fn two_processes_indexing_one_workspace_at_once_agree() {
         ("src/m321.py".into(), "task_321".into())
     );
 }
+
+#[test]
+fn watch_reports_each_change_as_it_lands() {
+    let ws = Workspace::new(&[("a.py", "def retry_upload(x):\n    return x\n")]);
+    let mut child = ws
+        .scry()
+        .args([
+            "watch",
+            "--json",
+            "--exclude",
+            "generated/**",
+            &ws.path_arg(),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout).lines() {
+            let event: Value = serde_json::from_str(&line.unwrap()).expect("a JSON line");
+            if tx.send(event).is_err() {
+                break;
+            }
+        }
+    });
+    // Waits for a `ready` status with `files` files (bursts may land in several updates).
+    let ready_with = |files: u64| loop {
+        let event = rx
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("no ready status with {files} files"));
+        if event["event"] == "status" && event["state"] == "ready" && event["files"] == files {
+            assert!(event["model"].as_str().unwrap().starts_with("static:"));
+            return event;
+        }
+    };
+
+    let first = ready_with(1);
+    assert_eq!(
+        Path::new(first["root"].as_str().unwrap()),
+        ws.root().canonicalize().unwrap()
+    );
+    ws.write("b.py", "def parse_config(path):\n    return path\n");
+    ready_with(2);
+    // A removal is seen; excluded files are not counted (3 files would never be `2`).
+    ws.write("generated/api.py", "def generated():\n    pass\n");
+    fs::remove_file(ws.root().join("a.py")).unwrap();
+    ready_with(1);
+    ws.write("c.py", "def render_page(page):\n    return page\n");
+    ready_with(2);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(ws.search("parse config", &[])[0]["path"], "b.py");
+}

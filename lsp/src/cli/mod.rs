@@ -1,7 +1,8 @@
-//! The command line: `scry index | search | similar | status`.
+//! The command line: `scry index | search | similar | watch | status | lsp`.
 
 mod output;
 mod progress;
+mod watch;
 
 use std::io::{self, BufRead, Write};
 use std::path::{Path, PathBuf};
@@ -73,6 +74,23 @@ enum Command {
         output: OutputArgs,
         #[command(flatten)]
         common: Common,
+    },
+    /// Keep a workspace's index current as files change, printing each change of state,
+    /// until interrupted.
+    Watch {
+        /// The workspace to watch.
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        /// Keep files matching this glob (gitignore syntax) out of the index; repeatable.
+        #[arg(long, value_name = "GLOB")]
+        exclude: Vec<String>,
+        /// One JSON object a line: {"event": "status" | "progressBegin" | "progress" |
+        /// "progressEnd" | "warning", …}.
+        #[arg(long)]
+        json: bool,
+        /// The embedding model (see `scry index --help`).
+        #[arg(long, env = "SCRY_MODEL", value_name = "MODEL")]
+        model: Option<String>,
     },
     /// Run the language server on stdin/stdout (editors start it; see docs/lsp-extensions.md).
     Lsp {
@@ -266,6 +284,16 @@ fn dispatch(cli: Cli) -> Result<()> {
             out.flush()?;
             Ok(())
         }
+        Command::Watch {
+            dir,
+            exclude,
+            json,
+            model,
+        } => {
+            let model = model.map(|m| from_here(&m)).transpose()?;
+            let settings = scry_core::live::Settings { model, exclude };
+            watch::run(&dir, settings, json, &mut io::stdout().lock())
+        }
         Command::Status { check, common } => {
             let root = common.path.unwrap_or_else(|| ".".into());
             let index = open_index(&root, false)?;
@@ -328,6 +356,19 @@ fn update(index: &mut Index, model: &ModelChoice) -> Result<scry_core::UpdateSta
         );
     }
     Ok(stats)
+}
+
+/// A model named on the command line, as the workspace's settings take it: a path relative to
+/// the current directory made absolute, a keyword as it is.
+fn from_here(model: &str) -> Result<String> {
+    let keyword = ["", "none", "builtin"]
+        .iter()
+        .any(|k| model.eq_ignore_ascii_case(k));
+    if keyword {
+        return Ok(model.into());
+    }
+    let here = std::env::current_dir().context("cannot read the current directory")?;
+    Ok(here.join(model).to_string_lossy().into_owned())
 }
 
 fn read_lines(file: &Path) -> Result<Vec<String>> {
