@@ -18,6 +18,7 @@
 
 pub mod alloc;
 pub mod chunk;
+pub mod config;
 mod damage;
 pub mod embed;
 mod error;

@@ -5,8 +5,6 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use serde::Deserialize;
-
 use crate::{BertEmbedder, Embedder, Error, Result, StaticModel};
 
 pub enum ModelChoice {
@@ -16,14 +14,6 @@ pub enum ModelChoice {
     Builtin(&'static StaticModel),
     /// A model from disk: a transformer directory or a static model file.
     Loaded(Arc<dyn Embedder>),
-}
-
-/// `.scry.toml` in the workspace, or `$XDG_CONFIG_HOME/scry/config.toml`.
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct Config {
-    /// `builtin`, `none`, or a model directory or file, relative to the config file.
-    model: Option<String>,
 }
 
 impl ModelChoice {
@@ -94,26 +84,7 @@ impl ModelChoice {
 }
 
 fn config_model(root: &Path) -> Result<Option<(String, PathBuf)>> {
-    let candidates = [
-        Some(root.join(".scry.toml")),
-        dirs::config_dir().map(|d| d.join("scry").join("config.toml")),
-    ];
-    for path in candidates.into_iter().flatten() {
-        if !path.is_file() {
-            continue;
-        }
-        let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
-        let config: Config = toml::from_str(&text).map_err(|e| {
-            Error::Config(format!(
-                "{} is not a valid Scry config: {}",
-                path.display(),
-                e.message()
-            ))
-        })?;
-        if let Some(model) = config.model {
-            let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
-            return Ok(Some((model, base)));
-        }
-    }
-    Ok(None)
+    Ok(crate::config::configs(root)?
+        .into_iter()
+        .find_map(|(config, base)| Some((config.model?, base))))
 }
