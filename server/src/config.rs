@@ -26,7 +26,9 @@ pub struct Config {
     pub invitation_ttl_s: i64,
     pub device_code_ttl_s: i64,
     pub device_poll_interval_s: i64,
-    /// Where a person approves a device login (shown to the device).
+    /// Where a person approves a device login (shown to the device): the service's own
+    /// `/device` page by default (`http://ADDR/device` when `--addr` is given), a public URL
+    /// behind a proxy.
     pub verification_uri: String,
     /// The operator's bearer token for `/v1/admin/*` (tier changes); admin routes are off
     /// without one.

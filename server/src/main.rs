@@ -60,6 +60,10 @@ async fn main() -> anyhow::Result<()> {
         None => Config::default(),
     };
     if let Some(addr) = args.addr {
+        // The page devices are sent to is on this service unless the config says otherwise.
+        if config.verification_uri == Config::default().verification_uri {
+            config.verification_uri = format!("http://{addr}/device");
+        }
         config.addr = addr;
     }
     if let Some(dir) = args.data_dir {

@@ -2,8 +2,8 @@
 //! the service (a delivery to send, where a device login stands, ids).
 
 pub use scry_api::{
-    ApiKey, AuditEntry, Delivery, Invitation, Limits, Member, Org, OrgMembership, Page, Repo, Role,
-    UsageDay, User, Webhook,
+    ApiKey, AuditEntry, CurrentKey, Delivery, Invitation, Limits, Member, Org, OrgMembership, Page,
+    Repo, Role, UsageDay, User, Webhook,
 };
 
 /// What the sender needs to post one delivery.

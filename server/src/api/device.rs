@@ -124,8 +124,19 @@ async fn device_verify(
     who: Principal,
     Json(body): Json<DeviceVerify>,
 ) -> Result<StatusCode, ApiError> {
-    let user = who.user()?;
-    let code = auth::normalise_user_code(&body.user_code);
+    decide(&state, who.user()?, &body.user_code, body.approve).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Approves or denies a device's user code for `user`; 404 for a code that is unknown, used
+/// or expired (each such guess counts against the user).
+pub(super) async fn decide(
+    state: &AppState,
+    user: &User,
+    user_code: &str,
+    approve: bool,
+) -> Result<(), ApiError> {
+    let code = auth::normalise_user_code(user_code);
     let throttles = state.throttles();
     let failures = Counted::DeviceVerifyFailuresOf(&user.id);
     throttles.take(failures).await?;
@@ -133,14 +144,13 @@ async fn device_verify(
         .store
         .decide_device_code(
             &code,
-            body.approve.then_some(user.id.as_str()),
+            approve.then_some(user.id.as_str()),
             state.clock.now(),
         )
         .await?;
-    if decided {
-        throttles.give_back(failures).await?;
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(ApiError::not_found())
+    if !decided {
+        return Err(ApiError::not_found());
     }
+    throttles.give_back(failures).await?;
+    Ok(())
 }

@@ -5,6 +5,33 @@ use super::*;
 pub(super) fn routes(api: OpenApiRouter<Arc<AppState>>) -> OpenApiRouter<Arc<AppState>> {
     api.routes(routes!(create_key, list_keys))
         .routes(routes!(revoke_key))
+        .routes(routes!(current_key))
+}
+
+/// The API key this request carries, and its organisation: how a script or CI job learns what
+/// it acts as. Signed-in people ask `/v1/me`.
+#[utoipa::path(get, path = "/v1/keys/current", tag = "keys", security(("bearer" = [])),
+    responses((status = 200, body = CurrentKey), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 429, body = ErrorBody)))]
+async fn current_key(
+    State(state): State<Arc<AppState>>,
+    who: Principal,
+) -> Result<axum::Json<CurrentKey>, ApiError> {
+    let Principal::Key(grant) = &who else {
+        return Err(ApiError::bad_request(
+            "this request carries a session, not an API key: ask /v1/me",
+        ));
+    };
+    let t = state.authorize(&who, &grant.org_id, Role::Viewer).await?;
+    let org = state.store.org(&t).await?;
+    let key = state
+        .store
+        .api_keys(&t)
+        .await?
+        .into_iter()
+        .find(|k| k.id == grant.key_id)
+        .ok_or_else(ApiError::not_found)?;
+    Ok(axum::Json(CurrentKey { key, org }))
 }
 
 /// Creates an API key scoped to this organisation and a role (admins).

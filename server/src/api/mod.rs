@@ -3,6 +3,7 @@
 //! routes.
 
 mod device;
+mod device_page;
 mod keys;
 mod operator;
 mod orgs;
@@ -91,7 +92,7 @@ pub fn router(state: Arc<AppState>) -> axum::Router {
         )
         .split_for_parts();
     let openapi = Arc::new(openapi);
-    router
+    device_page::routes(router)
         .route(
             "/openapi.json",
             axum::routing::get(move || {

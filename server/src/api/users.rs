@@ -104,7 +104,19 @@ async fn login(
     from: ClientAddr,
     Json(body): Json<Login>,
 ) -> Result<Response, ApiError> {
-    let email = crate::input::email(&body.email).unwrap_or_default();
+    let user = authenticate(&state, from, &body.email, body.password).await?;
+    Ok(created(start_session(&state, user).await?))
+}
+
+/// Checks an email and password, throttled per account and per address (a throttled guess is
+/// refused before any hashing); the user when they match.
+pub(super) async fn authenticate(
+    state: &AppState,
+    from: ClientAddr,
+    email: &str,
+    password: String,
+) -> Result<User, ApiError> {
+    let email = crate::input::email(email).unwrap_or_default();
     let (account, address) = (
         Counted::LoginFailuresOf(&email),
         Counted::LoginFailuresFrom(from),
@@ -119,7 +131,6 @@ async fn login(
         // Unknown emails cost the same hashing time as known ones.
         None => (None, "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$Zm9vYmFyZm9vYmFyZm9vYmFyZm9vYmFyZm9vYmFy".to_string()),
     };
-    let password = body.password;
     let ok = state
         .hash_slots
         .run(move || auth::verify_password(&password, &hash))
@@ -129,7 +140,7 @@ async fn login(
     };
     throttles.clear(account).await?;
     throttles.give_back(address).await?;
-    Ok(created(start_session(&state, user).await?))
+    Ok(user)
 }
 
 pub(super) async fn start_session(

@@ -109,6 +109,14 @@ pub struct ApiKey {
     pub last_used_at: Option<i64>,
 }
 
+/// `GET /v1/keys/current`: the API key a request carries and its organisation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CurrentKey {
+    pub key: ApiKey,
+    pub org: Org,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UsageDay {

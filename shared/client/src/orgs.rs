@@ -121,6 +121,12 @@ impl Client {
             .await
     }
 
+    /// The API key the client carries, and its organisation.
+    pub async fn current_key(&self) -> Result<CurrentKey> {
+        self.call(Method::GET, &["v1", "keys", "current"], None, NO_BODY)
+            .await
+    }
+
     pub async fn keys(&self, org: &str) -> Result<Vec<ApiKey>> {
         let path = ["v1", "orgs", org, "keys"];
         self.call(Method::GET, &path, None, NO_BODY).await

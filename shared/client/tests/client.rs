@@ -172,6 +172,20 @@ async fn every_request_goes_through_the_typed_client() {
     assert!(created.key.starts_with("scry_live_"));
     let ci = anonymous.with_token(&created.key);
     assert_eq!(ci.orgs().await.unwrap()[0].org.id, org.id);
+    let current = ci.current_key().await.unwrap();
+    assert_eq!(
+        (
+            current.org.id.as_str(),
+            current.key.name.as_str(),
+            current.key.role
+        ),
+        (org.id.as_str(), "ci", Role::Member)
+    );
+    assert_eq!(
+        alice.current_key().await.unwrap_err().kind(),
+        ErrorKind::Invalid,
+        "a session is not a key"
+    );
     assert_eq!(
         alice.keys(&org.id).await.unwrap()[0].prefix,
         created.api_key.prefix
