@@ -19,6 +19,10 @@ command -v npm >/dev/null || missing+=(nodejs npm)
 # scry-server's suite starts throwaway PostgreSQL clusters from the server binaries, and runs
 # schemathesis from a virtual environment.
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
+# The sign-in tests keep a session in a real Secret Service on a private session bus.
+command -v dbus-run-session >/dev/null || missing+=(dbus)
+command -v gnome-keyring-daemon >/dev/null || missing+=(gnome-keyring)
+command -v secret-tool >/dev/null || missing+=(libsecret-tools)
 # Debian's python3 can import ensurepip yet not make a venv without python3-venv: try one.
 venv_probe=$(mktemp -d)
 python3 -m venv "$venv_probe/v" >/dev/null 2>&1 || missing+=(python3-venv)
@@ -55,6 +59,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 say "cargo test"
 cargo test --workspace --locked
+
+say "sign-in with a real Secret Service (D-Bus session + gnome-keyring)"
+scripts/with-secret-service.sh cargo test -p scry --locked --test account
 
 say "scry-server: schemathesis against /openapi.json"
 cargo build -p scry-server --locked

@@ -1,5 +1,7 @@
-//! The command line: `scry index | search | similar | watch | status | lsp`.
+//! The command line: `scry index | search | similar | watch | status | lsp`, and the account:
+//! `scry login | logout | whoami`.
 
+mod account;
 mod output;
 mod progress;
 mod watch;
@@ -92,6 +94,27 @@ enum Command {
         #[arg(long, env = "SCRY_MODEL", value_name = "MODEL")]
         model: Option<String>,
     },
+    /// Sign this machine in to the account service (a code to approve in the browser).
+    Login {
+        #[command(flatten)]
+        server: ServerArg,
+        /// Print the address to open instead of opening a browser.
+        #[arg(long)]
+        no_browser: bool,
+    },
+    /// End this machine's session with the account service.
+    Logout {
+        #[command(flatten)]
+        server: ServerArg,
+    },
+    /// Show who this machine acts as on the account service (`SCRY_API_KEY` first).
+    Whoami {
+        #[command(flatten)]
+        server: ServerArg,
+        /// One JSON object: {"server", "user", "orgs"} or {"server", "key", "org"}.
+        #[arg(long)]
+        json: bool,
+    },
     /// Run the language server on stdin/stdout (editors start it; see docs/lsp-extensions.md).
     Lsp {
         /// Write logs to this file instead of stderr (`SCRY_LOG` sets the level).
@@ -146,6 +169,14 @@ impl Common {
         bar.finish();
         Ok(Some(reranker))
     }
+}
+
+#[derive(Args)]
+struct ServerArg {
+    /// The account service (default: `server` in the config file, else
+    /// http://127.0.0.1:8787).
+    #[arg(long, env = "SCRY_SERVER", value_name = "URL")]
+    server: Option<String>,
 }
 
 #[derive(Args)]
@@ -294,6 +325,19 @@ fn dispatch(cli: Cli) -> Result<()> {
             let settings = scry_core::live::Settings { model, exclude };
             watch::run(&dir, settings, json, &mut io::stdout().lock())
         }
+        Command::Login { server, no_browser } => account::login(
+            &account::server(server.server)?,
+            !no_browser,
+            &mut io::stderr(),
+        ),
+        Command::Logout { server } => {
+            account::logout(&account::server(server.server)?, &mut io::stderr())
+        }
+        Command::Whoami { server, json } => account::whoami(
+            &account::server(server.server)?,
+            json,
+            &mut io::stdout().lock(),
+        ),
         Command::Status { check, common } => {
             let root = common.path.unwrap_or_else(|| ".".into());
             let index = open_index(&root, false)?;

@@ -7,6 +7,7 @@
 //! is idempotent.
 
 mod account;
+pub mod credentials;
 mod error;
 mod orgs;
 

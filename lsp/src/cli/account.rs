@@ -1,0 +1,184 @@
+//! `scry login | logout | whoami`: signing this machine in to the account service.
+//!
+//! The server is `--server`, else `SCRY_SERVER`, else `server` in a config file, else the
+//! service's default. An org API key in `SCRY_API_KEY` wins over the stored sign-in.
+
+use std::io::Write;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use scry_client::credentials::{self, Place};
+use scry_client::{Client, DeviceToken, ErrorKind};
+use serde_json::json;
+
+use super::output::shown;
+
+/// What a server that is not configured defaults to: `scry-server`'s own default address.
+pub const DEFAULT_SERVER: &str = "http://127.0.0.1:8787";
+/// How this client names itself in the device flow.
+const CLIENT_ID: &str = "scry-cli";
+
+/// The account service to talk to (the flag, which clap fills from `SCRY_SERVER` too).
+pub fn server(flag: Option<String>) -> Result<String> {
+    if let Some(server) = flag {
+        return Ok(server);
+    }
+    let configured = scry_core::config::configs(Path::new("."))?
+        .into_iter()
+        .find_map(|(config, _)| config.server);
+    Ok(configured.unwrap_or_else(|| DEFAULT_SERVER.into()))
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the network runtime")
+}
+
+/// Signs in through the device flow: shows a code and where to approve it, opens the browser
+/// when there is one, waits for the approval, keeps the session token.
+pub fn login(server: &str, open_browser: bool, err: &mut impl Write) -> Result<()> {
+    let client = Client::builder(server).build()?;
+    let runtime = runtime()?;
+    let start = runtime
+        .block_on(client.device_code(CLIENT_ID))
+        .with_context(|| format!("cannot start signing in to {server}"))?;
+    writeln!(
+        err,
+        "To sign in, open {}\nand check that it shows the code {}",
+        start.verification_uri_complete, start.user_code
+    )?;
+    if open_browser {
+        open_in_browser(&start.verification_uri_complete);
+    }
+    writeln!(err, "Waiting for the approval… (Ctrl-C to give up)")?;
+    let token = runtime.block_on(wait_for_approval(
+        &client,
+        &start.device_code,
+        start.interval,
+        start.expires_in,
+    ))?;
+    let signed_in = Client::builder(server).token(&token).build()?;
+    let me = runtime.block_on(signed_in.me())?;
+    match credentials::save(server, &token)? {
+        Place::Keyring => {}
+        Place::File { path, why } => writeln!(
+            err,
+            "warning: {why}; the session is kept in {} (readable by you only)",
+            path.display()
+        )?,
+    }
+    writeln!(err, "Signed in to {server} as {}", shown(&me.user.email))?;
+    Ok(())
+}
+
+async fn wait_for_approval(
+    client: &Client,
+    device_code: &str,
+    interval: i64,
+    expires_in: i64,
+) -> Result<String> {
+    let mut interval = Duration::from_secs(interval.max(1) as u64);
+    let deadline = Instant::now() + Duration::from_secs(expires_in.max(1) as u64);
+    loop {
+        tokio::time::sleep(interval).await;
+        match client.device_token(device_code).await? {
+            DeviceToken::Granted(token) => return Ok(token),
+            DeviceToken::Pending => {}
+            DeviceToken::SlowDown => interval += Duration::from_secs(5),
+            DeviceToken::Denied => bail!("the sign-in was denied"),
+            DeviceToken::Expired => {
+                bail!("the code expired before it was approved: run `scry login` again")
+            }
+        }
+        if Instant::now() > deadline {
+            bail!("the code expired before it was approved: run `scry login` again");
+        }
+    }
+}
+
+/// Opens `url` in the desktop's browser, if there is a desktop; the URL is printed anyway.
+fn open_in_browser(url: &str) {
+    let opener = if cfg!(target_os = "macos") {
+        "open"
+    } else if std::env::var_os("DISPLAY").is_some() || std::env::var_os("WAYLAND_DISPLAY").is_some()
+    {
+        "xdg-open"
+    } else {
+        return;
+    };
+    let _ = std::process::Command::new(opener)
+        .arg(url)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn();
+}
+
+/// Ends the stored session on the server and forgets it here.
+pub fn logout(server: &str, err: &mut impl Write) -> Result<()> {
+    let Some((token, _)) = credentials::load(server)? else {
+        writeln!(err, "Not signed in to {server}")?;
+        return Ok(());
+    };
+    let client = Client::builder(server).token(token).retries(0).build()?;
+    match runtime()?.block_on(client.logout()) {
+        Ok(()) => {}
+        // Already over on the server: nothing to end there.
+        Err(e) if e.kind() == ErrorKind::Unauthorized => {}
+        Err(e) => writeln!(
+            err,
+            "warning: the session could not be ended on the server ({e}); it expires by itself"
+        )?,
+    }
+    credentials::delete(server)?;
+    writeln!(err, "Signed out of {server}")?;
+    Ok(())
+}
+
+/// Who requests to `server` act as: the API key's org and role, or the signed-in user.
+pub fn whoami(server: &str, json: bool, out: &mut impl Write) -> Result<()> {
+    let runtime = runtime()?;
+    if let Some(key) = std::env::var("SCRY_API_KEY").ok().filter(|k| !k.is_empty()) {
+        let client = Client::builder(server).token(key).build()?;
+        let current = runtime
+            .block_on(client.current_key())
+            .context("SCRY_API_KEY was refused")?;
+        if json {
+            let value = json!({"server": server, "key": current.key, "org": current.org});
+            writeln!(out, "{value}")?;
+        } else {
+            writeln!(
+                out,
+                "API key {} ({}) of org {} as {}, on {server}",
+                shown(&current.key.name),
+                current.key.prefix,
+                shown(&current.org.name),
+                current.key.role.as_str()
+            )?;
+        }
+        return Ok(());
+    }
+    let Some((token, _)) = credentials::load(server)? else {
+        bail!("not signed in to {server}: run `scry login` (or set SCRY_API_KEY)");
+    };
+    let client = Client::builder(server).token(token).build()?;
+    let me = runtime.block_on(client.me()).map_err(|e| match e.kind() {
+        ErrorKind::Unauthorized => {
+            anyhow::anyhow!("the sign-in to {server} expired or was revoked: run `scry login`")
+        }
+        _ => e.into(),
+    })?;
+    if json {
+        let value = json!({"server": server, "user": me.user, "orgs": me.orgs});
+        writeln!(out, "{value}")?;
+    } else {
+        writeln!(out, "{} on {server}", shown(&me.user.email))?;
+        for m in &me.orgs {
+            writeln!(out, "  {} ({})", shown(&m.org.name), m.role.as_str())?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,181 @@
+//! Where a signed-in device keeps its session token, one per server: the OS credential store
+//! (the Secret Service on Linux, the Keychain, the Windows Credential Manager) through
+//! `keyring`; where there is none (a headless machine, an SSH session without a session bus),
+//! a file in the user's config directory that only they can read. The CLI, the language server
+//! and the desktop app read the same entry. Call these from blocking code: the store may make
+//! D-Bus calls.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// The keyring's service name; the user name is the server's URL.
+const SERVICE: &str = "scry";
+
+#[derive(Debug, thiserror::Error)]
+pub enum CredentialError {
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{} is damaged ({message}); delete it and sign in again", path.display())]
+    Damaged { path: PathBuf, message: String },
+    #[error("no config directory to keep the sign-in in (is HOME set?)")]
+    NoConfigDir,
+}
+
+/// Where a token was put or found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Place {
+    /// The OS credential store.
+    Keyring,
+    /// The fallback file; `why` says what kept the credential store from being used.
+    File { path: PathBuf, why: String },
+}
+
+/// Stores `token` for `server`, replacing any earlier one: in the credential store when it
+/// takes it, else in the fallback file (the caller should tell the user which, with `why`).
+pub fn save(server: &str, token: &str) -> Result<Place, CredentialError> {
+    let server = normalise(server);
+    let why = match keyring_entry(&server).and_then(|e| e.set_password(token).map(|()| e)) {
+        Ok(_) => {
+            // A sign-in from before, kept in the file while there was no credential store,
+            // must not outlive this one.
+            remove_from_file(&server)?;
+            return Ok(Place::Keyring);
+        }
+        Err(err) => describe(&err),
+    };
+    let path = file_path()?;
+    let mut file = read_file(&path)?;
+    file.sessions.insert(server, token.into());
+    write_file(&path, &file)?;
+    Ok(Place::File { path, why })
+}
+
+/// The token stored for `server`, and where it was.
+pub fn load(server: &str) -> Result<Option<(String, Place)>, CredentialError> {
+    let server = normalise(server);
+    let why = match keyring_entry(&server).and_then(|e| e.get_password()) {
+        Ok(token) => return Ok(Some((token, Place::Keyring))),
+        Err(err) => describe(&err),
+    };
+    let path = file_path()?;
+    let token = read_file(&path)?.sessions.remove(&server);
+    Ok(token.map(|t| (t, Place::File { path, why })))
+}
+
+/// Forgets the token for `server` wherever it is; whether there was one.
+pub fn delete(server: &str) -> Result<bool, CredentialError> {
+    let server = normalise(server);
+    let in_keyring = keyring_entry(&server)
+        .and_then(|e| e.delete_credential())
+        .is_ok();
+    let in_file = remove_from_file(&server)?;
+    Ok(in_keyring || in_file)
+}
+
+/// One spelling per server: no trailing slash.
+fn normalise(server: &str) -> String {
+    server.trim_end_matches('/').to_string()
+}
+
+fn keyring_entry(server: &str) -> keyring::Result<keyring::Entry> {
+    keyring::Entry::new(SERVICE, server)
+}
+
+fn describe(err: &keyring::Error) -> String {
+    match err {
+        keyring::Error::NoEntry => "no entry in the credential store".into(),
+        keyring::Error::NoDefaultStore => {
+            "no credential store (no Secret Service on the session bus)".into()
+        }
+        other => format!("the credential store failed: {other}"),
+    }
+}
+
+#[derive(Default, Serialize, Deserialize)]
+struct File {
+    /// Server URL → session token.
+    sessions: BTreeMap<String, String>,
+}
+
+/// `$XDG_CONFIG_HOME/scry/credentials.json`.
+pub fn file_path() -> Result<PathBuf, CredentialError> {
+    dirs::config_dir()
+        .map(|d| d.join("scry").join("credentials.json"))
+        .ok_or(CredentialError::NoConfigDir)
+}
+
+fn read_file(path: &Path) -> Result<File, CredentialError> {
+    match std::fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| CredentialError::Damaged {
+            path: path.into(),
+            message: e.to_string(),
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(File::default()),
+        Err(source) => Err(CredentialError::Io {
+            path: path.into(),
+            source,
+        }),
+    }
+}
+
+fn remove_from_file(server: &str) -> Result<bool, CredentialError> {
+    let path = file_path()?;
+    let mut file = read_file(&path)?;
+    if file.sessions.remove(server).is_none() {
+        return Ok(false);
+    }
+    write_file(&path, &file)?;
+    Ok(true)
+}
+
+/// Writes the whole file anew, readable by its owner only, replacing the old one at once.
+fn write_file(path: &Path, file: &File) -> Result<(), CredentialError> {
+    let io = |source| CredentialError::Io {
+        path: path.into(),
+        source,
+    };
+    let dir = path.parent().expect("a file in a directory");
+    create_private_dir(dir).map_err(io)?;
+    let temporary = path.with_extension("json.tmp");
+    let bytes = serde_json::to_vec_pretty(file).expect("a map of strings serialises");
+    write_private(&temporary, &bytes).map_err(io)?;
+    std::fs::rename(&temporary, path).map_err(io)
+}
+
+#[cfg(unix)]
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+}
+
+#[cfg(not(unix))]
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)
+}
+
+#[cfg(unix)]
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let _ = std::fs::remove_file(path);
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()
+}
+
+#[cfg(not(unix))]
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    std::fs::write(path, bytes)
+}
