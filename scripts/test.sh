@@ -29,8 +29,13 @@ python3 -m venv "$venv_probe/v" >/dev/null 2>&1 || missing+=(python3-venv)
 rm -rf "$venv_probe"
 if [ ${#missing[@]} -gt 0 ]; then
   say "installing ${missing[*]}"
+  # Debian's container images delete downloaded packages between dpkg runs, which breaks
+  # installs of many packages (gnome-keyring's): keep them for this run.
+  noclean=$(mktemp)
+  printf '#clear DPkg::Post-Invoke;\n' >"$noclean"
   as_root apt-get update -q
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get -c "$noclean" install -y -q "${missing[@]}"
+  rm -f "$noclean"
 fi
 
 # Rust: Debian's cargo is too old for edition 2024; rustup brings the stable toolchain.
