@@ -682,6 +682,7 @@ fn status_says_where_and_what() {
         "{status}"
     );
     assert!(status.contains("files:     5"), "{status}");
+    assert!(status.contains("project:   not a Git checkout"), "{status}");
     // The built-in model is the default, and says so.
     assert!(
         status.contains("model:     static:scry-code@") && status.contains("(built-in)"),

@@ -342,6 +342,7 @@ fn dispatch(cli: Cli) -> Result<()> {
             let root = common.path.unwrap_or_else(|| ".".into());
             let index = open_index(&root, false)?;
             output::print_status(&index.status()?, &mut io::stdout())?;
+            output::print_project(scry_core::repo::identify(&root), &mut io::stdout())?;
             if check {
                 let problems = index.check()?;
                 if !problems.is_empty() {

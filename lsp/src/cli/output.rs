@@ -170,3 +170,29 @@ pub fn print_status(status: &Status, out: &mut impl Write) -> io::Result<()> {
     }
     writeln!(out, "schema:    {}", status.schema_version)
 }
+
+/// The project and line a checkout belongs to (what sync will name it by).
+pub fn print_project(
+    checkout: scry_core::Result<scry_core::repo::Checkout>,
+    out: &mut impl Write,
+) -> io::Result<()> {
+    use scry_core::repo::Project;
+    let checkout = match checkout {
+        Ok(checkout) => checkout,
+        Err(err) => return writeln!(out, "project:   unknown ({})", shown(&err.to_string())),
+    };
+    let line = checkout
+        .line
+        .map_or(String::new(), |l| format!(", on {}", shown(&l)));
+    match checkout.project {
+        Project::Remote(url) => writeln!(out, "project:   {}{line}", shown(&url)),
+        Project::RootCommit(commit) => {
+            writeln!(
+                out,
+                "project:   root commit {}{line} (no remote)",
+                &commit[..12.min(commit.len())]
+            )
+        }
+        Project::Unversioned => writeln!(out, "project:   not a Git checkout{line}"),
+    }
+}

@@ -27,6 +27,7 @@ pub mod lang;
 pub mod live;
 pub mod model;
 mod records;
+pub mod repo;
 mod search;
 mod store;
 pub mod tokens;
