@@ -201,3 +201,84 @@ pub async fn write_frames<W: AsyncWrite + Unpin>(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+    use tokio::io::AsyncReadExt;
+
+    use super::*;
+
+    /// Frames as `frame` writes them: the bodies, in order.
+    fn bodies(mut bytes: &[u8]) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        while !bytes.is_empty() {
+            let text = std::str::from_utf8(&bytes[..bytes.len().min(64)]).unwrap_or("");
+            let header_end = text.find("\r\n\r\n").expect("a header");
+            let length: usize = text["Content-Length: ".len()..header_end].parse().unwrap();
+            let start = header_end + 4;
+            out.push(bytes[start..start + length].to_vec());
+            bytes = &bytes[start + length..];
+        }
+        out
+    }
+
+    /// Pieces of a stream an editor, a broken client or line noise could send.
+    fn piece() -> impl Strategy<Value = Vec<u8>> {
+        let request = br#"{"jsonrpc":"2.0","id":1,"method":"scry/status","params":null}"#;
+        prop_oneof![
+            Just(frame(request)),
+            proptest::collection::vec(any::<u8>(), 0..200).prop_map(|body| frame(&body)),
+            (0usize..400, proptest::collection::vec(any::<u8>(), 0..200)).prop_map(|(n, body)| {
+                let mut out = format!("Content-Length: {n}\r\n\r\n").into_bytes();
+                out.extend(body);
+                out
+            }),
+            proptest::collection::vec(any::<u8>(), 0..300),
+            Just(b"Content-Type: x\r\n\r\n".to_vec()),
+            Just(b"Content-Length: -1\r\n\r\n".to_vec()),
+            Just(b"Content-Length: 99999999999999999999\r\n\r\n".to_vec()),
+            Just([b"X-Long: ".as_slice(), &[b'a'; 9000], b"\r\n"].concat()),
+            Just(b"Content-Length: 2\r\nX: \xff\xfe\r\n\r\n{}".to_vec()),
+            Just(b"\r\n\r\n".to_vec()),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+
+        #[test]
+        fn any_stream_reaches_the_library_only_as_decodable_frames(
+            pieces in proptest::collection::vec(piece(), 0..10)
+        ) {
+            let input = pieces.concat();
+            let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            let (forwarded, answers) = runtime.block_on(async {
+                let (to_library, mut library) = tokio::io::duplex(1 << 16);
+                let (out, mut answers) = mpsc::unbounded_channel();
+                let reading = tokio::spawn(async move {
+                    let mut forwarded = Vec::new();
+                    library.read_to_end(&mut forwarded).await.unwrap();
+                    forwarded
+                });
+                // An end mid-frame is an error of the stream, not a panic.
+                let _ = guard_input(&input[..], to_library, out).await;
+                let forwarded = reading.await.unwrap();
+                let mut all = Vec::new();
+                while let Ok(answer) = answers.try_recv() {
+                    all.push(answer);
+                }
+                (forwarded, all)
+            });
+            for body in bodies(&forwarded) {
+                prop_assert!(check(&body).is_ok(), "forwarded {:?}", String::from_utf8_lossy(&body));
+            }
+            for answer in answers {
+                let bodies = bodies(&answer);
+                prop_assert_eq!(bodies.len(), 1);
+                let value: Value = serde_json::from_slice(&bodies[0]).unwrap();
+                prop_assert!(value["error"]["code"].is_i64(), "{value}");
+            }
+        }
+    }
+}
