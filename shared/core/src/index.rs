@@ -773,6 +773,10 @@ fn prepare(file: &WalkedFile, bytes: Option<Vec<u8>>, stored: Option<&FileRecord
 }
 
 #[cfg(test)]
+#[path = "index_equality_tests.rs"]
+mod equality_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::embed::normalize;
