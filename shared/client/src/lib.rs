@@ -10,6 +10,7 @@ mod account;
 pub mod credentials;
 mod error;
 mod orgs;
+pub mod sealing;
 
 use std::time::Duration;
 
