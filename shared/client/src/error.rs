@@ -35,7 +35,8 @@ pub enum Error {
         /// Seconds, from `Retry-After`.
         retry_after: Option<u64>,
     },
-    #[error("cannot reach the account service at {url}: {source}")]
+    /// The cause (refused, timed out, DNS) is the source: shown by `{:#}` and error reporters.
+    #[error("cannot reach the account service at {url}")]
     Offline {
         url: String,
         #[source]
