@@ -327,12 +327,12 @@ fn a_desktop_machine_keeps_the_session_in_the_secret_service() {
             .args(["lookup", "service", "scry", "username", &service.base])
             .output()
     };
-    if let Ok(found) = lookup() {
-        assert!(
-            found.status.success() && found.stdout.starts_with(b"scry_"),
-            "{found:?}"
-        );
-    }
+    // The test command installs secret-tool (libsecret-tools) with the keyring daemon.
+    let found = lookup().expect("secret-tool runs");
+    assert!(
+        found.status.success() && found.stdout.starts_with(b"scry_"),
+        "{found:?}"
+    );
     let out = machine.whoami(&service);
     assert!(
         out.status.success(),
@@ -347,11 +347,10 @@ fn a_desktop_machine_keeps_the_session_in_the_secret_service() {
             .unwrap()
             .success()
     );
-    if let Ok(found) = lookup() {
-        assert!(
-            !found.status.success() || found.stdout.is_empty(),
-            "{found:?}"
-        );
-    }
+    let found = lookup().expect("secret-tool runs");
+    assert!(
+        !found.status.success() || found.stdout.is_empty(),
+        "{found:?}"
+    );
     assert!(!machine.whoami(&service).status.success());
 }
