@@ -48,7 +48,8 @@ pub fn login(server: &str, open_browser: bool, err: &mut impl Write) -> Result<(
     writeln!(
         err,
         "To sign in, open {}\nand check that it shows the code {}",
-        start.verification_uri_complete, start.user_code
+        shown(&start.verification_uri_complete),
+        shown(&start.user_code)
     )?;
     if open_browser {
         open_in_browser(&start.verification_uri_complete);
@@ -154,7 +155,7 @@ pub fn whoami(server: &str, json: bool, out: &mut impl Write) -> Result<()> {
                 out,
                 "API key {} ({}) of org {} as {}, on {server}",
                 shown(&current.key.name),
-                current.key.prefix,
+                shown(&current.key.prefix),
                 shown(&current.org.name),
                 current.key.role.as_str()
             )?;
