@@ -111,16 +111,8 @@ impl OrgKey {
 
     /// Opens what [`OrgKey::seal`] made for `id`.
     pub fn open(&self, id: &ObjectId, sealed: &[u8]) -> Result<Vec<u8>, SealError> {
-        let (&format, rest) = sealed.split_first().ok_or(SealError::Truncated)?;
-        if format != FORMAT {
-            return Err(SealError::UnknownFormat(format));
-        }
-        if rest.len() < 4 + NONCE {
-            return Err(SealError::Truncated);
-        }
-        let (epoch, rest) = rest.split_at(4);
-        let (nonce, ciphertext) = rest.split_at(NONCE);
-        let epoch = u32::from_le_bytes(epoch.try_into().expect("4 bytes"));
+        let (epoch, nonce, ciphertext) = parts::<4>(sealed)?;
+        let epoch = u32::from_le_bytes(epoch);
         if epoch != self.epoch {
             return Err(SealError::DoesNotOpen);
         }
@@ -182,16 +174,8 @@ impl DeviceKey {
 
     /// Opens an org key wrapped to this device.
     pub fn unwrap_key(&self, wrapped: &[u8]) -> Result<OrgKey, SealError> {
-        let (&format, rest) = wrapped.split_first().ok_or(SealError::Truncated)?;
-        if format != FORMAT {
-            return Err(SealError::UnknownFormat(format));
-        }
-        if rest.len() < 32 + NONCE {
-            return Err(SealError::Truncated);
-        }
-        let (ephemeral, rest) = rest.split_at(32);
-        let (nonce, sealed) = rest.split_at(NONCE);
-        let ephemeral = PublicKey::from(<[u8; 32]>::try_from(ephemeral).expect("32 bytes"));
+        let (ephemeral, nonce, sealed) = parts::<32>(wrapped)?;
+        let ephemeral = PublicKey::from(ephemeral);
         let cipher = wrapping_cipher(
             &self.secret.diffie_hellman(&ephemeral),
             &ephemeral,
@@ -208,6 +192,23 @@ impl DeviceKey {
             epoch: u32::from_le_bytes(epoch.try_into().map_err(|_| SealError::Truncated)?),
         })
     }
+}
+
+type Parts<'a, const H: usize> = ([u8; H], &'a [u8], &'a [u8]);
+
+/// The parts of sealed bytes: the format byte (checked), a header of `H` bytes, the nonce and
+/// the ciphertext.
+fn parts<const H: usize>(bytes: &[u8]) -> Result<Parts<'_, H>, SealError> {
+    let (&format, rest) = bytes.split_first().ok_or(SealError::Truncated)?;
+    if format != FORMAT {
+        return Err(SealError::UnknownFormat(format));
+    }
+    if rest.len() < H + NONCE {
+        return Err(SealError::Truncated);
+    }
+    let (header, rest) = rest.split_at(H);
+    let (nonce, ciphertext) = rest.split_at(NONCE);
+    Ok((header.try_into().expect("H bytes"), nonce, ciphertext))
 }
 
 fn associated(id: &ObjectId, epoch: u32) -> [u8; 36] {
