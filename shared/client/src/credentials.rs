@@ -42,8 +42,11 @@ pub fn save(server: &str, token: &str) -> Result<Place, CredentialError> {
     let why = match keyring_entry(&server).and_then(|e| e.set_password(token).map(|()| e)) {
         Ok(_) => {
             // A sign-in from before, kept in the file while there was no credential store,
-            // must not outlive this one.
-            remove_from_file(&server)?;
+            // must not outlive this one; a damaged file must not undo a sign-in that worked
+            // (the keyring's entry is read first).
+            if let Err(err) = remove_from_file(&server) {
+                tracing::warn!("the old sign-in file stays: {err}");
+            }
             return Ok(Place::Keyring);
         }
         Err(err) => describe(&err),
