@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Load on scry-server over loopback with wrk: an authenticated read (GET a page of
-# repositories) and an authenticated write (PUT a repository's chunk count: a quota check, an
-# update, a usage event), each with an API key, on SQLite and on PostgreSQL, with one replica
+# repositories) and an authenticated write (open an index sync session: the org's lock, a
+# chunk quota check, garbage collection, an insert), each with an API key, on SQLite and on PostgreSQL, with one replica
 # and with two (two processes on the same database, one wrk each, figures summed).
 # Every request also counts against the org's rate limit, a write of its own.
 #   bench/server-load.sh [SECONDS] [CONNECTIONS]      needs wrk (apt install wrk)
@@ -67,7 +67,8 @@ function response(status, headers, body)
   end
 end
 EOF
-{ echo 'wrk.method = "PUT"'; echo "wrk.body = '{\"chunks\": 5000}'"
+{ echo 'wrk.method = "POST"'
+  echo "wrk.body = '{\"ref\": \"main\", \"root\": \"$(printf 'a%.0s' {1..64})\", \"chunks\": 5000}'"
   echo 'wrk.headers["Content-Type"] = "application/json"'; cat "$work/get.lua"; } >"$work/put.lua"
 export WRK_ERRORS=$work/errors.txt
 
@@ -135,7 +136,7 @@ for backend in ${BACKENDS:-sqlite postgres}; do
   for replicas in 1 2; do
     ports=("$p1"); [ "$replicas" = 2 ] && ports=("$p1" "$p2")
     load "$backend, read (GET repos)" "/v1/orgs/$org/repos" "$work/get.lua" "${ports[@]}"
-    load "$backend, write (PUT chunks)" "/v1/orgs/$org/repos/$repo/chunks" "$work/put.lua" "${ports[@]}"
+    load "$backend, write (sync session)" "/v1/orgs/$org/repos/$repo/index/sessions" "$work/put.lua" "${ports[@]}"
   done
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   wait "${pids[@]}" 2>/dev/null || true

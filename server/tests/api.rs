@@ -607,19 +607,22 @@ async fn quotas_hold_under_parallel_requests(backend: Backend) {
     assert_eq!((created.len(), refused), (3, 9));
     assert_eq!(h.rows("repos", &org).await, 3);
 
-    // Chunks: 10,000 across the organisation, claimed in parallel.
-    let claims = created.iter().map(|repo| {
-        let app = h.app.clone();
-        let path = format!("{repos}/{repo}/chunks");
-        let a = a.clone();
-        tokio::spawn(async move {
-            support::send(&app, "PUT", &path, Some(&a), Some(json!({"chunks": 4000}))).await
+    // Chunks: 10,000 across the organisation, committed in parallel by syncs of 4,000 each.
+    let trees: Vec<support::Tree> = (0..created.len())
+        .map(|r| {
+            let chunks: Vec<String> = (0..4000).map(|i| format!("fn r{r}_{i}")).collect();
+            let chunks: Vec<&str> = chunks.iter().map(String::as_str).collect();
+            support::tree(&[("a.rs", &chunks)])
         })
-    });
+        .collect();
+    let claims = tokio::join!(
+        h.sync(&org, &created[0], &a, "main", &trees[0], 0),
+        h.sync(&org, &created[1], &a, "main", &trees[1], 0),
+        h.sync(&org, &created[2], &a, "main", &trees[2], 0),
+    );
     let mut granted = 0;
-    for task in claims {
-        let r = task.await.unwrap();
-        if r.status == StatusCode::OK || r.status == StatusCode::NO_CONTENT {
+    for r in [claims.0, claims.1, claims.2] {
+        if r.status == StatusCode::OK {
             granted += 1;
         } else {
             assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
@@ -641,16 +644,6 @@ async fn quotas_hold_under_parallel_requests(backend: Backend) {
         .map(|r| r["chunks"].as_i64().unwrap())
         .sum();
     assert_eq!(total, 8000);
-    // Shrinking is always allowed.
-    let r = h
-        .call(
-            "PUT",
-            &format!("{repos}/{}/chunks", created[0]),
-            Some(&a),
-            Some(json!({"chunks": 0})),
-        )
-        .await;
-    assert!(r.status.is_success(), "{}", r.body);
 
     // A tier change applies to the next request.
     let upgrade = h
@@ -768,13 +761,19 @@ async fn usage_is_recorded_per_day(backend: Backend) {
         .as_str()
         .unwrap()
         .to_string();
-    h.call(
-        "PUT",
-        &format!("{repos}/{repo}/chunks"),
-        Some(&a),
-        Some(json!({"chunks": 1200})),
-    )
-    .await;
+    let chunks: Vec<String> = (0..1200).map(|i| format!("fn f{i}")).collect();
+    let chunks: Vec<&str> = chunks.iter().map(String::as_str).collect();
+    let committed = h
+        .sync(
+            &org,
+            &repo,
+            &a,
+            "main",
+            &support::tree(&[("a.rs", &chunks)]),
+            0,
+        )
+        .await;
+    assert_eq!(committed.status, StatusCode::OK, "{}", committed.body);
     h.get(&repos, &a).await;
     h.clock.advance(86_400);
     h.post(&repos, &a, json!({"name": "api"})).await;
@@ -784,7 +783,7 @@ async fn usage_is_recorded_per_day(backend: Backend) {
     assert_eq!(
         usage.body,
         json!([
-            {"day": "2026-11-22", "requests": 3, "repos_created": 1, "chunks_stored": 1200},
+            {"day": "2026-11-22", "requests": 6, "repos_created": 1, "chunks_stored": 1200},
             {"day": "2026-11-23", "requests": 2, "repos_created": 1, "chunks_stored": 0},
         ])
     );
@@ -879,6 +878,11 @@ async fn deleting_removes_every_row_but_the_audit_entry(backend: Backend) {
         "webhooks",
         "webhook_deliveries",
         "webhook_queue",
+        "index_objects",
+        "index_edges",
+        "index_refs",
+        "index_sessions",
+        "sync_rate_windows",
     ];
     let h = harness(backend).await;
     let (_, a) = h.user("alice@example.com").await;
@@ -902,8 +906,13 @@ async fn deleting_removes_every_row_but_the_audit_entry(backend: Backend) {
             json!({"url": "https://hooks.example.com/scry", "events": ["*"]}),
         )
         .await;
-        h.post(&format!("/v1/orgs/{o}/repos"), &a, json!({"name": "api"}))
+        let api = h
+            .post(&format!("/v1/orgs/{o}/repos"), &a, json!({"name": "api"}))
             .await;
+        let api = api.body["id"].as_str().unwrap();
+        let tree = support::tree(&[("a.rs", &["fn a"])]);
+        let synced = h.sync(o, api, &a, "main", &tree, 0).await;
+        assert_eq!(synced.status, StatusCode::OK, "{}", synced.body);
     }
     for table in TENANT_TABLES {
         assert!(
@@ -1233,17 +1242,25 @@ async fn bad_input_gets_a_json_4xx(backend: Backend) {
             StatusCode::UNPROCESSABLE_ENTITY,
         ),
         (
-            "PUT",
-            format!("{repos}/repo_AAAAAAAAAAAAAAAAAAAA/chunks"),
+            "POST",
+            format!("{repos}/repo_AAAAAAAAAAAAAAAAAAAA/index/sessions"),
             json_ct,
-            b"{\"chunks\":-5}".to_vec(),
+            format!(
+                "{{\"ref\":\"main\",\"root\":\"{}\",\"chunks\":-5}}",
+                "a".repeat(64)
+            )
+            .into_bytes(),
             StatusCode::BAD_REQUEST,
         ),
         (
-            "PUT",
-            format!("{repos}/repo_AAAAAAAAAAAAAAAAAAAA/chunks"),
+            "POST",
+            format!("{repos}/repo_AAAAAAAAAAAAAAAAAAAA/index/sessions"),
             json_ct,
-            b"{\"chunks\":1e400}".to_vec(),
+            format!(
+                "{{\"ref\":\"main\",\"root\":\"{}\",\"chunks\":1e400}}",
+                "a".repeat(64)
+            )
+            .into_bytes(),
             StatusCode::BAD_REQUEST,
         ),
         (
@@ -1533,7 +1550,12 @@ mod fuzz {
         "/v1/invitations/accept",
         "/v1/orgs/{org}/repos",
         "/v1/orgs/{org}/repos/{repo}",
-        "/v1/orgs/{org}/repos/{repo}/chunks",
+        "/v1/orgs/{org}/repos/{repo}/index/sessions",
+        "/v1/orgs/{org}/repos/{repo}/index/sessions/{session}/missing",
+        "/v1/orgs/{org}/repos/{repo}/index/sessions/{session}/objects",
+        "/v1/orgs/{org}/repos/{repo}/index/sessions/{session}/commit",
+        "/v1/orgs/{org}/repos/{repo}/index/refs",
+        "/v1/orgs/{org}/repos/{repo}/index/objects/fetch",
         "/v1/orgs/{org}/keys",
         "/v1/orgs/{org}/keys/{id}",
         "/v1/orgs/{org}/usage",

@@ -4,6 +4,7 @@
 
 mod device;
 mod device_page;
+mod index;
 mod keys;
 mod operator;
 mod orgs;
@@ -38,7 +39,7 @@ use crate::guard::{ClientAddr, Counted, HashSlots, Throttles};
 use crate::mail::Mailer;
 use crate::model::*;
 use crate::secrets::SecretBox;
-use crate::store::{KeyGrant, Storage, StoreError, Tenant};
+use crate::store::{KeyGrant, RateBucket, Storage, StoreError, Tenant};
 use crate::webhooks::target;
 use scry_api::*;
 
@@ -80,6 +81,7 @@ pub fn router(state: Arc<AppState>) -> axum::Router {
         device::routes,
         orgs::routes,
         repos::routes,
+        index::routes,
         keys::routes,
         usage::routes,
         webhooks::routes,
@@ -131,6 +133,18 @@ impl AppState {
         org_id: &str,
         at_least: Role,
     ) -> Result<(Tenant, Org), ApiError> {
+        self.authorize_in(RateBucket::Api, who, org_id, at_least)
+            .await
+    }
+
+    /// `authorize_org`, counting the request in `bucket`'s rate window.
+    async fn authorize_in(
+        &self,
+        bucket: RateBucket,
+        who: &Principal,
+        org_id: &str,
+        at_least: Role,
+    ) -> Result<(Tenant, Org), ApiError> {
         if !valid_id("org", org_id) {
             return Err(ApiError::not_found());
         }
@@ -142,7 +156,10 @@ impl AppState {
         let tenant = Tenant::new(org_id, &who.actor(), role);
         let now = self.clock.now();
         let per_minute = |org: &Org| self.limits_of(org).requests_per_minute;
-        let (org, verdict) = self.store.record_request(&tenant, now, &per_minute).await?;
+        let (org, verdict) = self
+            .store
+            .record_request(&tenant, bucket, now, &per_minute)
+            .await?;
         if let Err(retry) = verdict {
             return Err(ApiError::rate_limited(retry, per_minute(&org)));
         }

@@ -1,11 +1,10 @@
-//! Repositories and the chunks their synced indexes hold (quotas).
+//! Repositories (their synced indexes: `index`).
 
 use super::*;
 
 pub(super) fn routes(api: OpenApiRouter<Arc<AppState>>) -> OpenApiRouter<Arc<AppState>> {
     api.routes(routes!(create_repo, list_repos))
         .routes(routes!(get_repo, delete_repo))
-        .routes(routes!(set_repo_chunks))
 }
 
 /// Registers a repository (members); refused over the tier's repository quota.
@@ -72,32 +71,4 @@ async fn delete_repo(
         .delete_repo(&t, &repo, state.clock.now())
         .await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// Records how many chunks a repository's index holds; refused over the chunk quota.
-#[utoipa::path(put, path = "/v1/orgs/{org}/repos/{repo}/chunks", tag = "repos", security(("bearer" = [])),
-    params(("org" = String, Path), ("repo" = String, Path)), request_body = ChunkCount,
-    responses((status = 200, body = Repo), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
-async fn set_repo_chunks(
-    State(state): State<Arc<AppState>>,
-    who: Principal,
-    Path((org, repo)): Path<(String, String)>,
-    Json(body): Json<ChunkCount>,
-) -> Result<axum::Json<Repo>, ApiError> {
-    let (t, org) = state.authorize_org(&who, &org, Role::Member).await?;
-    check_id("repo", &repo)?;
-    if !(0..=1_000_000_000).contains(&body.chunks) {
-        return Err(ApiError::bad_request(
-            "chunks must be between 0 and 1,000,000,000",
-        ));
-    }
-    let (tier, limits) = (org.tier.clone(), state.limits_of(&org));
-    match state
-        .store
-        .set_repo_chunks(&t, &repo, body.chunks, &tier, limits, state.clock.now())
-        .await
-    {
-        Ok(repo) => Ok(axum::Json(repo)),
-        Err(e) => Err(state.quota_refused(&t, e).await),
-    }
 }

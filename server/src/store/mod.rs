@@ -5,6 +5,7 @@
 //! lock, usage, the audit event and its webhook deliveries).
 
 mod device;
+mod index;
 mod keys;
 mod orgs;
 mod repos;
@@ -13,6 +14,7 @@ mod users;
 mod webhooks;
 
 pub use device::Devices;
+pub use index::{CommitOutcome, Indexes, Quota, StoredObject};
 pub use keys::Keys;
 pub use orgs::Orgs;
 pub use repos::Repos;
@@ -91,6 +93,14 @@ pub struct Throttled {
     pub resets_at: i64,
 }
 
+/// Which per-minute window a request counts in: sync's batches must not starve the rest of
+/// the API, nor the other way round.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RateBucket {
+    Api,
+    Sync,
+}
+
 /// What an API key may do.
 #[derive(Clone, Debug)]
 pub struct KeyGrant {
@@ -101,9 +111,9 @@ pub struct KeyGrant {
 
 /// Everything the service stores, one trait per resource; `Arc<dyn Storage>` reaches them all
 /// (bring the resource's trait into scope to call its methods).
-pub trait Storage: Users + Devices + Orgs + Repos + Keys + Activity + Webhooks {}
+pub trait Storage: Users + Devices + Orgs + Repos + Indexes + Keys + Activity + Webhooks {}
 
-impl<T: Users + Devices + Orgs + Repos + Keys + Activity + Webhooks> Storage for T {}
+impl<T: Users + Devices + Orgs + Repos + Indexes + Keys + Activity + Webhooks> Storage for T {}
 
 pub struct SqlStore {
     db: Db,
@@ -340,6 +350,11 @@ fn page<T>(items: Vec<T>, limit: i64, cursor: impl Fn(&T) -> String) -> Page<T> 
 
 /// Every table holding an organisation's rows, children first.
 const TENANT_TABLES: &[&str] = &[
+    "index_edges",
+    "index_objects",
+    "index_refs",
+    "index_sessions",
+    "sync_rate_windows",
     "webhook_deliveries",
     "webhooks",
     "rate_windows",

@@ -1,4 +1,4 @@
-//! Repositories and the chunk counts their quotas hold.
+//! Repositories; their chunk counts are kept by index sync's commits (`index`).
 
 use super::*;
 
@@ -16,17 +16,6 @@ pub trait Repos: Send + Sync {
     async fn repos(&self, t: &Tenant, limit: i64, after: &str) -> Result<Page<Repo>>;
     async fn repo(&self, t: &Tenant, id: &str) -> Result<Repo>;
     async fn delete_repo(&self, t: &Tenant, id: &str, now: i64) -> Result<()>;
-    /// Sets the chunks a repository's index holds, if the organisation's total stays within
-    /// `limits.max_chunks`.
-    async fn set_repo_chunks(
-        &self,
-        t: &Tenant,
-        id: &str,
-        chunks: i64,
-        tier: &str,
-        limits: Limits,
-        now: i64,
-    ) -> Result<Repo>;
 }
 
 #[async_trait]
@@ -111,6 +100,7 @@ impl Repos for SqlStore {
             .ok_or(StoreError::NotFound)?;
         let chunks: i64 = row.try_get("chunks")?;
         let name: String = row.try_get("name")?;
+        index::delete_repo_index(&mut tx, t, id).await?;
         sqlx::query("DELETE FROM repos WHERE org_id = $1 AND id = $2")
             .bind(&t.org_id)
             .bind(id)
@@ -129,60 +119,5 @@ impl Repos for SqlStore {
         )
         .await?;
         Ok(())
-    }
-
-    async fn set_repo_chunks(
-        &self,
-        t: &Tenant,
-        id: &str,
-        chunks: i64,
-        tier: &str,
-        limits: Limits,
-        now: i64,
-    ) -> Result<Repo> {
-        let mut tx = self.org_tx(t, true).await?;
-        lock_org(&mut tx, &t.org_id).await?;
-        let mut repo = {
-            let row = sqlx::query(
-                "SELECT id, name, chunks, created_at FROM repos WHERE org_id = $1 AND id = $2",
-            )
-            .bind(&t.org_id)
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or(StoreError::NotFound)?;
-            repo_from(&row)?
-        };
-        let total: i64 = sqlx::query(
-            "SELECT CAST(COALESCE(SUM(chunks), 0) AS BIGINT) AS n FROM repos WHERE org_id = $1",
-        )
-        .bind(&t.org_id)
-        .fetch_one(&mut *tx)
-        .await?
-        .try_get("n")?;
-        if chunks > repo.chunks && total - repo.chunks + chunks > limits.max_chunks {
-            return Err(StoreError::Quota {
-                what: "chunks",
-                limit: limits.max_chunks,
-                tier: tier.to_string(),
-            });
-        }
-        sqlx::query("UPDATE repos SET chunks = $1 WHERE org_id = $2 AND id = $3")
-            .bind(chunks)
-            .bind(&t.org_id)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        add_usage(
-            &mut tx,
-            &t.org_id,
-            now,
-            "chunks_stored",
-            chunks - repo.chunks,
-        )
-        .await?;
-        tx.commit().await?;
-        repo.chunks = chunks;
-        Ok(repo)
     }
 }

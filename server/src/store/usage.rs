@@ -5,11 +5,13 @@ use super::*;
 
 #[async_trait]
 pub trait Activity: Send + Sync {
-    /// Reads the organisation and counts a request in the current minute, in one transaction;
-    /// `per_minute` gives the org's limit from its tier. `Err(seconds)` to wait when over it.
+    /// Reads the organisation and counts a request in `bucket`'s current minute, in one
+    /// transaction; `per_minute` gives the org's limit from its tier. `Err(seconds)` to wait
+    /// when over it.
     async fn record_request(
         &self,
         t: &Tenant,
+        bucket: RateBucket,
         now: i64,
         per_minute: &(dyn for<'o> Fn(&'o Org) -> i64 + Sync),
     ) -> Result<(Org, std::result::Result<(), i64>)>;
@@ -32,9 +34,14 @@ impl Activity for SqlStore {
     async fn record_request(
         &self,
         t: &Tenant,
+        bucket: RateBucket,
         now: i64,
         per_minute: &(dyn for<'o> Fn(&'o Org) -> i64 + Sync),
     ) -> Result<(Org, std::result::Result<(), i64>)> {
+        let table = match bucket {
+            RateBucket::Api => "rate_windows",
+            RateBucket::Sync => "sync_rate_windows",
+        };
         let window = now - now.rem_euclid(60);
         let mut tx = self.org_tx(t, true).await?;
         self.db.counters_only(&mut tx).await?;
@@ -45,21 +52,23 @@ impl Activity for SqlStore {
             .ok_or(StoreError::NotFound)?;
         let org = org_from(&row)?;
         let per_minute = per_minute(&org);
-        let hits: i64 = sqlx::query(
-            "INSERT INTO rate_windows (org_id, window_start, hits) VALUES ($1, $2, 1) \
-             ON CONFLICT (org_id, window_start) DO UPDATE SET hits = rate_windows.hits + 1 RETURNING hits",
-        )
+        let hits: i64 = sqlx::query(&format!(
+            "INSERT INTO {table} (org_id, window_start, hits) VALUES ($1, $2, 1) \
+             ON CONFLICT (org_id, window_start) DO UPDATE SET hits = {table}.hits + 1 RETURNING hits"
+        ))
         .bind(&t.org_id)
         .bind(window)
         .fetch_one(&mut *tx)
         .await?
         .try_get("hits")?;
         if hits == 1 {
-            sqlx::query("DELETE FROM rate_windows WHERE org_id = $1 AND window_start < $2")
-                .bind(&t.org_id)
-                .bind(window)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(&format!(
+                "DELETE FROM {table} WHERE org_id = $1 AND window_start < $2"
+            ))
+            .bind(&t.org_id)
+            .bind(window)
+            .execute(&mut *tx)
+            .await?;
         }
         let verdict = if hits > per_minute {
             Err(window + 60 - now)

@@ -550,3 +550,136 @@ fn chown_to_postgres(dir: &Path) {
         "running as root, the cluster needs the `postgres` user (apt install postgresql-15)"
     );
 }
+
+/// A synced index's tree as a client uploads it: a root node over file nodes over chunks.
+/// Ids are made-up hex (the service cannot tell them from keyed hashes); bodies stand in for
+/// ciphertext.
+pub struct Tree {
+    pub root: String,
+    pub objects: Vec<Value>,
+    pub chunks: usize,
+}
+
+/// 64 hex digits named by `label`.
+pub fn object_id(label: &str) -> String {
+    (0..4u64)
+        .map(|salt| {
+            // FNV-1a, salted: four independent 16-digit words.
+            let mut h = 0xcbf2_9ce4_8422_2325u64 ^ salt;
+            for b in label.bytes() {
+                h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+            }
+            format!("{h:016x}")
+        })
+        .collect()
+}
+
+/// A tree of `files`, each a name and its chunks' contents.
+pub fn tree(files: &[(&str, &[&str])]) -> Tree {
+    use base64::Engine;
+    let body =
+        |text: &str| base64::engine::general_purpose::STANDARD.encode(format!("sealed:{text}"));
+    let mut objects = Vec::new();
+    let mut file_ids = Vec::new();
+    let mut chunks = std::collections::HashSet::new();
+    for (name, contents) in files {
+        let ids: Vec<String> = contents
+            .iter()
+            .map(|c| object_id(&format!("chunk:{c}")))
+            .collect();
+        for (id, c) in ids.iter().zip(*contents) {
+            if chunks.insert(id.clone()) {
+                objects.push(json!({"id": id, "kind": "chunk", "body": body(c)}));
+            }
+        }
+        let file = object_id(&format!("file:{name}:{}", ids.join(",")));
+        objects.push(json!({"id": file, "kind": "node", "children": ids, "body": body(name)}));
+        file_ids.push(file);
+    }
+    let root = object_id(&format!("root:{}", file_ids.join(",")));
+    objects.push(json!({"id": root, "kind": "node", "children": file_ids, "body": body("root")}));
+    Tree {
+        root,
+        objects,
+        chunks: chunks.len(),
+    }
+}
+
+impl Tree {
+    pub fn ids(&self) -> Vec<String> {
+        self.objects
+            .iter()
+            .map(|o| o["id"].as_str().unwrap().to_string())
+            .collect()
+    }
+
+    pub fn objects_of(&self, ids: &[Value]) -> Vec<Value> {
+        self.objects
+            .iter()
+            .filter(|o| ids.contains(&o["id"]))
+            .cloned()
+            .collect()
+    }
+}
+
+impl Harness {
+    /// Opens a session for `tree` on `ref_name` of `repo`: the reply.
+    pub async fn open_sync(
+        &self,
+        org: &str,
+        repo: &str,
+        token: &str,
+        ref_name: &str,
+        tree: &Tree,
+    ) -> Reply {
+        self.post(
+            &format!("/v1/orgs/{org}/repos/{repo}/index/sessions"),
+            token,
+            json!({"ref": ref_name, "root": tree.root, "chunks": tree.chunks}),
+        )
+        .await
+    }
+
+    /// Syncs `tree` to `ref_name` as a client does (session, missing, upload, commit on
+    /// `base`): the commit's reply, or the session's when it was refused.
+    pub async fn sync(
+        &self,
+        org: &str,
+        repo: &str,
+        token: &str,
+        ref_name: &str,
+        tree: &Tree,
+        base: i64,
+    ) -> Reply {
+        let session = self.open_sync(org, repo, token, ref_name, tree).await;
+        if session.status != StatusCode::CREATED {
+            return session;
+        }
+        let at = format!(
+            "/v1/orgs/{org}/repos/{repo}/index/sessions/{}",
+            session.body["id"].as_str().unwrap()
+        );
+        let missing = self
+            .post(&format!("{at}/missing"), token, json!({"ids": tree.ids()}))
+            .await;
+        assert_eq!(missing.status, StatusCode::OK, "{}", missing.body);
+        let wanted = tree.objects_of(missing.body["missing"].as_array().unwrap());
+        if !wanted.is_empty() {
+            let put = self
+                .call(
+                    "PUT",
+                    &format!("{at}/objects"),
+                    Some(token),
+                    Some(json!({"objects": wanted})),
+                )
+                .await;
+            assert_eq!(put.status, StatusCode::OK, "{}", put.body);
+        }
+        self.post(
+            &format!("{at}/commit"),
+            token,
+            json!({"base_generation": base, "model": "scry-static-v3"}),
+        )
+        .await
+    }
+}

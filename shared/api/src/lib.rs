@@ -5,10 +5,12 @@
 
 mod account;
 mod error;
+mod index;
 mod orgs;
 mod records;
 
 pub use account::*;
 pub use error::*;
+pub use index::*;
 pub use orgs::*;
 pub use records::*;

@@ -63,15 +63,6 @@ pub struct NewRepo {
     pub name: String,
 }
 
-/// `PUT /v1/orgs/{org}/repos/{repo}/chunks`.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(deny_unknown_fields)]
-pub struct ChunkCount {
-    /// Chunks the repository's synced index now holds.
-    pub chunks: i64,
-}
-
 /// `POST /v1/orgs/{org}/keys`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

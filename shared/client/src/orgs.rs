@@ -103,13 +103,6 @@ impl Client {
         self.call_empty(Method::DELETE, &path, NO_BODY).await
     }
 
-    /// Records how many chunks the repository's index holds; `quota_exceeded` over the limit.
-    pub async fn set_repo_chunks(&self, org: &str, repo: &str, chunks: i64) -> Result<Repo> {
-        let body = ChunkCount { chunks };
-        let path = ["v1", "orgs", org, "repos", repo, "chunks"];
-        self.call(Method::PUT, &path, None, Body::Json(&body)).await
-    }
-
     /// Creates an API key (shown once, in the answer); needs a person's session.
     pub async fn create_key(&self, org: &str, name: &str, role: Role) -> Result<KeyCreated> {
         let body = NewKey {

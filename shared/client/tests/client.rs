@@ -158,14 +158,6 @@ async fn every_request_goes_through_the_typed_client() {
         .unwrap();
     assert_eq!(rest.items.len(), 1);
     assert_eq!(alice.repo(&org.id, &web.id).await.unwrap().name, "web");
-    assert_eq!(
-        alice
-            .set_repo_chunks(&org.id, &web.id, 500)
-            .await
-            .unwrap()
-            .chunks,
-        500
-    );
 
     // API keys: shown once, usable, revocable.
     let created = alice.create_key(&org.id, "ci", Role::Member).await.unwrap();

@@ -1,0 +1,174 @@
+//! Index sync (`/v1/orgs/{org}/repos/{repo}/index/…`): a client uploads a generation of its
+//! index as sealed, content-addressed objects (chunk records, and the nodes of a tree over the
+//! repository's files), then moves a ref to the tree's root. The service sees ids, sizes and
+//! which node holds which ids; every byte of content is ciphertext.
+//!
+//! The steps: open a session (declares the root and the chunk count: refused over the quota
+//! before anything uploads) → ask which ids are `missing` → upload them in batches (re-sending
+//! is a no-op) → `commit` (compare-and-swap on the ref's generation). A download is the same
+//! walk the other way: read the ref's root, then `fetch` the ids not held locally.
+
+use serde::{Deserialize, Serialize};
+
+use crate::ErrorDetail;
+
+/// An object id: 64 lowercase hex digits (a keyed BLAKE3 hash the service cannot recompute).
+pub const OBJECT_ID_LEN: usize = 64;
+/// The most ids one `missing` or `fetch` request may name.
+pub const MAX_IDS: usize = 10_000;
+/// The most sealed bytes one upload batch (and one fetch answer) carries.
+pub const MAX_BATCH_BYTES: usize = 4 << 20;
+/// The most ids one node may hold.
+pub const MAX_CHILDREN: usize = 65_536;
+/// How long an upload session stays open; unreferenced objects are collected after it.
+pub const SESSION_TTL_S: i64 = 86_400;
+
+/// `POST …/index/sessions`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct NewSyncSession {
+    /// The ref (branch or worktree) to move: 1 to 100 of `A-Z a-z 0-9 . _ - /`. Clients send a
+    /// keyed hash of the branch name.
+    #[serde(rename = "ref")]
+    pub ref_name: String,
+    /// The root node of the generation to commit.
+    pub root: String,
+    /// Chunks the generation holds, as the client counts them: checked against the quota now;
+    /// the service counts exactly at commit.
+    pub chunks: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SyncSession {
+    pub id: String,
+    #[serde(rename = "ref")]
+    pub ref_name: String,
+    pub root: String,
+    pub chunks: i64,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+/// `POST …/missing` and `POST …/index/objects/fetch`: up to [`MAX_IDS`] object ids.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ObjectIds {
+    pub ids: Vec<String>,
+}
+
+/// Which of the asked ids the service lacks (in the order asked).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Missing {
+    pub missing: Vec<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum ObjectKind {
+    /// A chunk's record: counts against the chunk quota; has no children.
+    Chunk,
+    /// A node of the tree: holds the ids of its children.
+    Node,
+}
+
+/// One sealed object.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct SealedObject {
+    pub id: String,
+    pub kind: ObjectKind,
+    /// A node's children (ids only; their order and meaning are sealed in `body`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub children: Vec<String>,
+    /// The ciphertext, base64 (standard alphabet, padded).
+    pub body: String,
+}
+
+/// `PUT …/objects`: up to [`MAX_BATCH_BYTES`] of sealed bytes.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ObjectBatch {
+    pub objects: Vec<SealedObject>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum ObjectStatus {
+    /// Stored by this request.
+    Stored,
+    /// Already held (an earlier batch, another session, another branch): nothing changed.
+    Present,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ObjectResult {
+    pub id: String,
+    pub status: ObjectStatus,
+}
+
+/// The result of each object of a batch, in its order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct StoredObjects {
+    pub results: Vec<ObjectResult>,
+}
+
+/// `POST …/commit`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CommitRequest {
+    /// The generation the client built on: 0 for a ref that does not exist yet. Anything else
+    /// than the ref's current generation is refused (409 `stale_generation`).
+    pub base_generation: i64,
+    /// The model that embedded the chunks (`scry-static-v3`, …).
+    pub model: String,
+}
+
+/// A ref's current generation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Generation {
+    #[serde(rename = "ref")]
+    pub ref_name: String,
+    pub generation: i64,
+    pub root: String,
+    pub model: String,
+    pub committed_by: String,
+    pub committed_at: i64,
+    /// Distinct chunks all of the repository's refs hold, counted by the service (what the
+    /// chunk quota counts).
+    pub repo_chunks: i64,
+}
+
+/// 409 from `commit`: `missing_objects` (upload `missing`, then commit again) or
+/// `stale_generation` (the ref moved to `generation`: rebase and open a new session).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CommitConflict {
+    pub error: ErrorDetail,
+    /// Up to 1,000 ids the tree needs that the service lacks.
+    #[serde(default)]
+    pub missing: Vec<String>,
+    /// The ref's current generation.
+    pub generation: i64,
+}
+
+/// `POST …/index/objects/fetch`: the objects held, in the order asked, until
+/// [`MAX_BATCH_BYTES`]; `missing` names the ids not held. Ids in neither were cut for size:
+/// ask again.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct FetchedObjects {
+    pub objects: Vec<SealedObject>,
+    pub missing: Vec<String>,
+}
