@@ -9,6 +9,7 @@
 mod account;
 pub mod credentials;
 mod error;
+mod index;
 mod orgs;
 pub mod sealing;
 
@@ -21,6 +22,7 @@ use serde::de::DeserializeOwned;
 
 pub use account::DeviceToken;
 pub use error::{Error, ErrorKind, Result};
+pub use index::Committed;
 pub use scry_api as api;
 
 /// A connection to one account service, with or without credentials (a session token, an
@@ -98,6 +100,9 @@ impl ClientBuilder {
 enum Body<'a, B: Serialize> {
     None,
     Json(&'a B),
+    /// JSON a POST may send again after a failure to send it: the request only reads, or
+    /// replaying it is a no-op (sync's `missing`, `fetch`, `commit`).
+    ReplayableJson(&'a B),
     Form(&'a B),
 }
 
@@ -182,7 +187,7 @@ impl Client {
     ) -> Result<Answer> {
         let mut url = self.url(segments);
         url.set_query(query.as_deref());
-        let idempotent = method != Method::POST;
+        let idempotent = method != Method::POST || matches!(body, Body::ReplayableJson(_));
         let mut attempt = 0;
         loop {
             let mut request = self.http.request(method.clone(), url.clone());
@@ -191,7 +196,7 @@ impl Client {
             }
             request = match &body {
                 Body::None => request,
-                Body::Json(b) => request.json(b),
+                Body::Json(b) | Body::ReplayableJson(b) => request.json(b),
                 Body::Form(b) => request.form(b),
             };
             let response = match request.send().await {

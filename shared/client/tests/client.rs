@@ -362,3 +362,152 @@ async fn an_unreachable_service_is_offline() {
     assert_eq!((e.kind(), e.code()), (ErrorKind::Offline, "offline"));
     assert!(Client::builder("ftp://x").build().is_err());
 }
+
+/// Hex of an object id, as the service sees it.
+fn hex(id: &scry_client::sealing::ObjectId) -> String {
+    id.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sealed_objects_sync_and_come_back_only_to_the_key() {
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD as BASE64;
+    use scry_client::Committed;
+    use scry_client::api::{CommitRequest, NewSyncSession, ObjectBatch, ObjectKind, SealedObject};
+    use scry_client::sealing::OrgKey;
+
+    let s = service().await;
+    let alice = s.person("alice@example.com").await;
+    let org = alice.create_org("acme").await.unwrap();
+    let repo = alice.create_repo(&org.id, "web").await.unwrap();
+    let key = OrgKey::generate(1);
+    let model = "scry-static-v3";
+
+    // Two chunk records and a root node over them, sealed.
+    let records = [
+        &b"fn parse(input: &str)"[..],
+        &b"fn render(tree: &Tree)"[..],
+    ];
+    let chunk_ids: Vec<_> = records.iter().map(|r| key.object_id(model, r)).collect();
+    let root_plain = chunk_ids.iter().map(hex).collect::<Vec<_>>().join("\n");
+    let root_id = key.object_id(model, root_plain.as_bytes());
+    let mut objects: Vec<SealedObject> = records
+        .iter()
+        .zip(&chunk_ids)
+        .map(|(r, id)| SealedObject {
+            id: hex(id),
+            kind: ObjectKind::Chunk,
+            children: vec![],
+            body: BASE64.encode(key.seal(id, r)),
+        })
+        .collect();
+    objects.push(SealedObject {
+        id: hex(&root_id),
+        kind: ObjectKind::Node,
+        children: chunk_ids.iter().map(hex).collect(),
+        body: BASE64.encode(key.seal(&root_id, root_plain.as_bytes())),
+    });
+
+    let session = alice
+        .open_sync_session(
+            &org.id,
+            &repo.id,
+            &NewSyncSession {
+                ref_name: "main".into(),
+                root: hex(&root_id),
+                chunks: 2,
+            },
+        )
+        .await
+        .unwrap();
+    let all: Vec<String> = objects.iter().map(|o| o.id.clone()).collect();
+    let missing = alice
+        .missing(&org.id, &repo.id, &session.id, &all)
+        .await
+        .unwrap();
+    assert_eq!(missing, all);
+    // Only the root first: the commit names the chunks it lacks.
+    let batch = |objects: &[SealedObject]| ObjectBatch {
+        objects: objects.to_vec(),
+    };
+    alice
+        .put_objects(&org.id, &repo.id, &session.id, &batch(&objects[2..]))
+        .await
+        .unwrap();
+    let commit = CommitRequest {
+        base_generation: 0,
+        model: model.into(),
+    };
+    match alice
+        .commit(&org.id, &repo.id, &session.id, &commit)
+        .await
+        .unwrap()
+    {
+        Committed::Missing {
+            mut missing,
+            generation,
+        } => {
+            missing.sort();
+            let mut chunks = all[..2].to_vec();
+            chunks.sort();
+            assert_eq!((missing, generation), (chunks, 0));
+        }
+        other => panic!("{other:?}"),
+    }
+    alice
+        .put_objects(&org.id, &repo.id, &session.id, &batch(&objects))
+        .await
+        .unwrap();
+    let Committed::Done(generation) = alice
+        .commit(&org.id, &repo.id, &session.id, &commit)
+        .await
+        .unwrap()
+    else {
+        panic!("not committed")
+    };
+    assert_eq!((generation.generation, generation.repo_chunks), (1, 2));
+    assert_eq!(alice.repo(&org.id, &repo.id).await.unwrap().chunks, 2);
+    let Committed::Stale { generation } = alice
+        .commit(
+            &org.id,
+            &repo.id,
+            &alice
+                .open_sync_session(
+                    &org.id,
+                    &repo.id,
+                    &NewSyncSession {
+                        ref_name: "main".into(),
+                        root: hex(&root_id),
+                        chunks: 2,
+                    },
+                )
+                .await
+                .unwrap()
+                .id,
+            &commit,
+        )
+        .await
+        .unwrap()
+    else {
+        panic!("a commit on an old base is stale")
+    };
+    assert_eq!(generation, 1);
+
+    // Downloaded, the records open with the key; the service held ciphertext only.
+    let refs = alice.refs(&org.id, &repo.id).await.unwrap();
+    assert_eq!(refs[0].root, hex(&root_id));
+    let fetched = alice.fetch_objects(&org.id, &repo.id, &all).await.unwrap();
+    assert_eq!(fetched.objects.len(), 3);
+    for (o, id) in fetched.objects[..2].iter().zip(&chunk_ids) {
+        let sealed = BASE64.decode(&o.body).unwrap();
+        assert!(!sealed.windows(5).any(|w| w == b"parse" || w == b"rende"));
+        let opened = key.open(id, &sealed).unwrap();
+        assert!(records.contains(&opened.as_slice()));
+        // Tampered, swapped to another id, or under another org's key: refused.
+        let mut tampered = sealed.clone();
+        *tampered.last_mut().unwrap() ^= 1;
+        assert!(key.open(id, &tampered).is_err());
+        assert!(key.open(&root_id, &sealed).is_err());
+        assert!(OrgKey::generate(1).open(id, &sealed).is_err());
+    }
+}

@@ -1,0 +1,122 @@
+//! Index sync's requests (`scry_api::index` describes the protocol). A commit's conflicts are
+//! answers, not failures: the caller uploads what is missing, or rebases.
+
+use reqwest::{Method, StatusCode};
+use scry_api::*;
+
+use crate::{Body, Client, Result, api_error, decode};
+
+/// What a commit came to.
+#[derive(Clone, Debug)]
+pub enum Committed {
+    /// The ref now points at this generation (also the answer to a replayed commit).
+    Done(Generation),
+    /// The service lacks these objects of the tree; nothing changed.
+    Missing {
+        missing: Vec<String>,
+        generation: i64,
+    },
+    /// The ref moved on to `generation` since the base; nothing changed.
+    Stale { generation: i64 },
+}
+
+impl Client {
+    /// Opens an upload session; `quota_exceeded` when the declared chunks would not fit.
+    pub async fn open_sync_session(
+        &self,
+        org: &str,
+        repo: &str,
+        session: &NewSyncSession,
+    ) -> Result<SyncSession> {
+        let path = ["v1", "orgs", org, "repos", repo, "index", "sessions"];
+        self.call(Method::POST, &path, None, Body::Json(session))
+            .await
+    }
+
+    /// The ids of `ids` the service lacks (at most `MAX_IDS` per call).
+    pub async fn missing(
+        &self,
+        org: &str,
+        repo: &str,
+        session: &str,
+        ids: &[String],
+    ) -> Result<Vec<String>> {
+        let body = ObjectIds { ids: ids.to_vec() };
+        let path = sync_path(org, repo, session, "missing");
+        let answer: Missing = self
+            .call(Method::POST, &path, None, Body::ReplayableJson(&body))
+            .await?;
+        Ok(answer.missing)
+    }
+
+    /// Uploads a batch (at most `MAX_BATCH_BYTES` sealed bytes); sending it again is a no-op.
+    pub async fn put_objects(
+        &self,
+        org: &str,
+        repo: &str,
+        session: &str,
+        batch: &ObjectBatch,
+    ) -> Result<StoredObjects> {
+        let path = sync_path(org, repo, session, "objects");
+        self.call(Method::PUT, &path, None, Body::Json(batch)).await
+    }
+
+    /// Moves the session's ref to its root if the ref is still at `request.base_generation`.
+    pub async fn commit(
+        &self,
+        org: &str,
+        repo: &str,
+        session: &str,
+        request: &CommitRequest,
+    ) -> Result<Committed> {
+        let path = sync_path(org, repo, session, "commit");
+        let answer = self
+            .send_raw(Method::POST, &path, None, Body::ReplayableJson(request))
+            .await?;
+        if answer.status.is_success() {
+            return decode(&answer.url, &answer.body).map(Committed::Done);
+        }
+        let conflict = (answer.status == StatusCode::CONFLICT)
+            .then(|| serde_json::from_slice::<CommitConflict>(&answer.body).ok())
+            .flatten();
+        if let Some(c) = conflict {
+            return Ok(match c.error.code.as_str() {
+                "missing_objects" => Committed::Missing {
+                    missing: c.missing,
+                    generation: c.generation,
+                },
+                _ => Committed::Stale {
+                    generation: c.generation,
+                },
+            });
+        }
+        Err(api_error(&answer))
+    }
+
+    /// The repository's refs and their generations.
+    pub async fn refs(&self, org: &str, repo: &str) -> Result<Vec<Generation>> {
+        let path = ["v1", "orgs", org, "repos", repo, "index", "refs"];
+        self.call(Method::GET, &path, None, Body::<()>::None).await
+    }
+
+    /// Sealed objects by id: those held (until a batch's worth of bytes) and the ids not held.
+    pub async fn fetch_objects(
+        &self,
+        org: &str,
+        repo: &str,
+        ids: &[String],
+    ) -> Result<FetchedObjects> {
+        let body = ObjectIds { ids: ids.to_vec() };
+        let path = [
+            "v1", "orgs", org, "repos", repo, "index", "objects", "fetch",
+        ];
+        self.call(Method::POST, &path, None, Body::ReplayableJson(&body))
+            .await
+    }
+}
+
+fn sync_path<'a>(org: &'a str, repo: &'a str, session: &'a str, step: &'a str) -> [&'a str; 9] {
+    [
+        "v1", "orgs", org, "repos", repo, "index", "sessions", session, step,
+    ]
+}
