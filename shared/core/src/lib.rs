@@ -29,6 +29,7 @@ pub mod model;
 mod records;
 pub mod repo;
 mod search;
+pub mod snapshot;
 mod store;
 pub mod tokens;
 pub mod walk;
