@@ -83,12 +83,12 @@ fn is_private_use(c: char) -> bool {
     matches!(c, '\u{E000}'..='\u{F8FF}' | '\u{F0000}'..='\u{FFFFD}' | '\u{100000}'..='\u{10FFFD}')
 }
 
-/// A machine name (a ref, a model id): 1 to 100 of `A-Z a-z 0-9 . _ - /`.
+/// A machine name (a ref, a model id): 1 to 100 of `A-Z a-z 0-9 . _ - / : @ +`.
 pub fn token_like(name: &str) -> bool {
     (1..=100).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'/'))
+        && name.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'/' | b':' | b'@' | b'+')
+        })
 }
 
 /// A synced object's id: 64 lowercase hex digits.

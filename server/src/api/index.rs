@@ -122,7 +122,7 @@ async fn commit(
     check_session(&repo, &session)?;
     if body.base_generation < 0 || !crate::input::token_like(&body.model) {
         return Err(ApiError::bad_request(
-            "base_generation must be 0 or more, and model 1 to 100 of A-Z a-z 0-9 . _ - /",
+            "base_generation must be 0 or more, and model 1 to 100 of A-Z a-z 0-9 . _ - / : @ +",
         ));
     }
     let quota = Quota {
@@ -231,7 +231,7 @@ fn check_ref(name: &str) -> Result<(), ApiError> {
         Ok(())
     } else {
         Err(ApiError::bad_request(
-            "ref must be 1 to 100 of A-Z a-z 0-9 . _ - /",
+            "ref must be 1 to 100 of A-Z a-z 0-9 . _ - / : @ +",
         ))
     }
 }

@@ -28,7 +28,7 @@ pub const SESSION_TTL_S: i64 = 86_400;
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NewSyncSession {
-    /// The ref (branch or worktree) to move: 1 to 100 of `A-Z a-z 0-9 . _ - /`. Clients send a
+    /// The ref (branch or worktree) to move: 1 to 100 of `A-Z a-z 0-9 . _ - / : @ +`. Clients send a
     /// keyed hash of the branch name.
     #[serde(rename = "ref")]
     pub ref_name: String,
@@ -130,7 +130,8 @@ pub struct CommitRequest {
     /// The generation the client built on: 0 for a ref that does not exist yet. Anything else
     /// than the ref's current generation is refused (409 `stale_generation`).
     pub base_generation: i64,
-    /// The model that embedded the chunks (`scry-static-v3`, …).
+    /// The model that embedded the chunks (`static:scry-code@2ea5a396…`): 1 to 100 of
+    /// `A-Z a-z 0-9 . _ - / : @ +`.
     pub model: String,
 }
 

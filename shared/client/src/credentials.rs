@@ -1,4 +1,5 @@
-//! Where a signed-in device keeps its session token, one per server: the OS credential store
+//! Where a signed-in device keeps its session token, one per server, and the data keys of the
+//! organisations it syncs with: the OS credential store
 //! (the Secret Service on Linux, the Keychain, the Windows Credential Manager) through
 //! `keyring`; where there is none (a headless machine, an SSH session without a session bus),
 //! a file in the user's config directory that only they can read. The CLI, the language server
@@ -10,8 +11,12 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-/// The keyring's service name; the user name is the server's URL.
+use crate::sealing::OrgKey;
+
+/// The keyring's service name for sign-ins; the user name is the server's URL.
 const SERVICE: &str = "scry";
+/// The keyring's service name for org data keys; the user name is "server org".
+const KEY_SERVICE: &str = "scry-org-key";
 
 #[derive(Debug, thiserror::Error)]
 pub enum CredentialError {
@@ -38,14 +43,83 @@ pub enum Place {
 /// Stores `token` for `server`, replacing any earlier one: in the credential store when it
 /// takes it, else in the fallback file (the caller should tell the user which, with `why`).
 pub fn save(server: &str, token: &str) -> Result<Place, CredentialError> {
-    let server = normalise(server);
-    let why = match keyring_entry(&server).and_then(|e| e.set_password(token).map(|()| e)) {
+    put(&Slot::Session(normalise(server)), token)
+}
+
+/// The token stored for `server`, and where it was.
+pub fn load(server: &str) -> Result<Option<(String, Place)>, CredentialError> {
+    get(&Slot::Session(normalise(server)))
+}
+
+/// Forgets the token for `server` wherever it is; whether there was one.
+pub fn delete(server: &str) -> Result<bool, CredentialError> {
+    remove(&Slot::Session(normalise(server)))
+}
+
+/// Keeps an organisation's data key (see [`crate::sealing`]) beside the sign-in, the same way.
+pub fn save_org_key(server: &str, org: &str, key: &OrgKey) -> Result<Place, CredentialError> {
+    let hex: String = key.to_bytes().iter().map(|b| format!("{b:02x}")).collect();
+    put(&Slot::OrgKey(normalise(server), org.into()), &hex)
+}
+
+/// The organisation's data key kept on this device, and where it was.
+pub fn load_org_key(server: &str, org: &str) -> Result<Option<(OrgKey, Place)>, CredentialError> {
+    let Some((hex, place)) = get(&Slot::OrgKey(normalise(server), org.into()))? else {
+        return Ok(None);
+    };
+    let damaged = || CredentialError::Damaged {
+        path: PathBuf::from(format!("the credential store's entry for {org}'s key")),
+        message: "not a key".into(),
+    };
+    let bytes: Vec<u8> = (0..hex.len())
+        .step_by(2)
+        .map(|i| {
+            hex.get(i..i + 2)
+                .and_then(|b| u8::from_str_radix(b, 16).ok())
+        })
+        .collect::<Option<_>>()
+        .ok_or_else(damaged)?;
+    let key = OrgKey::from_bytes(&bytes).ok_or_else(damaged)?;
+    Ok(Some((key, place)))
+}
+
+/// What is kept: a session token per server, a data key per server and organisation.
+enum Slot {
+    Session(String),
+    OrgKey(String, String),
+}
+
+impl Slot {
+    /// The keyring's service and user names.
+    fn entry(&self) -> keyring::Result<keyring::Entry> {
+        match self {
+            Slot::Session(server) => keyring::Entry::new(SERVICE, server),
+            Slot::OrgKey(server, org) => {
+                keyring::Entry::new(KEY_SERVICE, &format!("{server} {org}"))
+            }
+        }
+    }
+
+    /// Its map and name in the fallback file.
+    fn in_file<'f>(&self, file: &'f mut File) -> (&'f mut BTreeMap<String, String>, String) {
+        match self {
+            Slot::Session(server) => (&mut file.sessions, server.clone()),
+            Slot::OrgKey(server, org) => (&mut file.org_keys, format!("{server} {org}")),
+        }
+    }
+}
+
+fn put(slot: &Slot, secret: &str) -> Result<Place, CredentialError> {
+    let why = match slot
+        .entry()
+        .and_then(|e| e.set_password(secret).map(|()| e))
+    {
         Ok(_) => {
-            // A sign-in from before, kept in the file while there was no credential store,
-            // must not outlive this one; a damaged file must not undo a sign-in that worked
-            // (the keyring's entry is read first).
-            if let Err(err) = remove_from_file(&server) {
-                tracing::warn!("the old sign-in file stays: {err}");
+            // One kept from before, in the file while there was no credential store, must
+            // not outlive this one; a damaged file must not undo what worked (the keyring's
+            // entry is read first).
+            if let Err(err) = remove_from_file(slot) {
+                tracing::warn!("the old credentials file stays: {err}");
             }
             return Ok(Place::Keyring);
         }
@@ -53,40 +127,32 @@ pub fn save(server: &str, token: &str) -> Result<Place, CredentialError> {
     };
     let path = file_path()?;
     let mut file = read_file(&path)?;
-    file.sessions.insert(server, token.into());
+    let (map, name) = slot.in_file(&mut file);
+    map.insert(name, secret.into());
     write_file(&path, &file)?;
     Ok(Place::File { path, why })
 }
 
-/// The token stored for `server`, and where it was.
-pub fn load(server: &str) -> Result<Option<(String, Place)>, CredentialError> {
-    let server = normalise(server);
-    let why = match keyring_entry(&server).and_then(|e| e.get_password()) {
-        Ok(token) => return Ok(Some((token, Place::Keyring))),
+fn get(slot: &Slot) -> Result<Option<(String, Place)>, CredentialError> {
+    let why = match slot.entry().and_then(|e| e.get_password()) {
+        Ok(secret) => return Ok(Some((secret, Place::Keyring))),
         Err(err) => describe(&err),
     };
     let path = file_path()?;
-    let token = read_file(&path)?.sessions.remove(&server);
-    Ok(token.map(|t| (t, Place::File { path, why })))
+    let mut file = read_file(&path)?;
+    let (map, name) = slot.in_file(&mut file);
+    Ok(map.remove(&name).map(|s| (s, Place::File { path, why })))
 }
 
-/// Forgets the token for `server` wherever it is; whether there was one.
-pub fn delete(server: &str) -> Result<bool, CredentialError> {
-    let server = normalise(server);
-    let in_keyring = keyring_entry(&server)
-        .and_then(|e| e.delete_credential())
-        .is_ok();
-    let in_file = remove_from_file(&server)?;
+fn remove(slot: &Slot) -> Result<bool, CredentialError> {
+    let in_keyring = slot.entry().and_then(|e| e.delete_credential()).is_ok();
+    let in_file = remove_from_file(slot)?;
     Ok(in_keyring || in_file)
 }
 
 /// One spelling per server: no trailing slash.
 fn normalise(server: &str) -> String {
     server.trim_end_matches('/').to_string()
-}
-
-fn keyring_entry(server: &str) -> keyring::Result<keyring::Entry> {
-    keyring::Entry::new(SERVICE, server)
 }
 
 fn describe(err: &keyring::Error) -> String {
@@ -103,6 +169,9 @@ fn describe(err: &keyring::Error) -> String {
 struct File {
     /// Server URL → session token.
     sessions: BTreeMap<String, String>,
+    /// "server org" → the organisation's data key, hex.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    org_keys: BTreeMap<String, String>,
 }
 
 /// `$XDG_CONFIG_HOME/scry/credentials.json`.
@@ -126,10 +195,11 @@ fn read_file(path: &Path) -> Result<File, CredentialError> {
     }
 }
 
-fn remove_from_file(server: &str) -> Result<bool, CredentialError> {
+fn remove_from_file(slot: &Slot) -> Result<bool, CredentialError> {
     let path = file_path()?;
     let mut file = read_file(&path)?;
-    if file.sessions.remove(server).is_none() {
+    let (map, name) = slot.in_file(&mut file);
+    if map.remove(&name).is_none() {
         return Ok(false);
     }
     write_file(&path, &file)?;

@@ -12,6 +12,7 @@ mod error;
 mod index;
 mod orgs;
 pub mod sealing;
+pub mod sync;
 
 use std::time::Duration;
 

@@ -61,6 +61,23 @@ impl OrgKey {
         self.epoch
     }
 
+    /// The secret and epoch, to keep in the device's credential store.
+    pub fn to_bytes(&self) -> Zeroizing<[u8; 36]> {
+        let mut bytes = Zeroizing::new([0u8; 36]);
+        bytes[..32].copy_from_slice(self.secret.as_ref());
+        bytes[32..].copy_from_slice(&self.epoch.to_le_bytes());
+        bytes
+    }
+
+    /// What [`OrgKey::to_bytes`] made; `None` for anything else.
+    pub fn from_bytes(bytes: &[u8]) -> Option<OrgKey> {
+        let bytes: &[u8; 36] = bytes.try_into().ok()?;
+        let mut secret = Zeroizing::new([0u8; 32]);
+        secret.copy_from_slice(&bytes[..32]);
+        let epoch = u32::from_le_bytes(bytes[32..].try_into().expect("4 bytes"));
+        Some(OrgKey { secret, epoch })
+    }
+
     /// A short fingerprint people can compare (in the desktop app) to check they hold the
     /// same key, telling nothing of it.
     pub fn fingerprint(&self) -> String {
@@ -133,9 +150,7 @@ impl OrgKey {
         let ephemeral = StaticSecret::from(rand::random::<[u8; 32]>());
         let ephemeral_public = PublicKey::from(&ephemeral);
         let cipher = wrapping_cipher(&ephemeral.diffie_hellman(device), &ephemeral_public, device);
-        let mut plaintext = Zeroizing::new([0u8; 36]);
-        plaintext[..32].copy_from_slice(self.secret.as_ref());
-        plaintext[32..].copy_from_slice(&self.epoch.to_le_bytes());
+        let plaintext = self.to_bytes();
         let nonce: [u8; NONCE] = rand::random();
         let sealed = cipher
             .encrypt(XNonce::from_slice(&nonce), plaintext.as_ref())
@@ -186,11 +201,7 @@ impl DeviceKey {
                 .decrypt(XNonce::from_slice(nonce), sealed)
                 .map_err(|_| SealError::DoesNotOpen)?,
         );
-        let (secret, epoch) = plaintext.split_at(32);
-        Ok(OrgKey {
-            secret: Zeroizing::new(secret.try_into().map_err(|_| SealError::Truncated)?),
-            epoch: u32::from_le_bytes(epoch.try_into().map_err(|_| SealError::Truncated)?),
-        })
+        OrgKey::from_bytes(&plaintext).ok_or(SealError::Truncated)
     }
 }
 

@@ -511,3 +511,105 @@ async fn sealed_objects_sync_and_come_back_only_to_the_key() {
         assert!(OrgKey::generate(1).open(id, &sealed).is_err());
     }
 }
+
+/// A synthetic index: `files` files of `per_file` chunks, each with a 1,024-dimension vector.
+fn big_snapshot(files: usize, per_file: usize) -> scry_core::snapshot::Snapshot {
+    use scry_core::snapshot::{Snapshot, SnapshotChunk, SnapshotFile};
+    Snapshot {
+        model: Some("static:test@0123".into()),
+        files: (0..files)
+            .map(|f| SnapshotFile {
+                path: format!("src/m{f}.rs"),
+                language: "rust".into(),
+                hash: [f as u8; 16],
+                chunks: (0..per_file)
+                    .map(|c| SnapshotChunk {
+                        start_line: c as u32 * 10,
+                        end_line: c as u32 * 10 + 9,
+                        start_byte: 0,
+                        end_byte: 0,
+                        symbol: Some(format!("f{f}_{c}")),
+                        kind: scry_core::ChunkKind::Function,
+                        scope: None,
+                        content_hash: [c as u8; 16],
+                        vector: Some((0.01, vec![(f + c) as i8; 1024])),
+                    })
+                    .collect(),
+            })
+            .collect(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_killed_mid_upload_resumes_without_resending() {
+    use scry_client::sealing::OrgKey;
+    use scry_client::sync::{self, Remote, Step};
+
+    let s = service().await;
+    let alice = s.person("alice@example.com").await;
+    let org = alice.create_org("acme").await.unwrap();
+    let tier = TierChange {
+        tier: "enterprise".into(),
+        limits: Some(Limits {
+            max_repos: 10,
+            max_chunks: 1_000_000,
+            requests_per_minute: 10_000,
+        }),
+    };
+    let operator = s.client().with_token("operator-secret");
+    operator.set_tier(&org.id, &tier).await.unwrap();
+    let repo = alice.create_repo(&org.id, "web").await.unwrap();
+    let key = OrgKey::generate(1);
+    // About 9 MB sealed: three batches.
+    let plan = sync::plan(&big_snapshot(60, 140), &key);
+    let remote = Remote {
+        client: &alice,
+        org: &org.id,
+        repo: &repo.id,
+        ref_name: "main",
+    };
+
+    // Killed once the first batch is stored: the future is dropped where it stands.
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let mut tx = Some(tx);
+    let mut first_batch = 0;
+    let mut on_step = |step: Step| {
+        if let Step::Uploading { sent, .. } = step
+            && let Some(tx) = tx.take()
+        {
+            first_batch = sent;
+            let _ = tx.send(());
+        }
+    };
+    tokio::select! {
+        done = sync::push(&remote, &plan, &key, false, &mut on_step) => panic!("not killed: {done:?}"),
+        _ = rx => {}
+    }
+    assert!(first_batch > 0);
+    assert!(alice.refs(&org.id, &repo.id).await.unwrap().is_empty());
+
+    // Run again: it asks what is missing and sends only that.
+    let resumed = sync::push(&remote, &plan, &key, false, &mut |_| {})
+        .await
+        .unwrap();
+    let whole = sync::push(&remote, &plan, &key, true, &mut |_| {})
+        .await
+        .unwrap();
+    assert!(
+        whole.unchanged,
+        "a dry run after the commit sees the same root"
+    );
+    assert_eq!(resumed.generation, 1);
+    assert_eq!(resumed.repo_chunks, plan.chunks as i64);
+    let total: u64 = plan
+        .objects
+        .iter()
+        .map(|o| o.plaintext.len() as u64 + 45)
+        .sum();
+    assert_eq!(
+        resumed.bytes_uploaded + first_batch,
+        total,
+        "nothing re-sent, nothing left out"
+    );
+    assert!(total > 8_000_000, "{total}");
+}

@@ -1,0 +1,38 @@
+//! Index sync, the client's half: a local index's [`Snapshot`](scry_core::snapshot::Snapshot)
+//! becomes a [`plan::Plan`] (a tree of objects, secrets left out), which [`push::push`] seals
+//! with the org's key and sends through the session protocol. [`state`] keeps, beside the
+//! index, which repository a workspace is linked to and a ledger of every upload.
+
+pub mod plan;
+pub mod push;
+pub mod state;
+
+pub use plan::{Plan, plan, secret_reason};
+pub use push::{Pushed, Remote, Step, push};
+
+/// Why a sync stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error(transparent)]
+    Service(#[from] crate::Error),
+    /// The service answered something the protocol does not allow.
+    #[error("the account service broke the sync protocol: {0}")]
+    Protocol(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{path}: {source}")]
+    Io {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path} is damaged ({message}); delete it to start over")]
+    Damaged {
+        path: std::path::PathBuf,
+        message: String,
+    },
+}
+
+/// An id as the service spells it: 64 lowercase hex digits.
+pub fn hex(id: &crate::sealing::ObjectId) -> String {
+    id.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,304 @@
+//! Moving a ref to a plan's root: open a session (the quota is checked first), ask top-down
+//! which objects the service lacks (a present node's subtree is not asked about), upload them
+//! sealed in batches, commit on the ref's generation. Every step can be repeated: uploads are
+//! content-addressed, a replayed commit answers its generation, so a sync killed anywhere
+//! resumes by running again and sends only what is still missing.
+
+use std::collections::{HashMap, HashSet};
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use scry_api::{
+    CommitRequest, MAX_BATCH_BYTES, MAX_IDS, NewSyncSession, ObjectBatch, ObjectKind, SealedObject,
+};
+
+use super::plan::{Plan, Planned};
+use super::{SyncError, hex};
+use crate::sealing::OrgKey;
+use crate::{Client, Committed};
+
+/// Where a generation goes.
+pub struct Remote<'a> {
+    pub client: &'a Client,
+    pub org: &'a str,
+    pub repo: &'a str,
+    /// The ref: a keyed hash of the branch, never its name.
+    pub ref_name: &'a str,
+}
+
+/// What a sync did (or, dry, would do).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Pushed {
+    /// The ref's generation after it (before it, for a dry run or when nothing changed).
+    pub generation: i64,
+    pub objects_uploaded: usize,
+    pub chunks_uploaded: usize,
+    /// Sealed bytes sent.
+    pub bytes_uploaded: u64,
+    /// The generation's distinct chunks.
+    pub chunks: usize,
+    /// The repository's chunks on the account (all refs), as the service counts them.
+    pub repo_chunks: i64,
+    /// The ref already pointed at this root: one request, nothing sent.
+    pub unchanged: bool,
+}
+
+/// How far a sync is, for a progress bar.
+#[derive(Clone, Copy, Debug)]
+pub enum Step {
+    /// Asking which objects the service lacks; `asked` ids so far.
+    Negotiating {
+        asked: usize,
+    },
+    /// Uploading: bytes sent of the bytes to send.
+    Uploading {
+        sent: u64,
+        total: u64,
+    },
+    Committing,
+}
+
+/// Room for JSON and base64 around a batch's sealed bytes is the service's; ours is this
+/// margin below its limit.
+const BATCH_BYTES: usize = MAX_BATCH_BYTES - 64 * 1024;
+/// Commits tried (each after uploading what the last one named, or on a moved ref) before
+/// giving up.
+const COMMIT_ROUNDS: usize = 64;
+
+/// Syncs `plan` to `remote`; with `dry_run`, finds out exactly what would be sent and sends
+/// nothing.
+pub async fn push(
+    remote: &Remote<'_>,
+    plan: &Plan,
+    key: &OrgKey,
+    dry_run: bool,
+    progress: &mut (dyn FnMut(Step) + Send),
+) -> Result<Pushed, SyncError> {
+    let Remote {
+        client, org, repo, ..
+    } = remote;
+    let current = client
+        .refs(org, repo)
+        .await?
+        .into_iter()
+        .find(|r| r.ref_name == remote.ref_name);
+    let base = current.as_ref().map_or(0, |r| r.generation);
+    let mut pushed = Pushed {
+        generation: base,
+        chunks: plan.chunks,
+        repo_chunks: current.as_ref().map_or(0, |r| r.repo_chunks),
+        ..Pushed::default()
+    };
+    if current.as_ref().is_some_and(|r| r.root == hex(&plan.root)) {
+        pushed.unchanged = true;
+        return Ok(pushed);
+    }
+    let session = client
+        .open_sync_session(
+            org,
+            repo,
+            &NewSyncSession {
+                ref_name: remote.ref_name.into(),
+                root: hex(&plan.root),
+                chunks: plan.chunks as i64,
+            },
+        )
+        .await?;
+    let by_id: HashMap<String, &Planned> = plan.objects.iter().map(|o| (hex(&o.id), o)).collect();
+    let missing: HashSet<String> = negotiate(remote, &session.id, plan, &by_id, progress)
+        .await?
+        .into_iter()
+        .collect();
+    // Children before parents (the plan's order): a sync killed part-way leaves no node whose
+    // children are not all stored, so asking top-down stays right when it runs again.
+    let wanted: Vec<&Planned> = plan
+        .objects
+        .iter()
+        .filter(|o| missing.contains(&hex(&o.id)))
+        .collect();
+    pushed.objects_uploaded = wanted.len();
+    pushed.chunks_uploaded = wanted
+        .iter()
+        .filter(|o| o.kind == ObjectKind::Chunk)
+        .count();
+    pushed.bytes_uploaded = wanted.iter().map(|o| sealed_len(o) as u64).sum();
+    if dry_run {
+        return Ok(pushed);
+    }
+    let mut uploader = Uploader {
+        remote,
+        session: &session.id,
+        key,
+        sent: 0,
+        total: pushed.bytes_uploaded,
+    };
+    uploader.upload(&wanted, progress).await?;
+    let mut base = base;
+    let mut resent: HashSet<String> = HashSet::new();
+    for _ in 0..COMMIT_ROUNDS {
+        progress(Step::Committing);
+        let request = CommitRequest {
+            base_generation: base,
+            model: wire_model(&plan.model),
+        };
+        match client.commit(org, repo, &session.id, &request).await? {
+            Committed::Done(generation) => {
+                pushed.generation = generation.generation;
+                pushed.repo_chunks = generation.repo_chunks;
+                return Ok(pushed);
+            }
+            // Collected since we asked (their parents were not live): send them too, as
+            // long as each round names new ones.
+            Committed::Missing { missing, .. } => {
+                if !missing.iter().any(|id| resent.insert(id.clone())) {
+                    return Err(SyncError::Protocol(
+                        "the service keeps asking for objects it was sent".into(),
+                    ));
+                }
+                let again: Vec<&Planned> = missing
+                    .iter()
+                    .map(|id| {
+                        by_id.get(id.as_str()).copied().ok_or_else(|| {
+                            SyncError::Protocol(format!(
+                                "the service asked for {id}, which is not in this tree"
+                            ))
+                        })
+                    })
+                    .collect::<Result<_, _>>()?;
+                uploader.total += again.iter().map(|o| sealed_len(o) as u64).sum::<u64>();
+                uploader.upload(&again, progress).await?;
+                pushed.objects_uploaded += again.len();
+                pushed.bytes_uploaded = uploader.total;
+            }
+            // Another device moved this ref: ours is the whole tree, so it goes on top.
+            Committed::Stale { generation } => base = generation,
+        }
+    }
+    Err(SyncError::Conflict(format!(
+        "the ref kept moving through {COMMIT_ROUNDS} tries; run the sync again"
+    )))
+}
+
+/// The ids of `plan` the service lacks, asked level by level from the root.
+async fn negotiate(
+    remote: &Remote<'_>,
+    session: &str,
+    plan: &Plan,
+    by_id: &HashMap<String, &Planned>,
+    progress: &mut (dyn FnMut(Step) + Send),
+) -> Result<Vec<String>, SyncError> {
+    let mut missing = Vec::new();
+    let mut asked: HashSet<String> = HashSet::new();
+    let mut level = vec![hex(&plan.root)];
+    while !level.is_empty() {
+        let mut next = Vec::new();
+        for batch in level.chunks(MAX_IDS) {
+            let lacking = remote
+                .client
+                .missing(remote.org, remote.repo, session, batch)
+                .await?;
+            for id in lacking {
+                let object = by_id.get(id.as_str()).ok_or_else(|| {
+                    SyncError::Protocol(format!(
+                        "the service answered an id it was not asked: {id}"
+                    ))
+                })?;
+                next.extend(
+                    object
+                        .children
+                        .iter()
+                        .map(hex)
+                        .filter(|c| asked.insert(c.clone())),
+                );
+                missing.push(id);
+            }
+            progress(Step::Negotiating {
+                asked: asked.len() + 1,
+            });
+        }
+        level = next;
+    }
+    Ok(missing)
+}
+
+struct Uploader<'a> {
+    remote: &'a Remote<'a>,
+    session: &'a str,
+    key: &'a OrgKey,
+    sent: u64,
+    total: u64,
+}
+
+impl Uploader<'_> {
+    /// Seals and sends `objects` in batches under the service's limit.
+    async fn upload(
+        &mut self,
+        objects: &[&Planned],
+        progress: &mut (dyn FnMut(Step) + Send),
+    ) -> Result<(), SyncError> {
+        let mut batch = Vec::new();
+        let mut bytes = 0;
+        for (i, object) in objects.iter().enumerate() {
+            let sealed = self.key.seal(&object.id, &object.plaintext);
+            bytes += sealed.len();
+            batch.push(SealedObject {
+                id: hex(&object.id),
+                kind: object.kind,
+                children: object.children.iter().map(hex).collect(),
+                body: BASE64.encode(&sealed),
+            });
+            let next = objects.get(i + 1).map_or(0, |o| sealed_len(o));
+            if i + 1 == objects.len() || bytes + next > BATCH_BYTES {
+                self.remote
+                    .client
+                    .put_objects(
+                        self.remote.org,
+                        self.remote.repo,
+                        self.session,
+                        &ObjectBatch {
+                            objects: std::mem::take(&mut batch),
+                        },
+                    )
+                    .await?;
+                self.sent += bytes as u64;
+                bytes = 0;
+                progress(Step::Uploading {
+                    sent: self.sent,
+                    total: self.total,
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The model as the service's ref shows it: the id itself when it is a plain name of up to
+/// 100 characters (a model file's name may be anything), else a hash of it. The root holds
+/// the id as it is, sealed.
+fn wire_model(model: &str) -> String {
+    let plain = |b: u8| b.is_ascii_alphanumeric() || b"._-/:@+".contains(&b);
+    if (1..=100).contains(&model.len()) && model.bytes().all(plain) {
+        model.into()
+    } else {
+        format!("model@{}", &blake3::hash(model.as_bytes()).to_hex()[..16])
+    }
+}
+
+/// The sealed size of an object: a format byte, the epoch, the nonce, the tag.
+fn sealed_len(object: &Planned) -> usize {
+    object.plaintext.len() + 1 + 4 + 24 + 16
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn any_model_id_reaches_the_service_as_a_plain_name() {
+        assert_eq!(
+            super::wire_model("static:scry-code@2ea5a396"),
+            "static:scry-code@2ea5a396"
+        );
+        let odd = super::wire_model("bert:my model (v2) ü@0123");
+        assert!(odd.starts_with("model@") && odd.len() == 22, "{odd}");
+        assert!(super::wire_model(&"x".repeat(101)).starts_with("model@"));
+    }
+}
