@@ -30,11 +30,22 @@ pub fn server(flag: Option<String>) -> Result<String> {
     Ok(configured.unwrap_or_else(|| DEFAULT_SERVER.into()))
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime> {
+pub(super) fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the network runtime")
+}
+
+/// A client acting for this machine on `server`: `SCRY_API_KEY`, else the stored sign-in.
+pub(super) fn signed_in(server: &str) -> Result<Client> {
+    if let Some(key) = std::env::var("SCRY_API_KEY").ok().filter(|k| !k.is_empty()) {
+        return Ok(Client::builder(server).token(key).build()?);
+    }
+    let Some((token, _)) = credentials::load(server)? else {
+        bail!("not signed in to {server}: run `scry login` (or set SCRY_API_KEY)");
+    };
+    Ok(Client::builder(server).token(token).build()?)
 }
 
 /// Signs in through the device flow: shows a code and where to approve it, opens the browser

@@ -4,6 +4,7 @@
 mod account;
 mod output;
 mod progress;
+mod sync;
 mod watch;
 
 use std::io::{self, BufRead, Write};
@@ -115,6 +116,23 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Sync the workspace's index to the account, sealed with the org's key (off until
+    /// `scry sync enable`): brings the index up to date, then sends what the account lacks.
+    #[command(args_conflicts_with_subcommands = true)]
+    Sync {
+        #[command(subcommand)]
+        action: Option<SyncAction>,
+        /// The workspace (default: the current directory).
+        #[arg(long = "path", value_name = "DIR")]
+        path: Option<PathBuf>,
+        /// Find out exactly what would be sent (objects, bytes, files left out); send nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// One JSON object: {"repo", "ref", "generation", "objects_uploaded",
+        /// "bytes_uploaded", "chunks", "dry_run"}.
+        #[arg(long)]
+        json: bool,
+    },
     /// Run the language server on stdin/stdout (editors start it; see docs/lsp-extensions.md).
     Lsp {
         /// Write logs to this file instead of stderr (`SCRY_LOG` sets the level).
@@ -131,6 +149,46 @@ enum Command {
         check: bool,
         #[command(flatten)]
         common: Common,
+    },
+}
+
+#[derive(Subcommand)]
+enum SyncAction {
+    /// Link the workspace to a repository of an org (created if needed) and turn sync on.
+    Enable {
+        #[arg(long = "path", value_name = "DIR")]
+        path: Option<PathBuf>,
+        /// The org, by id or name (default: your only one, or the API key's).
+        #[arg(long)]
+        org: Option<String>,
+        /// The repository's name (default: the remote's last path segment, else the folder's).
+        #[arg(long)]
+        repo: Option<String>,
+        #[command(flatten)]
+        server: ServerArg,
+    },
+    /// Turn sync off for the workspace.
+    Disable {
+        #[arg(long = "path", value_name = "DIR")]
+        path: Option<PathBuf>,
+        /// Also delete the hosted copy (the repository and everything synced to it).
+        #[arg(long)]
+        delete: bool,
+    },
+    /// Whether sync is on, where to, and the last sync.
+    Status {
+        #[arg(long = "path", value_name = "DIR")]
+        path: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The ledger of what left this machine, one sync a line.
+    Log {
+        #[arg(long = "path", value_name = "DIR")]
+        path: Option<PathBuf>,
+        /// One JSON object a line.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -338,6 +396,12 @@ fn dispatch(cli: Cli) -> Result<()> {
             json,
             &mut io::stdout().lock(),
         ),
+        Command::Sync {
+            action,
+            path,
+            dry_run,
+            json,
+        } => dispatch_sync(action, path, dry_run, json),
         Command::Status { check, common } => {
             let root = common.path.unwrap_or_else(|| ".".into());
             let index = open_index(&root, false)?;
@@ -359,6 +423,34 @@ fn dispatch(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
+    }
+}
+
+fn dispatch_sync(
+    action: Option<SyncAction>,
+    path: Option<PathBuf>,
+    dry_run: bool,
+    json: bool,
+) -> Result<()> {
+    let here = |p: Option<PathBuf>| p.unwrap_or_else(|| ".".into());
+    let (mut out, mut err) = (io::stdout().lock(), io::stderr());
+    match action {
+        None => sync::run(&here(path), dry_run, json, &mut out),
+        Some(SyncAction::Enable {
+            path,
+            org,
+            repo,
+            server,
+        }) => sync::enable(
+            &here(path),
+            &account::server(server.server)?,
+            org.as_deref(),
+            repo.as_deref(),
+            &mut err,
+        ),
+        Some(SyncAction::Disable { path, delete }) => sync::disable(&here(path), delete, &mut err),
+        Some(SyncAction::Status { path, json }) => sync::status(&here(path), json, &mut out),
+        Some(SyncAction::Log { path, json }) => sync::log(&here(path), json, &mut out),
     }
 }
 

@@ -1,4 +1,4 @@
-//! A progress bar on stderr for long indexing, shown only on a terminal.
+//! A progress bar on stderr for long indexing and syncing, shown only on a terminal.
 
 use std::io::IsTerminal;
 use std::time::Duration;
@@ -42,6 +42,37 @@ impl Bar {
             bar.set_message(message);
         }
         bar.set_position(done);
+    }
+
+    /// Where a sync is: a spinner while it negotiates, a bar of bytes while it uploads.
+    pub fn sync_step(&mut self, step: scry_client::sync::Step) {
+        use scry_client::sync::Step;
+        let Some(bar) = &self.bar else { return };
+        match step {
+            Step::Negotiating { asked } => {
+                bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+                bar.set_style(
+                    ProgressStyle::with_template("{spinner} {msg}").expect("valid template"),
+                );
+                bar.set_message(format!("comparing with the account ({asked} objects)"));
+                bar.enable_steady_tick(Duration::from_millis(120));
+            }
+            Step::Uploading { sent, total } => {
+                if bar.length() != Some(total) {
+                    bar.set_style(
+                        ProgressStyle::with_template(
+                            "{msg:>10} [{bar:30}] {bytes}/{total_bytes} ({eta} left)",
+                        )
+                        .expect("valid template")
+                        .progress_chars("=> "),
+                    );
+                    bar.set_length(total);
+                    bar.set_message("uploading");
+                }
+                bar.set_position(sent);
+            }
+            Step::Committing => bar.set_message("committing"),
+        }
     }
 
     pub fn finish(self) {

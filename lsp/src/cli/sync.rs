@@ -1,0 +1,398 @@
+//! `scry sync [enable | disable | status | log]`: a workspace's index on the account, sealed
+//! with the org's key (see `scry_client::sync`). Off until `enable`; what left the machine is in
+//! the ledger (`scry sync log`).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use scry_client::api::PageQuery;
+use scry_client::credentials::{self, Place};
+use scry_client::sealing::OrgKey;
+use scry_client::sync::state::{self, LedgerEntry, Link};
+use scry_client::sync::{self, Pushed, Remote};
+use scry_client::{Client, ErrorKind};
+use scry_core::model::ModelChoice;
+use serde_json::json;
+
+use super::account::{runtime, signed_in};
+use super::output::shown;
+use super::{open_index, progress, update};
+
+/// `scry sync enable`: links the workspace to a repository of an organisation (creating it),
+/// making this device's key for the organisation when it has none.
+pub fn enable(
+    root: &Path,
+    server: &str,
+    org: Option<&str>,
+    repo: Option<&str>,
+    err: &mut impl Write,
+) -> Result<()> {
+    let index_dir = index_dir(root)?;
+    let client = signed_in(server)?;
+    let runtime = runtime()?;
+    let org = runtime.block_on(pick_org(&client, org))?;
+    let name = match repo {
+        Some(name) => name.to_string(),
+        None => default_repo_name(root),
+    };
+    let repo = runtime.block_on(find_or_create_repo(&client, &org, &name))?;
+    if credentials::load_org_key(server, &org)?.is_none() {
+        let key = OrgKey::generate(1);
+        match credentials::save_org_key(server, &org, &key)? {
+            Place::Keyring => {}
+            Place::File { path, why } => writeln!(
+                err,
+                "warning: {why}; the org's key is kept in {} (readable by you only)",
+                path.display()
+            )?,
+        }
+        writeln!(
+            err,
+            "Made this org's data key (fingerprint {}); the service never sees it",
+            key.fingerprint()
+        )?;
+    }
+    let link = Link {
+        server: server.into(),
+        org: org.clone(),
+        repo: repo.clone(),
+        repo_name: name.clone(),
+    };
+    state::save_link(&index_dir, &link)?;
+    writeln!(
+        err,
+        "Sync enabled: {} → repository {} ({repo}) of org {org} on {server}\n\
+         Run `scry sync --dry-run` to see what would leave, `scry sync` to sync.",
+        root.display(),
+        shown(&name)
+    )?;
+    Ok(())
+}
+
+/// `scry sync disable [--delete]`.
+pub fn disable(root: &Path, delete: bool, err: &mut impl Write) -> Result<()> {
+    let index_dir = index_dir(root)?;
+    let Some(link) = state::link(&index_dir)? else {
+        writeln!(err, "Sync is not enabled for {}", root.display())?;
+        return Ok(());
+    };
+    if delete {
+        let client = signed_in(&link.server)?;
+        match runtime()?.block_on(client.delete_repo(&link.org, &link.repo)) {
+            Ok(()) => writeln!(err, "Deleted the hosted copy ({})", link.repo)?,
+            Err(e) if e.kind() == ErrorKind::NotFound => {}
+            Err(e) => return Err(e).context("cannot delete the hosted copy"),
+        }
+    }
+    state::remove_link(&index_dir)?;
+    writeln!(err, "Sync disabled for {}", root.display())?;
+    Ok(())
+}
+
+/// `scry sync [--dry-run] [--json]`: brings the index up to date, then syncs it.
+pub fn run(root: &Path, dry_run: bool, json: bool, out: &mut impl Write) -> Result<()> {
+    let model = ModelChoice::resolve(None, root)?;
+    let mut index = open_index(root, false)?;
+    update(&mut index, &model)?;
+    let index_dir = index_dir(root)?;
+    let Some(link) = state::link(&index_dir)? else {
+        bail!(
+            "sync is not enabled for {}: run `scry sync enable` first",
+            root.display()
+        );
+    };
+    let Some((key, _)) = credentials::load_org_key(&link.server, &link.org)? else {
+        bail!(
+            "this device has no data key for org {}: run `scry sync enable` on it (sharing a key \
+             between devices is not available yet)",
+            link.org
+        );
+    };
+    let client = signed_in(&link.server)?;
+    let snapshot = index.snapshot()?;
+    let plan = sync::plan(&snapshot, &key);
+    let line = scry_core::repo::identify(root)
+        .ok()
+        .and_then(|c| c.line)
+        .unwrap_or_else(|| "default".into());
+    let ref_name = sync::hex(&key.object_id("ref", line.as_bytes()))[..32].to_string();
+    let remote = Remote {
+        client: &client,
+        org: &link.org,
+        repo: &link.repo,
+        ref_name: &ref_name,
+    };
+    let mut bar = progress::Bar::new();
+    let pushed = runtime()?
+        .block_on(sync::push(&remote, &plan, &key, dry_run, &mut |s| {
+            bar.sync_step(s)
+        }))
+        .map_err(|e| explain(e, &link))?;
+    bar.finish();
+    if !dry_run && !pushed.unchanged {
+        state::record(
+            &index_dir,
+            &LedgerEntry {
+                at: now(),
+                server: link.server.clone(),
+                org: link.org.clone(),
+                repo: link.repo.clone(),
+                line: line.clone(),
+                generation: pushed.generation,
+                objects_uploaded: pushed.objects_uploaded,
+                bytes_uploaded: pushed.bytes_uploaded,
+                chunks: pushed.chunks,
+                files: plan.files.len(),
+                excluded: plan.excluded.len(),
+            },
+        )?;
+    }
+    report(&link, &line, &plan, &pushed, dry_run, json, out)
+}
+
+fn report(
+    link: &Link,
+    line: &str,
+    plan: &sync::Plan,
+    pushed: &Pushed,
+    dry_run: bool,
+    json: bool,
+    out: &mut impl Write,
+) -> Result<()> {
+    if json {
+        let value = json!({
+            "repo": link.repo,
+            "ref": line,
+            "generation": pushed.generation,
+            "objects_uploaded": pushed.objects_uploaded,
+            "bytes_uploaded": pushed.bytes_uploaded,
+            "chunks": pushed.chunks,
+            "dry_run": dry_run,
+        });
+        writeln!(out, "{value}")?;
+        return Ok(());
+    }
+    let verb = if dry_run { "would send" } else { "sent" };
+    if pushed.unchanged {
+        writeln!(
+            out,
+            "Up to date: {} ({line}) is at generation {} on the account",
+            shown(&link.repo_name),
+            pushed.generation
+        )?;
+    } else {
+        writeln!(
+            out,
+            "{} ({line}): {verb} {} objects ({} chunk records), {} sealed; {}",
+            shown(&link.repo_name),
+            pushed.objects_uploaded,
+            pushed.chunks_uploaded,
+            human_bytes(pushed.bytes_uploaded),
+            if dry_run {
+                format!("generation {} stays until you sync", pushed.generation)
+            } else {
+                format!("now generation {}", pushed.generation)
+            }
+        )?;
+    }
+    writeln!(
+        out,
+        "{} files, {} chunks in the generation; model {}",
+        plan.files.len(),
+        pushed.chunks,
+        plan.model
+    )?;
+    if !plan.excluded.is_empty() {
+        writeln!(out, "never synced (they look like secrets):")?;
+        for (path, why) in &plan.excluded {
+            writeln!(out, "  {} — {why}", shown(path))?;
+        }
+    }
+    if dry_run {
+        writeln!(
+            out,
+            "Nothing was sent. Paths, code and vectors leave sealed with the org's key; the \
+             service sees ids, sizes and which node holds which ids."
+        )?;
+    }
+    Ok(())
+}
+
+/// `scry sync status [--json]`.
+pub fn status(root: &Path, json: bool, out: &mut impl Write) -> Result<()> {
+    let index_dir = index_dir(root)?;
+    let link = state::link(&index_dir)?;
+    let last = state::ledger(&index_dir)?.pop();
+    if json {
+        let value = json!({"enabled": link.is_some(), "link": link, "last": last});
+        writeln!(out, "{value}")?;
+        return Ok(());
+    }
+    let Some(link) = link else {
+        writeln!(out, "sync:      off (`scry sync enable` to turn it on)")?;
+        return Ok(());
+    };
+    writeln!(
+        out,
+        "sync:      on → {} ({}) of org {} on {}",
+        shown(&link.repo_name),
+        link.repo,
+        link.org,
+        link.server
+    )?;
+    match last {
+        Some(e) => writeln!(
+            out,
+            "last sync: generation {} of {}, {} objects / {} sent, {} s ago",
+            e.generation,
+            shown(&e.line),
+            e.objects_uploaded,
+            human_bytes(e.bytes_uploaded),
+            (now() - e.at).max(0)
+        )?,
+        None => writeln!(out, "last sync: never")?,
+    }
+    Ok(())
+}
+
+/// `scry sync log`: the ledger, one sync a line, oldest first.
+pub fn log(root: &Path, json: bool, out: &mut impl Write) -> Result<()> {
+    for e in state::ledger(&index_dir(root)?)? {
+        if json {
+            writeln!(out, "{}", serde_json::to_string(&e)?)?;
+        } else {
+            writeln!(
+                out,
+                "{}  {} {} gen {}  {} objects  {}  {} files ({} excluded)",
+                e.at,
+                e.repo,
+                shown(&e.line),
+                e.generation,
+                e.objects_uploaded,
+                human_bytes(e.bytes_uploaded),
+                e.files,
+                e.excluded
+            )?;
+        }
+    }
+    Ok(())
+}
+
+fn index_dir(root: &Path) -> Result<PathBuf> {
+    let root = root
+        .canonicalize()
+        .with_context(|| format!("workspace {} does not exist", root.display()))?;
+    let db = scry_core::default_db_path(&root);
+    Ok(db
+        .parent()
+        .expect("the index is in a directory")
+        .to_path_buf())
+}
+
+/// The organisation named, or the only one the credentials reach.
+async fn pick_org(client: &Client, org: Option<&str>) -> Result<String> {
+    if let Ok(current) = client.current_key().await {
+        return match org {
+            Some(o) if o != current.org.id && o != current.org.name => {
+                bail!("SCRY_API_KEY belongs to org {}, not {o}", current.org.name)
+            }
+            _ => Ok(current.org.id),
+        };
+    }
+    let orgs = client.orgs().await?;
+    let found: Vec<_> = orgs
+        .iter()
+        .filter(|m| org.is_none_or(|o| m.org.id == o || m.org.name == o))
+        .collect();
+    match (found.as_slice(), org) {
+        ([one], _) => Ok(one.org.id.clone()),
+        ([], Some(o)) => bail!("you are not a member of an org {o}"),
+        ([], None) => {
+            bail!("you are in no org yet: create one (the desktop app, or POST /v1/orgs)")
+        }
+        (_, _) => bail!(
+            "you are in several orgs ({}): name one with --org",
+            found
+                .iter()
+                .map(|m| m.org.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+async fn find_or_create_repo(client: &Client, org: &str, name: &str) -> Result<String> {
+    let mut page = PageQuery {
+        limit: Some(100),
+        after: None,
+    };
+    loop {
+        let repos = client.repos(org, &page).await?;
+        if let Some(r) = repos.items.iter().find(|r| r.name == name) {
+            return Ok(r.id.clone());
+        }
+        match repos.next {
+            Some(next) => page.after = Some(next),
+            None => break,
+        }
+    }
+    Ok(client
+        .create_repo(org, name)
+        .await
+        .with_context(|| format!("cannot create the repository {name}"))?
+        .id)
+}
+
+/// A repository name clones of one project agree on: the remote's last path segment, else
+/// the folder's name.
+fn default_repo_name(root: &Path) -> String {
+    use scry_core::repo::Project;
+    let from_remote = match scry_core::repo::identify(root).map(|c| c.project) {
+        Ok(Project::Remote(url)) => url.rsplit('/').next().map(String::from),
+        _ => None,
+    };
+    from_remote
+        .filter(|n| !n.is_empty())
+        .or_else(|| {
+            root.canonicalize()
+                .ok()?
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+        })
+        .unwrap_or_else(|| "workspace".into())
+}
+
+/// A failure in words that say what to do.
+fn explain(e: sync::SyncError, link: &Link) -> anyhow::Error {
+    use scry_client::sync::SyncError;
+    match &e {
+        SyncError::Service(c) if c.kind() == ErrorKind::QuotaExceeded => {
+            anyhow::anyhow!("{c}: the sync was refused before anything was sent")
+        }
+        SyncError::Service(c) if c.kind() == ErrorKind::Unauthorized => anyhow::anyhow!(
+            "the sign-in to {} expired or was revoked: run `scry login`",
+            link.server
+        ),
+        SyncError::Service(c) if c.kind() == ErrorKind::NotFound => anyhow::anyhow!(
+            "repository {} of org {} is gone or out of reach: run `scry sync enable` again",
+            link.repo,
+            link.org
+        ),
+        _ => e.into(),
+    }
+}
+
+fn human_bytes(n: u64) -> String {
+    match n {
+        0..1_000 => format!("{n} B"),
+        1_000..1_000_000 => format!("{:.1} kB", n as f64 / 1e3),
+        _ => format!("{:.1} MB", n as f64 / 1e6),
+    }
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
