@@ -1,16 +1,20 @@
 //! `scry sync` against a real `scry-server` on loopback (SQLite), acting with an org API key
 //! on a machine without a credential store: enabling, a dry run that sends nothing, a first
 //! sync, a no-op, an edit that sends only its path to the root, secrets left out, the ledger,
-//! and disabling with the hosted copy deleted.
+//! and disabling with the hosted copy deleted; and the language server syncing an enabled
+//! workspace in the background.
 
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
+use std::sync::mpsc::Receiver;
+use std::time::{Duration, Instant};
 
 use scry_client::Client;
 use scry_client::api::{PageQuery, Role};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 struct Service {
     base: String,
@@ -113,8 +117,12 @@ impl Machine {
     }
 
     fn scry(&self, service: &Service, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_scry"))
-            .args(args)
+        self.command(service, args).output().unwrap()
+    }
+
+    fn command(&self, service: &Service, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_scry"));
+        cmd.args(args)
             .current_dir(self.workspace.path())
             .env("XDG_CONFIG_HOME", self.config.path())
             .env("SCRY_INDEX_DIR", self.index.path())
@@ -124,9 +132,8 @@ impl Machine {
                 "DBUS_SESSION_BUS_ADDRESS",
                 "unix:path=/nonexistent/scry-test-bus",
             )
-            .env("NO_COLOR", "1")
-            .output()
-            .unwrap()
+            .env("NO_COLOR", "1");
+        cmd
     }
 
     fn ok(&self, service: &Service, args: &[&str]) -> (String, String) {
@@ -273,4 +280,161 @@ fn a_workspace_syncs_sealed_only_when_enabled_and_only_what_changed() {
     assert_eq!(s.repo_chunks("web"), None);
     let (status, _) = m.ok(&s, &["sync", "status"]);
     assert!(status.contains("sync:      off"), "{status}");
+}
+
+/// Messages a language server writes, one JSON value each.
+fn lsp_messages(stdout: std::process::ChildStdout) -> Receiver<Value> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut reader = BufReader::new(stdout);
+        loop {
+            let mut length = 0;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                    return;
+                }
+                match line.trim_end().strip_prefix("Content-Length: ") {
+                    Some(n) => length = n.parse().unwrap(),
+                    None if line.trim_end().is_empty() => break,
+                    None => {}
+                }
+            }
+            let mut body = vec![0; length];
+            if reader.read_exact(&mut body).is_err() {
+                return;
+            }
+            if tx.send(serde_json::from_slice(&body).unwrap()).is_err() {
+                return;
+            }
+        }
+    });
+    rx
+}
+
+fn lsp_send(stdin: &mut impl Write, message: Value) {
+    let body = message.to_string();
+    write!(stdin, "Content-Length: {}\r\n\r\n{body}", body.len()).unwrap();
+    stdin.flush().unwrap();
+}
+
+/// The next `scry/syncStatus` whose state is `state`, answering the server's requests on the
+/// way; every message seen goes to `seen`.
+fn wait_sync(
+    rx: &Receiver<Value>,
+    stdin: &mut impl Write,
+    state: &str,
+    seen: &mut Vec<Value>,
+) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let Ok(message) = rx.recv_timeout(left) else {
+            panic!("no scry/syncStatus {state} in time; seen: {seen:#?}")
+        };
+        seen.push(message.clone());
+        if let (Some(id), Some(_)) = (message.get("id"), message.get("method")) {
+            lsp_send(stdin, json!({"jsonrpc": "2.0", "id": id, "result": null}));
+        }
+        if message["method"] == "scry/syncStatus" && message["params"]["state"] == state {
+            return message["params"].clone();
+        }
+    }
+}
+
+#[test]
+fn the_language_server_syncs_an_enabled_workspace_in_the_background() {
+    let s = service();
+    let m = Machine::new();
+    m.ok(&s, &["sync", "enable", "--repo", "web"]);
+    let mut child = m
+        .command(&s, &["lsp"])
+        .env("SCRY_SYNC_QUIET_MS", "200")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let rx = lsp_messages(child.stdout.take().unwrap());
+    let root = format!(
+        "file://{}",
+        m.workspace.path().canonicalize().unwrap().display()
+    );
+    lsp_send(
+        &mut stdin,
+        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "processId": null, "rootUri": root,
+            "workspaceFolders": [{"uri": root, "name": "ws"}],
+            "capabilities": {"window": {"workDoneProgress": true}},
+        }}),
+    );
+    // As a client must: `initialized` only after the answer to `initialize`.
+    let answer = rx.recv_timeout(Duration::from_secs(30)).unwrap();
+    assert_eq!(answer["id"], 1, "{answer}");
+    assert_eq!(
+        answer["result"]["capabilities"]["experimental"]["scry"]["syncStatus"],
+        "scry/syncStatus"
+    );
+    lsp_send(
+        &mut stdin,
+        json!({"jsonrpc": "2.0", "method": "initialized", "params": {}}),
+    );
+
+    let mut seen = Vec::new();
+    let first = wait_sync(&rx, &mut stdin, "synced", &mut seen);
+    assert_eq!(first["root"], root);
+    assert_eq!(first["generation"], 1);
+    let chunks = s.repo_chunks("web").unwrap();
+    assert!(chunks >= 4, "{chunks}");
+    assert!(first["objectsUploaded"].as_i64().unwrap() > chunks);
+    let began = seen.iter().any(|m| {
+        m["method"] == "$/progress"
+            && m["params"]["value"]["kind"] == "begin"
+            && m["params"]["value"]["title"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("Syncing"))
+    });
+    assert!(began, "a $/progress for the sync: {seen:#?}");
+
+    // An edit on disk: indexed, then synced as a new generation of a few objects.
+    edit(
+        m.workspace.path(),
+        "src/parse.py",
+        "text.split()",
+        "text.split(',')",
+    );
+    let second = wait_sync(&rx, &mut stdin, "synced", &mut seen);
+    assert_eq!(second["generation"], 2, "{second}");
+    assert!(
+        (2..=5).contains(&second["objectsUploaded"].as_i64().unwrap()),
+        "{second}"
+    );
+
+    lsp_send(
+        &mut stdin,
+        json!({"jsonrpc": "2.0", "id": 2, "method": "scry/status"}),
+    );
+    let status = loop {
+        let message = rx.recv_timeout(Duration::from_secs(30)).unwrap();
+        if message["id"] == 2 {
+            break message["result"].clone();
+        }
+    };
+    assert_eq!(status["sync"][0]["state"], "synced", "{status}");
+    assert_eq!(status["sync"][0]["generation"], 2);
+    let (log, _) = m.ok(&s, &["sync", "log", "--json"]);
+    assert_eq!(
+        log.lines().count(),
+        2,
+        "the ledger records background syncs: {log}"
+    );
+
+    lsp_send(
+        &mut stdin,
+        json!({"jsonrpc": "2.0", "id": 3, "method": "shutdown"}),
+    );
+    lsp_send(&mut stdin, json!({"jsonrpc": "2.0", "method": "exit"}));
+    drop(stdin);
+    assert!(child.wait().unwrap().success());
 }

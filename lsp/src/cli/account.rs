@@ -39,10 +39,7 @@ pub(super) fn runtime() -> Result<tokio::runtime::Runtime> {
 
 /// A client acting for this machine on `server`: `SCRY_API_KEY`, else the stored sign-in.
 pub(super) fn signed_in(server: &str) -> Result<Client> {
-    if let Some(key) = std::env::var("SCRY_API_KEY").ok().filter(|k| !k.is_empty()) {
-        return Ok(Client::builder(server).token(key).build()?);
-    }
-    let Some((token, _)) = credentials::load(server)? else {
+    let Some(token) = credentials::token_for(server)? else {
         bail!("not signed in to {server}: run `scry login` (or set SCRY_API_KEY)");
     };
     Ok(Client::builder(server).token(token).build()?)

@@ -9,8 +9,8 @@ use anyhow::{Context, Result, bail};
 use scry_client::api::PageQuery;
 use scry_client::credentials::{self, Place};
 use scry_client::sealing::OrgKey;
-use scry_client::sync::state::{self, LedgerEntry, Link};
-use scry_client::sync::{self, Pushed, Remote};
+use scry_client::sync::state::{self, Link};
+use scry_client::sync::{self, Synced};
 use scry_client::{Client, ErrorKind};
 use scry_core::model::ModelChoice;
 use serde_json::json;
@@ -94,72 +94,29 @@ pub fn disable(root: &Path, delete: bool, err: &mut impl Write) -> Result<()> {
 pub fn run(root: &Path, dry_run: bool, json: bool, out: &mut impl Write) -> Result<()> {
     let model = ModelChoice::resolve(None, root)?;
     let mut index = open_index(root, false)?;
-    update(&mut index, &model)?;
-    let index_dir = index_dir(root)?;
-    let Some(link) = state::link(&index_dir)? else {
+    let root = index.root().to_path_buf();
+    if sync::workspace::link_of(&root)?.is_none() {
         bail!(
             "sync is not enabled for {}: run `scry sync enable` first",
             root.display()
         );
-    };
-    let Some((key, _)) = credentials::load_org_key(&link.server, &link.org)? else {
-        bail!(
-            "this device has no data key for org {}: run `scry sync enable` on it (sharing a key \
-             between devices is not available yet)",
-            link.org
-        );
-    };
-    let client = signed_in(&link.server)?;
-    let snapshot = index.snapshot()?;
-    let plan = sync::plan(&snapshot, &key);
-    let line = scry_core::repo::identify(root)
-        .ok()
-        .and_then(|c| c.line)
-        .unwrap_or_else(|| "default".into());
-    let ref_name = sync::hex(&key.object_id("ref", line.as_bytes()))[..32].to_string();
-    let remote = Remote {
-        client: &client,
-        org: &link.org,
-        repo: &link.repo,
-        ref_name: &ref_name,
-    };
-    let mut bar = progress::Bar::new();
-    let pushed = runtime()?
-        .block_on(sync::push(&remote, &plan, &key, dry_run, &mut |s| {
-            bar.sync_step(s)
-        }))
-        .map_err(|e| explain(e, &link))?;
-    bar.finish();
-    if !dry_run && !pushed.unchanged {
-        state::record(
-            &index_dir,
-            &LedgerEntry {
-                at: now(),
-                server: link.server.clone(),
-                org: link.org.clone(),
-                repo: link.repo.clone(),
-                line: line.clone(),
-                generation: pushed.generation,
-                objects_uploaded: pushed.objects_uploaded,
-                bytes_uploaded: pushed.bytes_uploaded,
-                chunks: pushed.chunks,
-                files: plan.files.len(),
-                excluded: plan.excluded.len(),
-            },
-        )?;
     }
-    report(&link, &line, &plan, &pushed, dry_run, json, out)
+    update(&mut index, &model)?;
+    let snapshot = index.snapshot()?;
+    let mut bar = progress::Bar::new();
+    let synced = sync::sync_workspace(&root, &snapshot, dry_run, &mut |s| bar.sync_step(s));
+    bar.finish();
+    let synced = synced.map_err(explain)?;
+    report(&synced, dry_run, json, out)
 }
 
-fn report(
-    link: &Link,
-    line: &str,
-    plan: &sync::Plan,
-    pushed: &Pushed,
-    dry_run: bool,
-    json: bool,
-    out: &mut impl Write,
-) -> Result<()> {
+fn report(synced: &Synced, dry_run: bool, json: bool, out: &mut impl Write) -> Result<()> {
+    let Synced {
+        link,
+        line,
+        plan,
+        pushed,
+    } = synced;
     if json {
         let value = json!({
             "repo": link.repo,
@@ -249,7 +206,7 @@ pub fn status(root: &Path, json: bool, out: &mut impl Write) -> Result<()> {
             shown(&e.line),
             e.objects_uploaded,
             human_bytes(e.bytes_uploaded),
-            (now() - e.at).max(0)
+            (sync::workspace::now() - e.at).max(0)
         )?,
         None => writeln!(out, "last sync: never")?,
     }
@@ -364,20 +321,17 @@ fn default_repo_name(root: &Path) -> String {
 }
 
 /// A failure in words that say what to do.
-fn explain(e: sync::SyncError, link: &Link) -> anyhow::Error {
+fn explain(e: sync::SyncError) -> anyhow::Error {
     use scry_client::sync::SyncError;
     match &e {
         SyncError::Service(c) if c.kind() == ErrorKind::QuotaExceeded => {
             anyhow::anyhow!("{c}: the sync was refused before anything was sent")
         }
-        SyncError::Service(c) if c.kind() == ErrorKind::Unauthorized => anyhow::anyhow!(
-            "the sign-in to {} expired or was revoked: run `scry login`",
-            link.server
-        ),
+        SyncError::Service(c) if c.kind() == ErrorKind::Unauthorized => {
+            anyhow::anyhow!("the sign-in expired or was revoked: run `scry login` ({c})")
+        }
         SyncError::Service(c) if c.kind() == ErrorKind::NotFound => anyhow::anyhow!(
-            "repository {} of org {} is gone or out of reach: run `scry sync enable` again",
-            link.repo,
-            link.org
+            "the linked repository is gone or out of reach: run `scry sync enable` again ({c})"
         ),
         _ => e.into(),
     }
@@ -389,10 +343,4 @@ fn human_bytes(n: u64) -> String {
         1_000..1_000_000 => format!("{:.1} kB", n as f64 / 1e3),
         _ => format!("{:.1} MB", n as f64 / 1e6),
     }
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
 }

@@ -1,7 +1,8 @@
 //! `scry lsp`: the language server, a shell over the engine's live index
 //! ([`scry_core::live`]): each workspace folder gets one; editor messages become its jobs, its
 //! events become `$/progress`, `scry/indexStatus` and warnings. Requests search it from the
-//! last committed state plus the open buffers.
+//! last committed state plus the open buffers. Workspaces whose sync is enabled are synced in
+//! the background (`sync`).
 //!
 //! Document sync handlers never await: tower-lsp-server starts handlers in arrival order, and a
 //! handler that finishes in its first poll cannot be overtaken, so buffers reach the worker in
@@ -9,6 +10,7 @@
 
 mod framing;
 mod protocol;
+mod sync;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -75,7 +77,8 @@ pub fn run() -> Result<()> {
 
 struct Backend {
     client: Client,
-    workspaces: RwLock<Vec<Arc<Workspace>>>,
+    workspaces: Arc<RwLock<Vec<Arc<Workspace>>>>,
+    syncer: sync::Syncer,
     settings: Mutex<Settings>,
     /// The text of each open document, as the editor last sent it.
     documents: Mutex<HashMap<Uri, String>>,
@@ -89,10 +92,13 @@ struct Backend {
 impl Backend {
     fn new(client: Client) -> Backend {
         let (events, rx) = tokio::sync::mpsc::unbounded_channel();
-        tokio::spawn(forward_events(client.clone(), rx));
+        let workspaces = Arc::new(RwLock::new(Vec::new()));
+        let syncer = sync::Syncer::start(client.clone(), workspaces.clone());
+        tokio::spawn(forward_events(client.clone(), syncer.clone(), rx));
         Backend {
             client,
-            workspaces: RwLock::new(Vec::new()),
+            workspaces,
+            syncer,
             settings: Mutex::new(Settings::default()),
             documents: Mutex::new(HashMap::new()),
             capabilities: Mutex::new(ClientCapabilities::default()),
@@ -257,6 +263,14 @@ impl Backend {
                 .iter()
                 .filter_map(|w| WorkspaceStatus::new(w.status()))
                 .collect(),
+            sync: self
+                .syncer
+                .statuses
+                .lock()
+                .expect("statuses lock")
+                .values()
+                .cloned()
+                .collect(),
         })
     }
 
@@ -352,6 +366,7 @@ impl LanguageServer for Backend {
                         "similar": "scry/similar",
                         "status": "scry/status",
                         "indexStatus": "scry/indexStatus",
+                        "syncStatus": "scry/syncStatus",
                     }
                 })),
                 ..Default::default()
@@ -531,12 +546,16 @@ impl LanguageServer for Backend {
     }
 }
 
-/// Forwards what workers report to the client, one at a time and in order.
-async fn forward_events(client: Client, mut rx: UnboundedReceiver<Event>) {
+/// Forwards what workers report to the client, one at a time and in order; a ready index
+/// is the syncer's cue.
+async fn forward_events(client: Client, syncer: sync::Syncer, mut rx: UnboundedReceiver<Event>) {
     let mut progress = HashMap::new();
     while let Some(event) = rx.recv().await {
         match event {
             Event::Status(status) => {
+                if status.state == scry_core::live::State::Ready {
+                    syncer.index_ready(status.root.clone());
+                }
                 if let Some(status) = WorkspaceStatus::new(status) {
                     client.send_notification::<IndexStatus>(status).await;
                 }

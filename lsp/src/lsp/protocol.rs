@@ -133,6 +133,44 @@ impl WorkspaceStatus {
 pub struct StatusResult {
     pub version: &'static str,
     pub workspaces: Vec<WorkspaceStatus>,
+    /// The last background sync of each workspace that syncs.
+    pub sync: Vec<SyncStatus>,
+}
+
+/// Where a workspace's background sync stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SyncState {
+    Syncing,
+    /// The account holds the index as of its last change.
+    Synced,
+    /// The account could not be reached; retried in a minute.
+    Offline,
+    /// It cannot sync until something changes (signed out, no key, over quota); `message`
+    /// says what to do.
+    Failed,
+}
+
+/// A workspace's background sync: the `scry/syncStatus` notification, and `sync` in
+/// `scry/status`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncStatus {
+    pub root: Uri,
+    pub state: SyncState,
+    /// The ref's generation on the account, after the last sync that reached it.
+    pub generation: Option<i64>,
+    pub objects_uploaded: usize,
+    pub bytes_uploaded: u64,
+    pub message: Option<String>,
+}
+
+/// `scry/syncStatus`, sent when a workspace's background sync starts and ends.
+pub enum SyncStatusNotification {}
+
+impl Notification for SyncStatusNotification {
+    type Params = SyncStatus;
+    const METHOD: &'static str = "scry/syncStatus";
 }
 
 /// `scry/indexStatus`, sent when a workspace's state or counts change.

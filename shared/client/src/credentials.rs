@@ -56,6 +56,15 @@ pub fn delete(server: &str) -> Result<bool, CredentialError> {
     remove(&Slot::Session(normalise(server)))
 }
 
+/// What this device acts with on `server`: an org API key in `SCRY_API_KEY` (for CI and
+/// scripts), else the stored sign-in's token; `None` when there is neither.
+pub fn token_for(server: &str) -> Result<Option<String>, CredentialError> {
+    if let Some(key) = std::env::var("SCRY_API_KEY").ok().filter(|k| !k.is_empty()) {
+        return Ok(Some(key));
+    }
+    Ok(load(server)?.map(|(token, _)| token))
+}
+
 /// Keeps an organisation's data key (see [`crate::sealing`]) beside the sign-in, the same way.
 pub fn save_org_key(server: &str, org: &str, key: &OrgKey) -> Result<Place, CredentialError> {
     let hex: String = key.to_bytes().iter().map(|b| format!("{b:02x}")).collect();

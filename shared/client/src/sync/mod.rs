@@ -1,20 +1,34 @@
 //! Index sync, the client's half: a local index's [`Snapshot`](scry_core::snapshot::Snapshot)
 //! becomes a [`plan::Plan`] (a tree of objects, secrets left out), which [`push::push`] seals
 //! with the org's key and sends through the session protocol. [`state`] keeps, beside the
-//! index, which repository a workspace is linked to and a ledger of every upload.
+//! index, which repository a workspace is linked to and a ledger of every upload;
+//! [`workspace::sync_workspace`] is one sync of a linked workspace, as every shell runs it.
 
 pub mod plan;
 pub mod push;
 pub mod state;
+pub mod workspace;
 
 pub use plan::{Plan, plan, secret_reason};
 pub use push::{Pushed, Remote, Step, push};
+pub use workspace::{Synced, sync_workspace};
 
 /// Why a sync stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
     #[error(transparent)]
     Service(#[from] crate::Error),
+    #[error("sync is not enabled for {}: run `scry sync enable` first", .0.display())]
+    NotEnabled(std::path::PathBuf),
+    #[error(
+        "this device has no data key for org {0}: run `scry sync enable` on it (sharing a key \
+         between devices is not available yet)"
+    )]
+    NoKey(String),
+    #[error("not signed in to {0}: run `scry login` (or set SCRY_API_KEY)")]
+    SignedOut(String),
+    #[error(transparent)]
+    Credentials(crate::credentials::CredentialError),
     /// The service answered something the protocol does not allow.
     #[error("the account service broke the sync protocol: {0}")]
     Protocol(String),

@@ -103,6 +103,8 @@ enum Job {
         text: Option<String>,
     },
     Settings(Settings),
+    /// What the index holds once the jobs before it are applied.
+    Snapshot(std::sync::mpsc::Sender<Result<crate::snapshot::Snapshot>>),
     Stop,
 }
 
@@ -239,6 +241,19 @@ impl Workspace {
     /// New settings: a bad one is reported as a [`Event::Warning`] and the old ones kept.
     pub fn set_settings(&self, settings: Settings) {
         self.send(Job::Settings(settings));
+    }
+
+    /// What the index holds once everything sent before is applied (for sync); waits while
+    /// the worker is busy, so call it off the threads that answer requests.
+    pub fn snapshot(&self) -> Result<crate::snapshot::Snapshot> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        self.send(Job::Snapshot(tx));
+        rx.recv().unwrap_or_else(|_| {
+            Err(Error::Storage(format!(
+                "the index of {} stopped before it could be read",
+                self.root.display()
+            )))
+        })
     }
 
     fn send(&self, job: Job) {

@@ -57,6 +57,7 @@ struct Burst {
     changed: HashSet<PathBuf>,
     buffers: HashMap<String, Option<String>>,
     settings: Option<Settings>,
+    snapshots: Vec<std::sync::mpsc::Sender<Result<crate::snapshot::Snapshot>>>,
     stop: bool,
 }
 
@@ -72,6 +73,7 @@ impl Burst {
                 self.buffers.insert(path, text);
             }
             Job::Settings(s) => self.settings = Some(s),
+            Job::Snapshot(reply) => self.snapshots.push(reply),
             Job::Stop => self.stop = true,
         }
     }
@@ -114,8 +116,19 @@ impl Worker {
             if burst.stop {
                 break;
             }
+            let snapshots = std::mem::take(&mut burst.snapshots);
             if let Err(err) = self.handle(burst) {
                 self.fail(&err);
+            }
+            for reply in snapshots {
+                let snapshot = match &self.index {
+                    Some(index) => index.snapshot(),
+                    None => Err(crate::Error::Storage(format!(
+                        "the index of {} could not be opened",
+                        self.shared.root.display()
+                    ))),
+                };
+                let _ = reply.send(snapshot);
             }
         }
         tracing::debug!(root = %self.shared.root.display(), "indexing thread stopped");

@@ -1,0 +1,105 @@
+//! One sync of a workspace, as every shell runs it (`scry sync`, the language server in the
+//! background, the desktop app): the workspace's link, this device's key for its org and its
+//! credentials, the plan of its snapshot on the branch's ref, the push, the ledger entry.
+
+use std::path::{Path, PathBuf};
+
+use scry_core::snapshot::Snapshot;
+
+use super::state::{self, LedgerEntry, Link};
+use super::{Plan, Pushed, Remote, Step, SyncError, hex, plan, push};
+use crate::credentials;
+
+/// What a sync of a workspace did.
+#[derive(Debug)]
+pub struct Synced {
+    pub link: Link,
+    /// The branch (the service sees a keyed hash of it).
+    pub line: String,
+    pub plan: Plan,
+    pub pushed: Pushed,
+}
+
+/// The directory of `root`'s index, where its sync state lives.
+pub fn index_dir(root: &Path) -> PathBuf {
+    let db = scry_core::default_db_path(root);
+    db.parent()
+        .expect("an index file lies in a directory")
+        .to_path_buf()
+}
+
+/// The workspace's link, if sync is enabled for it.
+pub fn link_of(root: &Path) -> Result<Option<Link>, SyncError> {
+    state::link(&index_dir(root))
+}
+
+/// Syncs `snapshot` (of the workspace at `root`, canonical) to its linked repository, with
+/// `SCRY_API_KEY` or the stored sign-in; records it in the ledger unless it was dry or
+/// nothing changed. Reads the credential store: call it off an async runtime's threads.
+pub fn sync_workspace(
+    root: &Path,
+    snapshot: &Snapshot,
+    dry_run: bool,
+    progress: &mut (dyn FnMut(Step) + Send),
+) -> Result<Synced, SyncError> {
+    let index_dir = index_dir(root);
+    let link = state::link(&index_dir)?.ok_or_else(|| SyncError::NotEnabled(root.into()))?;
+    let (key, _) = credentials::load_org_key(&link.server, &link.org)
+        .map_err(SyncError::Credentials)?
+        .ok_or_else(|| SyncError::NoKey(link.org.clone()))?;
+    let token = credentials::token_for(&link.server)
+        .map_err(SyncError::Credentials)?
+        .ok_or_else(|| SyncError::SignedOut(link.server.clone()))?;
+    let client = crate::Client::builder(&link.server).token(token).build()?;
+    let plan = plan(snapshot, &key);
+    let line = scry_core::repo::identify(root)
+        .ok()
+        .and_then(|c| c.line)
+        .unwrap_or_else(|| "default".into());
+    let ref_name = hex(&key.object_id("ref", line.as_bytes()))[..32].to_string();
+    let remote = Remote {
+        client: &client,
+        org: &link.org,
+        repo: &link.repo,
+        ref_name: &ref_name,
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|source| SyncError::Io {
+            path: root.into(),
+            source,
+        })?;
+    let pushed = runtime.block_on(push(&remote, &plan, &key, dry_run, progress))?;
+    if !dry_run && !pushed.unchanged {
+        state::record(
+            &index_dir,
+            &LedgerEntry {
+                at: now(),
+                server: link.server.clone(),
+                org: link.org.clone(),
+                repo: link.repo.clone(),
+                line: line.clone(),
+                generation: pushed.generation,
+                objects_uploaded: pushed.objects_uploaded,
+                bytes_uploaded: pushed.bytes_uploaded,
+                chunks: pushed.chunks,
+                files: plan.files.len(),
+                excluded: plan.excluded.len(),
+            },
+        )?;
+    }
+    Ok(Synced {
+        link,
+        line,
+        plan,
+        pushed,
+    })
+}
+
+/// Unix seconds now.
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
