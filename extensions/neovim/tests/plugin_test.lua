@@ -47,6 +47,20 @@ local function run()
   end)
   log("attached and indexed")
 
+  -- A background sync's state, as :Scry status and the statusline show it.
+  local lines = scry.status_lines({
+    workspaces = {},
+    sync = { { root = "file:///w", state = "offline", generation = 2, message = "cannot reach" } },
+  })
+  if not (lines[1] or ""):match("sync offline, generation 2") then
+    fail("sync status line: " .. vim.inspect(lines))
+  end
+  scry.state.sync["file:///w"] = { state = "offline" }
+  if scry.statusline() ~= "scry: ready, sync offline" then
+    fail("statusline with a sync offline: " .. scry.statusline())
+  end
+  scry.state.sync["file:///w"] = nil
+
   vim.cmd("Scry search retry a failed upload")
   wait("search results", 10000, function()
     return qf().title == "Scry: retry a failed upload"

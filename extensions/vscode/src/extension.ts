@@ -3,10 +3,20 @@
 import * as vscode from "vscode";
 import { LanguageClient, LanguageClientOptions, ServerOptions } from "vscode-languageclient/node";
 
-import { SearchResult, Settings, WorkspaceStatus, findServer, serverSettings, statusText, toItems } from "./logic";
+import {
+  SearchResult,
+  Settings,
+  SyncStatus,
+  WorkspaceStatus,
+  findServer,
+  serverSettings,
+  statusText,
+  toItems,
+} from "./logic";
 
 let client: LanguageClient | undefined;
 const statuses = new Map<string, WorkspaceStatus>();
+const syncs = new Map<string, SyncStatus>();
 
 function settings(): Settings {
   const c = vscode.workspace.getConfiguration("scry");
@@ -27,7 +37,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   status.show();
   context.subscriptions.push(status);
   const showStatus = () => {
-    const s = statusText([...statuses.values()]);
+    const s = statusText([...statuses.values()], [...syncs.values()]);
     status.text = s.text;
     status.tooltip = s.tooltip;
   };
@@ -40,10 +50,13 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       vscode.window.setStatusBarMessage("Scry: reindexing", 3000);
     }),
     vscode.commands.registerCommand("scry.showStatus", async () => {
-      const result = await running().sendRequest<{ workspaces: WorkspaceStatus[] }>("scry/status");
+      const result = await running().sendRequest<{ workspaces: WorkspaceStatus[]; sync: SyncStatus[] }>(
+        "scry/status",
+      );
       result.workspaces.forEach((w) => statuses.set(w.root, w));
+      result.sync.forEach((s) => syncs.set(s.root, s));
       showStatus();
-      const text = statusText(result.workspaces).tooltip;
+      const text = statusText(result.workspaces, result.sync).tooltip;
       vscode.window.showInformationMessage(text, { modal: false });
     }),
   );
@@ -65,6 +78,10 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   context.subscriptions.push(
     client.onNotification("scry/indexStatus", (s: WorkspaceStatus) => {
       statuses.set(s.root, s);
+      showStatus();
+    }),
+    client.onNotification("scry/syncStatus", (s: SyncStatus) => {
+      syncs.set(s.root, s);
       showStatus();
     }),
     vscode.workspace.onDidChangeConfiguration((e) => {

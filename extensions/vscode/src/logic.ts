@@ -27,6 +27,16 @@ export interface WorkspaceStatus {
   message: string | null;
 }
 
+/** A workspace's background sync, from `scry/syncStatus` or `sync` in `scry/status`. */
+export interface SyncStatus {
+  root: string;
+  state: "syncing" | "synced" | "offline" | "failed";
+  generation: number | null;
+  objectsUploaded: number;
+  bytesUploaded: number;
+  message: string | null;
+}
+
 export interface Settings {
   serverPath: string;
   model: string;
@@ -119,8 +129,11 @@ function icon(kind: string): string {
   }
 }
 
-/** The status bar's text and tooltip for the workspaces' states. */
-export function statusText(statuses: WorkspaceStatus[]): { text: string; tooltip: string } {
+/** The status bar's text and tooltip for the workspaces' states and their syncs. */
+export function statusText(
+  statuses: WorkspaceStatus[],
+  syncs: SyncStatus[] = [],
+): { text: string; tooltip: string } {
   if (statuses.length === 0) return { text: "$(search) Scry", tooltip: "Scry: no workspace folder" };
   const failed = statuses.find((s) => s.state === "failed");
   const busy = statuses.find((s) => s.state === "indexing" || s.state === "opening");
@@ -128,8 +141,19 @@ export function statusText(statuses: WorkspaceStatus[]): { text: string; tooltip
   const tooltip = statuses
     .map((s) => `${s.root}: ${s.state}, ${s.files} files, ${s.chunks} chunks, model ${s.model ?? "none"}` +
       (s.message ? `\n${s.message}` : ""))
+    .concat(syncs.map((s) => `${s.root}: sync ${s.state}` +
+      (s.generation !== null ? `, generation ${s.generation}` : "") + (s.message ? `\n${s.message}` : "")))
     .join("\n");
   if (failed) return { text: "$(error) Scry", tooltip };
   if (busy) return { text: "$(sync~spin) Scry: indexing", tooltip };
-  return { text: `$(search) Scry: ${chunks.toLocaleString("en")} chunks`, tooltip };
+  const text = `$(search) Scry: ${chunks.toLocaleString("en")} chunks`;
+  return { text: text + syncBadge(syncs), tooltip };
+}
+
+/** How the syncs stand, in a few characters: the worst of them first. */
+function syncBadge(syncs: SyncStatus[]): string {
+  if (syncs.some((s) => s.state === "failed")) return " $(cloud) sync failed";
+  if (syncs.some((s) => s.state === "offline")) return " $(cloud) offline";
+  if (syncs.some((s) => s.state === "syncing")) return " $(cloud-upload) syncing";
+  return syncs.length > 0 ? " $(cloud) synced" : "";
 }

@@ -42,6 +42,13 @@ test("the status bar says what the index is doing", () => {
   const failed = statusText([{ ...ws, state: "failed", message: "corrupt; run scry index --rebuild" }]);
   assert.strictEqual(failed.text, "$(error) Scry");
   assert.match(failed.tooltip, /--rebuild/);
+  const sync = { root: ws.root, state: "synced", generation: 3, objectsUploaded: 5, bytesUploaded: 9000, message: null };
+  const synced = statusText([ws], [sync]);
+  assert.strictEqual(synced.text, "$(search) Scry: 1,234 chunks $(cloud) synced");
+  assert.match(synced.tooltip, /sync synced, generation 3/);
+  const offline = statusText([ws], [sync, { ...sync, root: "file:///b", state: "offline", message: "cannot reach" }]);
+  assert.strictEqual(offline.text, "$(search) Scry: 1,234 chunks $(cloud) offline");
+  assert.match(offline.tooltip, /cannot reach/);
 });
 
 test("settings reach the server without empty values", () => {

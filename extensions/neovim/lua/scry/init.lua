@@ -19,7 +19,7 @@ local defaults = {
 }
 
 M.config = vim.deepcopy(defaults)
-M.state = { status = {} }
+M.state = { status = {}, sync = {} }
 
 local modern = vim.fn.has("nvim-0.10") == 1
 
@@ -88,6 +88,9 @@ end
 local handlers = {
   ["scry/indexStatus"] = function(_, status)
     M.state.status[status.root] = status
+  end,
+  ["scry/syncStatus"] = function(_, sync)
+    M.state.sync[sync.root] = sync
   end,
 }
 
@@ -233,6 +236,12 @@ function M.status_lines(status)
       ws.model == vim.NIL and "none (lexical)" or tostring(ws.model),
       ws.message ~= vim.NIL and ws.message and ("\n  " .. ws.message) or ""))
   end
+  for _, sync in ipairs(status.sync or {}) do
+    table.insert(lines, string.format("%s: sync %s%s%s",
+      vim.uri_to_fname(sync.root), sync.state,
+      sync.generation ~= vim.NIL and (", generation " .. tostring(sync.generation)) or "",
+      sync.message ~= vim.NIL and sync.message and ("\n  " .. sync.message) or ""))
+  end
   return lines
 end
 
@@ -256,14 +265,23 @@ function M.reindex()
   end, 0)
 end
 
--- A short state for statuslines: "scry: indexing", "scry: ready", or "" without a server.
+-- A short state for statuslines: "scry: indexing", "scry: ready", "scry: ready, syncing", or ""
+-- without a server.
 function M.statusline()
   for _, ws in pairs(M.state.status) do
     if ws.state ~= "ready" then
       return "scry: " .. ws.state
     end
   end
-  return next(M.state.status) and "scry: ready" or ""
+  if not next(M.state.status) then
+    return ""
+  end
+  for _, sync in pairs(M.state.sync) do
+    if sync.state ~= "synced" then
+      return "scry: ready, sync " .. sync.state
+    end
+  end
+  return next(M.state.sync) and "scry: ready, synced" or "scry: ready"
 end
 
 return M
