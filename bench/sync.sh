@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Index sync over loopback, SQLite: a first sync of the Python standard library (objects,
+# sealed bytes, seconds), syncs after a one-function edit, a no-op sync, and what the service
+# stores per chunk. `scry sync` brings the index up to date first; `scry index` on the same
+# unchanged tree is timed beside it, so the sync's own share shows.
+#   bench/sync.sh [SCRY] [SCRY_SERVER]      (default: target/release/…)
+#   SRC=/path/to/tree bench/sync.sh         syncs another tree (its first .py file with a
+#                                           top-level function is edited)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scry=$(realpath "${1:-target/release/scry}")
+server_bin=$(realpath "${2:-target/release/scry-server}")
+work=$(mktemp -d)
+cleanup() {
+  [ -n "${server:-}" ] && kill "$server" 2>/dev/null && wait "$server" 2>/dev/null
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+src=${SRC:-$(python3 -c 'import sysconfig; print(sysconfig.get_paths()["stdlib"])')}
+mkdir -p "$work/tree"
+tar -C "$src" --exclude=site-packages --exclude=__pycache__ -cf - . | tar -C "$work/tree" -xf -
+
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+cat >"$work/config.toml" <<EOF
+admin_token = "operator-secret"
+[tiers.free]
+max_repos = 3
+max_chunks = 10000
+requests_per_minute = 1000000
+EOF
+SCRY_SERVER_LOG=warn "$server_bin" --config "$work/config.toml" --data-dir "$work/data" \
+  --addr "127.0.0.1:$port" >"$work/server.log" 2>&1 &
+server=$!
+base="http://127.0.0.1:$port"
+for _ in $(seq 100); do curl -sf "$base/readyz" >/dev/null && break; sleep 0.1; done
+
+json() { python3 -I -c "import json,sys; print(json.load(sys.stdin)$1)"; }
+post() { curl -sf -X "${4:-POST}" "$base$1" -H "authorization: Bearer $2" -H 'content-type: application/json' -d "$3"; }
+curl -sf -X POST "$base/v1/users" -H 'content-type: application/json' \
+  -d '{"email":"bench@example.com","password":"correct horse battery"}' >/dev/null
+token=$(curl -sf -X POST "$base/v1/sessions" -H 'content-type: application/json' \
+  -d '{"email":"bench@example.com","password":"correct horse battery"}' | json '["token"]')
+org=$(post /v1/orgs "$token" '{"name":"bench"}' | json '["id"]')
+post "/v1/admin/orgs/$org/tier" operator-secret \
+  '{"tier":"enterprise","limits":{"max_repos":100,"max_chunks":100000000,"requests_per_minute":1000000}}' PUT >/dev/null
+key=$(post "/v1/orgs/$org/keys" "$token" '{"name":"bench","role":"member"}' | json '["key"]')
+
+export SCRY_SERVER=$base SCRY_API_KEY=$key SCRY_INDEX_DIR=$work/index XDG_CONFIG_HOME=$work/home \
+  DBUS_SESSION_BUS_ADDRESS=unix:path=/nonexistent/bench-bus
+cd "$work/tree"
+# -I: the working directory is a Python tree whose modules must not shadow the interpreter's.
+seconds() { python3 -I -c 'import sys,time,subprocess; t=time.monotonic(); r=subprocess.run(sys.argv[1:], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL); sys.stderr.write(f"{time.monotonic()-t:.3f}\n"); sys.stdout.buffer.write(r.stdout); sys.exit(r.returncode)' "$@"; }
+median() { python3 -I -c 'import statistics,sys; print(f"{statistics.median(float(x) for x in sys.argv[1:]):.3f}")' "$@"; }
+
+"$scry" index . 2>/dev/null
+"$scry" sync enable --repo bench 2>/dev/null
+chunks_local=$("$scry" status | awk '/^chunks:/ {print $2}')
+
+first=$(seconds "$scry" sync --json 2>"$work/t")
+echo "first sync: $first in $(cat "$work/t") s (index chunks: $chunks_local)"
+rss=$(ps -o rss= -p "$server")
+
+# One function edited, five times (a different line each time); medians.
+file=$(grep -rl --include='*.py' '^def ' . | sort | head -1)
+edit_t=() noop_t=() index_t=() sent=()
+for i in 1 2 3 4 5; do
+  python3 -I - "$file" "$i" <<'EOF'
+import re, sys
+path, n = sys.argv[1], sys.argv[2]
+text = open(path).read()
+m = re.search(r"^def \w+\(.*\):\n", text, re.M)
+text = text[: m.end()] + f"    _bench_edit = {n}\n" + text[m.end():]
+open(path, "w").write(text)
+EOF
+  out=$(seconds "$scry" sync --json 2>"$work/t"); edit_t+=("$(cat "$work/t")")
+  sent+=("$(echo "$out" | json '["objects_uploaded"]')/$(echo "$out" | json '["bytes_uploaded"]')")
+  seconds "$scry" sync --json >/dev/null 2>"$work/t"; noop_t+=("$(cat "$work/t")")
+  seconds "$scry" index . >/dev/null 2>"$work/t"; index_t+=("$(cat "$work/t")")
+done
+echo "edit sync: median $(median "${edit_t[@]}") s; objects/bytes sent: ${sent[*]}"
+echo "no-op sync: median $(median "${noop_t[@]}") s; no-op scry index: median $(median "${index_t[@]}") s"
+
+db=$work/data/scry-server.db
+sqlite3 "$db" "PRAGMA wal_checkpoint(TRUNCATE);" >/dev/null
+read -r objects body chunks <<<"$(sqlite3 -separator ' ' "$db" \
+  "SELECT COUNT(*), SUM(LENGTH(body)), SUM(kind = 'chunk') FROM index_objects")"
+size=$(stat -c %s "$db")
+echo "stored: $objects objects ($chunks chunk records), sealed bodies $body B = $((body / chunks)) B/chunk; database file $size B = $((size / chunks)) B/chunk (with older generations' objects kept a day)"
+echo "server RSS after the first sync: $((rss / 1024)) MB"
