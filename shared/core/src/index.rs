@@ -659,11 +659,7 @@ impl Index {
 
     /// What the index holds, file by file, with each chunk's vector (what sync uploads).
     pub fn snapshot(&self) -> Result<crate::snapshot::Snapshot> {
-        guarded(self.store.path(), || crate::snapshot::take(self))
-    }
-
-    pub(crate) fn store(&self) -> &Store {
-        &self.store
+        guarded(self.store.path(), || crate::snapshot::take(&self.store))
     }
 
     pub fn status(&self) -> Result<Status> {

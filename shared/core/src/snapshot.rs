@@ -6,9 +6,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
-use crate::index::Index;
 use crate::lang::ChunkKind;
-use crate::store::model_tag;
+use crate::store::{Store, model_tag};
 
 /// One chunk of a file.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -51,8 +50,9 @@ impl Snapshot {
     }
 }
 
-pub(crate) fn take(index: &Index) -> Result<Snapshot> {
-    let reader = index.store().read()?;
+/// What `store` holds (see [`crate::Index::snapshot`]).
+pub(crate) fn take(store: &Store) -> Result<Snapshot> {
+    let reader = store.read()?;
     let model = reader
         .meta(crate::store::Meta::Model)?
         .filter(|m| !m.is_empty())
