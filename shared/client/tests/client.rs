@@ -613,3 +613,125 @@ async fn a_sync_killed_mid_upload_resumes_without_resending() {
     );
     assert!(total > 8_000_000, "{total}");
 }
+
+/// One random change to a snapshot: an edit, a new file (sometimes one that looks like a
+/// secret), a deletion, a rename, a chunk copied into another file, or another model.
+fn mutate(snapshot: &mut scry_core::snapshot::Snapshot, rng: &mut impl rand::Rng, step: usize) {
+    use scry_core::snapshot::{SnapshotChunk, SnapshotFile};
+    let chunk = |rng: &mut dyn rand::RngCore| SnapshotChunk {
+        start_line: rng.next_u32() % 500,
+        end_line: 600,
+        start_byte: 0,
+        end_byte: rng.next_u32() % 9000,
+        symbol: Some(format!("f{}", rng.next_u32() % 50)),
+        kind: scry_core::ChunkKind::Function,
+        scope: None,
+        content_hash: [rng.next_u32() as u8; 16],
+        vector: Some((0.02, (0..64).map(|_| rng.next_u32() as i8).collect())),
+    };
+    let files = &mut snapshot.files;
+    match rng.random_range(0..6) {
+        0 if !files.is_empty() => {
+            let f = rng.random_range(0..files.len());
+            if files[f].chunks.is_empty() {
+                files[f].chunks.push(chunk(rng));
+            } else {
+                let c = rng.random_range(0..files[f].chunks.len());
+                files[f].chunks[c] = chunk(rng);
+            }
+            files[f].hash[0] = files[f].hash[0].wrapping_add(1);
+        }
+        1 => {
+            let secret = rng.random_range(0..4) == 0;
+            let path = if secret {
+                format!("conf/.env.{step}")
+            } else {
+                format!("src/new{step}.rs")
+            };
+            let n = rng.random_range(0..4);
+            files.push(SnapshotFile {
+                path,
+                language: "rust".into(),
+                hash: [step as u8; 16],
+                chunks: (0..n).map(|_| chunk(rng)).collect(),
+            });
+        }
+        2 if !files.is_empty() => {
+            files.remove(rng.random_range(0..files.len()));
+        }
+        3 if !files.is_empty() => {
+            let f = rng.random_range(0..files.len());
+            files[f].path = format!("moved/{step}/{}", files[f].path);
+        }
+        4 if files.len() >= 2 && !files[0].chunks.is_empty() => {
+            let copied = files[0].chunks[0].clone();
+            let last = files.len() - 1;
+            files[last].chunks.push(copied);
+        }
+        5 => snapshot.model = Some(format!("static:test@{step:04}")),
+        _ => {}
+    }
+    snapshot.files.sort_by(|a, b| a.path.cmp(&b.path));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_is_pulled_is_always_what_was_pushed() {
+    use rand::SeedableRng;
+    use scry_client::sealing::OrgKey;
+    use scry_client::sync::{self, Remote};
+
+    let s = service().await;
+    let alice = s.person("alice@example.com").await;
+    let org = alice.create_org("acme").await.unwrap();
+    let tier = TierChange {
+        tier: "enterprise".into(),
+        limits: Some(Limits {
+            max_repos: 1_000,
+            max_chunks: 1_000_000,
+            requests_per_minute: 100_000,
+        }),
+    };
+    s.client()
+        .with_token("operator-secret")
+        .set_tier(&org.id, &tier)
+        .await
+        .unwrap();
+    let cases: u64 = std::env::var("SCRY_SYNC_CASES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(12);
+    for seed in 0..cases {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let repo = alice
+            .create_repo(&org.id, &format!("r{seed}"))
+            .await
+            .unwrap();
+        let key = OrgKey::generate(1);
+        let mut snapshot = big_snapshot(3, 2);
+        for step in 0..8 {
+            mutate(&mut snapshot, &mut rng, step);
+            let plan = sync::plan(&snapshot, &key);
+            let remote = Remote {
+                client: &alice,
+                org: &org.id,
+                repo: &repo.id,
+                ref_name: "main",
+            };
+            sync::push(&remote, &plan, &key, false, &mut |_| {})
+                .await
+                .unwrap_or_else(|e| panic!("seed {seed} step {step}: {e}"));
+            let pulled = sync::pull(&alice, &org.id, &repo.id, "main", &key)
+                .await
+                .unwrap()
+                .expect("the ref exists");
+            let mut expected = snapshot.clone();
+            expected
+                .files
+                .retain(|f| sync::secret_reason(&f.path).is_none());
+            assert_eq!(pulled, expected, "seed {seed} step {step}");
+        }
+        // Another org's key opens nothing of it.
+        let other = sync::pull(&alice, &org.id, &repo.id, "main", &OrgKey::generate(1)).await;
+        assert!(other.is_err(), "seed {seed}");
+    }
+}

@@ -5,11 +5,13 @@
 //! [`workspace::sync_workspace`] is one sync of a linked workspace, as every shell runs it.
 
 pub mod plan;
+pub mod pull;
 pub mod push;
 pub mod state;
 pub mod workspace;
 
 pub use plan::{Plan, plan, secret_reason};
+pub use pull::pull;
 pub use push::{Pushed, Remote, Step, push};
 pub use workspace::{Synced, sync_workspace};
 

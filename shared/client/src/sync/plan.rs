@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, HashSet};
 
 use scry_api::ObjectKind;
-use scry_core::snapshot::{Snapshot, SnapshotChunk};
+use scry_core::snapshot::Snapshot;
 use serde::{Deserialize, Serialize};
 
 use crate::sealing::{ObjectId, OrgKey};
@@ -42,23 +42,26 @@ pub struct Plan {
     pub excluded: Vec<(String, &'static str)>,
 }
 
+/// A file node's plaintext: the file and its chunks in order.
 #[derive(Serialize, Deserialize)]
-struct FileBody<'a> {
-    path: &'a str,
-    language: &'a str,
-    hash: [u8; 16],
-    chunks: Vec<ObjectId>,
+pub(super) struct FileBody<'a> {
+    pub path: &'a str,
+    pub language: &'a str,
+    pub hash: [u8; 16],
+    pub chunks: Vec<ObjectId>,
 }
 
+/// A bucket node's plaintext: its files.
 #[derive(Serialize, Deserialize)]
-struct BucketBody {
-    files: Vec<ObjectId>,
+pub(super) struct BucketBody {
+    pub files: Vec<ObjectId>,
 }
 
+/// The root's plaintext: the model (as the index names it) and the buckets.
 #[derive(Serialize, Deserialize)]
-struct RootBody<'a> {
-    model: &'a str,
-    buckets: Vec<ObjectId>,
+pub(super) struct RootBody<'a> {
+    pub model: &'a str,
+    pub buckets: Vec<ObjectId>,
 }
 
 /// Why a file must never leave the machine, even as vectors; `None` for an ordinary file.
@@ -203,8 +206,9 @@ fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     bytes
 }
 
-/// A chunk record's plaintext, read back (a download).
-pub fn decode_chunk(plaintext: &[u8]) -> Option<SnapshotChunk> {
+/// An object's plaintext, read back (a download); `None` for another layout or bytes that do
+/// not decode as `T`.
+pub(super) fn decode<'a, T: Deserialize<'a>>(plaintext: &'a [u8]) -> Option<T> {
     let (&layout, rest) = plaintext.split_first()?;
     (layout == LAYOUT).then(|| postcard::from_bytes(rest).ok())?
 }
@@ -213,7 +217,7 @@ pub fn decode_chunk(plaintext: &[u8]) -> Option<SnapshotChunk> {
 mod tests {
     use super::*;
     use scry_core::ChunkKind;
-    use scry_core::snapshot::SnapshotFile;
+    use scry_core::snapshot::{SnapshotChunk, SnapshotFile};
 
     fn file(path: &str, texts: &[u32]) -> SnapshotFile {
         SnapshotFile {
@@ -306,7 +310,7 @@ mod tests {
     fn a_chunk_record_reads_back() {
         let f = file("a.rs", &[9]);
         let bytes = encode(&f.chunks[0]);
-        assert_eq!(decode_chunk(&bytes), Some(f.chunks[0].clone()));
-        assert_eq!(decode_chunk(&[LAYOUT + 1]), None);
+        assert_eq!(decode::<SnapshotChunk>(&bytes), Some(f.chunks[0].clone()));
+        assert_eq!(decode::<SnapshotChunk>(&[LAYOUT + 1]), None);
     }
 }

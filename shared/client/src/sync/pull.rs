@@ -1,0 +1,197 @@
+//! The way back: the generation a ref points at, downloaded level by level from its root and
+//! opened with the org's key, as the snapshot it was made from (secrets never left, so they
+//! never come back). Every object must open under its id and hash back to it, so the service
+//! can neither change nor swap what it stores.
+
+use std::collections::HashMap;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use scry_api::{MAX_IDS, ObjectKind};
+use scry_core::snapshot::{Snapshot, SnapshotChunk, SnapshotFile};
+
+use super::plan::{BucketBody, FileBody, NO_MODEL, RootBody, decode};
+use super::{SyncError, hex};
+use crate::Client;
+use crate::sealing::{ObjectId, OrgKey};
+
+/// The snapshot `ref_name` of `repo` holds; `None` when the ref was never synced.
+pub async fn pull(
+    client: &Client,
+    org: &str,
+    repo: &str,
+    ref_name: &str,
+    key: &OrgKey,
+) -> Result<Option<Snapshot>, SyncError> {
+    let Some(generation) = client
+        .refs(org, repo)
+        .await?
+        .into_iter()
+        .find(|r| r.ref_name == ref_name)
+    else {
+        return Ok(None);
+    };
+    let root_id = parse_id(&generation.root)?;
+    let mut store = Fetched {
+        client,
+        org,
+        repo,
+        key,
+        opened: HashMap::new(),
+    };
+    store.fetch(&[root_id]).await?;
+    let root_plain = store.take(&root_id, ObjectKind::Node)?;
+    let root: RootBody = decode(&root_plain).ok_or_else(|| damaged(&root_id, "root"))?;
+    let model = root.model.to_string();
+    store.check_ids(&model, &root_id, &root_plain)?;
+    store.fetch(&root.buckets).await?;
+    let mut file_ids = Vec::new();
+    for id in &root.buckets {
+        let plain = store.take_checked(&model, id, ObjectKind::Node)?;
+        let bucket: BucketBody = decode(&plain).ok_or_else(|| damaged(id, "bucket"))?;
+        file_ids.extend(bucket.files);
+    }
+    store.fetch(&file_ids).await?;
+    let mut files = Vec::with_capacity(file_ids.len());
+    let mut chunk_ids = Vec::new();
+    let mut file_plains = Vec::with_capacity(file_ids.len());
+    for id in &file_ids {
+        let plain = store.take_checked(&model, id, ObjectKind::Node)?;
+        let body: FileBody = decode(&plain).ok_or_else(|| damaged(id, "file"))?;
+        chunk_ids.extend(body.chunks.iter().copied());
+        drop(body);
+        file_plains.push((*id, plain));
+    }
+    chunk_ids.sort_unstable();
+    chunk_ids.dedup();
+    store.fetch(&chunk_ids).await?;
+    let mut chunks: HashMap<ObjectId, SnapshotChunk> = HashMap::new();
+    for id in &chunk_ids {
+        let plain = store.take_checked(&model, id, ObjectKind::Chunk)?;
+        chunks.insert(
+            *id,
+            decode(&plain).ok_or_else(|| damaged(id, "chunk record"))?,
+        );
+    }
+    for (id, plain) in &file_plains {
+        let body: FileBody = decode(plain).ok_or_else(|| damaged(id, "file"))?;
+        files.push(SnapshotFile {
+            path: body.path.to_string(),
+            language: body.language.to_string(),
+            hash: body.hash,
+            chunks: body
+                .chunks
+                .iter()
+                .map(|c| {
+                    chunks
+                        .get(c)
+                        .cloned()
+                        .ok_or_else(|| damaged(c, "chunk record"))
+                })
+                .collect::<Result<_, _>>()?,
+        });
+    }
+    files.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(Some(Snapshot {
+        model: (model != NO_MODEL).then_some(model),
+        files,
+    }))
+}
+
+/// Objects fetched and opened, by id.
+struct Fetched<'a> {
+    client: &'a Client,
+    org: &'a str,
+    repo: &'a str,
+    key: &'a OrgKey,
+    opened: HashMap<ObjectId, (ObjectKind, Vec<u8>)>,
+}
+
+impl Fetched<'_> {
+    /// Fetches and opens `ids`, asking again for what an answer cut for size.
+    async fn fetch(&mut self, ids: &[ObjectId]) -> Result<(), SyncError> {
+        let mut wanted: Vec<String> = ids
+            .iter()
+            .filter(|id| !self.opened.contains_key(*id))
+            .map(hex)
+            .collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        while !wanted.is_empty() {
+            let batch: Vec<String> = wanted.iter().take(MAX_IDS).cloned().collect();
+            let answer = self
+                .client
+                .fetch_objects(self.org, self.repo, &batch)
+                .await?;
+            if let Some(gone) = answer.missing.first() {
+                return Err(SyncError::Protocol(format!(
+                    "the service lost object {gone} of a committed generation"
+                )));
+            }
+            if answer.objects.is_empty() {
+                return Err(SyncError::Protocol("the service sent no object".into()));
+            }
+            for object in answer.objects {
+                let id = parse_id(&object.id)?;
+                let sealed = BASE64
+                    .decode(&object.body)
+                    .map_err(|_| damaged(&id, "body"))?;
+                let plain = self
+                    .key
+                    .open(&id, &sealed)
+                    .map_err(|e| SyncError::Protocol(format!("object {}: {e}", object.id)))?;
+                self.opened.insert(id, (object.kind, plain));
+            }
+            wanted.retain(|id| {
+                parse_id(id)
+                    .map(|id| !self.opened.contains_key(&id))
+                    .unwrap_or(false)
+            });
+        }
+        Ok(())
+    }
+
+    /// The plaintext of `id`, which must be of `kind`.
+    fn take(&mut self, id: &ObjectId, kind: ObjectKind) -> Result<Vec<u8>, SyncError> {
+        match self.opened.remove(id) {
+            Some((k, plain)) if k == kind => Ok(plain),
+            _ => Err(damaged(id, "object of its kind")),
+        }
+    }
+
+    /// The plaintext of `id`, of `kind`, which must hash back to it under `model`.
+    fn take_checked(
+        &mut self,
+        model: &str,
+        id: &ObjectId,
+        kind: ObjectKind,
+    ) -> Result<Vec<u8>, SyncError> {
+        let plain = self.take(id, kind)?;
+        self.check_ids(model, id, &plain)?;
+        Ok(plain)
+    }
+
+    fn check_ids(&self, model: &str, id: &ObjectId, plain: &[u8]) -> Result<(), SyncError> {
+        if self.key.object_id(model, plain) == *id {
+            Ok(())
+        } else {
+            Err(damaged(id, "object whose content does not match its id"))
+        }
+    }
+}
+
+fn parse_id(text: &str) -> Result<ObjectId, SyncError> {
+    let bad = || SyncError::Protocol(format!("{text:?} is not an object id"));
+    if text.len() != 64 || !text.is_ascii() {
+        return Err(bad());
+    }
+    let mut id = [0u8; 32];
+    for (i, byte) in id.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).map_err(|_| bad())?;
+    }
+    Ok(id)
+}
+
+fn damaged(id: &ObjectId, what: &str) -> SyncError {
+    SyncError::Protocol(format!("{} is not a valid {what}", hex(id)))
+}
