@@ -883,6 +883,8 @@ async fn deleting_removes_every_row_but_the_audit_entry(backend: Backend) {
         "index_refs",
         "index_sessions",
         "sync_rate_windows",
+        "recipients",
+        "wrapped_keys",
     ];
     let h = harness(backend).await;
     let (_, a) = h.user("alice@example.com").await;
@@ -913,6 +915,30 @@ async fn deleting_removes_every_row_but_the_audit_entry(backend: Backend) {
         let tree = support::tree(&[("a.rs", &["fn a"])]);
         let synced = h.sync(o, api, &a, "main", &tree, 0).await;
         assert_eq!(synced.status, StatusCode::OK, "{}", synced.body);
+        let public_key = support::object_id(&format!("device of {o}"));
+        let r = h
+            .post(
+                &format!("/v1/orgs/{o}/recipients"),
+                &a,
+                json!({"public_key": public_key, "label": "laptop"}),
+            )
+            .await;
+        let wrapped = {
+            use base64::Engine;
+            base64::engine::general_purpose::STANDARD.encode([7u8; 109])
+        };
+        let put = h
+            .call(
+                "PUT",
+                &format!(
+                    "/v1/orgs/{o}/recipients/{}/key",
+                    r.body["id"].as_str().unwrap()
+                ),
+                Some(&a),
+                Some(json!({"epoch": 1, "wrapped": wrapped})),
+            )
+            .await;
+        assert_eq!(put.status, StatusCode::CREATED, "{}", put.body);
     }
     for table in TENANT_TABLES {
         assert!(
@@ -1556,6 +1582,9 @@ mod fuzz {
         "/v1/orgs/{org}/repos/{repo}/index/sessions/{session}/commit",
         "/v1/orgs/{org}/repos/{repo}/index/refs",
         "/v1/orgs/{org}/repos/{repo}/index/objects/fetch",
+        "/v1/orgs/{org}/recipients",
+        "/v1/orgs/{org}/recipients/{id}",
+        "/v1/orgs/{org}/recipients/{id}/key",
         "/v1/orgs/{org}/keys",
         "/v1/orgs/{org}/keys/{id}",
         "/v1/orgs/{org}/usage",
@@ -1567,6 +1596,10 @@ mod fuzz {
     ];
 
     const FIELDS: &[&str] = &[
+        "public_key",
+        "label",
+        "wrapped",
+        "epoch",
         "name",
         "email",
         "password",

@@ -1,6 +1,7 @@
 //! Index sync's protocol against SQLite and a real PostgreSQL: sessions, missing ids, batches,
 //! commits (complete trees only, compare-and-swap, replay), exact chunk quotas, collection of
-//! what no generation holds, isolation between orgs, and sync's own rate window.
+//! what no generation holds, isolation between orgs, sync's own rate window, and the
+//! distribution of the org's data key (recipients, wrapped keys, epochs).
 
 #[macro_use]
 mod support;
@@ -17,6 +18,7 @@ on_both_backends!(
     sync_is_private_to_the_org_and_needs_a_member,
     sync_counts_in_its_own_rate_window,
     bad_batches_are_refused_whole,
+    the_data_key_reaches_members_wrapped_and_moves_on_when_one_leaves,
 );
 
 const DAY: i64 = 86_400;
@@ -613,4 +615,217 @@ async fn bad_batches_are_refused_whole(backend: Backend) {
         )
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
+}
+
+/// A wrapped key's size (format, ephemeral public key, nonce, sealed key and epoch), base64.
+fn wrapped(fill: u8) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode([fill; 109])
+}
+
+async fn the_data_key_reaches_members_wrapped_and_moves_on_when_one_leaves(backend: Backend) {
+    let (h, a, org, _) = setup(backend).await;
+    let (bob, b) = h.user("bob@example.com").await;
+    h.join(&org, &a, "bob@example.com", "member", &b).await;
+    let (_, v) = h.user("victor@example.com").await;
+    h.join(&org, &a, "victor@example.com", "viewer", &v).await;
+    let base = format!("/v1/orgs/{org}/recipients");
+    let register = |token: String, label: &'static str| {
+        let h = &h;
+        let base = base.clone();
+        async move {
+            let key = support::object_id(label);
+            let r = h
+                .post(&base, &token, json!({"public_key": key, "label": label}))
+                .await;
+            assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+            r.body["id"].as_str().unwrap().to_string()
+        }
+    };
+    let ra = register(a.clone(), "ann's laptop").await;
+    assert_eq!(
+        register(a.clone(), "ann's laptop").await,
+        ra,
+        "registering again is a no-op"
+    );
+    let rb = register(b.clone(), "bob's desktop").await;
+    let taken = h
+        .post(
+            &base,
+            &b,
+            json!({"public_key": support::object_id("ann's laptop"), "label": "x"}),
+        )
+        .await;
+    assert_eq!(taken.status, StatusCode::CONFLICT);
+    let listed = h.get(&base, &v).await;
+    assert_eq!(listed.body["epoch"], 1);
+    assert_eq!(listed.body["recipients"].as_array().unwrap().len(), 2);
+    assert!(
+        listed.body["recipients"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["has_key"] == false)
+    );
+
+    // The first holder wraps the key to each; the first copy of an epoch stays.
+    for (r, fill) in [(&ra, 1), (&rb, 2)] {
+        let put = h
+            .call(
+                "PUT",
+                &format!("{base}/{r}/key"),
+                Some(&a),
+                Some(json!({"epoch": 1, "wrapped": wrapped(fill)})),
+            )
+            .await;
+        assert_eq!(put.status, StatusCode::CREATED, "{}", put.body);
+    }
+    let again = h
+        .call(
+            "PUT",
+            &format!("{base}/{rb}/key"),
+            Some(&b),
+            Some(json!({"epoch": 1, "wrapped": wrapped(9)})),
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::OK);
+    let mine = h.get(&format!("{base}/{rb}/key"), &b).await;
+    assert_eq!(mine.body, json!({"epoch": 1, "wrapped": wrapped(2)}));
+    assert_eq!(
+        h.get(&format!("{base}/{rb}/key"), &a).await.status,
+        StatusCode::NOT_FOUND,
+        "only its owner reads it"
+    );
+    for (body, status) in [
+        (
+            json!({"epoch": 2, "wrapped": wrapped(3)}),
+            StatusCode::CONFLICT,
+        ),
+        (
+            json!({"epoch": 1, "wrapped": "c2hvcnQ="}),
+            StatusCode::BAD_REQUEST,
+        ),
+    ] {
+        let r = h
+            .call("PUT", &format!("{base}/{ra}/key"), Some(&a), Some(body))
+            .await;
+        assert_eq!(r.status, status, "{}", r.body);
+    }
+    let viewer = h
+        .call(
+            "PUT",
+            &format!("{base}/{ra}/key"),
+            Some(&v),
+            Some(json!({"epoch": 1, "wrapped": wrapped(4)})),
+        )
+        .await;
+    assert_eq!(viewer.status, StatusCode::FORBIDDEN);
+    let listed = h.get(&base, &a).await;
+    assert!(
+        listed.body["recipients"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["has_key"] == true)
+    );
+
+    // Another org sees none of it.
+    let (_, m) = h.user("mallory@example.com").await;
+    h.org(&m, "evil").await;
+    assert_eq!(h.get(&base, &m).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        h.get(&format!("{base}/{rb}/key"), &m).await.status,
+        StatusCode::NOT_FOUND
+    );
+
+    // Bob leaves: his recipient goes, and the org moves to the next key epoch, which he
+    // never holds.
+    let removed = h
+        .call(
+            "DELETE",
+            &format!("/v1/orgs/{org}/members/{bob}"),
+            Some(&a),
+            None,
+        )
+        .await;
+    assert_eq!(removed.status, StatusCode::NO_CONTENT, "{}", removed.body);
+    let listed = h.get(&base, &a).await;
+    assert_eq!(listed.body["epoch"], 2);
+    let left: Vec<&str> = listed.body["recipients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(left, [ra.as_str()]);
+    assert_eq!(listed.body["recipients"][0]["has_key"], false);
+    assert_eq!(
+        h.get(&format!("{base}/{ra}/key"), &a).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        h.rows("wrapped_keys", &org).await,
+        1,
+        "ann's epoch-1 copy; bob's is gone"
+    );
+
+    // An API key's recipient: revoking a key that held the data key moves the epoch too.
+    let created = h
+        .post(
+            &format!("/v1/orgs/{org}/keys"),
+            &a,
+            json!({"name": "ci", "role": "member"}),
+        )
+        .await;
+    let (key, key_id) = (
+        created.body["key"].as_str().unwrap().to_string(),
+        created.body["api_key"]["id"].as_str().unwrap().to_string(),
+    );
+    let rk = register(key.clone(), "ci runner").await;
+    // Epoch 2's key does not exist yet: its first copy must go to its maker's own device.
+    let put_key = |r: String, token: String, fill: u8| {
+        let h = &h;
+        let base = base.clone();
+        async move {
+            h.call(
+                "PUT",
+                &format!("{base}/{r}/key"),
+                Some(&token),
+                Some(json!({"epoch": 2, "wrapped": wrapped(fill)})),
+            )
+            .await
+            .status
+        }
+    };
+    assert_eq!(
+        put_key(rk.clone(), a.clone(), 5).await,
+        StatusCode::CONFLICT
+    );
+    assert_eq!(put_key(ra.clone(), a.clone(), 6).await, StatusCode::CREATED);
+    // A device that made a key of its own at the same time is refused: one key per epoch.
+    assert_eq!(
+        put_key(rk.clone(), key.clone(), 8).await,
+        StatusCode::CONFLICT
+    );
+    assert_eq!(put_key(rk.clone(), a.clone(), 5).await, StatusCode::CREATED);
+    assert_eq!(
+        h.get(&format!("{base}/{rk}/key"), &key).await.body["epoch"],
+        2
+    );
+    let revoked = h
+        .call(
+            "DELETE",
+            &format!("/v1/orgs/{org}/keys/{key_id}"),
+            Some(&a),
+            None,
+        )
+        .await;
+    assert_eq!(revoked.status, StatusCode::NO_CONTENT, "{}", revoked.body);
+    assert_eq!(h.get(&base, &a).await.body["epoch"], 3);
+    // Removing one's own recipient that held no key changes nothing.
+    let r = h
+        .call("DELETE", &format!("{base}/{ra}"), Some(&a), None)
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    assert_eq!(h.get(&base, &a).await.body["epoch"], 3);
 }

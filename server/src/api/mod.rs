@@ -9,6 +9,7 @@ mod keys;
 mod operator;
 mod orgs;
 mod principal;
+mod recipients;
 mod repos;
 mod usage;
 mod users;
@@ -82,6 +83,7 @@ pub fn router(state: Arc<AppState>) -> axum::Router {
         orgs::routes,
         repos::routes,
         index::routes,
+        recipients::routes,
         keys::routes,
         usage::routes,
         webhooks::routes,

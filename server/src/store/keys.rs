@@ -125,12 +125,13 @@ impl Keys for SqlStore {
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
+        let rotated = recipients::prune_recipients(&mut tx, &t.org_id).await?;
         commit_with(
             tx,
             t,
             "api_key.revoked",
             id,
-            json!({"invitations_revoked": invitations}),
+            json!({"invitations_revoked": invitations, "key_rotated": rotated}),
             now,
         )
         .await?;

@@ -8,6 +8,7 @@ mod device;
 mod index;
 mod keys;
 mod orgs;
+mod recipients;
 mod repos;
 mod usage;
 mod users;
@@ -17,6 +18,7 @@ pub use device::Devices;
 pub use index::{CommitOutcome, Indexes, Quota, StoredObject};
 pub use keys::Keys;
 pub use orgs::Orgs;
+pub use recipients::RecipientKeys;
 pub use repos::Repos;
 pub use usage::Activity;
 pub use users::Users;
@@ -111,9 +113,15 @@ pub struct KeyGrant {
 
 /// Everything the service stores, one trait per resource; `Arc<dyn Storage>` reaches them all
 /// (bring the resource's trait into scope to call its methods).
-pub trait Storage: Users + Devices + Orgs + Repos + Indexes + Keys + Activity + Webhooks {}
+pub trait Storage:
+    Users + Devices + Orgs + Repos + Indexes + RecipientKeys + Keys + Activity + Webhooks
+{
+}
 
-impl<T: Users + Devices + Orgs + Repos + Indexes + Keys + Activity + Webhooks> Storage for T {}
+impl<T: Users + Devices + Orgs + Repos + Indexes + RecipientKeys + Keys + Activity + Webhooks>
+    Storage for T
+{
+}
 
 pub struct SqlStore {
     db: Db,
@@ -350,6 +358,8 @@ fn page<T>(items: Vec<T>, limit: i64, cursor: impl Fn(&T) -> String) -> Page<T> 
 
 /// Every table holding an organisation's rows, children first.
 const TENANT_TABLES: &[&str] = &[
+    "wrapped_keys",
+    "recipients",
     "index_edges",
     "index_objects",
     "index_refs",

@@ -258,7 +258,8 @@ impl Orgs for SqlStore {
             .execute(&mut *tx)
             .await?;
         let (keys, invitations) = cap_grants_of(&mut tx, &t.org_id, user_id, Some(role)).await?;
-        commit_with(tx, t, "member.role_changed", user_id, json!({"from": current, "to": role, "keys_capped": keys, "invitations_revoked": invitations}), now).await?;
+        let rotated = recipients::prune_recipients(&mut tx, &t.org_id).await?;
+        commit_with(tx, t, "member.role_changed", user_id, json!({"from": current, "to": role, "keys_capped": keys, "invitations_revoked": invitations, "key_rotated": rotated}), now).await?;
         Ok(())
     }
 
@@ -278,12 +279,13 @@ impl Orgs for SqlStore {
             .execute(&mut *tx)
             .await?;
         let (keys, invitations) = cap_grants_of(&mut tx, &t.org_id, user_id, None).await?;
+        let rotated = recipients::prune_recipients(&mut tx, &t.org_id).await?;
         commit_with(
             tx,
             t,
             "member.removed",
             user_id,
-            json!({"role": current, "keys_revoked": keys, "invitations_revoked": invitations}),
+            json!({"role": current, "keys_revoked": keys, "invitations_revoked": invitations, "key_rotated": rotated}),
             now,
         )
         .await?;

@@ -173,3 +173,49 @@ pub struct FetchedObjects {
     pub objects: Vec<SealedObject>,
     pub missing: Vec<String>,
 }
+
+/// `POST /v1/orgs/{org}/recipients`: a public key the org's data key may be wrapped to (a
+/// member's device, or an API key's key material), registered by its holder.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct NewRecipient {
+    /// The X25519 public key, 64 lowercase hex digits.
+    pub public_key: String,
+    /// For people: the device's name ("ann's laptop"), 1 to 100 characters.
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 100))]
+    pub label: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Recipient {
+    pub id: String,
+    /// Whose it is: a user's id or an API key's id.
+    pub owner: String,
+    pub public_key: String,
+    pub label: String,
+    pub created_at: i64,
+    /// Whether the current epoch's data key is wrapped to it.
+    pub has_key: bool,
+}
+
+/// The org's current key epoch and the recipients of current members and API keys.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Recipients {
+    /// Grows when someone who could hold the data key leaves: the next sync makes the next
+    /// epoch's key.
+    pub epoch: i64,
+    pub recipients: Vec<Recipient>,
+}
+
+/// `PUT …/recipients/{id}/key` and its `GET`: the data key of `epoch`, wrapped to the
+/// recipient's public key (base64).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct WrappedKey {
+    pub epoch: i64,
+    pub wrapped: String,
+}
