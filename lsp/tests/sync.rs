@@ -191,7 +191,10 @@ fn a_workspace_syncs_sealed_only_when_enabled_and_only_what_changed() {
 
     let (_, said) = m.ok(&s, &["sync", "enable", "--repo", "web"]);
     assert!(said.contains("Sync enabled"), "{said}");
-    assert!(said.contains("data key (fingerprint"), "{said}");
+    assert!(
+        said.contains("holds the org's data key (fingerprint"),
+        "{said}"
+    );
     // No credential store on this machine: the key went to the private file, and we were told.
     assert!(
         said.contains("warning:") && said.contains("credentials.json"),
@@ -437,4 +440,49 @@ fn the_language_server_syncs_an_enabled_workspace_in_the_background() {
     lsp_send(&mut stdin, json!({"jsonrpc": "2.0", "method": "exit"}));
     drop(stdin);
     assert!(child.wait().unwrap().success());
+}
+
+#[test]
+fn a_second_device_gets_the_org_key_from_the_first_and_never_from_the_service() {
+    let s = service();
+    let (first, second) = (Machine::new(), Machine::new());
+    let (_, said) = first.ok(&s, &["sync", "enable", "--repo", "web"]);
+    assert!(said.contains("holds the org's data key"), "{said}");
+    let made = first.sync_json(&s, &[]);
+    assert_eq!(made["generation"], 1);
+
+    // The second device registers, but no holder has handed the key on yet.
+    let (_, said) = second.ok(&s, &["sync", "enable", "--repo", "web"]);
+    assert!(said.contains("has not reached this device yet"), "{said}");
+    let waiting = second.scry(&s, &["sync"]);
+    assert!(!waiting.status.success());
+    let told = String::from_utf8_lossy(&waiting.stderr);
+    assert!(told.contains("run `scry sync` there"), "{told}");
+
+    // The first device's next sync wraps the key to it; the same tree then costs nothing.
+    let again = first.sync_json(&s, &[]);
+    assert_eq!(again["objects_uploaded"], 0);
+    let joined = second.sync_json(&s, &[]);
+    assert_eq!(joined["generation"], 1, "{joined}");
+    assert_eq!(
+        joined["objects_uploaded"], 0,
+        "identical content is already there: {joined}"
+    );
+    let key_of = |m: &Machine| {
+        let file = m.config.path().join("scry").join("credentials.json");
+        let stored: Value = serde_json::from_slice(&std::fs::read(file).unwrap()).unwrap();
+        stored["org_keys"]
+            .as_object()
+            .unwrap()
+            .values()
+            .next()
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(key_of(&first), key_of(&second), "one key for the org");
+
+    // What the service holds of it is wrapped copies only.
+    let recipients = s.runtime.block_on(s.owner.recipients(&s.org)).unwrap();
+    assert_eq!(recipients.recipients.len(), 2);
+    assert!(recipients.recipients.iter().all(|r| r.has_key));
 }

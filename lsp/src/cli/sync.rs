@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use scry_client::api::PageQuery;
 use scry_client::credentials::{self, Place};
-use scry_client::sealing::OrgKey;
 use scry_client::sync::state::{self, Link};
 use scry_client::sync::{self, Synced};
 use scry_client::{Client, ErrorKind};
@@ -20,7 +19,8 @@ use super::output::shown;
 use super::{open_index, progress, update};
 
 /// `scry sync enable`: links the workspace to a repository of an organisation (creating it),
-/// making this device's key for the organisation when it has none.
+/// registers this device for the org's data key and takes it (making it when nobody holds
+/// one yet).
 pub fn enable(
     root: &Path,
     server: &str,
@@ -37,22 +37,6 @@ pub fn enable(
         None => default_repo_name(root),
     };
     let repo = runtime.block_on(find_or_create_repo(&client, &org, &name))?;
-    if credentials::load_org_key(server, &org)?.is_none() {
-        let key = OrgKey::generate(1);
-        match credentials::save_org_key(server, &org, &key)? {
-            Place::Keyring => {}
-            Place::File { path, why } => writeln!(
-                err,
-                "warning: {why}; the org's key is kept in {} (readable by you only)",
-                path.display()
-            )?,
-        }
-        writeln!(
-            err,
-            "Made this org's data key (fingerprint {}); the service never sees it",
-            key.fingerprint()
-        )?;
-    }
     let link = Link {
         server: server.into(),
         org: org.clone(),
@@ -60,6 +44,22 @@ pub fn enable(
         repo_name: name.clone(),
     };
     state::save_link(&index_dir, &link)?;
+    match sync::workspace::org_key(&runtime, &client, &link) {
+        Ok(key) => writeln!(
+            err,
+            "This device holds the org's data key (fingerprint {}); the service never sees it",
+            key.fingerprint()
+        )?,
+        Err(e @ sync::SyncError::KeyPending(_)) => writeln!(err, "note: {e}")?,
+        Err(e) => return Err(explain(e)),
+    }
+    if let Some((_, Place::File { path, why })) = credentials::load_org_key(server, &org)? {
+        writeln!(
+            err,
+            "warning: {why}; the org's key is kept in {} (readable by you only)",
+            path.display()
+        )?;
+    }
     writeln!(
         err,
         "Sync enabled: {} → repository {} ({repo}) of org {org} on {server}\n\

@@ -11,12 +11,14 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::sealing::OrgKey;
+use crate::sealing::{DeviceKey, OrgKey};
 
 /// The keyring's service name for sign-ins; the user name is the server's URL.
 const SERVICE: &str = "scry";
 /// The keyring's service name for org data keys; the user name is "server org".
 const KEY_SERVICE: &str = "scry-org-key";
+/// The keyring's service name for this device's sync key; the user name is the server's URL.
+const DEVICE_SERVICE: &str = "scry-device-key";
 
 #[derive(Debug, thiserror::Error)]
 pub enum CredentialError {
@@ -80,22 +82,44 @@ pub fn load_org_key(server: &str, org: &str) -> Result<Option<(OrgKey, Place)>, 
         path: PathBuf::from(format!("the credential store's entry for {org}'s key")),
         message: "not a key".into(),
     };
-    let bytes: Vec<u8> = (0..hex.len())
+    let bytes = unhex(&hex).ok_or_else(damaged)?;
+    let key = OrgKey::from_bytes(&bytes).ok_or_else(damaged)?;
+    Ok(Some((key, place)))
+}
+
+/// This device's key pair for sync on `server` (made on first use): the public half is
+/// registered with each org it syncs with, so that the org's data key can be wrapped to it.
+pub fn device_key(server: &str) -> Result<(DeviceKey, Place), CredentialError> {
+    let slot = Slot::Device(normalise(server));
+    if let Some((hex, place)) = get(&slot)? {
+        let bytes = unhex(&hex).and_then(|b| <[u8; 32]>::try_from(b).ok());
+        if let Some(bytes) = bytes {
+            return Ok((DeviceKey::from_bytes(bytes), place));
+        }
+        tracing::warn!("this device's sync key was unreadable; a new one is made");
+    }
+    let key = DeviceKey::generate();
+    let hex: String = key.to_bytes().iter().map(|b| format!("{b:02x}")).collect();
+    let place = put(&slot, &hex)?;
+    Ok((key, place))
+}
+
+fn unhex(hex: &str) -> Option<Vec<u8>> {
+    (0..hex.len())
         .step_by(2)
         .map(|i| {
             hex.get(i..i + 2)
                 .and_then(|b| u8::from_str_radix(b, 16).ok())
         })
-        .collect::<Option<_>>()
-        .ok_or_else(damaged)?;
-    let key = OrgKey::from_bytes(&bytes).ok_or_else(damaged)?;
-    Ok(Some((key, place)))
+        .collect()
 }
 
-/// What is kept: a session token per server, a data key per server and organisation.
+/// What is kept: a session token per server, a data key per server and organisation, a
+/// device key per server.
 enum Slot {
     Session(String),
     OrgKey(String, String),
+    Device(String),
 }
 
 impl Slot {
@@ -106,6 +130,7 @@ impl Slot {
             Slot::OrgKey(server, org) => {
                 keyring::Entry::new(KEY_SERVICE, &format!("{server} {org}"))
             }
+            Slot::Device(server) => keyring::Entry::new(DEVICE_SERVICE, server),
         }
     }
 
@@ -114,6 +139,7 @@ impl Slot {
         match self {
             Slot::Session(server) => (&mut file.sessions, server.clone()),
             Slot::OrgKey(server, org) => (&mut file.org_keys, format!("{server} {org}")),
+            Slot::Device(server) => (&mut file.device_keys, server.clone()),
         }
     }
 }
@@ -181,6 +207,9 @@ struct File {
     /// "server org" → the organisation's data key, hex.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     org_keys: BTreeMap<String, String>,
+    /// Server URL → this device's sync key, hex.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    device_keys: BTreeMap<String, String>,
 }
 
 /// `$XDG_CONFIG_HOME/scry/credentials.json`.

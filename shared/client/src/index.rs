@@ -120,3 +120,57 @@ fn sync_path<'a>(org: &'a str, repo: &'a str, session: &'a str, step: &'a str) -
         "v1", "orgs", org, "repos", repo, "index", "sessions", session, step,
     ]
 }
+
+impl Client {
+    /// Registers this device's (or API key's) public key to receive the org's data key.
+    pub async fn add_recipient(&self, org: &str, recipient: &NewRecipient) -> Result<Recipient> {
+        let path = ["v1", "orgs", org, "recipients"];
+        self.call(Method::POST, &path, None, Body::Json(recipient))
+            .await
+    }
+
+    /// The org's key epoch and its recipients.
+    pub async fn recipients(&self, org: &str) -> Result<Recipients> {
+        let path = ["v1", "orgs", org, "recipients"];
+        self.call(Method::GET, &path, None, Body::<()>::None).await
+    }
+
+    /// Hands the data key, wrapped to `recipient`, to the service; `false` when the recipient
+    /// had a copy already (`conflict`: this device may not, or the epoch moved on).
+    pub async fn put_wrapped_key(
+        &self,
+        org: &str,
+        recipient: &str,
+        key: &WrappedKey,
+    ) -> Result<bool> {
+        let path = ["v1", "orgs", org, "recipients", recipient, "key"];
+        let answer = self
+            .send_raw(Method::PUT, &path, None, Body::Json(key))
+            .await?;
+        match answer.status {
+            StatusCode::CREATED => Ok(true),
+            s if s.is_success() => Ok(false),
+            _ => Err(api_error(&answer)),
+        }
+    }
+
+    /// The current data key wrapped to this caller's `recipient`; `None` while no holder has
+    /// handed it on.
+    pub async fn wrapped_key(&self, org: &str, recipient: &str) -> Result<Option<WrappedKey>> {
+        let path = ["v1", "orgs", org, "recipients", recipient, "key"];
+        let answer = self
+            .send_raw(Method::GET, &path, None, Body::<()>::None)
+            .await?;
+        match answer.status {
+            StatusCode::NOT_FOUND => Ok(None),
+            s if s.is_success() => decode(&answer.url, &answer.body).map(Some),
+            _ => Err(api_error(&answer)),
+        }
+    }
+
+    pub async fn remove_recipient(&self, org: &str, recipient: &str) -> Result<()> {
+        let path = ["v1", "orgs", org, "recipients", recipient];
+        self.call_empty(Method::DELETE, &path, Body::<()>::None)
+            .await
+    }
+}

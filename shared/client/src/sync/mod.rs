@@ -4,6 +4,7 @@
 //! index, which repository a workspace is linked to and a ledger of every upload;
 //! [`workspace::sync_workspace`] is one sync of a linked workspace, as every shell runs it.
 
+pub mod keys;
 pub mod plan;
 pub mod pull;
 pub mod push;
@@ -23,10 +24,10 @@ pub enum SyncError {
     #[error("sync is not enabled for {}: run `scry sync enable` first", .0.display())]
     NotEnabled(std::path::PathBuf),
     #[error(
-        "this device has no data key for org {0}: run `scry sync enable` on it (sharing a key \
-         between devices is not available yet)"
+        "the data key of org {0} has not reached this device yet: a device that holds it hands \
+         it on when it next syncs (run `scry sync` there), then sync here again"
     )]
-    NoKey(String),
+    KeyPending(String),
     #[error("not signed in to {0}: run `scry login` (or set SCRY_API_KEY)")]
     SignedOut(String),
     #[error(transparent)]

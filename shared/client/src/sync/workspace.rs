@@ -7,8 +7,9 @@ use std::path::{Path, PathBuf};
 use scry_core::snapshot::Snapshot;
 
 use super::state::{self, LedgerEntry, Link};
-use super::{Plan, Pushed, Remote, Step, SyncError, hex, plan, push};
-use crate::credentials;
+use super::{Plan, Pushed, Remote, Step, SyncError, hex, keys, plan, push};
+use crate::sealing::OrgKey;
+use crate::{Client, credentials};
 
 /// What a sync of a workspace did.
 #[derive(Debug)]
@@ -44,13 +45,12 @@ pub fn sync_workspace(
 ) -> Result<Synced, SyncError> {
     let index_dir = index_dir(root);
     let link = state::link(&index_dir)?.ok_or_else(|| SyncError::NotEnabled(root.into()))?;
-    let (key, _) = credentials::load_org_key(&link.server, &link.org)
-        .map_err(SyncError::Credentials)?
-        .ok_or_else(|| SyncError::NoKey(link.org.clone()))?;
     let token = credentials::token_for(&link.server)
         .map_err(SyncError::Credentials)?
         .ok_or_else(|| SyncError::SignedOut(link.server.clone()))?;
-    let client = crate::Client::builder(&link.server).token(token).build()?;
+    let client = Client::builder(&link.server).token(token).build()?;
+    let runtime = runtime(root)?;
+    let key = org_key(&runtime, &client, &link)?;
     let plan = plan(snapshot, &key);
     let line = scry_core::repo::identify(root)
         .ok()
@@ -63,13 +63,6 @@ pub fn sync_workspace(
         repo: &link.repo,
         ref_name: &ref_name,
     };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|source| SyncError::Io {
-            path: root.into(),
-            source,
-        })?;
     let pushed = runtime.block_on(push(&remote, &plan, &key, dry_run, progress))?;
     if !dry_run && !pushed.unchanged {
         state::record(
@@ -95,6 +88,38 @@ pub fn sync_workspace(
         plan,
         pushed,
     })
+}
+
+/// The org's data key for this device (see [`keys::settle`]), kept in the credential store
+/// when it is new here. The credential store is read and written outside `runtime` (it may
+/// block); the requests run on it, the runtime `client` was used on (a client's pooled
+/// connections belong to one runtime).
+pub fn org_key(
+    runtime: &tokio::runtime::Runtime,
+    client: &Client,
+    link: &Link,
+) -> Result<OrgKey, SyncError> {
+    let (device, _) = credentials::device_key(&link.server).map_err(SyncError::Credentials)?;
+    let kept = credentials::load_org_key(&link.server, &link.org)
+        .map_err(SyncError::Credentials)?
+        .map(|(k, _)| k);
+    let label = keys::device_label();
+    let (key, source) = runtime.block_on(keys::settle(client, &link.org, &device, &label, kept))?;
+    if source != keys::Source::Kept {
+        credentials::save_org_key(&link.server, &link.org, &key).map_err(SyncError::Credentials)?;
+    }
+    Ok(key)
+}
+
+/// A runtime for one sync's requests.
+fn runtime(root: &Path) -> Result<tokio::runtime::Runtime, SyncError> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|source| SyncError::Io {
+            path: root.into(),
+            source,
+        })
 }
 
 /// Unix seconds now.
