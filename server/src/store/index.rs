@@ -399,20 +399,12 @@ impl Indexes for SqlStore {
             .filter(|o| o.kind == ObjectKind::Node)
             .map(|o| o.id.clone())
             .collect();
-        for batch in nodes.chunks(IN_BATCH) {
-            let sql = format!(
-                "SELECT parent, child FROM index_edges WHERE org_id = $1 AND repo_id = $2 AND parent IN ({}) ORDER BY parent, child",
-                placeholders(3, batch.len())
-            );
-            let mut q = sqlx::query(&sql).bind(&t.org_id).bind(repo);
-            for id in batch {
-                q = q.bind(id);
-            }
-            for row in q.fetch_all(&mut *tx).await? {
-                let parent: String = row.try_get("parent")?;
-                if let Some(o) = found.get_mut(&parent) {
-                    o.children.push(row.try_get("child")?);
-                }
+        let edges = "SELECT parent, child FROM index_edges WHERE org_id = $1 AND repo_id = $2 \
+                     AND parent IN ({ids}) ORDER BY parent, child";
+        for row in per_batch(&mut tx, t, repo, edges, &[], &nodes).await? {
+            let parent: String = row.try_get("parent")?;
+            if let Some(o) = found.get_mut(&parent) {
+                o.children.push(row.try_get("child")?);
             }
         }
         let absent = absent_ids(&mut tx, t, repo, ids, &found).await?;
@@ -439,25 +431,42 @@ async fn absent_ids(
         .filter(|id| !found.contains_key(*id))
         .cloned()
         .collect();
-    let mut held = HashSet::new();
-    for batch in unknown.chunks(IN_BATCH) {
-        let sql = format!(
-            "SELECT id FROM index_objects WHERE org_id = $1 AND repo_id = $2 AND id IN ({})",
-            placeholders(3, batch.len())
-        );
-        let mut q = sqlx::query(&sql).bind(&t.org_id).bind(repo);
-        for id in batch {
-            q = q.bind(id);
-        }
-        for row in q.fetch_all(&mut **tx).await? {
-            held.insert(row.try_get::<String, _>("id")?);
-        }
-    }
+    let sql = "SELECT id FROM index_objects WHERE org_id = $1 AND repo_id = $2 AND id IN ({ids})";
+    let held = per_batch(tx, t, repo, sql, &[], &unknown)
+        .await?
+        .iter()
+        .map(|row| row.try_get::<String, _>("id"))
+        .collect::<Result<HashSet<_>, _>>()?;
     let mut seen = HashSet::new();
     Ok(unknown
         .into_iter()
         .filter(|id| !held.contains(id) && seen.insert(id.clone()))
         .collect())
+}
+
+/// Runs `sql` once per batch of `ids` and returns every batch's rows: `{ids}` in it becomes
+/// the batch's placeholders, bound after the org ($1), the repository ($2) and `extra`.
+async fn per_batch(
+    tx: &mut Tx,
+    t: &Tenant,
+    repo: &str,
+    sql: &str,
+    extra: &[i64],
+    ids: &[String],
+) -> Result<Vec<sqlx::any::AnyRow>> {
+    let mut rows = Vec::new();
+    for batch in ids.chunks(IN_BATCH) {
+        let sql = sql.replace("{ids}", &placeholders(3 + extra.len(), batch.len()));
+        let mut q = sqlx::query(&sql).bind(&t.org_id).bind(repo);
+        for value in extra {
+            q = q.bind(*value);
+        }
+        for id in batch {
+            q = q.bind(id);
+        }
+        rows.extend(q.fetch_all(&mut **tx).await?);
+    }
+    Ok(rows)
 }
 
 /// `$first, $first+1, …` for `n` values.
@@ -539,22 +548,13 @@ async fn touch(
     ids: &[String],
     now: i64,
 ) -> Result<HashSet<String>> {
-    let mut held = HashSet::new();
-    for batch in ids.chunks(IN_BATCH) {
-        let sql = format!(
-            "UPDATE index_objects SET touched_at = $3 WHERE org_id = $1 AND repo_id = $2 \
-             AND id IN ({}) RETURNING id",
-            placeholders(4, batch.len())
-        );
-        let mut q = sqlx::query(&sql).bind(&t.org_id).bind(repo).bind(now);
-        for id in batch {
-            q = q.bind(id);
-        }
-        for row in q.fetch_all(&mut **tx).await? {
-            held.insert(row.try_get::<String, _>("id")?);
-        }
-    }
-    Ok(held)
+    let sql = "UPDATE index_objects SET touched_at = $3 WHERE org_id = $1 AND repo_id = $2 \
+               AND id IN ({ids}) RETURNING id";
+    Ok(per_batch(tx, t, repo, sql, &[now], ids)
+        .await?
+        .iter()
+        .map(|row| row.try_get::<String, _>("id"))
+        .collect::<Result<HashSet<_>, _>>()?)
 }
 
 /// Deletes expired sessions, and objects neither live nor touched since the oldest session
@@ -624,55 +624,32 @@ async fn shift(
         }
         let mut crossed = Vec::new();
         for (n, ids) in by_count {
-            for batch in ids.chunks(IN_BATCH) {
-                let sql = format!(
-                    "UPDATE index_objects SET live = live + $3, touched_at = $4 \
-                     WHERE org_id = $1 AND repo_id = $2 AND id IN ({}) RETURNING id, kind, live",
-                    placeholders(5, batch.len())
-                );
-                let mut q = sqlx::query(&sql)
-                    .bind(&t.org_id)
-                    .bind(repo)
-                    .bind(n * by)
-                    .bind(now);
-                for id in batch {
-                    q = q.bind(id);
-                }
-                let mut found = HashSet::new();
-                for row in q.fetch_all(&mut **tx).await? {
-                    let id: String = row.try_get("id")?;
-                    let live: i64 = row.try_get("live")?;
-                    // Raising: was zero, now n. Lowering: now zero.
-                    if (by > 0 && live == n) || (by < 0 && live == 0) {
-                        match kind_of(&row.try_get::<String, _>("kind")?)? {
-                            ObjectKind::Chunk => chunks += 1,
-                            ObjectKind::Node => crossed.push(id.clone()),
-                        }
+            let shift = "UPDATE index_objects SET live = live + $3, touched_at = $4 \
+                         WHERE org_id = $1 AND repo_id = $2 AND id IN ({ids}) RETURNING id, kind, live";
+            let mut found = HashSet::new();
+            for row in per_batch(tx, t, repo, shift, &[n * by, now], &ids).await? {
+                let id: String = row.try_get("id")?;
+                let live: i64 = row.try_get("live")?;
+                // Raising: was zero, now n. Lowering: now zero.
+                if (by > 0 && live == n) || (by < 0 && live == 0) {
+                    match kind_of(&row.try_get::<String, _>("kind")?)? {
+                        ObjectKind::Chunk => chunks += 1,
+                        ObjectKind::Node => crossed.push(id.clone()),
                     }
-                    found.insert(id);
                 }
-                missing.extend(
-                    batch
-                        .iter()
-                        .filter(|id| !found.contains(*id))
-                        .take(MAX_NAMED_MISSING.saturating_sub(missing.len()))
-                        .cloned(),
-                );
+                found.insert(id);
             }
-        }
-        for batch in crossed.chunks(IN_BATCH) {
-            let sql = format!(
-                "SELECT child, COUNT(*) AS n FROM index_edges WHERE org_id = $1 AND repo_id = $2 \
-                 AND parent IN ({}) GROUP BY child",
-                placeholders(3, batch.len())
+            missing.extend(
+                ids.iter()
+                    .filter(|id| !found.contains(*id))
+                    .take(MAX_NAMED_MISSING.saturating_sub(missing.len()))
+                    .cloned(),
             );
-            let mut q = sqlx::query(&sql).bind(&t.org_id).bind(repo);
-            for id in batch {
-                q = q.bind(id);
-            }
-            for row in q.fetch_all(&mut **tx).await? {
-                *level.entry(row.try_get("child")?).or_default() += row.try_get::<i64, _>("n")?;
-            }
+        }
+        let children = "SELECT child, COUNT(*) AS n FROM index_edges WHERE org_id = $1 \
+                        AND repo_id = $2 AND parent IN ({ids}) GROUP BY child";
+        for row in per_batch(tx, t, repo, children, &[], &crossed).await? {
+            *level.entry(row.try_get("child")?).or_default() += row.try_get::<i64, _>("n")?;
         }
     }
     Err(StoreError::Conflict(format!(
