@@ -512,6 +512,25 @@ async fn sealed_objects_sync_and_come_back_only_to_the_key() {
     }
 }
 
+impl Service {
+    /// A person and an org on an enterprise tier roomy enough for many synced repos.
+    async fn syncing_org(&self) -> (Client, scry_client::api::Org) {
+        let alice = self.person("alice@example.com").await;
+        let org = alice.create_org("acme").await.unwrap();
+        let tier = TierChange {
+            tier: "enterprise".into(),
+            limits: Some(Limits {
+                max_repos: 1_000,
+                max_chunks: 1_000_000,
+                requests_per_minute: 100_000,
+            }),
+        };
+        let operator = self.client().with_token("operator-secret");
+        operator.set_tier(&org.id, &tier).await.unwrap();
+        (alice, org)
+    }
+}
+
 /// A synthetic index: `files` files of `per_file` chunks, each with a 1,024-dimension vector.
 fn big_snapshot(files: usize, per_file: usize) -> scry_core::snapshot::Snapshot {
     use scry_core::snapshot::{Snapshot, SnapshotChunk, SnapshotFile};
@@ -546,18 +565,7 @@ async fn a_sync_killed_mid_upload_resumes_without_resending() {
     use scry_client::sync::{self, Remote, Step};
 
     let s = service().await;
-    let alice = s.person("alice@example.com").await;
-    let org = alice.create_org("acme").await.unwrap();
-    let tier = TierChange {
-        tier: "enterprise".into(),
-        limits: Some(Limits {
-            max_repos: 10,
-            max_chunks: 1_000_000,
-            requests_per_minute: 10_000,
-        }),
-    };
-    let operator = s.client().with_token("operator-secret");
-    operator.set_tier(&org.id, &tier).await.unwrap();
+    let (alice, org) = s.syncing_org().await;
     let repo = alice.create_repo(&org.id, "web").await.unwrap();
     let key = OrgKey::generate(1);
     // About 9 MB sealed: three batches.
@@ -681,21 +689,7 @@ async fn what_is_pulled_is_always_what_was_pushed() {
     use scry_client::sync::{self, Remote};
 
     let s = service().await;
-    let alice = s.person("alice@example.com").await;
-    let org = alice.create_org("acme").await.unwrap();
-    let tier = TierChange {
-        tier: "enterprise".into(),
-        limits: Some(Limits {
-            max_repos: 1_000,
-            max_chunks: 1_000_000,
-            requests_per_minute: 100_000,
-        }),
-    };
-    s.client()
-        .with_token("operator-secret")
-        .set_tier(&org.id, &tier)
-        .await
-        .unwrap();
+    let (alice, org) = s.syncing_org().await;
     let cases: u64 = std::env::var("SCRY_SYNC_CASES")
         .ok()
         .and_then(|n| n.parse().ok())
