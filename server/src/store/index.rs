@@ -364,35 +364,35 @@ impl Indexes for SqlStore {
     ) -> Result<(Vec<StoredObject>, Vec<String>)> {
         let mut tx = self.org_tx(t, false).await?;
         repo_chunks(&mut tx, t, repo).await?;
+        // Sizes first, then only the bodies that fit: memory stays near `max_bytes` whatever
+        // the ids asked for.
+        let sizes_sql = "SELECT id, LENGTH(body) AS n FROM index_objects \
+                         WHERE org_id = $1 AND repo_id = $2 AND id IN ({ids})";
+        let mut sizes: HashMap<String, usize> = HashMap::new();
+        for row in per_batch(&mut tx, t, repo, sizes_sql, &[], ids).await? {
+            sizes.insert(row.try_get("id")?, row.try_get::<i64, _>("n")? as usize);
+        }
+        let (mut chosen, mut bytes, mut seen) = (Vec::new(), 0, HashSet::new());
+        for id in ids.iter().filter(|id| seen.insert(id.as_str())) {
+            let Some(&n) = sizes.get(id) else { continue };
+            if bytes + n > max_bytes && !chosen.is_empty() {
+                break;
+            }
+            bytes += n;
+            chosen.push(id.clone());
+        }
+        let bodies_sql = "SELECT id, kind, body FROM index_objects \
+                          WHERE org_id = $1 AND repo_id = $2 AND id IN ({ids})";
         let mut found: HashMap<String, StoredObject> = HashMap::new();
-        let mut bytes = 0;
-        'batches: for batch in ids.chunks(IN_BATCH) {
-            let sql = format!(
-                "SELECT id, kind, body FROM index_objects WHERE org_id = $1 AND repo_id = $2 AND id IN ({})",
-                placeholders(3, batch.len())
-            );
-            let mut q = sqlx::query(&sql).bind(&t.org_id).bind(repo);
-            for id in batch {
-                q = q.bind(id);
-            }
-            for row in q.fetch_all(&mut *tx).await? {
-                let body: Vec<u8> = row.try_get("body")?;
-                if bytes + body.len() > max_bytes && !found.is_empty() {
-                    break 'batches;
-                }
-                bytes += body.len();
-                let kind = kind_of(&row.try_get::<String, _>("kind")?)?;
-                let id: String = row.try_get("id")?;
-                found.insert(
-                    id.clone(),
-                    StoredObject {
-                        id,
-                        kind,
-                        children: Vec::new(),
-                        body,
-                    },
-                );
-            }
+        for row in per_batch(&mut tx, t, repo, bodies_sql, &[], &chosen).await? {
+            let id: String = row.try_get("id")?;
+            let object = StoredObject {
+                id: id.clone(),
+                kind: kind_of(&row.try_get::<String, _>("kind")?)?,
+                children: Vec::new(),
+                body: row.try_get("body")?,
+            };
+            found.insert(id, object);
         }
         let nodes: Vec<String> = found
             .values()
@@ -407,41 +407,20 @@ impl Indexes for SqlStore {
                 o.children.push(row.try_get("child")?);
             }
         }
-        let absent = absent_ids(&mut tx, t, repo, ids, &found).await?;
-        let mut seen = HashSet::new();
-        let objects = ids
-            .iter()
-            .filter(|id| seen.insert(id.as_str()))
-            .filter_map(|id| found.remove(id))
-            .collect();
+        // Those not stored; the ones cut for size are stored, and asked for again.
+        let absent = absent_from(ids, &sizes);
+        let objects = chosen.iter().filter_map(|id| found.remove(id)).collect();
         Ok((objects, absent))
     }
 }
 
-/// The ids of `ids` that are neither in `found` nor stored (those cut for size are stored).
-async fn absent_ids(
-    tx: &mut Tx,
-    t: &Tenant,
-    repo: &str,
-    ids: &[String],
-    found: &HashMap<String, StoredObject>,
-) -> Result<Vec<String>> {
-    let unknown: Vec<String> = ids
-        .iter()
-        .filter(|id| !found.contains_key(*id))
-        .cloned()
-        .collect();
-    let sql = "SELECT id FROM index_objects WHERE org_id = $1 AND repo_id = $2 AND id IN ({ids})";
-    let held = per_batch(tx, t, repo, sql, &[], &unknown)
-        .await?
-        .iter()
-        .map(|row| row.try_get::<String, _>("id"))
-        .collect::<Result<HashSet<_>, _>>()?;
+/// The ids of `ids` the repository does not hold, once each, in order.
+fn absent_from(ids: &[String], sizes: &HashMap<String, usize>) -> Vec<String> {
     let mut seen = HashSet::new();
-    Ok(unknown
-        .into_iter()
-        .filter(|id| !held.contains(id) && seen.insert(id.clone()))
-        .collect())
+    ids.iter()
+        .filter(|id| !sizes.contains_key(*id) && seen.insert(id.as_str()))
+        .cloned()
+        .collect()
 }
 
 /// Runs `sql` once per batch of `ids` and returns every batch's rows: `{ids}` in it becomes

@@ -620,6 +620,17 @@ async fn a_sync_killed_mid_upload_resumes_without_resending() {
         "nothing re-sent, nothing left out"
     );
     assert!(total > 8_000_000, "{total}");
+    // Downloaded back in answers of at most 4 MiB each: the same index.
+    let pulled = sync::pull(&alice, &org.id, &repo.id, "main", &key)
+        .await
+        .unwrap()
+        .unwrap();
+    let mut expected = big_snapshot(60, 140);
+    expected.files.sort_by(|a, b| a.path.cmp(&b.path));
+    assert!(
+        pulled == expected,
+        "the pulled index differs from the pushed one"
+    );
 }
 
 /// One random change to a snapshot: an edit, a new file (sometimes one that looks like a
