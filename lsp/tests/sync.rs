@@ -22,8 +22,10 @@ struct Service {
     /// The org's id and an owner's client.
     org: String,
     owner: Client,
-    /// A member's API key, for the CLI.
+    /// A member's API key, made over plain HTTP (no sync key material in it).
     key: String,
+    /// The owner's session token.
+    session: String,
     _data: tempfile::TempDir,
 }
 
@@ -34,7 +36,7 @@ fn service() -> Service {
         .build()
         .unwrap();
     let data = tempfile::tempdir().unwrap();
-    let (base, org, owner, key) = runtime.block_on(async {
+    let (base, org, owner, key, session) = runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let mut config = scry_server::config::Config {
@@ -61,14 +63,14 @@ fn service() -> Service {
             .login("ann@example.com", "correct horse battery")
             .await
             .unwrap();
-        let owner = anonymous.with_token(session.token);
+        let owner = anonymous.with_token(session.token.clone());
         let org = owner.create_org("acme").await.unwrap().id;
         let key = owner
             .create_key(&org, "ci", Role::Member)
             .await
             .unwrap()
             .key;
-        (base, org, owner, key)
+        (base, org, owner, key, session.token)
     });
     Service {
         base,
@@ -76,6 +78,7 @@ fn service() -> Service {
         org,
         owner,
         key,
+        session,
         _data: data,
     }
 }
@@ -84,6 +87,17 @@ struct Machine {
     config: tempfile::TempDir,
     index: tempfile::TempDir,
     workspace: tempfile::TempDir,
+    acting: Acting,
+}
+
+/// Whom a machine's `scry` acts as.
+enum Acting {
+    /// The service's plain API key, in `SCRY_API_KEY`.
+    ServiceKey,
+    /// This text in `SCRY_API_KEY`.
+    Key(String),
+    /// The owner, signed in (the session in the fallback file: no credential store here).
+    Person,
 }
 
 impl Machine {
@@ -113,7 +127,35 @@ impl Machine {
             config: tempfile::tempdir().unwrap(),
             index: tempfile::tempdir().unwrap(),
             workspace,
+            acting: Acting::ServiceKey,
         }
+    }
+
+    /// A machine the owner signed in on.
+    fn person(service: &Service) -> Machine {
+        let m = Machine {
+            acting: Acting::Person,
+            ..Machine::new()
+        };
+        let dir = m.config.path().join("scry");
+        std::fs::create_dir_all(&dir).unwrap();
+        let sessions = json!({"sessions": {&service.base: &service.session}});
+        std::fs::write(dir.join("credentials.json"), sessions.to_string()).unwrap();
+        m
+    }
+
+    /// A bare machine (a CI job) with `key` in `SCRY_API_KEY`.
+    fn ci(key: &str) -> Machine {
+        Machine {
+            acting: Acting::Key(key.into()),
+            ..Machine::new()
+        }
+    }
+
+    fn credentials(&self) -> Option<Value> {
+        let file = self.config.path().join("scry").join("credentials.json");
+        let bytes = std::fs::read(file).ok()?;
+        Some(serde_json::from_slice(&bytes).unwrap())
     }
 
     fn scry(&self, service: &Service, args: &[&str]) -> Output {
@@ -127,12 +169,16 @@ impl Machine {
             .env("XDG_CONFIG_HOME", self.config.path())
             .env("SCRY_INDEX_DIR", self.index.path())
             .env("SCRY_SERVER", &service.base)
-            .env("SCRY_API_KEY", &service.key)
             .env(
                 "DBUS_SESSION_BUS_ADDRESS",
                 "unix:path=/nonexistent/scry-test-bus",
             )
             .env("NO_COLOR", "1");
+        match &self.acting {
+            Acting::ServiceKey => cmd.env("SCRY_API_KEY", &service.key),
+            Acting::Key(key) => cmd.env("SCRY_API_KEY", key),
+            Acting::Person => cmd.env_remove("SCRY_API_KEY"),
+        };
         cmd
     }
 
@@ -179,7 +225,7 @@ fn edit(root: &Path, path: &str, from: &str, to: &str) {
 #[test]
 fn a_workspace_syncs_sealed_only_when_enabled_and_only_what_changed() {
     let s = service();
-    let m = Machine::new();
+    let m = Machine::person(&s);
 
     let off = m.scry(&s, &["sync"]);
     assert!(!off.status.success());
@@ -200,8 +246,7 @@ fn a_workspace_syncs_sealed_only_when_enabled_and_only_what_changed() {
         said.contains("warning:") && said.contains("credentials.json"),
         "{said}"
     );
-    let file = m.config.path().join("scry").join("credentials.json");
-    let stored: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    let stored = m.credentials().unwrap();
     assert_eq!(stored["org_keys"].as_object().unwrap().len(), 1);
     assert_eq!(s.repo_chunks("web"), Some(0));
 
@@ -445,7 +490,7 @@ fn the_language_server_syncs_an_enabled_workspace_in_the_background() {
 #[test]
 fn a_second_device_gets_the_org_key_from_the_first_and_never_from_the_service() {
     let s = service();
-    let (first, second) = (Machine::new(), Machine::new());
+    let (first, second) = (Machine::person(&s), Machine::person(&s));
     let (_, said) = first.ok(&s, &["sync", "enable", "--repo", "web"]);
     assert!(said.contains("holds the org's data key"), "{said}");
     let made = first.sync_json(&s, &[]);
@@ -469,9 +514,7 @@ fn a_second_device_gets_the_org_key_from_the_first_and_never_from_the_service() 
         "identical content is already there: {joined}"
     );
     let key_of = |m: &Machine| {
-        let file = m.config.path().join("scry").join("credentials.json");
-        let stored: Value = serde_json::from_slice(&std::fs::read(file).unwrap()).unwrap();
-        stored["org_keys"]
+        m.credentials().unwrap()["org_keys"]
             .as_object()
             .unwrap()
             .values()
@@ -485,4 +528,88 @@ fn a_second_device_gets_the_org_key_from_the_first_and_never_from_the_service() 
     let recipients = s.runtime.block_on(s.owner.recipients(&s.org)).unwrap();
     assert_eq!(recipients.recipients.len(), 2);
     assert!(recipients.recipients.iter().all(|r| r.has_key));
+}
+
+#[test]
+fn a_key_made_with_scry_keys_syncs_from_bare_machines_at_once() {
+    let s = service();
+    let laptop = Machine::person(&s);
+    laptop.ok(&s, &["sync", "enable", "--repo", "web"]);
+    let made = laptop.sync_json(&s, &[]);
+    assert_eq!(made["generation"], 1);
+
+    let (secret, said) = laptop.ok(&s, &["keys", "create", "--name", "deploy"]);
+    let secret = secret.trim().to_string();
+    assert!(said.contains("shown once"), "{said}");
+    let (api_key, material) = secret.rsplit_once('.').unwrap();
+    assert!(
+        api_key.starts_with("scry_live_") && material.len() == 64,
+        "{secret}"
+    );
+
+    // Two CI jobs on bare machines: each syncs at once, and keeps nothing on disk.
+    for _ in 0..2 {
+        let job = Machine::ci(&secret);
+        let (who, _) = job.ok(&s, &["whoami"]);
+        assert!(who.contains("API key deploy"), "{who}");
+        let (_, said) = job.ok(&s, &["sync", "enable", "--repo", "web"]);
+        assert!(said.contains("holds the org's data key"), "{said}");
+        let synced = job.sync_json(&s, &[]);
+        assert_eq!(
+            (
+                synced["generation"].as_i64(),
+                synced["objects_uploaded"].as_i64()
+            ),
+            (Some(1), Some(0)),
+            "the same tree under the same org key: {synced}"
+        );
+        assert!(job.credentials().is_none(), "{:?}", job.credentials());
+    }
+    // The service has the material's public half, never the material.
+    let listed = s.runtime.block_on(s.owner.recipients(&s.org)).unwrap();
+    let ci: Vec<_> = listed
+        .recipients
+        .iter()
+        .filter(|r| r.label == "API key deploy")
+        .collect();
+    assert_eq!(ci.len(), 1, "{listed:?}");
+    assert!(ci[0].has_key);
+    assert!(
+        listed
+            .recipients
+            .iter()
+            .all(|r| !material.contains(&r.public_key))
+    );
+
+    // A key made over plain HTTP carries no material: it waits for a holder once, then syncs
+    // from any machine (its sync key is derived from it).
+    let plain = Machine::new();
+    plain.ok(&s, &["sync", "enable", "--repo", "web"]);
+    let waiting = plain.scry(&s, &["sync"]);
+    assert!(!waiting.status.success());
+    assert!(String::from_utf8_lossy(&waiting.stderr).contains("run `scry sync` there"));
+    laptop.sync_json(&s, &[]);
+    let other = Machine::new();
+    other.ok(&s, &["sync", "enable", "--repo", "web"]);
+    assert_eq!(other.sync_json(&s, &[])["objects_uploaded"], 0);
+
+    // Revoked: the key is refused, the org moves to a new key epoch, and the next sync on the
+    // laptop makes the new key and seals everything anew under it.
+    let (list, _) = laptop.ok(&s, &["keys", "list"]);
+    assert!(
+        list.contains("deploy") && !list.contains(material),
+        "{list}"
+    );
+    let (_, said) = laptop.ok(&s, &["keys", "revoke", "deploy"]);
+    assert!(said.contains("Revoked API key deploy"), "{said}");
+    let after = s.runtime.block_on(s.owner.recipients(&s.org)).unwrap();
+    assert!(
+        after.epoch > listed.epoch,
+        "{} → {}",
+        listed.epoch,
+        after.epoch
+    );
+    assert!(!Machine::ci(&secret).scry(&s, &["whoami"]).status.success());
+    let resealed = laptop.sync_json(&s, &[]);
+    assert_eq!(resealed["objects_uploaded"], made["objects_uploaded"]);
 }

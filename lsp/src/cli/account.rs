@@ -150,8 +150,8 @@ pub fn logout(server: &str, err: &mut impl Write) -> Result<()> {
 /// Who requests to `server` act as: the API key's org and role, or the signed-in user.
 pub fn whoami(server: &str, json: bool, out: &mut impl Write) -> Result<()> {
     let runtime = runtime()?;
-    if let Some(key) = std::env::var("SCRY_API_KEY").ok().filter(|k| !k.is_empty()) {
-        let client = Client::builder(server).token(key).build()?;
+    if let Some(key) = credentials::EnvKey::from_env() {
+        let client = Client::builder(server).token(key.token).build()?;
         let current = runtime
             .block_on(client.current_key())
             .context("SCRY_API_KEY was refused")?;
@@ -190,4 +190,36 @@ pub fn whoami(server: &str, json: bool, out: &mut impl Write) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The organisation named, or the only one the credentials reach.
+pub(super) async fn pick_org(client: &Client, org: Option<&str>) -> Result<String> {
+    if let Ok(current) = client.current_key().await {
+        return match org {
+            Some(o) if o != current.org.id && o != current.org.name => {
+                bail!("SCRY_API_KEY belongs to org {}, not {o}", current.org.name)
+            }
+            _ => Ok(current.org.id),
+        };
+    }
+    let orgs = client.orgs().await?;
+    let found: Vec<_> = orgs
+        .iter()
+        .filter(|m| org.is_none_or(|o| m.org.id == o || m.org.name == o))
+        .collect();
+    match (found.as_slice(), org) {
+        ([one], _) => Ok(one.org.id.clone()),
+        ([], Some(o)) => bail!("you are not a member of an org {o}"),
+        ([], None) => {
+            bail!("you are in no org yet: create one (the desktop app, or POST /v1/orgs)")
+        }
+        (_, _) => bail!(
+            "you are in several orgs ({}): name one with --org",
+            found
+                .iter()
+                .map(|m| m.org.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
 }

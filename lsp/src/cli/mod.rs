@@ -1,7 +1,8 @@
 //! The command line: `scry index | search | similar | watch | status | lsp`, and the account:
-//! `scry login | logout | whoami`.
+//! `scry login | logout | whoami | sync | keys`.
 
 mod account;
+mod keys;
 mod output;
 mod progress;
 mod sync;
@@ -16,6 +17,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use scry_core::{BertEmbedder, Filter, Index, Span, default_db_path};
 
+use scry_client::api::Role;
 use scry_core::model::ModelChoice;
 
 #[derive(Parser)]
@@ -133,6 +135,16 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Make, list and revoke the org's API keys (for CI: `SCRY_API_KEY`).
+    Keys {
+        #[command(subcommand)]
+        action: KeysAction,
+        #[command(flatten)]
+        server: ServerArg,
+        /// The org, by id or name (default: your only one).
+        #[arg(long, global = true)]
+        org: Option<String>,
+    },
     /// Run the language server on stdin/stdout (editors start it; see docs/lsp-extensions.md).
     Lsp {
         /// Write logs to this file instead of stderr (`SCRY_LOG` sets the level).
@@ -190,6 +202,36 @@ enum SyncAction {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Subcommand)]
+enum KeysAction {
+    /// Make a key and print it once, with its own sync key: CI syncs with it alone.
+    Create {
+        /// What the key is for (shown in lists and the audit log).
+        #[arg(long)]
+        name: String,
+        /// What the key may do: viewer, member or admin (never more than you).
+        #[arg(long, default_value = "member", value_parser = parse_role)]
+        role: Role,
+    },
+    /// The org's keys: prefix, name, role, last use.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a key (by prefix, name or id): requests with it fail from now on.
+    Revoke { key: String },
+}
+
+fn parse_role(text: &str) -> Result<Role, String> {
+    match text {
+        "viewer" => Ok(Role::Viewer),
+        "member" => Ok(Role::Member),
+        "admin" => Ok(Role::Admin),
+        "owner" => Err("an API key cannot be an owner".into()),
+        other => Err(format!("{other:?} is not a role: viewer, member or admin")),
+    }
 }
 
 #[derive(Args)]
@@ -402,6 +444,28 @@ fn dispatch(cli: Cli) -> Result<()> {
             dry_run,
             json,
         } => dispatch_sync(action, path, dry_run, json),
+        Command::Keys {
+            action,
+            server,
+            org,
+        } => {
+            let server = account::server(server.server)?;
+            let org = org.as_deref();
+            match action {
+                KeysAction::Create { name, role } => keys::create(
+                    &server,
+                    org,
+                    &name,
+                    role,
+                    &mut io::stdout().lock(),
+                    &mut io::stderr(),
+                ),
+                KeysAction::List { json } => {
+                    keys::list(&server, org, json, &mut io::stdout().lock())
+                }
+                KeysAction::Revoke { key } => keys::revoke(&server, org, &key, &mut io::stderr()),
+            }
+        }
         Command::Status { check, common } => {
             let root = common.path.unwrap_or_else(|| ".".into());
             let index = open_index(&root, false)?;

@@ -14,7 +14,7 @@ use scry_client::{Client, ErrorKind};
 use scry_core::model::ModelChoice;
 use serde_json::json;
 
-use super::account::{runtime, signed_in};
+use super::account::{pick_org, runtime, signed_in};
 use super::output::shown;
 use super::{open_index, progress, update};
 
@@ -44,7 +44,7 @@ pub fn enable(
         repo_name: name.clone(),
     };
     state::save_link(&index_dir, &link)?;
-    match sync::workspace::org_key(&runtime, &client, &link) {
+    match sync::workspace::org_key(&runtime, &client, server, &org) {
         Ok(key) => writeln!(
             err,
             "This device holds the org's data key (fingerprint {}); the service never sees it",
@@ -245,38 +245,6 @@ fn index_dir(root: &Path) -> Result<PathBuf> {
         .parent()
         .expect("the index is in a directory")
         .to_path_buf())
-}
-
-/// The organisation named, or the only one the credentials reach.
-async fn pick_org(client: &Client, org: Option<&str>) -> Result<String> {
-    if let Ok(current) = client.current_key().await {
-        return match org {
-            Some(o) if o != current.org.id && o != current.org.name => {
-                bail!("SCRY_API_KEY belongs to org {}, not {o}", current.org.name)
-            }
-            _ => Ok(current.org.id),
-        };
-    }
-    let orgs = client.orgs().await?;
-    let found: Vec<_> = orgs
-        .iter()
-        .filter(|m| org.is_none_or(|o| m.org.id == o || m.org.name == o))
-        .collect();
-    match (found.as_slice(), org) {
-        ([one], _) => Ok(one.org.id.clone()),
-        ([], Some(o)) => bail!("you are not a member of an org {o}"),
-        ([], None) => {
-            bail!("you are in no org yet: create one (the desktop app, or POST /v1/orgs)")
-        }
-        (_, _) => bail!(
-            "you are in several orgs ({}): name one with --org",
-            found
-                .iter()
-                .map(|m| m.org.name.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-    }
 }
 
 async fn find_or_create_repo(client: &Client, org: &str, name: &str) -> Result<String> {

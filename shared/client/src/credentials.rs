@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
 
 use crate::sealing::{DeviceKey, OrgKey};
 
@@ -61,10 +62,76 @@ pub fn delete(server: &str) -> Result<bool, CredentialError> {
 /// What this device acts with on `server`: an org API key in `SCRY_API_KEY` (for CI and
 /// scripts), else the stored sign-in's token; `None` when there is neither.
 pub fn token_for(server: &str) -> Result<Option<String>, CredentialError> {
-    if let Some(key) = std::env::var("SCRY_API_KEY").ok().filter(|k| !k.is_empty()) {
-        return Ok(Some(key));
+    if let Some(key) = EnvKey::from_env() {
+        return Ok(Some(key.token));
     }
     Ok(load(server)?.map(|(token, _)| token))
+}
+
+/// An org API key as CI holds it (`SCRY_API_KEY`): the key the service knows, then, after a
+/// `.`, the sync key material that `scry keys create` (or the desktop app) adds when it makes
+/// the key. The material never reaches the service: it is the API key's device key for sync,
+/// the same on every machine the key runs on, so each CI run opens the org key wrapped to it.
+pub struct EnvKey {
+    /// What the service authenticates.
+    pub token: String,
+    material: Option<Zeroizing<[u8; 32]>>,
+}
+
+impl EnvKey {
+    /// `SCRY_API_KEY`, if set.
+    pub fn from_env() -> Option<EnvKey> {
+        let text = std::env::var("SCRY_API_KEY").ok()?;
+        let text = text.trim();
+        (!text.is_empty()).then(|| EnvKey::parse(text))
+    }
+
+    pub fn parse(text: &str) -> EnvKey {
+        let material = text.rsplit_once('.').and_then(|(token, hex)| {
+            let bytes = <[u8; 32]>::try_from(unhex(hex)?).ok()?;
+            Some((token, Zeroizing::new(bytes)))
+        });
+        match material {
+            Some((token, material)) => EnvKey {
+                token: token.into(),
+                material: Some(material),
+            },
+            None => EnvKey {
+                token: text.into(),
+                material: None,
+            },
+        }
+    }
+
+    /// The text to hand to CI: `token` with `device`'s secret appended.
+    pub fn with_material(token: &str, device: &DeviceKey) -> Zeroizing<String> {
+        let hex: Zeroizing<String> = Zeroizing::new(
+            device
+                .to_bytes()
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect(),
+        );
+        Zeroizing::new(format!("{token}.{}", *hex))
+    }
+
+    /// Whether the key carries its own material. Without it (a key made over plain HTTP), the
+    /// device key is derived from the API key itself: as stable, but the service saw that
+    /// secret once, when it made the key.
+    pub fn has_material(&self) -> bool {
+        self.material.is_some()
+    }
+
+    /// The API key's device key for sync.
+    pub fn device_key(&self) -> DeviceKey {
+        match &self.material {
+            Some(material) => DeviceKey::from_bytes(**material),
+            None => DeviceKey::from_bytes(blake3::derive_key(
+                "scry 2026-12 api key device key",
+                self.token.as_bytes(),
+            )),
+        }
+    }
 }
 
 /// Keeps an organisation's data key (see [`crate::sealing`]) beside the sign-in, the same way.

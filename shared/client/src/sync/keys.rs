@@ -9,8 +9,10 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use scry_api::{NewRecipient, Recipient, WrappedKey};
 use x25519_dalek::PublicKey;
+use zeroize::Zeroizing;
 
 use super::{SyncError, hex};
+use crate::credentials::EnvKey;
 use crate::sealing::{DeviceKey, OrgKey};
 use crate::{Client, ErrorKind};
 
@@ -78,6 +80,29 @@ pub async fn settle(
         None => return Err(SyncError::KeyPending(org.into())),
     };
     Ok((key, source))
+}
+
+/// Gives a new API key its own sync key, so that CI can sync with it alone: registers fresh
+/// key material's public half as the key's recipient (acting as the key), and wraps the
+/// org's key to it when `holder` has it at hand (else a holder's next sync does). The text to
+/// hand to CI, shown once: the API key with its material (see [`EnvKey`]).
+pub async fn provision(
+    holder: &Client,
+    org: &str,
+    api_key: &str,
+    name: &str,
+    org_key: Option<&OrgKey>,
+) -> Result<Zeroizing<String>, SyncError> {
+    let device = DeviceKey::generate();
+    let new = NewRecipient {
+        public_key: hex(device.public().as_bytes()),
+        label: format!("API key {name}"),
+    };
+    let recipient = holder.with_token(api_key).add_recipient(org, &new).await?;
+    if let Some(key) = org_key {
+        put(holder, org, &recipient, key).await?;
+    }
+    Ok(EnvKey::with_material(api_key, &device))
 }
 
 /// Wraps `key` to every recipient of the org that lacks the current epoch's copy.

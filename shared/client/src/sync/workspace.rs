@@ -50,7 +50,7 @@ pub fn sync_workspace(
         .ok_or_else(|| SyncError::SignedOut(link.server.clone()))?;
     let client = Client::builder(&link.server).token(token).build()?;
     let runtime = runtime(root)?;
-    let key = org_key(&runtime, &client, &link)?;
+    let key = org_key(&runtime, &client, &link.server, &link.org)?;
     let plan = plan(snapshot, &key);
     let line = scry_core::repo::identify(root)
         .ok()
@@ -91,22 +91,29 @@ pub fn sync_workspace(
 }
 
 /// The org's data key for this device (see [`keys::settle`]), kept in the credential store
-/// when it is new here. The credential store is read and written outside `runtime` (it may
-/// block); the requests run on it, the runtime `client` was used on (a client's pooled
-/// connections belong to one runtime).
+/// when it is new here. An API key in `SCRY_API_KEY` acts as its own device (see
+/// [`credentials::EnvKey`]) and keeps nothing: CI machines come and go. The credential store
+/// is read and written outside `runtime` (it may block); the requests run on it, the runtime
+/// `client` was used on (a client's pooled connections belong to one runtime).
 pub fn org_key(
     runtime: &tokio::runtime::Runtime,
     client: &Client,
-    link: &Link,
+    server: &str,
+    org: &str,
 ) -> Result<OrgKey, SyncError> {
-    let (device, _) = credentials::device_key(&link.server).map_err(SyncError::Credentials)?;
-    let kept = credentials::load_org_key(&link.server, &link.org)
+    if let Some(env) = credentials::EnvKey::from_env() {
+        let device = env.device_key();
+        let settled = keys::settle(client, org, &device, "API key", None);
+        return Ok(runtime.block_on(settled)?.0);
+    }
+    let (device, _) = credentials::device_key(server).map_err(SyncError::Credentials)?;
+    let kept = credentials::load_org_key(server, org)
         .map_err(SyncError::Credentials)?
         .map(|(k, _)| k);
     let label = keys::device_label();
-    let (key, source) = runtime.block_on(keys::settle(client, &link.org, &device, &label, kept))?;
+    let (key, source) = runtime.block_on(keys::settle(client, org, &device, &label, kept))?;
     if source != keys::Source::Kept {
-        credentials::save_org_key(&link.server, &link.org, &key).map_err(SyncError::Credentials)?;
+        credentials::save_org_key(server, org, &key).map_err(SyncError::Credentials)?;
     }
     Ok(key)
 }
