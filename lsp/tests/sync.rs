@@ -390,47 +390,82 @@ fn wait_sync(
     }
 }
 
+/// `scry lsp` on a machine's workspace, initialised.
+struct Lsp {
+    child: std::process::Child,
+    stdin: std::process::ChildStdin,
+    rx: Receiver<Value>,
+    root: String,
+}
+
+impl Lsp {
+    fn start(m: &Machine, s: &Service, env: &[(&str, &str)]) -> Lsp {
+        let mut child = m
+            .command(s, &["lsp"])
+            .envs(env.iter().copied())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let rx = lsp_messages(child.stdout.take().unwrap());
+        let root = format!(
+            "file://{}",
+            m.workspace.path().canonicalize().unwrap().display()
+        );
+        lsp_send(
+            &mut stdin,
+            json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+                "processId": null, "rootUri": root,
+                "workspaceFolders": [{"uri": root, "name": "ws"}],
+                "capabilities": {"window": {"workDoneProgress": true}},
+            }}),
+        );
+        // As a client must: `initialized` only after the answer to `initialize`.
+        let answer = rx.recv_timeout(Duration::from_secs(30)).unwrap();
+        assert_eq!(answer["id"], 1, "{answer}");
+        assert_eq!(
+            answer["result"]["capabilities"]["experimental"]["scry"]["syncStatus"],
+            "scry/syncStatus"
+        );
+        lsp_send(
+            &mut stdin,
+            json!({"jsonrpc": "2.0", "method": "initialized", "params": {}}),
+        );
+        Lsp {
+            child,
+            stdin,
+            rx,
+            root,
+        }
+    }
+
+    fn wait_sync(&mut self, state: &str, seen: &mut Vec<Value>) -> Value {
+        wait_sync(&self.rx, &mut self.stdin, state, seen)
+    }
+
+    fn stop(mut self) {
+        lsp_send(
+            &mut self.stdin,
+            json!({"jsonrpc": "2.0", "id": 99, "method": "shutdown"}),
+        );
+        lsp_send(&mut self.stdin, json!({"jsonrpc": "2.0", "method": "exit"}));
+        drop(self.stdin);
+        assert!(self.child.wait().unwrap().success());
+    }
+}
+
 #[test]
 fn the_language_server_syncs_an_enabled_workspace_in_the_background() {
     let s = service();
     let m = Machine::new();
     m.ok(&s, &["sync", "enable", "--repo", "web"]);
-    let mut child = m
-        .command(&s, &["lsp"])
-        .env("SCRY_SYNC_QUIET_MS", "200")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let rx = lsp_messages(child.stdout.take().unwrap());
-    let root = format!(
-        "file://{}",
-        m.workspace.path().canonicalize().unwrap().display()
-    );
-    lsp_send(
-        &mut stdin,
-        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-            "processId": null, "rootUri": root,
-            "workspaceFolders": [{"uri": root, "name": "ws"}],
-            "capabilities": {"window": {"workDoneProgress": true}},
-        }}),
-    );
-    // As a client must: `initialized` only after the answer to `initialize`.
-    let answer = rx.recv_timeout(Duration::from_secs(30)).unwrap();
-    assert_eq!(answer["id"], 1, "{answer}");
-    assert_eq!(
-        answer["result"]["capabilities"]["experimental"]["scry"]["syncStatus"],
-        "scry/syncStatus"
-    );
-    lsp_send(
-        &mut stdin,
-        json!({"jsonrpc": "2.0", "method": "initialized", "params": {}}),
-    );
+    let mut lsp = Lsp::start(&m, &s, &[("SCRY_SYNC_QUIET_MS", "200")]);
+    let root = lsp.root.clone();
 
     let mut seen = Vec::new();
-    let first = wait_sync(&rx, &mut stdin, "synced", &mut seen);
+    let first = lsp.wait_sync("synced", &mut seen);
     assert_eq!(first["root"], root);
     assert_eq!(first["generation"], 1);
     let chunks = s.repo_chunks("web").unwrap();
@@ -452,7 +487,7 @@ fn the_language_server_syncs_an_enabled_workspace_in_the_background() {
         "text.split()",
         "text.split(',')",
     );
-    let second = wait_sync(&rx, &mut stdin, "synced", &mut seen);
+    let second = lsp.wait_sync("synced", &mut seen);
     assert_eq!(second["generation"], 2, "{second}");
     assert!(
         (2..=5).contains(&second["objectsUploaded"].as_i64().unwrap()),
@@ -460,11 +495,11 @@ fn the_language_server_syncs_an_enabled_workspace_in_the_background() {
     );
 
     lsp_send(
-        &mut stdin,
+        &mut lsp.stdin,
         json!({"jsonrpc": "2.0", "id": 2, "method": "scry/status"}),
     );
     let status = loop {
-        let message = rx.recv_timeout(Duration::from_secs(30)).unwrap();
+        let message = lsp.rx.recv_timeout(Duration::from_secs(30)).unwrap();
         if message["id"] == 2 {
             break message["result"].clone();
         }
@@ -478,13 +513,36 @@ fn the_language_server_syncs_an_enabled_workspace_in_the_background() {
         "the ledger records background syncs: {log}"
     );
 
-    lsp_send(
-        &mut stdin,
-        json!({"jsonrpc": "2.0", "id": 3, "method": "shutdown"}),
+    lsp.stop();
+}
+
+#[test]
+fn the_language_server_waiting_for_the_key_syncs_once_a_holder_hands_it_on() {
+    let s = service();
+    let (holder, waiting) = (Machine::person(&s), Machine::person(&s));
+    holder.ok(&s, &["sync", "enable", "--repo", "web"]);
+    assert_eq!(holder.sync_json(&s, &[])["generation"], 1);
+    waiting.ok(&s, &["sync", "enable", "--repo", "web"]);
+    let mut lsp = Lsp::start(
+        &waiting,
+        &s,
+        &[
+            ("SCRY_SYNC_QUIET_MS", "200"),
+            ("SCRY_SYNC_KEY_RETRY_MS", "300"),
+        ],
     );
-    lsp_send(&mut stdin, json!({"jsonrpc": "2.0", "method": "exit"}));
-    drop(stdin);
-    assert!(child.wait().unwrap().success());
+    let mut seen = Vec::new();
+    let failed = lsp.wait_sync("failed", &mut seen);
+    let message = failed["message"].as_str().unwrap();
+    assert!(message.contains("has not reached this device"), "{message}");
+
+    // Nothing changes in the workspace; the holder's next sync hands the key on, and the
+    // waiting server's next look finds it.
+    holder.sync_json(&s, &[]);
+    let synced = lsp.wait_sync("synced", &mut seen);
+    assert_eq!(synced["generation"], 1, "{synced}");
+    assert_eq!(synced["objectsUploaded"], 0, "the same tree: {synced}");
+    lsp.stop();
 }
 
 #[test]

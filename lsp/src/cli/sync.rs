@@ -102,9 +102,10 @@ pub fn run(root: &Path, dry_run: bool, json: bool, out: &mut impl Write) -> Resu
         );
     }
     update(&mut index, &model)?;
-    let snapshot = index.snapshot()?;
     let mut bar = progress::Bar::new();
-    let synced = sync::sync_workspace(&root, &snapshot, dry_run, &mut |s| bar.sync_step(s));
+    let synced = sync::sync_workspace(&root, || index.snapshot(), dry_run, &mut |s| {
+        bar.sync_step(s)
+    });
     bar.finish();
     let synced = synced.map_err(explain)?;
     report(&synced, dry_run, json, out)

@@ -1,8 +1,9 @@
 //! Background sync of the workspaces whose sync is enabled (`scry sync enable`): once a
 //! workspace's index is ready and has stayed quiet for a while, its snapshot is synced on the
 //! blocking pool, one workspace at a time, never in a search's way. Offline, it tries again a
-//! minute later; a sync that cannot succeed (signed out, no key, over quota) waits for the next
-//! change. Reported as `scry/syncStatus` and `$/progress`.
+//! minute later; rate limited, when the service says; waiting for the org's key from another
+//! device, every two minutes; a sync that cannot succeed (signed out, over quota) waits for
+//! the next change. Reported as `scry/syncStatus` and `$/progress`.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -23,6 +24,8 @@ use super::protocol::{SyncState, SyncStatus, SyncStatusNotification};
 const QUIET: Duration = Duration::from_secs(30);
 /// When an unreachable account is tried again.
 const OFFLINE_RETRY: Duration = Duration::from_secs(60);
+/// When a device waiting for the org's key looks again (`SCRY_SYNC_KEY_RETRY_MS` overrides).
+const KEY_RETRY: Duration = Duration::from_secs(120);
 
 /// The workspaces' last sync states, for `scry/status`.
 pub type Statuses = Arc<Mutex<HashMap<PathBuf, SyncStatus>>>;
@@ -48,11 +51,12 @@ impl Syncer {
     }
 }
 
-fn quiet() -> Duration {
-    std::env::var("SCRY_SYNC_QUIET_MS")
+/// A duration from the environment variable `name`, in milliseconds, else `default`.
+fn millis_from_env(name: &str, default: Duration) -> Duration {
+    std::env::var(name)
         .ok()
         .and_then(|ms| ms.parse().ok())
-        .map_or(QUIET, Duration::from_millis)
+        .map_or(default, Duration::from_millis)
 }
 
 async fn run(
@@ -67,7 +71,7 @@ async fn run(
         tokio::select! {
             root = changed.recv() => match root {
                 Some(root) => {
-                    due.insert(root, Instant::now() + quiet());
+                    due.insert(root, Instant::now() + millis_from_env("SCRY_SYNC_QUIET_MS", QUIET));
                 }
                 None => return,
             },
@@ -130,16 +134,10 @@ async fn sync_one(client: &Client, statuses: &Statuses, ws: Arc<Workspace>) -> O
         Err(_) => None,
     };
     let outcome = tokio::task::spawn_blocking(move || {
-        let snapshot = ws.snapshot().map_err(|e| Failure::Failed(e.to_string()))?;
-        sync_workspace(ws.root(), &snapshot, false, &mut |_| {}).map_err(|e| match e {
-            SyncError::Service(c) if c.kind() == ErrorKind::Offline => {
-                Failure::Offline(format!("{c:#}"))
-            }
-            other => Failure::Failed(other.to_string()),
-        })
+        sync_workspace(ws.root(), || ws.snapshot(), false, &mut |_| {}).map_err(failure)
     })
     .await
-    .unwrap_or_else(|e| Err(Failure::Failed(format!("the sync stopped: {e}"))));
+    .unwrap_or_else(|e| Err(Failure::Failed(format!("the sync stopped: {e}"), None)));
     let (status, retry) = match outcome {
         Ok(synced) => (
             SyncStatus {
@@ -159,7 +157,7 @@ async fn sync_one(client: &Client, statuses: &Statuses, ws: Arc<Workspace>) -> O
             },
             Some(OFFLINE_RETRY),
         ),
-        Err(Failure::Failed(message)) => (failed(&uri, message), None),
+        Err(Failure::Failed(message, retry)) => (failed(&uri, message), retry),
     };
     if let Some(progress) = progress {
         let done = match status.state {
@@ -177,7 +175,26 @@ async fn sync_one(client: &Client, statuses: &Statuses, ws: Arc<Workspace>) -> O
 
 enum Failure {
     Offline(String),
-    Failed(String),
+    /// With when to try again, when waiting can fix it without a change here.
+    Failed(String, Option<Duration>),
+}
+
+fn failure(e: SyncError) -> Failure {
+    match &e {
+        SyncError::Service(c) if c.kind() == ErrorKind::Offline => {
+            Failure::Offline(format!("{c:#}"))
+        }
+        SyncError::Service(c) if c.kind() == ErrorKind::RateLimited => {
+            let wait = c.retry_after().unwrap_or(OFFLINE_RETRY);
+            Failure::Failed(e.to_string(), Some(wait.max(Duration::from_secs(1))))
+        }
+        // Another device hands the key on when it syncs: look again now and then.
+        SyncError::KeyPending(_) => {
+            let wait = millis_from_env("SCRY_SYNC_KEY_RETRY_MS", KEY_RETRY);
+            Failure::Failed(e.to_string(), Some(wait))
+        }
+        _ => Failure::Failed(e.to_string(), None),
+    }
 }
 
 fn failed(uri: &Uri, message: String) -> SyncStatus {

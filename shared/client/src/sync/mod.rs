@@ -32,6 +32,8 @@ pub enum SyncError {
     SignedOut(String),
     #[error(transparent)]
     Credentials(crate::credentials::CredentialError),
+    #[error("cannot read the index: {0}")]
+    Index(#[from] scry_core::Error),
     /// The service answered something the protocol does not allow.
     #[error("the account service broke the sync protocol: {0}")]
     Protocol(String),

@@ -34,12 +34,13 @@ pub fn link_of(root: &Path) -> Result<Option<Link>, SyncError> {
     state::link(&index_dir(root))
 }
 
-/// Syncs `snapshot` (of the workspace at `root`, canonical) to its linked repository, with
-/// `SCRY_API_KEY` or the stored sign-in; records it in the ledger unless it was dry or
-/// nothing changed. Reads the credential store: call it off an async runtime's threads.
+/// Syncs the workspace at `root` (canonical) to its linked repository, with `SCRY_API_KEY` or
+/// the stored sign-in: takes its `snapshot` once the org's key is at hand (a sync that must
+/// wait for the key costs no read of the index); records it in the ledger unless it was dry
+/// or nothing changed. Reads the credential store: call it off an async runtime's threads.
 pub fn sync_workspace(
     root: &Path,
-    snapshot: &Snapshot,
+    snapshot: impl FnOnce() -> scry_core::Result<Snapshot>,
     dry_run: bool,
     progress: &mut (dyn FnMut(Step) + Send),
 ) -> Result<Synced, SyncError> {
@@ -51,7 +52,7 @@ pub fn sync_workspace(
     let client = Client::builder(&link.server).token(token).build()?;
     let runtime = runtime(root)?;
     let key = org_key(&runtime, &client, &link.server, &link.org)?;
-    let plan = plan(snapshot, &key);
+    let plan = plan(&snapshot()?, &key);
     let line = scry_core::repo::identify(root)
         .ok()
         .and_then(|c| c.line)
