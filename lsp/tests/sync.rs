@@ -671,3 +671,59 @@ fn a_key_made_with_scry_keys_syncs_from_bare_machines_at_once() {
     let resealed = laptop.sync_json(&s, &[]);
     assert_eq!(resealed["objects_uploaded"], made["objects_uploaded"]);
 }
+
+#[test]
+fn an_owner_restores_the_org_key_on_a_new_device_from_its_recovery_key() {
+    let s = service();
+    let lost = Machine::person(&s);
+    lost.ok(&s, &["sync", "enable", "--repo", "web"]);
+    assert_eq!(lost.sync_json(&s, &[])["generation"], 1);
+    let (recovery, said) = lost.ok(&s, &["sync", "recovery-key"]);
+    let recovery = recovery.trim().to_string();
+    assert!(recovery.starts_with("SCRY-"), "{recovery}");
+    assert!(said.contains("Keep it offline"), "{said}");
+    let ci = Machine::new();
+    let refused = ci.scry(&s, &["sync", "recovery-key"]);
+    assert!(!refused.status.success(), "API keys print no recovery key");
+
+    // The only device that held the key is gone; a new one can only wait, until the owner
+    // types the recovery key in.
+    let fresh = Machine::person(&s);
+    fresh.ok(&s, &["sync", "enable", "--repo", "web"]);
+    assert!(!fresh.scry(&s, &["sync"]).status.success());
+    let recover = |text: &str| {
+        let mut child = fresh
+            .command(&s, &["sync", "recover"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        writeln!(child.stdin.take().unwrap(), "{text}").unwrap();
+        let out = child.wait_with_output().unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let mut typo: Vec<char> = recovery.chars().collect();
+    let last = typo.len() - 1;
+    typo[last] = if typo[last] == 'A' { 'B' } else { 'A' };
+    let (ok, said) = recover(&typo.iter().collect::<String>());
+    assert!(!ok && said.contains("not a recovery key"), "{said}");
+    let other = scry_client::sealing::OrgKey::generate(1).to_recovery();
+    let (ok, said) = recover(&other);
+    assert!(!ok && said.contains("not the org's current key"), "{said}");
+
+    let (ok, said) = recover(&recovery.to_lowercase());
+    assert!(ok && said.contains("Restored"), "{said}");
+    let synced = fresh.sync_json(&s, &[]);
+    assert_eq!(
+        (
+            synced["generation"].as_i64(),
+            synced["objects_uploaded"].as_i64()
+        ),
+        (Some(1), Some(0)),
+        "the org's own key again: {synced}"
+    );
+}

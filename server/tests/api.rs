@@ -935,7 +935,7 @@ async fn deleting_removes_every_row_but_the_audit_entry(backend: Backend) {
                     r.body["id"].as_str().unwrap()
                 ),
                 Some(&a),
-                Some(json!({"epoch": 1, "wrapped": wrapped})),
+                Some(json!({"epoch": 1, "wrapped": wrapped, "check": "0".repeat(32)})),
             )
             .await;
         assert_eq!(put.status, StatusCode::CREATED, "{}", put.body);
@@ -1599,6 +1599,7 @@ mod fuzz {
         "public_key",
         "label",
         "wrapped",
+        "check",
         "epoch",
         "name",
         "email",

@@ -623,6 +623,11 @@ fn wrapped(fill: u8) -> String {
     base64::engine::general_purpose::STANDARD.encode([fill; 109])
 }
 
+/// A key's check: every copy of one key carries the same.
+fn check(key: u8) -> String {
+    format!("{key:02x}").repeat(16)
+}
+
 async fn the_data_key_reaches_members_wrapped_and_moves_on_when_one_leaves(backend: Backend) {
     let (h, a, org, _) = setup(backend).await;
     let (bob, b) = h.user("bob@example.com").await;
@@ -675,7 +680,7 @@ async fn the_data_key_reaches_members_wrapped_and_moves_on_when_one_leaves(backe
                 "PUT",
                 &format!("{base}/{r}/key"),
                 Some(&a),
-                Some(json!({"epoch": 1, "wrapped": wrapped(fill)})),
+                Some(json!({"epoch": 1, "wrapped": wrapped(fill), "check": check(1)})),
             )
             .await;
         assert_eq!(put.status, StatusCode::CREATED, "{}", put.body);
@@ -685,12 +690,15 @@ async fn the_data_key_reaches_members_wrapped_and_moves_on_when_one_leaves(backe
             "PUT",
             &format!("{base}/{rb}/key"),
             Some(&b),
-            Some(json!({"epoch": 1, "wrapped": wrapped(9)})),
+            Some(json!({"epoch": 1, "wrapped": wrapped(9), "check": check(1)})),
         )
         .await;
     assert_eq!(again.status, StatusCode::OK);
     let mine = h.get(&format!("{base}/{rb}/key"), &b).await;
-    assert_eq!(mine.body, json!({"epoch": 1, "wrapped": wrapped(2)}));
+    assert_eq!(
+        mine.body,
+        json!({"epoch": 1, "wrapped": wrapped(2), "check": check(1)})
+    );
     assert_eq!(
         h.get(&format!("{base}/{rb}/key"), &a).await.status,
         StatusCode::NOT_FOUND,
@@ -698,12 +706,20 @@ async fn the_data_key_reaches_members_wrapped_and_moves_on_when_one_leaves(backe
     );
     for (body, status) in [
         (
-            json!({"epoch": 2, "wrapped": wrapped(3)}),
+            json!({"epoch": 2, "wrapped": wrapped(3), "check": check(1)}),
             StatusCode::CONFLICT,
         ),
         (
-            json!({"epoch": 1, "wrapped": "c2hvcnQ="}),
+            json!({"epoch": 1, "wrapped": "c2hvcnQ=", "check": check(1)}),
             StatusCode::BAD_REQUEST,
+        ),
+        (
+            json!({"epoch": 1, "wrapped": wrapped(3), "check": "not hex"}),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            json!({"epoch": 1, "wrapped": wrapped(3)}),
+            StatusCode::UNPROCESSABLE_ENTITY,
         ),
     ] {
         let r = h
@@ -716,7 +732,7 @@ async fn the_data_key_reaches_members_wrapped_and_moves_on_when_one_leaves(backe
             "PUT",
             &format!("{base}/{ra}/key"),
             Some(&v),
-            Some(json!({"epoch": 1, "wrapped": wrapped(4)})),
+            Some(json!({"epoch": 1, "wrapped": wrapped(4), "check": check(1)})),
         )
         .await;
     assert_eq!(viewer.status, StatusCode::FORBIDDEN);
@@ -783,7 +799,8 @@ async fn the_data_key_reaches_members_wrapped_and_moves_on_when_one_leaves(backe
     );
     let rk = register(key.clone(), "ci runner").await;
     // Epoch 2's key does not exist yet: its first copy must go to its maker's own device.
-    let put_key = |r: String, token: String, fill: u8| {
+    // `fill` stands for a copy's bytes, `key` for the key wrapped in it.
+    let put_key = |r: String, token: String, fill: u8, key: u8| {
         let h = &h;
         let base = base.clone();
         async move {
@@ -791,23 +808,37 @@ async fn the_data_key_reaches_members_wrapped_and_moves_on_when_one_leaves(backe
                 "PUT",
                 &format!("{base}/{r}/key"),
                 Some(&token),
-                Some(json!({"epoch": 2, "wrapped": wrapped(fill)})),
+                Some(json!({"epoch": 2, "wrapped": wrapped(fill), "check": check(key)})),
             )
             .await
             .status
         }
     };
     assert_eq!(
-        put_key(rk.clone(), a.clone(), 5).await,
+        put_key(rk.clone(), a.clone(), 5, 2).await,
         StatusCode::CONFLICT
     );
-    assert_eq!(put_key(ra.clone(), a.clone(), 6).await, StatusCode::CREATED);
+    assert_eq!(
+        put_key(ra.clone(), a.clone(), 6, 2).await,
+        StatusCode::CREATED
+    );
     // A device that made a key of its own at the same time is refused: one key per epoch.
     assert_eq!(
-        put_key(rk.clone(), key.clone(), 8).await,
+        put_key(rk.clone(), key.clone(), 8, 7).await,
         StatusCode::CONFLICT
     );
-    assert_eq!(put_key(rk.clone(), a.clone(), 5).await, StatusCode::CREATED);
+    // So is a holder handing on another key than the epoch's.
+    assert_eq!(
+        put_key(rk.clone(), a.clone(), 5, 7).await,
+        StatusCode::CONFLICT
+    );
+    // Who presents the epoch's check holds its key (restored from a recovery key): they may
+    // give their own device a copy.
+    assert_eq!(
+        put_key(rk.clone(), key.clone(), 8, 2).await,
+        StatusCode::CREATED
+    );
+    assert_eq!(put_key(rk.clone(), a.clone(), 5, 2).await, StatusCode::OK);
     assert_eq!(
         h.get(&format!("{base}/{rk}/key"), &key).await.body["epoch"],
         2

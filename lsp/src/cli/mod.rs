@@ -5,6 +5,7 @@ mod account;
 mod keys;
 mod output;
 mod progress;
+mod recovery;
 mod sync;
 mod watch;
 
@@ -201,6 +202,22 @@ enum SyncAction {
         /// One JSON object a line.
         #[arg(long)]
         json: bool,
+    },
+    /// Print the org's recovery key (owners): it restores the org's data key when every
+    /// device that held it is lost.
+    RecoveryKey {
+        /// The org, by id or name (default: your only one).
+        #[arg(long)]
+        org: Option<String>,
+        #[command(flatten)]
+        server: ServerArg,
+    },
+    /// Restore the org's data key on this device from its recovery key (read from stdin).
+    Recover {
+        #[arg(long)]
+        org: Option<String>,
+        #[command(flatten)]
+        server: ServerArg,
     },
 }
 
@@ -515,6 +532,18 @@ fn dispatch_sync(
         Some(SyncAction::Disable { path, delete }) => sync::disable(&here(path), delete, &mut err),
         Some(SyncAction::Status { path, json }) => sync::status(&here(path), json, &mut out),
         Some(SyncAction::Log { path, json }) => sync::log(&here(path), json, &mut out),
+        Some(SyncAction::RecoveryKey { org, server }) => recovery::print(
+            &account::server(server.server)?,
+            org.as_deref(),
+            &mut out,
+            &mut err,
+        ),
+        Some(SyncAction::Recover { org, server }) => recovery::recover(
+            &account::server(server.server)?,
+            org.as_deref(),
+            &mut io::stdin().lock(),
+            &mut err,
+        ),
     }
 }
 

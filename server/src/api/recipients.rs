@@ -66,8 +66,10 @@ async fn remove_recipient(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Stores the data key wrapped to a recipient (members, who hold the key); the first copy of
-/// an epoch stays. 201 when stored, 200 when one was there.
+/// Stores the data key wrapped to a recipient, by a member who holds the key (or, to their own
+/// recipient, who presents the epoch's check: a key restored from a recovery key). Every copy
+/// of an epoch carries the first one's check; a recipient's first copy stays. 201 when stored,
+/// 200 when one was there.
 #[utoipa::path(put, path = "/v1/orgs/{org}/recipients/{recipient}/key", tag = "sync", security(("bearer" = [])),
     params(("org" = String, Path), ("recipient" = String, Path)), request_body = WrappedKey,
     responses((status = 201), (status = 200), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 429, body = ErrorBody)))]
@@ -86,6 +88,16 @@ async fn put_wrapped_key(
     if !well_formed {
         return Err(ApiError::bad_request(
             "wrapped must be a wrapped data key, base64",
+        ));
+    }
+    let check_ok = body.check.len() == 32
+        && body
+            .check
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    if !check_ok {
+        return Err(ApiError::bad_request(
+            "check must be the key's check, 32 lowercase hex digits",
         ));
     }
     let stored = state

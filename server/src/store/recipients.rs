@@ -167,10 +167,29 @@ impl RecipientKeys for SqlStore {
         .fetch_one(&mut *tx)
         .await?
         .try_get("n")?;
+        // Every copy of an epoch carries the first one's check: a copy of another key (a
+        // device that made its own at the same time, a stale one) is refused, and whoever
+        // presents the check holds the key (restored from a recovery key) and may give their
+        // own device a copy.
+        let epoch_check: Option<String> = sqlx::query(
+            "SELECT key_check FROM wrapped_keys WHERE org_id = $1 AND epoch = $2 \
+             AND key_check <> '' LIMIT 1",
+        )
+        .bind(&t.org_id)
+        .bind(epoch)
+        .fetch_optional(&mut *tx)
+        .await?
+        .map(|r| r.try_get("key_check"))
+        .transpose()?;
+        if epoch_check.as_ref().is_some_and(|c| *c != key.check) {
+            return Err(StoreError::Conflict(
+                "this is not the org's current key (its check differs)".into(),
+            ));
+        }
         let allowed = if holders == 0 {
             owner == t.actor
         } else {
-            caller_holds > 0
+            caller_holds > 0 || (owner == t.actor && epoch_check.is_some())
         };
         if !allowed {
             return Err(StoreError::Conflict(
@@ -180,8 +199,10 @@ impl RecipientKeys for SqlStore {
             ));
         }
         let stored = sqlx::query(
-            "INSERT INTO wrapped_keys (org_id, epoch, recipient, wrapped, wrapped_by, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (org_id, epoch, recipient) DO NOTHING",
+            "INSERT INTO wrapped_keys \
+             (org_id, epoch, recipient, wrapped, wrapped_by, created_at, key_check) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) \
+             ON CONFLICT (org_id, epoch, recipient) DO NOTHING",
         )
         .bind(&t.org_id)
         .bind(epoch)
@@ -189,6 +210,7 @@ impl RecipientKeys for SqlStore {
         .bind(&key.wrapped)
         .bind(&t.actor)
         .bind(now)
+        .bind(&key.check)
         .execute(&mut *tx)
         .await?
         .rows_affected()
@@ -205,7 +227,7 @@ impl RecipientKeys for SqlStore {
         let epoch = key_epoch(&mut tx, &t.org_id).await?;
         // Only the recipient's owner reads it; anyone else is told it does not exist.
         let row = sqlx::query(
-            "SELECT w.wrapped FROM wrapped_keys w JOIN recipients r \
+            "SELECT w.wrapped, w.key_check FROM wrapped_keys w JOIN recipients r \
              ON r.org_id = w.org_id AND r.id = w.recipient \
              WHERE w.org_id = $1 AND w.recipient = $2 AND w.epoch = $3 AND r.owner = $4",
         )
@@ -219,6 +241,7 @@ impl RecipientKeys for SqlStore {
         Ok(WrappedKey {
             epoch,
             wrapped: row.try_get("wrapped")?,
+            check: row.try_get("key_check")?,
         })
     }
 

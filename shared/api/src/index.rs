@@ -211,11 +211,14 @@ pub struct Recipients {
 }
 
 /// `PUT …/recipients/{id}/key` and its `GET`: the data key of `epoch`, wrapped to the
-/// recipient's public key (base64).
+/// recipient's public key (base64), and the key's check: a one-way hash of it (32 hex digits)
+/// that every copy of an epoch must share, so that no copy of another key gets in and a
+/// device restoring the key from a recovery key can prove it has the right one.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct WrappedKey {
     pub epoch: i64,
     pub wrapped: String,
+    pub check: String,
 }

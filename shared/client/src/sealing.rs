@@ -26,6 +26,9 @@ const NONCE: usize = 24;
 const IDS_CONTEXT: &str = "scry 2026-12 sync object ids";
 const SEAL_CONTEXT: &str = "scry 2026-12 sync object sealing";
 const WRAP_CONTEXT: &str = "scry 2026-12 org key wrapping";
+const CHECK_CONTEXT: &str = "scry 2026-12 org key check";
+/// Crockford's base32: no I, L, O or U to misread.
+const BASE32: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum SealError {
@@ -87,6 +90,45 @@ impl OrgKey {
             .map(|pair| format!("{:02x}{:02x}", pair[0], pair[1]))
             .collect::<Vec<_>>()
             .join("-")
+    }
+
+    /// What the service keeps to tell this key from another (32 hex digits): every wrapped
+    /// copy of an epoch carries it. A one-way hash: it tells nothing of the key.
+    pub fn check(&self) -> String {
+        let hash = blake3::derive_key(CHECK_CONTEXT, self.secret.as_ref());
+        hash[..16].iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// The key as a person writes it down to restore it on a new device when every device
+    /// that held it is gone: `SCRY-` then Crockford base32 of the key, its epoch and a
+    /// two-byte checksum, in groups of five.
+    pub fn to_recovery(&self) -> Zeroizing<String> {
+        let mut bytes = Zeroizing::new(self.to_bytes().to_vec());
+        let sum = blake3::hash(&bytes);
+        bytes.extend_from_slice(&sum.as_bytes()[..2]);
+        let digits = Zeroizing::new(base32(&bytes));
+        let groups: Vec<&str> = digits
+            .as_bytes()
+            .chunks(5)
+            .map(|g| std::str::from_utf8(g).expect("ascii"))
+            .collect();
+        Zeroizing::new(format!("SCRY-{}", groups.join("-")))
+    }
+
+    /// What [`OrgKey::to_recovery`] wrote, read back as people retype it (any case, dashes and
+    /// spaces anywhere, O for 0, I and L for 1); `None` for a typo.
+    pub fn from_recovery(text: &str) -> Option<OrgKey> {
+        let text = text.trim();
+        // The prefix, then a dash or a space (a group of digits is five long).
+        let prefixed = text
+            .get(..4)
+            .is_some_and(|p| p.eq_ignore_ascii_case("scry"))
+            && matches!(text.as_bytes().get(4), Some(b'-' | b' '));
+        let body = if prefixed { &text[4..] } else { text };
+        let bytes = Zeroizing::new(unbase32(body)?);
+        let (key, sum) = bytes.split_at_checked(36)?;
+        (sum.len() == 2 && blake3::hash(key).as_bytes()[..2] == *sum)
+            .then(|| OrgKey::from_bytes(key))?
     }
 
     /// The id of an object of `model_id` with these plaintext bytes.
@@ -205,6 +247,42 @@ impl DeviceKey {
     }
 }
 
+fn base32(bytes: &[u8]) -> String {
+    let (mut out, mut acc, mut bits) = (String::new(), 0u32, 0);
+    for &b in bytes {
+        acc = ((acc << 8) | u32::from(b)) & 0xffff;
+        bits += 8;
+        while bits >= 5 {
+            bits -= 5;
+            out.push(BASE32[((acc >> bits) & 31) as usize] as char);
+        }
+    }
+    if bits > 0 {
+        out.push(BASE32[((acc << (5 - bits)) & 31) as usize] as char);
+    }
+    out
+}
+
+fn unbase32(text: &str) -> Option<Vec<u8>> {
+    let (mut out, mut acc, mut bits) = (Vec::new(), 0u32, 0);
+    for c in text.chars().filter(|c| !matches!(c, '-' | ' ')) {
+        let c = match c.to_ascii_uppercase() {
+            'O' => '0',
+            'I' | 'L' => '1',
+            c => c,
+        };
+        let value = BASE32.iter().position(|&d| d as char == c)? as u32;
+        acc = ((acc << 5) | value) & 0xffff;
+        bits += 5;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+        }
+    }
+    // What is left is the last digit's padding: fewer than five bits, all zero.
+    (bits < 5 && acc & ((1 << bits) - 1) == 0).then_some(out)
+}
+
 type Parts<'a, const H: usize> = ([u8; H], &'a [u8], &'a [u8]);
 
 /// The parts of sealed bytes: the format byte (checked), a header of `H` bytes, the nonce and
@@ -251,6 +329,36 @@ fn wrapping_cipher(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_recovery_key_reads_back_as_people_retype_it_and_refuses_typos() {
+        let key = OrgKey::generate(3);
+        let text = key.to_recovery();
+        assert!(text.starts_with("SCRY-"), "{}", *text);
+        assert!(!text.contains(['I', 'L', 'O', 'U']), "{}", *text);
+        let same = |t: &str| {
+            OrgKey::from_recovery(t).map(|k| (k.to_bytes().to_vec(), k.epoch(), k.check()))
+        };
+        let want = Some((key.to_bytes().to_vec(), 3, key.check()));
+        assert_eq!(same(&text), want);
+        let retyped = text.to_lowercase().replace('-', " ").replace('0', "o");
+        assert_eq!(same(&retyped), want);
+        assert_eq!(same(&text.replace("SCRY-", "")), want);
+        // One digit changed, one dropped, a stray letter: refused.
+        let digits: Vec<char> = text[5..].chars().collect();
+        let at = digits
+            .iter()
+            .position(|c| c.is_ascii_alphanumeric())
+            .unwrap();
+        let mut typo = digits.clone();
+        typo[at] = if typo[at] == '7' { '8' } else { '7' };
+        assert_eq!(same(&typo.iter().collect::<String>()), None);
+        assert_eq!(same(&text[..text.len() - 1]), None);
+        assert_eq!(same(&format!("{}U", *text)), None);
+        // The check tells keys apart, not what they are.
+        assert_eq!(key.check().len(), 32);
+        assert_ne!(key.check(), OrgKey::generate(3).check());
+    }
 
     #[test]
     fn what_is_sealed_opens_only_under_its_id_key_and_epoch() {

@@ -7,7 +7,7 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use scry_api::{NewRecipient, Recipient, WrappedKey};
+use scry_api::{NewRecipient, Recipient, Recipients, WrappedKey};
 use x25519_dalek::PublicKey;
 use zeroize::Zeroizing;
 
@@ -40,17 +40,7 @@ pub async fn settle(
 ) -> Result<(OrgKey, Source), SyncError> {
     let listed = client.recipients(org).await?;
     let epoch = listed.epoch;
-    let public = hex(device.public().as_bytes());
-    let me = match listed.recipients.iter().find(|r| r.public_key == public) {
-        Some(r) => r.clone(),
-        None => {
-            let new = NewRecipient {
-                public_key: public,
-                label: label.into(),
-            };
-            client.add_recipient(org, &new).await?
-        }
-    };
+    let me = register(client, org, device, label, &listed).await?;
     let kept = kept.filter(|k| i64::from(k.epoch()) == epoch);
     let (key, source) = match (kept, client.wrapped_key(org, &me.id).await?) {
         (_, Some(wrapped)) => (open(device, &wrapped, epoch)?, Source::Received),
@@ -80,6 +70,67 @@ pub async fn settle(
         None => return Err(SyncError::KeyPending(org.into())),
     };
     Ok((key, source))
+}
+
+/// This device's recipient in the org, registered now if it was not.
+async fn register(
+    client: &Client,
+    org: &str,
+    device: &DeviceKey,
+    label: &str,
+    listed: &Recipients,
+) -> Result<Recipient, SyncError> {
+    let public = hex(device.public().as_bytes());
+    if let Some(r) = listed.recipients.iter().find(|r| r.public_key == public) {
+        return Ok(r.clone());
+    }
+    let new = NewRecipient {
+        public_key: public,
+        label: label.into(),
+    };
+    Ok(client.add_recipient(org, &new).await?)
+}
+
+/// Restores the org's key on this device from a recovery key (see
+/// [`OrgKey::from_recovery`]), for when no device that held it is left: registers the
+/// device and gives it its own copy, which the service takes because the key's check is the
+/// epoch's; then hands it on to whoever waits for it.
+pub async fn recover(
+    client: &Client,
+    org: &str,
+    device: &DeviceKey,
+    label: &str,
+    key: &OrgKey,
+) -> Result<(), SyncError> {
+    let listed = client.recipients(org).await?;
+    if listed.epoch != i64::from(key.epoch()) {
+        return Err(SyncError::Conflict(format!(
+            "this recovery key is of the org's key epoch {}, and the org is at epoch {} now: \
+             its key was replaced since (a member or key left), and that key's recovery key \
+             is needed",
+            key.epoch(),
+            listed.epoch
+        )));
+    }
+    let me = register(client, org, device, label, &listed).await?;
+    match put(client, org, &me, key).await {
+        Ok(_) => {}
+        Err(SyncError::Service(e)) if e.kind() == ErrorKind::Conflict => {
+            return Err(SyncError::Conflict(
+                "the service refused the key: it is not the org's current key".into(),
+            ));
+        }
+        Err(e) => return Err(e),
+    }
+    match client.wrapped_key(org, &me.id).await? {
+        Some(wrapped) if open(device, &wrapped, listed.epoch)?.check() == key.check() => {}
+        _ => {
+            return Err(SyncError::Conflict(
+                "this device already holds another key for the org".into(),
+            ));
+        }
+    }
+    hand_on(client, org, key).await
 }
 
 /// Gives a new API key its own sync key, so that CI can sync with it alone: registers fresh
@@ -128,6 +179,7 @@ async fn put(client: &Client, org: &str, to: &Recipient, key: &OrgKey) -> Result
     let wrapped = WrappedKey {
         epoch: i64::from(key.epoch()),
         wrapped: BASE64.encode(key.wrap_for(&public)),
+        check: key.check(),
     };
     Ok(client.put_wrapped_key(org, &to.id, &wrapped).await?)
 }
@@ -144,6 +196,11 @@ fn open(device: &DeviceKey, wrapped: &WrappedKey, epoch: i64) -> Result<OrgKey, 
             "a key of epoch {} came for epoch {epoch}",
             key.epoch()
         )));
+    }
+    if !wrapped.check.is_empty() && wrapped.check != key.check() {
+        return Err(SyncError::Protocol(
+            "the key wrapped to this device is not the one its check names".into(),
+        ));
     }
     Ok(key)
 }
