@@ -652,7 +652,8 @@ fn a_key_made_with_scry_keys_syncs_from_bare_machines_at_once() {
     assert_eq!(other.sync_json(&s, &[])["objects_uploaded"], 0);
 
     // Revoked: the key is refused, the org moves to a new key epoch, and the next sync on the
-    // laptop makes the new key and seals everything anew under it.
+    // laptop makes the new key and seals everything anew under it, retiring what was sealed
+    // under the old one.
     let (list, _) = laptop.ok(&s, &["keys", "list"]);
     assert!(
         list.contains("deploy") && !list.contains(material),
@@ -670,6 +671,21 @@ fn a_key_made_with_scry_keys_syncs_from_bare_machines_at_once() {
     assert!(!Machine::ci(&secret).scry(&s, &["whoami"]).status.success());
     let resealed = laptop.sync_json(&s, &[]);
     assert_eq!(resealed["objects_uploaded"], made["objects_uploaded"]);
+    assert_eq!(
+        s.repo_chunks("web"),
+        made["chunks"].as_i64(),
+        "counted once"
+    );
+    let refs = s.runtime.block_on(async {
+        let page = PageQuery {
+            limit: Some(100),
+            after: None,
+        };
+        let repos = s.owner.repos(&s.org, &page).await.unwrap();
+        let web = repos.items.iter().find(|r| r.name == "web").unwrap();
+        s.owner.refs(&s.org, &web.id).await.unwrap()
+    });
+    assert_eq!(refs.len(), 1, "{refs:?}");
 }
 
 #[test]

@@ -19,6 +19,7 @@ on_both_backends!(
     sync_counts_in_its_own_rate_window,
     bad_batches_are_refused_whole,
     the_data_key_reaches_members_wrapped_and_moves_on_when_one_leaves,
+    a_commit_under_a_new_key_retires_what_older_keys_sealed,
 );
 
 const DAY: i64 = 86_400;
@@ -859,4 +860,71 @@ async fn the_data_key_reaches_members_wrapped_and_moves_on_when_one_leaves(backe
         .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
     assert_eq!(h.get(&base, &a).await.body["epoch"], 3);
+}
+
+async fn a_commit_under_a_new_key_retires_what_older_keys_sealed(backend: Backend) {
+    let (h, a, org, repo) = setup(backend).await;
+    let (bob, b) = h.user("bob@example.com").await;
+    h.join(&org, &a, "bob@example.com", "member", &b).await;
+    let v1 = tree(&[("a.rs", &["fn a", "fn b"]), ("b.rs", &["fn c"])]);
+    let branch = tree(&[("a.rs", &["fn a", "fn b"]), ("c.rs", &["fn d"])]);
+    h.sync(&org, &repo, &a, "main", &v1, 0).await;
+    let b1 = h.sync(&org, &repo, &b, "feature", &branch, 0).await;
+    assert_eq!(b1.body["repo_chunks"], 4, "{}", b1.body);
+
+    // Bob held the key and leaves: the org moves to epoch 2.
+    let base = format!("/v1/orgs/{org}/recipients");
+    let mut held = Vec::new();
+    for (token, label) in [(&a, "ann"), (&b, "bob")] {
+        let r = h
+            .post(
+                &base,
+                token,
+                json!({"public_key": support::object_id(label), "label": label}),
+            )
+            .await;
+        held.push(r.body["id"].as_str().unwrap().to_string());
+    }
+    for r in &held {
+        let put = h
+            .call(
+                "PUT",
+                &format!("{base}/{r}/key"),
+                Some(&a),
+                Some(json!({"epoch": 1, "wrapped": wrapped(1), "check": check(1)})),
+            )
+            .await;
+        assert_eq!(put.status, StatusCode::CREATED, "{}", put.body);
+    }
+    let removed = h
+        .call(
+            "DELETE",
+            &format!("/v1/orgs/{org}/members/{bob}"),
+            Some(&a),
+            None,
+        )
+        .await;
+    assert_eq!(removed.status, StatusCode::NO_CONTENT);
+    assert_eq!(h.get(&base, &a).await.body["epoch"], 2);
+
+    // The first commit under the new key (new ids, a new ref name) retires both old refs:
+    // their chunks leave the count, and their objects are collected like any dead ones.
+    let v2 = tree(&[("a.rs", &["fn a'", "fn b'"]), ("b.rs", &["fn c'"])]);
+    let resealed = h.sync(&org, &repo, &a, "main-2", &v2, 0).await;
+    assert_eq!(resealed.status, StatusCode::OK, "{}", resealed.body);
+    assert_eq!(resealed.body["repo_chunks"], 3, "{}", resealed.body);
+    let refs = h
+        .get(&format!("/v1/orgs/{org}/repos/{repo}/index/refs"), &a)
+        .await;
+    let names: Vec<&str> = refs
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["ref"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["main-2"]);
+    // Later commits under the same key retire nothing more.
+    let more = h.sync(&org, &repo, &a, "feature-2", &branch, 0).await;
+    assert_eq!(more.body["repo_chunks"], 6, "{}", more.body);
 }

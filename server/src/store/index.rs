@@ -305,7 +305,24 @@ impl Indexes for SqlStore {
             },
             None => 0,
         };
-        let chunks = held + raised - lowered;
+        // Generations sealed under an older key than the org's current one are retired by
+        // the first commit under the current key: their devices re-seal on their next sync.
+        let epoch = super::recipients::key_epoch(&mut tx, &t.org_id).await?;
+        let mut retired = 0;
+        for old in older_refs(&mut tx, t, repo, epoch, &ref_name).await? {
+            match shift(&mut tx, t, repo, &old.root, -1, now).await? {
+                Shifted::Done { chunks } => retired += chunks,
+                Shifted::Missing(ids) => {
+                    return Err(StoreError::Conflict(format!(
+                        "the stored tree of ref {} is damaged ({} objects gone)",
+                        old.name,
+                        ids.len()
+                    )));
+                }
+            }
+            delete_ref(&mut tx, t, repo, &old.name).await?;
+        }
+        let chunks = held + raised - lowered - retired;
         let total = org_chunks(&mut tx, t).await? - held + chunks;
         if chunks > held && total > quota.limits.max_chunks {
             return Err(quota.exceeded());
@@ -318,6 +335,7 @@ impl Indexes for SqlStore {
             committed_by: t.actor.clone(),
             committed_at: now,
             session: session.to_string(),
+            epoch,
         };
         save_ref(&mut tx, t, repo, &committed).await?;
         sqlx::query("UPDATE repos SET chunks = $1 WHERE org_id = $2 AND id = $3")
@@ -636,7 +654,8 @@ async fn shift(
     )))
 }
 
-const REF_COLUMNS: &str = "name, generation, root, model, committed_by, committed_at, session_id";
+const REF_COLUMNS: &str =
+    "name, generation, root, model, committed_by, committed_at, session_id, epoch";
 
 struct RefRow {
     name: String,
@@ -646,6 +665,8 @@ struct RefRow {
     committed_by: String,
     committed_at: i64,
     session: String,
+    /// The org's key epoch when it was committed.
+    epoch: i64,
 }
 
 impl RefRow {
@@ -671,7 +692,41 @@ fn ref_from(row: &sqlx::any::AnyRow) -> Result<RefRow> {
         committed_by: row.try_get("committed_by")?,
         committed_at: row.try_get("committed_at")?,
         session: row.try_get("session_id")?,
+        epoch: row.try_get("epoch")?,
     })
+}
+
+/// The repository's refs committed under a key epoch before `epoch`, but `except`.
+async fn older_refs(
+    tx: &mut Tx,
+    t: &Tenant,
+    repo: &str,
+    epoch: i64,
+    except: &str,
+) -> Result<Vec<RefRow>> {
+    sqlx::query(&format!(
+        "SELECT {REF_COLUMNS} FROM index_refs WHERE org_id = $1 AND repo_id = $2 AND epoch < $3 \
+         AND name <> $4"
+    ))
+    .bind(&t.org_id)
+    .bind(repo)
+    .bind(epoch)
+    .bind(except)
+    .fetch_all(&mut **tx)
+    .await?
+    .iter()
+    .map(ref_from)
+    .collect()
+}
+
+async fn delete_ref(tx: &mut Tx, t: &Tenant, repo: &str, name: &str) -> Result<()> {
+    sqlx::query("DELETE FROM index_refs WHERE org_id = $1 AND repo_id = $2 AND name = $3")
+        .bind(&t.org_id)
+        .bind(repo)
+        .bind(name)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }
 
 async fn current_ref(tx: &mut Tx, t: &Tenant, repo: &str, name: &str) -> Result<Option<RefRow>> {
@@ -691,9 +746,9 @@ async fn current_ref(tx: &mut Tx, t: &Tenant, repo: &str, name: &str) -> Result<
 async fn save_ref(tx: &mut Tx, t: &Tenant, repo: &str, r: &RefRow) -> Result<()> {
     sqlx::query(
         "INSERT INTO index_refs (org_id, repo_id, name, generation, root, model, committed_by, \
-         committed_at, session_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+         committed_at, session_id, epoch) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
          ON CONFLICT (org_id, repo_id, name) DO UPDATE SET generation = $4, root = $5, \
-         model = $6, committed_by = $7, committed_at = $8, session_id = $9",
+         model = $6, committed_by = $7, committed_at = $8, session_id = $9, epoch = $10",
     )
     .bind(&t.org_id)
     .bind(repo)
@@ -704,6 +759,7 @@ async fn save_ref(tx: &mut Tx, t: &Tenant, repo: &str, r: &RefRow) -> Result<()>
     .bind(&r.committed_by)
     .bind(r.committed_at)
     .bind(&r.session)
+    .bind(r.epoch)
     .execute(&mut **tx)
     .await?;
     Ok(())

@@ -41,7 +41,7 @@ fn recipient_from(row: &sqlx::any::AnyRow, has_key: bool) -> Result<Recipient> {
     })
 }
 
-async fn key_epoch(tx: &mut Transaction<'static, Any>, org_id: &str) -> Result<i64> {
+pub(super) async fn key_epoch(tx: &mut Transaction<'static, Any>, org_id: &str) -> Result<i64> {
     Ok(sqlx::query("SELECT key_epoch FROM orgs WHERE id = $1")
         .bind(org_id)
         .fetch_optional(&mut **tx)
