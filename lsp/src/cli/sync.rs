@@ -103,9 +103,12 @@ pub fn run(root: &Path, dry_run: bool, json: bool, out: &mut impl Write) -> Resu
     }
     update(&mut index, &model)?;
     let mut bar = progress::Bar::new();
-    let synced = sync::sync_workspace(&root, || index.snapshot(), dry_run, &mut |s| {
-        bar.sync_step(s)
-    });
+    let synced = sync::sync_workspace(
+        &root,
+        |since| index.snapshot_since(since),
+        dry_run,
+        &mut |s| bar.sync_step(s),
+    );
     bar.finish();
     let synced = synced.map_err(explain)?;
     report(&synced, dry_run, json, out)

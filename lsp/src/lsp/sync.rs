@@ -134,7 +134,13 @@ async fn sync_one(client: &Client, statuses: &Statuses, ws: Arc<Workspace>) -> O
         Err(_) => None,
     };
     let outcome = tokio::task::spawn_blocking(move || {
-        sync_workspace(ws.root(), || ws.snapshot(), false, &mut |_| {}).map_err(failure)
+        sync_workspace(
+            ws.root(),
+            |since| ws.snapshot_since(since),
+            false,
+            &mut |_| {},
+        )
+        .map_err(failure)
     })
     .await
     .unwrap_or_else(|e| Err(Failure::Failed(format!("the sync stopped: {e}"), None)));

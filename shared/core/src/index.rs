@@ -662,6 +662,14 @@ impl Index {
         guarded(self.store.path(), || crate::snapshot::take(&self.store))
     }
 
+    /// What changed since the change mark `since` of an earlier delta (everything, when
+    /// `None` or when the change log no longer reaches back to it), read in one transaction.
+    pub fn snapshot_since(&self, since: Option<u64>) -> Result<crate::snapshot::SnapshotDelta> {
+        guarded(self.store.path(), || {
+            crate::snapshot::take_since(&self.store, since)
+        })
+    }
+
     pub fn status(&self) -> Result<Status> {
         guarded(self.store.path(), || self.status_unguarded())
     }

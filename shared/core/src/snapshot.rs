@@ -50,15 +50,56 @@ impl Snapshot {
     }
 }
 
+/// What changed in an index since one of its change marks, for a sync that keeps its last
+/// plan: the files changed or added, as a snapshot has them, and the paths gone. `complete`
+/// when no mark was given or the change log no longer reaches back to it: `files` then holds
+/// every file.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SnapshotDelta {
+    pub model: Option<String>,
+    /// The index's change mark as of this read: where the next delta starts.
+    pub mark: u64,
+    pub files: Vec<SnapshotFile>,
+    pub removed: Vec<String>,
+    pub complete: bool,
+}
+
 /// What `store` holds (see [`crate::Index::snapshot`]).
 pub(crate) fn take(store: &Store) -> Result<Snapshot> {
+    let delta = take_since(store, None)?;
+    Ok(Snapshot {
+        model: delta.model,
+        files: delta.files,
+    })
+}
+
+/// What changed in `store` since `since` (see [`crate::Index::snapshot_since`]).
+pub(crate) fn take_since(store: &Store, since: Option<u64>) -> Result<SnapshotDelta> {
     let reader = store.read()?;
     let model = reader
         .meta(crate::store::Meta::Model)?
         .filter(|m| !m.is_empty())
         .map(|m| String::from_utf8_lossy(&m).into_owned());
+    let mark = reader.change_mark()?;
+    let changed = match since {
+        Some(since) => reader.changed_since(since)?,
+        None => None,
+    };
+    let complete = changed.is_none();
+    let (mut records, mut removed) = (Vec::new(), Vec::new());
+    match changed {
+        Some(paths) => {
+            for path in paths {
+                match reader.file(&path)? {
+                    Some(record) => records.push((path, record)),
+                    None => removed.push(path),
+                }
+            }
+        }
+        None => records.extend(reader.files()?),
+    }
     let mut files = Vec::new();
-    for (path, record) in reader.files()? {
+    for (path, record) in records {
         let mut language = String::new();
         let mut chunks = Vec::with_capacity(record.chunk_ids.len());
         for id in &record.chunk_ids {
@@ -108,7 +149,13 @@ pub(crate) fn take(store: &Store) -> Result<Snapshot> {
             },
         )?;
     }
-    Ok(Snapshot { model, files })
+    Ok(SnapshotDelta {
+        model,
+        mark,
+        files,
+        removed,
+        complete,
+    })
 }
 
 #[cfg(test)]
@@ -145,6 +192,30 @@ mod tests {
             let (scale, codes) = chunk.vector.as_ref().expect("every chunk has its vector");
             assert!(*scale > 0.0 && codes.len() == model.dim());
         }
+
+        // Since a change mark: only what changed, and what is gone.
+        let mark = index.snapshot_since(None).unwrap();
+        assert!(mark.complete && mark.files.len() == 2 && mark.removed.is_empty());
+        std::fs::write(ws.path().join("b.py"), "def b():\n    return 3\n").unwrap();
+        std::fs::remove_file(ws.path().join("a.rs")).unwrap();
+        std::fs::write(ws.path().join("c.py"), "def c():\n    return 4\n").unwrap();
+        index.update(Some(model), &mut |_| {}).unwrap();
+        let delta = index.snapshot_since(Some(mark.mark)).unwrap();
+        assert!(!delta.complete);
+        let paths: Vec<&str> = delta.files.iter().map(|f| f.path.as_str()).collect();
+        assert_eq!(
+            (paths, delta.removed.clone()),
+            (vec!["b.py", "c.py"], vec!["a.rs".to_string()])
+        );
+        assert!(delta.mark > mark.mark);
+        assert!(
+            delta
+                .files
+                .iter()
+                .all(|f| f.chunks.iter().all(|c| c.vector.is_some()))
+        );
+        let nothing = index.snapshot_since(Some(delta.mark)).unwrap();
+        assert!(!nothing.complete && nothing.files.is_empty() && nothing.removed.is_empty());
 
         // Lexical only: the same files, no vectors.
         let lexical = tempfile::tempdir().unwrap();

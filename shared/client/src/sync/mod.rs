@@ -11,7 +11,7 @@ pub mod push;
 pub mod state;
 pub mod workspace;
 
-pub use plan::{Plan, plan, secret_reason};
+pub use plan::{Kept, Plan, plan, secret_reason};
 pub use pull::pull;
 pub use push::{Pushed, Remote, Step, push};
 pub use workspace::{Synced, sync_workspace};
@@ -39,6 +39,10 @@ pub enum SyncError {
     Protocol(String),
     #[error("{0}")]
     Conflict(String),
+    /// A plan made from the last sync's tree needs objects the service no longer holds: plan
+    /// the whole index (the workspace sync does this by itself).
+    #[error("the account lacks objects of the last sync; sync everything again")]
+    PlanIncomplete,
     #[error("{path}: {source}")]
     Io {
         path: std::path::PathBuf,

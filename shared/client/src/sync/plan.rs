@@ -5,10 +5,10 @@
 //! of its plaintext, and a node's plaintext holds its children's ids: equal content has one
 //! id, and a changed file changes only the ids on its way to the root.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use scry_api::ObjectKind;
-use scry_core::snapshot::Snapshot;
+use scry_core::snapshot::{Snapshot, SnapshotDelta, SnapshotFile};
 use serde::{Deserialize, Serialize};
 
 use crate::sealing::{ObjectId, OrgKey};
@@ -112,86 +112,180 @@ pub fn secret_reason(path: &str) -> Option<&'static str> {
 
 /// The tree of `snapshot` under `key`.
 pub fn plan(snapshot: &Snapshot, key: &OrgKey) -> Plan {
-    let model = snapshot.model.as_deref().unwrap_or(NO_MODEL).to_string();
-    let mut objects = Vec::new();
-    let mut seen = HashSet::new();
-    let mut add = |objects: &mut Vec<Planned>,
-                   kind: ObjectKind,
-                   children: Vec<ObjectId>,
-                   plaintext: Vec<u8>| {
-        let id = key.object_id(&model, &plaintext);
-        if seen.insert(id) {
-            objects.push(Planned {
-                id,
-                kind,
-                children,
-                plaintext,
-            });
+    let mut kept = Kept::default();
+    let files: Vec<&SnapshotFile> = snapshot.files.iter().collect();
+    kept.apply(snapshot.model.as_deref(), &files, &[], key)
+}
+
+/// The last plan's tree, kept beside the index so that the next sync plans only what changed
+/// since (the index's change log says what, see [`SnapshotDelta`]): per file its node and chunk
+/// ids, per bucket its node's id. Only ids: no plaintext, nothing of the key.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Kept {
+    /// Whose ids these are: the org key's check, and the model.
+    key_check: String,
+    model: String,
+    /// The index's change mark they are as of.
+    pub mark: u64,
+    files: BTreeMap<String, KeptFile>,
+    /// Paths left out as secrets.
+    excluded: BTreeSet<String>,
+    buckets: BTreeMap<u8, ObjectId>,
+    root: Option<ObjectId>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct KeptFile {
+    node: ObjectId,
+    chunks: Vec<ObjectId>,
+    bucket: u8,
+}
+
+impl Kept {
+    /// The tree after `delta`: the plan holds the objects that are new since this kept one
+    /// (the changed files' chunks and nodes, their buckets, the root; everything, when the
+    /// delta is complete or the key or model changed), and this becomes the new tree. The
+    /// service holds the rest from the last sync; when it does not (another repository, or
+    /// collected since), [`super::push`] says [`SyncError::PlanIncomplete`] and a complete
+    /// delta is planned instead.
+    ///
+    /// [`SyncError::PlanIncomplete`]: super::SyncError::PlanIncomplete
+    ///
+    /// `None` for a partial delta this tree cannot take (made under another key or model):
+    /// plan a complete one.
+    pub fn plan(&mut self, delta: &SnapshotDelta, key: &OrgKey) -> Option<Plan> {
+        let model = delta.model.as_deref().unwrap_or(NO_MODEL);
+        let same_tree = self.key_check == key.check() && self.model == model;
+        if !same_tree && !delta.complete {
+            return None;
         }
-        id
-    };
-    let mut buckets: BTreeMap<u8, Vec<ObjectId>> = BTreeMap::new();
-    let (mut files, mut excluded) = (Vec::new(), Vec::new());
-    for file in &snapshot.files {
-        if let Some(why) = secret_reason(&file.path) {
-            excluded.push((file.path.clone(), why));
-            continue;
+        if delta.complete {
+            *self = Kept::default();
         }
-        let chunks: Vec<ObjectId> = file
-            .chunks
-            .iter()
-            .map(|c| add(&mut objects, ObjectKind::Chunk, Vec::new(), encode(c)))
-            .collect();
-        let body = FileBody {
-            path: &file.path,
-            language: &file.language,
-            hash: file.hash,
-            chunks: chunks.clone(),
+        let files: Vec<&SnapshotFile> = delta.files.iter().collect();
+        let plan = self.apply(delta.model.as_deref(), &files, &delta.removed, key);
+        self.mark = delta.mark;
+        Some(plan)
+    }
+
+    fn apply(
+        &mut self,
+        model: Option<&str>,
+        changed: &[&SnapshotFile],
+        removed: &[String],
+        key: &OrgKey,
+    ) -> Plan {
+        let model = model.unwrap_or(NO_MODEL).to_string();
+        self.key_check = key.check();
+        self.model = model.clone();
+        let mut objects = Vec::new();
+        let mut seen = HashSet::new();
+        let mut add = |objects: &mut Vec<Planned>,
+                       kind: ObjectKind,
+                       children: Vec<ObjectId>,
+                       plaintext: Vec<u8>| {
+            let id = key.object_id(&model, &plaintext);
+            if seen.insert(id) {
+                objects.push(Planned {
+                    id,
+                    kind,
+                    children,
+                    plaintext,
+                });
+            }
+            id
         };
-        let mut children = chunks;
-        children.sort_unstable();
-        children.dedup();
-        let id = add(&mut objects, ObjectKind::Node, children, encode(&body));
-        buckets
-            .entry(bucket_of(key, &file.path))
-            .or_default()
-            .push(id);
-        files.push(file.path.clone());
+        let mut touched = BTreeSet::new();
+        for path in removed {
+            self.excluded.remove(path);
+            if let Some(gone) = self.files.remove(path) {
+                touched.insert(gone.bucket);
+            }
+        }
+        for file in changed {
+            let bucket = bucket_of(key, &file.path);
+            touched.insert(bucket);
+            if secret_reason(&file.path).is_some() {
+                self.files.remove(&file.path);
+                self.excluded.insert(file.path.clone());
+                continue;
+            }
+            self.excluded.remove(&file.path);
+            let chunks: Vec<ObjectId> = file
+                .chunks
+                .iter()
+                .map(|c| add(&mut objects, ObjectKind::Chunk, Vec::new(), encode(c)))
+                .collect();
+            let body = FileBody {
+                path: &file.path,
+                language: &file.language,
+                hash: file.hash,
+                chunks: chunks.clone(),
+            };
+            let children = sorted(chunks.clone());
+            let node = add(&mut objects, ObjectKind::Node, children, encode(&body));
+            self.files.insert(
+                file.path.clone(),
+                KeptFile {
+                    node,
+                    chunks,
+                    bucket,
+                },
+            );
+        }
+        let mut in_bucket: BTreeMap<u8, Vec<ObjectId>> = BTreeMap::new();
+        for file in self.files.values().filter(|f| touched.contains(&f.bucket)) {
+            in_bucket.entry(file.bucket).or_default().push(file.node);
+        }
+        for bucket in touched {
+            match in_bucket.remove(&bucket) {
+                Some(files) => {
+                    let children = sorted(files.clone());
+                    let id = add(
+                        &mut objects,
+                        ObjectKind::Node,
+                        children,
+                        encode(&BucketBody { files }),
+                    );
+                    self.buckets.insert(bucket, id);
+                }
+                None => {
+                    self.buckets.remove(&bucket);
+                }
+            }
+        }
+        let bucket_ids: Vec<ObjectId> = self.buckets.values().copied().collect();
+        let root_body = RootBody {
+            model: &model,
+            buckets: bucket_ids.clone(),
+        };
+        let root = add(
+            &mut objects,
+            ObjectKind::Node,
+            sorted(bucket_ids),
+            encode(&root_body),
+        );
+        self.root = Some(root);
+        let chunks: HashSet<&ObjectId> = self.files.values().flat_map(|f| &f.chunks).collect();
+        Plan {
+            model,
+            root,
+            objects,
+            chunks: chunks.len(),
+            files: self.files.keys().cloned().collect(),
+            excluded: self
+                .excluded
+                .iter()
+                .map(|p| (p.clone(), secret_reason(p).unwrap_or("a secret")))
+                .collect(),
+        }
     }
-    let chunks = objects
-        .iter()
-        .filter(|o| o.kind == ObjectKind::Chunk)
-        .count();
-    let bucket_ids: Vec<ObjectId> = buckets
-        .into_values()
-        .map(|files| {
-            let mut children = files.clone();
-            children.sort_unstable();
-            children.dedup();
-            add(
-                &mut objects,
-                ObjectKind::Node,
-                children,
-                encode(&BucketBody { files }),
-            )
-        })
-        .collect();
-    let mut children = bucket_ids.clone();
-    children.sort_unstable();
-    children.dedup();
-    let root_body = RootBody {
-        model: &model,
-        buckets: bucket_ids,
-    };
-    let root = add(&mut objects, ObjectKind::Node, children, encode(&root_body));
-    Plan {
-        model,
-        root,
-        objects,
-        chunks,
-        files,
-        excluded,
-    }
+}
+
+fn sorted(mut ids: Vec<ObjectId>) -> Vec<ObjectId> {
+    ids.sort_unstable();
+    ids.dedup();
+    ids
 }
 
 /// Which of 256 buckets a path falls in, by the org's keyed hash (bucket sizes tell nothing of
@@ -287,6 +381,91 @@ mod tests {
     }
 
     #[test]
+    fn a_kept_tree_plans_only_what_changed_and_ends_where_a_full_plan_does() {
+        let key = OrgKey::generate(1);
+        let mut files: BTreeMap<String, SnapshotFile> = (0..30)
+            .map(|i| {
+                (
+                    format!("src/f{i:02}.rs"),
+                    file(&format!("src/f{i:02}.rs"), &[i * 2]),
+                )
+            })
+            .collect();
+        let full = |files: &BTreeMap<String, SnapshotFile>| {
+            plan(&snapshot(files.values().cloned().collect()), &key)
+        };
+        let delta =
+            |files: Vec<SnapshotFile>, removed: Vec<String>, mark, complete| SnapshotDelta {
+                model: Some("scry-static-v3".into()),
+                mark,
+                files,
+                removed,
+                complete,
+            };
+        let mut kept = Kept::default();
+        let all = files.values().cloned().collect();
+        let first = kept.plan(&delta(all, vec![], 1, true), &key).unwrap();
+        assert_eq!(first.root, full(&files).root);
+
+        // Edits, new files, deletions and secrets, a few at a time (a fixed LCG).
+        let mut seed = 7u64;
+        let mut next = |n: u64| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) % n
+        };
+        for round in 0..300u32 {
+            let (mut changed, mut removed) = (Vec::new(), Vec::new());
+            for _ in 0..=next(3) {
+                let name = match next(10) {
+                    0 => format!("config/{}.env", next(4)),
+                    _ => format!("src/f{:02}.rs", next(40)),
+                };
+                if next(4) == 0 {
+                    files.remove(&name);
+                    changed.retain(|c: &SnapshotFile| c.path != name);
+                    removed.push(name);
+                } else {
+                    let f = file(&name, &[round * 3 + next(3) as u32, 1000 + next(5) as u32]);
+                    files.insert(name, f.clone());
+                    removed.retain(|r| *r != f.path);
+                    changed.retain(|c: &SnapshotFile| c.path != f.path);
+                    changed.push(f);
+                }
+            }
+            changed.sort_by(|a, b| a.path.cmp(&b.path));
+            let mark = u64::from(round) + 2;
+            let p = kept.plan(&delta(changed.clone(), removed, mark, false), &key);
+            let p = p.unwrap();
+            let f = full(&files);
+            assert_eq!(
+                (p.root, p.chunks, &p.files, &p.excluded),
+                (f.root, f.chunks, &f.files, &f.excluded),
+                "round {round}"
+            );
+            // The changed files' chunks and nodes, a bucket each, the root: no more.
+            let most = changed.iter().map(|c| c.chunks.len() + 2).sum::<usize>() + 4 + 1;
+            assert!(
+                p.objects.len() <= most,
+                "round {round}: {}",
+                p.objects.len()
+            );
+            assert_eq!(kept.mark, mark);
+        }
+        // Under another key, a partial delta is refused: the caller plans a complete one.
+        let other = OrgKey::generate(1);
+        assert!(
+            kept.plan(&delta(vec![], vec![], 999, false), &other)
+                .is_none()
+        );
+        assert!(
+            kept.plan(&delta(vec![], vec![], 999, true), &other)
+                .is_some()
+        );
+    }
+
+    #[test]
     fn secrets_never_enter_the_tree() {
         let key = OrgKey::generate(1);
         let p = plan(
@@ -301,7 +480,7 @@ mod tests {
             ]),
             &key,
         );
-        assert_eq!(p.files, ["src/main.rs", "src/environment.rs"]);
+        assert_eq!(p.files, ["src/environment.rs", "src/main.rs"]);
         assert_eq!(p.excluded.len(), 5);
         assert_eq!(p.chunks, 2);
     }

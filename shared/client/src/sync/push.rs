@@ -157,14 +157,9 @@ pub async fn push(
                 }
                 let again: Vec<&Planned> = missing
                     .iter()
-                    .map(|id| {
-                        by_id.get(id.as_str()).copied().ok_or_else(|| {
-                            SyncError::Protocol(format!(
-                                "the service asked for {id}, which is not in this tree"
-                            ))
-                        })
-                    })
-                    .collect::<Result<_, _>>()?;
+                    .map(|id| by_id.get(id.as_str()).copied())
+                    .collect::<Option<_>>()
+                    .ok_or(SyncError::PlanIncomplete)?;
                 uploader.total += again.iter().map(|o| sealed_len(o) as u64).sum::<u64>();
                 uploader.upload(&again, progress).await?;
                 pushed.objects_uploaded += again.len();
@@ -198,11 +193,16 @@ async fn negotiate(
                 .missing(remote.org, remote.repo, session, batch)
                 .await?;
             for id in lacking {
-                let object = by_id.get(id.as_str()).ok_or_else(|| {
-                    SyncError::Protocol(format!(
-                        "the service answered an id it was not asked: {id}"
-                    ))
-                })?;
+                let object = match by_id.get(id.as_str()) {
+                    Some(object) => object,
+                    // Planned from the last sync's tree, which the service no longer holds.
+                    None if asked.contains(&id) => return Err(SyncError::PlanIncomplete),
+                    None => {
+                        return Err(SyncError::Protocol(format!(
+                            "the service answered an id it was not asked: {id}"
+                        )));
+                    }
+                };
                 next.extend(
                     object
                         .children

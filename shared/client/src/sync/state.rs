@@ -1,13 +1,14 @@
 //! What a workspace keeps about its sync, in its index directory: the link to a repository
-//! (`sync.json`; no link, no sync) and the ledger of what left the machine (`sync-log.jsonl`,
-//! one line per sync that sent or committed anything).
+//! (`sync.json`; no link, no sync), the ledger of what left the machine (`sync-log.jsonl`,
+//! one line per sync that sent or committed anything), and the last sync's tree
+//! (`sync-tree.bin`, ids only: what lets the next sync plan only what changed).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::SyncError;
+use super::{Kept, SyncError};
 
 /// Which repository of which organisation on which service a workspace syncs to.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -38,6 +39,7 @@ pub struct LedgerEntry {
 
 const LINK: &str = "sync.json";
 const LEDGER: &str = "sync-log.jsonl";
+const KEPT: &str = "sync-tree.bin";
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> SyncError + '_ {
     move |source| SyncError::Io {
@@ -72,8 +74,25 @@ pub fn save_link(index_dir: &Path, link: &Link) -> Result<PathBuf, SyncError> {
     Ok(path)
 }
 
+/// The last sync's tree; `None` when there is none, or it is unreadable (the next sync plans
+/// everything, as the first did).
+pub fn kept(index_dir: &Path) -> Option<Kept> {
+    let bytes = std::fs::read(index_dir.join(KEPT)).ok()?;
+    postcard::from_bytes(&bytes).ok()
+}
+
+/// Keeps `kept` as the last sync's tree, replacing the earlier one at once.
+pub fn save_kept(index_dir: &Path, kept: &Kept) -> Result<(), SyncError> {
+    let path = index_dir.join(KEPT);
+    let temporary = index_dir.join("sync-tree.bin.tmp");
+    let bytes = postcard::to_allocvec(kept).expect("ids serialise");
+    std::fs::write(&temporary, bytes).map_err(io(&temporary))?;
+    std::fs::rename(&temporary, &path).map_err(io(&path))
+}
+
 /// Disables sync; whether it was enabled. The ledger stays.
 pub fn remove_link(index_dir: &Path) -> Result<bool, SyncError> {
+    let _ = std::fs::remove_file(index_dir.join(KEPT));
     let path = index_dir.join(LINK);
     match std::fs::remove_file(&path) {
         Ok(()) => Ok(true),

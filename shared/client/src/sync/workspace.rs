@@ -4,10 +4,10 @@
 
 use std::path::{Path, PathBuf};
 
-use scry_core::snapshot::Snapshot;
+use scry_core::snapshot::SnapshotDelta;
 
 use super::state::{self, LedgerEntry, Link};
-use super::{Plan, Pushed, Remote, Step, SyncError, hex, keys, plan, push};
+use super::{Kept, Plan, Pushed, Remote, Step, SyncError, hex, keys, push};
 use crate::sealing::OrgKey;
 use crate::{Client, credentials};
 
@@ -35,12 +35,15 @@ pub fn link_of(root: &Path) -> Result<Option<Link>, SyncError> {
 }
 
 /// Syncs the workspace at `root` (canonical) to its linked repository, with `SCRY_API_KEY` or
-/// the stored sign-in: takes its `snapshot` once the org's key is at hand (a sync that must
-/// wait for the key costs no read of the index); records it in the ledger unless it was dry
-/// or nothing changed. Reads the credential store: call it off an async runtime's threads.
+/// the stored sign-in. `snapshot(since)` reads what changed in the index since the last
+/// sync's change mark (see [`scry_core::Index::snapshot_since`]): it is called once the org's
+/// key is at hand (a sync that must wait for the key reads nothing), and only what changed is
+/// planned, unless the account lacks the last sync's tree. Records the sync in the ledger
+/// unless it was dry or nothing changed. Reads the credential store: call it off an async
+/// runtime's threads.
 pub fn sync_workspace(
     root: &Path,
-    snapshot: impl FnOnce() -> scry_core::Result<Snapshot>,
+    mut snapshot: impl FnMut(Option<u64>) -> scry_core::Result<SnapshotDelta>,
     dry_run: bool,
     progress: &mut (dyn FnMut(Step) + Send),
 ) -> Result<Synced, SyncError> {
@@ -52,7 +55,13 @@ pub fn sync_workspace(
     let client = Client::builder(&link.server).token(token).build()?;
     let runtime = runtime(root)?;
     let key = org_key(&runtime, &client, &link.server, &link.org)?;
-    let plan = plan(&snapshot()?, &key);
+    let loaded = state::kept(&index_dir);
+    let since = loaded.as_ref().map(|k| k.mark);
+    let mut kept = loaded.unwrap_or_default();
+    let mut plan = match kept.plan(&snapshot(since)?, &key) {
+        Some(plan) => plan,
+        None => complete_plan(&mut kept, &mut snapshot, &key)?,
+    };
     let line = scry_core::repo::identify(root)
         .ok()
         .and_then(|c| c.line)
@@ -64,7 +73,16 @@ pub fn sync_workspace(
         repo: &link.repo,
         ref_name: &ref_name,
     };
-    let pushed = runtime.block_on(push(&remote, &plan, &key, dry_run, progress))?;
+    let pushed = match runtime.block_on(push(&remote, &plan, &key, dry_run, progress)) {
+        Err(SyncError::PlanIncomplete) if since.is_some() => {
+            plan = complete_plan(&mut kept, &mut snapshot, &key)?;
+            runtime.block_on(push(&remote, &plan, &key, dry_run, progress))?
+        }
+        pushed => pushed?,
+    };
+    if !dry_run {
+        state::save_kept(&index_dir, &kept)?;
+    }
     if !dry_run && !pushed.unchanged {
         state::record(
             &index_dir,
@@ -89,6 +107,18 @@ pub fn sync_workspace(
         plan,
         pushed,
     })
+}
+
+/// The whole index's tree, planned afresh.
+fn complete_plan(
+    kept: &mut Kept,
+    snapshot: &mut impl FnMut(Option<u64>) -> scry_core::Result<SnapshotDelta>,
+    key: &OrgKey,
+) -> Result<Plan, SyncError> {
+    *kept = Kept::default();
+    Ok(kept
+        .plan(&snapshot(None)?, key)
+        .expect("a complete delta always plans"))
 }
 
 /// The org's data key for this device (see [`keys::settle`]), kept in the credential store

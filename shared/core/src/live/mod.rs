@@ -93,6 +93,8 @@ pub enum Event {
 
 type Sink = Arc<dyn Fn(Event) + Send + Sync>;
 
+type SnapshotReply = std::sync::mpsc::Sender<Result<crate::snapshot::SnapshotDelta>>;
+
 enum Job {
     /// Files changed on disk (none named: the watcher lost track, or a rescan was asked for);
     /// the walk finds out what changed.
@@ -103,8 +105,9 @@ enum Job {
         text: Option<String>,
     },
     Settings(Settings),
-    /// What the index holds once the jobs before it are applied.
-    Snapshot(std::sync::mpsc::Sender<Result<crate::snapshot::Snapshot>>),
+    /// What changed in the index since a change mark (everything, without one) once the jobs
+    /// before it are applied.
+    Snapshot(Option<u64>, SnapshotReply),
     Stop,
 }
 
@@ -243,11 +246,12 @@ impl Workspace {
         self.send(Job::Settings(settings));
     }
 
-    /// What the index holds once everything sent before is applied (for sync); waits while
-    /// the worker is busy, so call it off the threads that answer requests.
-    pub fn snapshot(&self) -> Result<crate::snapshot::Snapshot> {
+    /// What changed in the index since the change mark `since` (everything, when `None`; see
+    /// [`crate::Index::snapshot_since`]) once everything sent before is applied (for sync);
+    /// waits while the worker is busy, so call it off the threads that answer requests.
+    pub fn snapshot_since(&self, since: Option<u64>) -> Result<crate::snapshot::SnapshotDelta> {
         let (tx, rx) = std::sync::mpsc::channel();
-        self.send(Job::Snapshot(tx));
+        self.send(Job::Snapshot(since, tx));
         rx.recv().unwrap_or_else(|_| {
             Err(Error::Storage(format!(
                 "the index of {} stopped before it could be read",

@@ -57,7 +57,7 @@ struct Burst {
     changed: HashSet<PathBuf>,
     buffers: HashMap<String, Option<String>>,
     settings: Option<Settings>,
-    snapshots: Vec<std::sync::mpsc::Sender<Result<crate::snapshot::Snapshot>>>,
+    snapshots: Vec<(Option<u64>, super::SnapshotReply)>,
     stop: bool,
 }
 
@@ -73,7 +73,7 @@ impl Burst {
                 self.buffers.insert(path, text);
             }
             Job::Settings(s) => self.settings = Some(s),
-            Job::Snapshot(reply) => self.snapshots.push(reply),
+            Job::Snapshot(since, reply) => self.snapshots.push((since, reply)),
             Job::Stop => self.stop = true,
         }
     }
@@ -120,9 +120,9 @@ impl Worker {
             if let Err(err) = self.handle(burst) {
                 self.fail(&err);
             }
-            for reply in snapshots {
+            for (since, reply) in snapshots {
                 let snapshot = match &self.index {
-                    Some(index) => index.snapshot(),
+                    Some(index) => index.snapshot_since(since),
                     None => Err(crate::Error::Storage(format!(
                         "the index of {} could not be opened",
                         self.shared.root.display()
