@@ -63,9 +63,9 @@ rss=$(ps -o rss= -p "$server")
 
 # One function edited, five times (a different line each time); medians.
 file=$(grep -rl --include='*.py' '^def ' . | sort | head -1)
-edit_t=() noop_t=() index_t=() sent=()
-for i in 1 2 3 4 5; do
-  python3 -I - "$file" "$i" <<'EOF'
+# Adds a line to the file's first function.
+edit() {
+  python3 -I - "$file" "$1" <<'EOF'
 import re, sys
 path, n = sys.argv[1], sys.argv[2]
 text = open(path).read()
@@ -73,6 +73,10 @@ m = re.search(r"^def \w+\(.*\):\n", text, re.M)
 text = text[: m.end()] + f"    _bench_edit = {n}\n" + text[m.end():]
 open(path, "w").write(text)
 EOF
+}
+edit_t=() noop_t=() index_t=() sent=()
+for i in 1 2 3 4 5; do
+  edit "$i"
   out=$(seconds "$scry" sync --json 2>"$work/t"); edit_t+=("$(cat "$work/t")")
   sent+=("$(echo "$out" | json '["objects_uploaded"]')/$(echo "$out" | json '["bytes_uploaded"]')")
   seconds "$scry" sync --json >/dev/null 2>"$work/t"; noop_t+=("$(cat "$work/t")")
@@ -80,6 +84,18 @@ EOF
 done
 echo "edit sync: median $(median "${edit_t[@]}") s; objects/bytes sent: ${sent[*]}"
 echo "no-op sync: median $(median "${noop_t[@]}") s; no-op scry index: median $(median "${index_t[@]}") s"
+
+# The same without the tree kept from the last sync: the whole index is read and planned, as
+# every sync did before the tree was kept.
+full_t=() full_noop_t=()
+for i in 6 7 8 9 10; do
+  edit "$i"
+  find "$work/index" -name sync-tree.bin -delete
+  seconds "$scry" sync --json >/dev/null 2>"$work/t"; full_t+=("$(cat "$work/t")")
+  find "$work/index" -name sync-tree.bin -delete
+  seconds "$scry" sync --json >/dev/null 2>"$work/t"; full_noop_t+=("$(cat "$work/t")")
+done
+echo "without the kept tree: edit sync median $(median "${full_t[@]}") s; no-op sync median $(median "${full_noop_t[@]}") s"
 
 db=$work/data/scry-server.db
 sqlite3 "$db" "PRAGMA wal_checkpoint(TRUNCATE);" >/dev/null
