@@ -1,6 +1,7 @@
 //! Index sync's protocol against SQLite and a real PostgreSQL: sessions, missing ids, batches,
 //! commits (complete trees only, compare-and-swap, replay), exact chunk quotas, collection of
-//! what no generation holds, isolation between orgs, sync's own rate window, and the
+//! what no generation holds, isolation between orgs, sync's own rate window, a key revoked
+//! mid-sync, generations retired when the org's key moves on, and the
 //! distribution of the org's data key (recipients, wrapped keys, epochs).
 
 #[macro_use]
@@ -20,6 +21,7 @@ on_both_backends!(
     bad_batches_are_refused_whole,
     the_data_key_reaches_members_wrapped_and_moves_on_when_one_leaves,
     a_commit_under_a_new_key_retires_what_older_keys_sealed,
+    a_key_revoked_mid_sync_commits_nothing,
 );
 
 const DAY: i64 = 86_400;
@@ -927,4 +929,88 @@ async fn a_commit_under_a_new_key_retires_what_older_keys_sealed(backend: Backen
     // Later commits under the same key retire nothing more.
     let more = h.sync(&org, &repo, &a, "feature-2", &branch, 0).await;
     assert_eq!(more.body["repo_chunks"], 6, "{}", more.body);
+}
+
+async fn a_key_revoked_mid_sync_commits_nothing(backend: Backend) {
+    let (h, a, org, repo) = setup(backend).await;
+    let created = h
+        .post(
+            &format!("/v1/orgs/{org}/keys"),
+            &a,
+            json!({"name": "ci", "role": "member"}),
+        )
+        .await;
+    let key = created.body["key"].as_str().unwrap().to_string();
+    let key_id = created.body["api_key"]["id"].as_str().unwrap().to_string();
+    let v1 = tree(&[("a.rs", &["fn a"])]);
+    assert_eq!(
+        h.sync(&org, &repo, &key, "main", &v1, 0).await.body["generation"],
+        1
+    );
+
+    // The key's next sync has uploaded everything when the key is revoked.
+    let v2 = tree(&[("a.rs", &["fn a", "fn b"]), ("b.rs", &["fn c"])]);
+    let session = h.open_sync(&org, &repo, &key, "main", &v2).await;
+    let at = format!(
+        "/v1/orgs/{org}/repos/{repo}/index/sessions/{}",
+        session.body["id"].as_str().unwrap()
+    );
+    let missing = h
+        .post(&format!("{at}/missing"), &key, json!({"ids": v2.ids()}))
+        .await;
+    let wanted = v2.objects_of(missing.body["missing"].as_array().unwrap());
+    let put = h
+        .call(
+            "PUT",
+            &format!("{at}/objects"),
+            Some(&key),
+            Some(json!({"objects": wanted})),
+        )
+        .await;
+    assert_eq!(put.status, StatusCode::OK, "{}", put.body);
+    let revoked = h
+        .call(
+            "DELETE",
+            &format!("/v1/orgs/{org}/keys/{key_id}"),
+            Some(&a),
+            None,
+        )
+        .await;
+    assert_eq!(revoked.status, StatusCode::NO_CONTENT);
+    let commit = h
+        .post(
+            &format!("{at}/commit"),
+            &key,
+            json!({"base_generation": 1, "model": "scry-static-v3"}),
+        )
+        .await;
+    assert_eq!(commit.status, StatusCode::UNAUTHORIZED, "{}", commit.body);
+    let refs = h
+        .get(&format!("/v1/orgs/{org}/repos/{repo}/index/refs"), &a)
+        .await;
+    assert_eq!(refs.body[0]["generation"], 1);
+    assert_eq!(refs.body[0]["root"], v1.root.as_str());
+    assert_eq!(refs.body[0]["repo_chunks"], 1, "nothing of v2 counts");
+
+    // Someone still entitled syncs the same tree: what the key sent is there, uncounted
+    // until this commit.
+    let mine = h.open_sync(&org, &repo, &a, "main", &v2).await;
+    let at = format!(
+        "/v1/orgs/{org}/repos/{repo}/index/sessions/{}",
+        mine.body["id"].as_str().unwrap()
+    );
+    let missing = h
+        .post(&format!("{at}/missing"), &a, json!({"ids": v2.ids()}))
+        .await;
+    assert_eq!(missing.body["missing"], json!([]), "{}", missing.body);
+    let done = h
+        .post(
+            &format!("{at}/commit"),
+            &a,
+            json!({"base_generation": 1, "model": "scry-static-v3"}),
+        )
+        .await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+    assert_eq!(done.body["generation"], 2);
+    assert_eq!(done.body["repo_chunks"], 3);
 }
