@@ -8,8 +8,6 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use super::*;
 use crate::store::{CommitOutcome, Quota, StoredObject};
 
-/// A batch's sealed bytes in base64 and JSON, with room for the ids of its nodes' children.
-const SYNC_BODY_LIMIT: usize = 8 << 20;
 /// The largest single sealed object (a node of a huge directory, a huge chunk record).
 const MAX_OBJECT_BYTES: usize = 1 << 20;
 
@@ -21,7 +19,7 @@ pub(super) fn routes(api: OpenApiRouter<Arc<AppState>>) -> OpenApiRouter<Arc<App
         .routes(routes!(commit))
         .routes(routes!(refs))
         .routes(routes!(fetch))
-        .layer(DefaultBodyLimit::max(SYNC_BODY_LIMIT));
+        .layer(DefaultBodyLimit::max(scry_api::MAX_SYNC_BODY));
     api.merge(sync)
 }
 

@@ -18,6 +18,9 @@ pub const OBJECT_ID_LEN: usize = 64;
 pub const MAX_IDS: usize = 10_000;
 /// The most sealed bytes one upload batch (and one fetch answer) carries.
 pub const MAX_BATCH_BYTES: usize = 4 << 20;
+/// The largest request body of the sync routes: a batch's sealed bytes in base64 and JSON,
+/// with its nodes' children's ids (a batch of file nodes is mostly ids).
+pub const MAX_SYNC_BODY: usize = 8 << 20;
 /// The most ids one node may hold.
 pub const MAX_CHILDREN: usize = 65_536;
 /// How long an upload session stays open; unreferenced objects are collected after it.

@@ -9,7 +9,8 @@ use std::collections::{HashMap, HashSet};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use scry_api::{
-    CommitRequest, MAX_BATCH_BYTES, MAX_IDS, NewSyncSession, ObjectBatch, ObjectKind, SealedObject,
+    CommitRequest, MAX_BATCH_BYTES, MAX_IDS, MAX_SYNC_BODY, NewSyncSession, OBJECT_ID_LEN,
+    ObjectBatch, ObjectKind, SealedObject,
 };
 
 use super::plan::{Plan, Planned};
@@ -58,9 +59,10 @@ pub enum Step {
     Committing,
 }
 
-/// Room for JSON and base64 around a batch's sealed bytes is the service's; ours is this
-/// margin below its limit.
+/// A batch stays a margin below the service's limits on its sealed bytes and on its request
+/// body (a batch of file nodes is mostly their children's ids).
 const BATCH_BYTES: usize = MAX_BATCH_BYTES - 64 * 1024;
+const WIRE_BYTES: usize = MAX_SYNC_BODY - 64 * 1024;
 /// Commits tried (each after uploading what the last one named, or on a moved ref) before
 /// giving up.
 const COMMIT_ROUNDS: usize = 64;
@@ -230,46 +232,65 @@ struct Uploader<'a> {
 }
 
 impl Uploader<'_> {
-    /// Seals and sends `objects` in batches under the service's limit.
+    /// Seals and sends `objects` in batches under the service's limits.
     async fn upload(
         &mut self,
         objects: &[&Planned],
         progress: &mut (dyn FnMut(Step) + Send),
     ) -> Result<(), SyncError> {
-        let mut batch = Vec::new();
-        let mut bytes = 0;
-        for (i, object) in objects.iter().enumerate() {
-            let sealed = self.key.seal(&object.id, &object.plaintext);
-            bytes += sealed.len();
-            batch.push(SealedObject {
-                id: hex(&object.id),
-                kind: object.kind,
-                children: object.children.iter().map(hex).collect(),
-                body: BASE64.encode(&sealed),
+        for batch in batches(objects) {
+            let mut bytes = 0;
+            let sealed = batch
+                .iter()
+                .map(|object| {
+                    let sealed = self.key.seal(&object.id, &object.plaintext);
+                    bytes += sealed.len();
+                    SealedObject {
+                        id: hex(&object.id),
+                        kind: object.kind,
+                        children: object.children.iter().map(hex).collect(),
+                        body: BASE64.encode(&sealed),
+                    }
+                })
+                .collect();
+            self.remote
+                .client
+                .put_objects(
+                    self.remote.org,
+                    self.remote.repo,
+                    self.session,
+                    &ObjectBatch { objects: sealed },
+                )
+                .await?;
+            self.sent += bytes as u64;
+            progress(Step::Uploading {
+                sent: self.sent,
+                total: self.total,
             });
-            let next = objects.get(i + 1).map_or(0, |o| sealed_len(o));
-            if i + 1 == objects.len() || bytes + next > BATCH_BYTES {
-                self.remote
-                    .client
-                    .put_objects(
-                        self.remote.org,
-                        self.remote.repo,
-                        self.session,
-                        &ObjectBatch {
-                            objects: std::mem::take(&mut batch),
-                        },
-                    )
-                    .await?;
-                self.sent += bytes as u64;
-                bytes = 0;
-                progress(Step::Uploading {
-                    sent: self.sent,
-                    total: self.total,
-                });
-            }
         }
         Ok(())
     }
+}
+
+/// `objects` cut into consecutive batches, each under both of the service's limits.
+fn batches<'o, 'p>(objects: &'o [&'p Planned]) -> impl Iterator<Item = &'o [&'p Planned]> {
+    let mut rest = objects;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let (mut bytes, mut wire, mut n) = (0, 0, 0);
+        for object in rest {
+            let (b, w) = (sealed_len(object), wire_len(object));
+            if n > 0 && (bytes + b > BATCH_BYTES || wire + w > WIRE_BYTES) {
+                break;
+            }
+            (bytes, wire, n) = (bytes + b, wire + w, n + 1);
+        }
+        let (batch, tail) = rest.split_at(n);
+        rest = tail;
+        Some(batch)
+    })
 }
 
 /// The model as the service's ref shows it: the id itself when it is a plain name of up to
@@ -284,6 +305,12 @@ fn wire_model(model: &str) -> String {
     }
 }
 
+/// What an object adds to a batch's request body: its sealed bytes in base64, its id and its
+/// children's (quoted, with a comma), and room for the keys around them.
+fn wire_len(object: &Planned) -> usize {
+    4 * sealed_len(object).div_ceil(3) + (object.children.len() + 1) * (OBJECT_ID_LEN + 3) + 64
+}
+
 /// The sealed size of an object: a format byte, the epoch, the nonce, the tag.
 fn sealed_len(object: &Planned) -> usize {
     object.plaintext.len() + 1 + 4 + 24 + 16
@@ -291,6 +318,43 @@ fn sealed_len(object: &Planned) -> usize {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_stay_under_the_sealed_and_the_body_limits() {
+        let object = |kind, children: usize, plaintext: usize| Planned {
+            id: [7; 32],
+            kind,
+            children: vec![[1; 32]; children],
+            plaintext: vec![0; plaintext],
+        };
+        // Chunk records fill a batch by their sealed bytes; file nodes of a huge tree (many
+        // children) by their ids on the wire, long before their sealed bytes would.
+        let chunks: Vec<Planned> = (0..30_000)
+            .map(|_| object(ObjectKind::Chunk, 0, 360))
+            .collect();
+        let nodes: Vec<Planned> = (0..200)
+            .map(|_| object(ObjectKind::Node, 2_000, 64_000))
+            .collect();
+        for objects in [&chunks, &nodes] {
+            let refs: Vec<&Planned> = objects.iter().collect();
+            let cut: Vec<&[&Planned]> = batches(&refs).collect();
+            assert_eq!(cut.iter().map(|b| b.len()).sum::<usize>(), refs.len());
+            for batch in &cut {
+                let sealed: usize = batch.iter().map(|o| sealed_len(o)).sum();
+                let wire: usize = batch.iter().map(|o| wire_len(o)).sum();
+                assert!(
+                    sealed <= BATCH_BYTES && wire <= WIRE_BYTES,
+                    "{sealed} {wire}"
+                );
+            }
+            assert!(cut.len() > 1);
+        }
+        // One object over a limit still goes, alone.
+        let huge = object(ObjectKind::Node, 65_536, 2_100_000);
+        assert_eq!(batches(&[&huge]).count(), 1);
+    }
+
     #[test]
     fn any_model_id_reaches_the_service_as_a_plain_name() {
         assert_eq!(
