@@ -6,6 +6,9 @@ use scry_api::*;
 
 use crate::{Body, Client, Result, api_error, decode};
 
+/// How long a commit may take.
+const COMMIT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
 /// What a commit came to.
 #[derive(Clone, Debug)]
 pub enum Committed {
@@ -70,7 +73,9 @@ impl Client {
         request: &CommitRequest,
     ) -> Result<Committed> {
         let path = sync_path(org, repo, session, "commit");
+        // A commit walks what changed: a first sync of a large tree takes minutes.
         let answer = self
+            .with_timeout(self.timeout.max(COMMIT_TIMEOUT))
             .send_raw(Method::POST, &path, None, Body::ReplayableJson(request))
             .await?;
         if answer.status.is_success() {

@@ -33,6 +33,8 @@ pub struct Client {
     http: reqwest::Client,
     base: url::Url,
     token: Option<String>,
+    /// How long one request may take.
+    timeout: Duration,
     retries: u32,
     max_wait: Duration,
 }
@@ -82,7 +84,6 @@ impl ClientBuilder {
         }
         base.set_query(None);
         let http = reqwest::Client::builder()
-            .timeout(self.timeout)
             .connect_timeout(Duration::from_secs(10))
             .user_agent(concat!("scry-client/", env!("CARGO_PKG_VERSION")))
             .build()
@@ -91,6 +92,7 @@ impl ClientBuilder {
             http,
             base,
             token: self.token,
+            timeout: self.timeout,
             retries: self.retries,
             max_wait: self.max_wait,
         })
@@ -116,6 +118,15 @@ impl Client {
             timeout: Duration::from_secs(30),
             retries: 2,
             max_wait: Duration::from_secs(60),
+        }
+    }
+
+    /// This client with requests allowed to take up to `timeout` (a commit of a whole large
+    /// tree does).
+    pub fn with_timeout(&self, timeout: Duration) -> Client {
+        Client {
+            timeout,
+            ..self.clone()
         }
     }
 
@@ -191,7 +202,10 @@ impl Client {
         let idempotent = method != Method::POST || matches!(body, Body::ReplayableJson(_));
         let mut attempt = 0;
         loop {
-            let mut request = self.http.request(method.clone(), url.clone());
+            let mut request = self
+                .http
+                .request(method.clone(), url.clone())
+                .timeout(self.timeout);
             if let Some(token) = &self.token {
                 request = request.bearer_auth(token);
             }
