@@ -12,6 +12,7 @@ scry=$(realpath "${1:-target/release/scry}")
 server_bin=$(realpath "${2:-target/release/scry-server}")
 work=$(mktemp -d)
 cleanup() {
+  [ -s "$work/errors" ] && tail -c 2000 "$work/errors" >&2
   [ -n "${server:-}" ] && kill "$server" 2>/dev/null && wait "$server" 2>/dev/null
   rm -rf "$work"
 }
@@ -50,7 +51,8 @@ export SCRY_SERVER=$base SCRY_API_KEY=$key SCRY_INDEX_DIR=$work/index XDG_CONFIG
   DBUS_SESSION_BUS_ADDRESS=unix:path=/nonexistent/bench-bus
 cd "$work/tree"
 # -I: the working directory is a Python tree whose modules must not shadow the interpreter's.
-seconds() { python3 -I -c 'import sys,time,subprocess; t=time.monotonic(); r=subprocess.run(sys.argv[1:], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL); sys.stderr.write(f"{time.monotonic()-t:.3f}\n"); sys.stdout.buffer.write(r.stdout); sys.exit(r.returncode)' "$@"; }
+# The seconds go to stderr; a failed command's error to $work/errors, shown at exit.
+seconds() { python3 -I -c 'import sys,time,subprocess; t=time.monotonic(); r=subprocess.run(sys.argv[2:], stdout=subprocess.PIPE, stderr=subprocess.PIPE); sys.stderr.write(f"{time.monotonic()-t:.3f}\n"); sys.stdout.buffer.write(r.stdout); r.returncode and open(sys.argv[1], "ab").write(r.stderr); sys.exit(r.returncode)' "$work/errors" "$@"; }
 median() { python3 -I -c 'import statistics,sys; print(f"{statistics.median(float(x) for x in sys.argv[1:]):.3f}")' "$@"; }
 
 "$scry" index . 2>/dev/null
