@@ -775,3 +775,67 @@ fn an_owner_restores_the_org_key_on_a_new_device_from_its_recovery_key() {
         "the org's own key again: {synced}"
     );
 }
+
+#[test]
+fn a_sync_killed_anywhere_converges_when_run_again() {
+    let s = service();
+    let m = Machine::new();
+    for i in 0..300 {
+        let path = m.workspace.path().join(format!("pkg/mod{i}.py"));
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let text = format!(
+            "def handler_{i}(request):\n    return request.get('id{i}')\n\n\n\
+             def render_{i}(items):\n    return ', '.join(str(x) for x in items[{i}:])\n"
+        );
+        std::fs::write(path, text).unwrap();
+    }
+    m.ok(&s, &["sync", "enable", "--repo", "web"]);
+    m.ok(&s, &["index"]);
+
+    // Killed at moments spread over a sync (planning, negotiating, uploading, committing,
+    // keeping the tree), then run again: each time the account ends up with exactly the tree.
+    for (round, delay_ms) in [0u64, 10, 30, 60, 100, 150, 250, 400]
+        .into_iter()
+        .enumerate()
+    {
+        edit(
+            m.workspace.path(),
+            &format!("pkg/mod{round}.py"),
+            "return request",
+            "return request or {}",
+        );
+        let mut child = m
+            .command(&s, &["sync", "--json"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        let _ = child.kill();
+        child.wait().unwrap();
+        m.sync_json(&s, &[]);
+        let settled = m.sync_json(&s, &["--dry-run"]);
+        assert_eq!(settled["objects_uploaded"], 0, "round {round}: {settled}");
+        assert_eq!(
+            s.repo_chunks("web"),
+            settled["chunks"].as_i64(),
+            "round {round}: the count is exact"
+        );
+    }
+    // Another machine with the same files (and the same org key) finds its whole tree there.
+    let other = Machine::new();
+    let copy = |from: &Path, to: &Path| {
+        for entry in std::fs::read_dir(from.join("pkg")).unwrap() {
+            let entry = entry.unwrap();
+            std::fs::create_dir_all(to.join("pkg")).unwrap();
+            std::fs::copy(entry.path(), to.join("pkg").join(entry.file_name())).unwrap();
+        }
+        for f in ["src/parse.py", "src/store.rs"] {
+            std::fs::copy(from.join(f), to.join(f)).unwrap();
+        }
+    };
+    copy(m.workspace.path(), other.workspace.path());
+    other.ok(&s, &["sync", "enable", "--repo", "web"]);
+    let fresh = other.sync_json(&s, &["--dry-run"]);
+    assert_eq!(fresh["objects_uploaded"], 0, "the same root: {fresh}");
+}
