@@ -50,6 +50,23 @@ pub(super) async fn key_epoch(tx: &mut Transaction<'static, Any>, org_id: &str) 
         .try_get("key_epoch")?)
 }
 
+/// Who registered `recipient` (a user or an API key); not found when it is not the org's.
+async fn recipient_owner(
+    tx: &mut Transaction<'static, Any>,
+    org_id: &str,
+    recipient: &str,
+) -> Result<String> {
+    Ok(
+        sqlx::query("SELECT owner FROM recipients WHERE org_id = $1 AND id = $2")
+            .bind(org_id)
+            .bind(recipient)
+            .fetch_optional(&mut **tx)
+            .await?
+            .ok_or(StoreError::NotFound)?
+            .try_get("owner")?,
+    )
+}
+
 #[async_trait]
 impl RecipientKeys for SqlStore {
     async fn add_recipient(&self, t: &Tenant, new: &NewRecipient, now: i64) -> Result<Recipient> {
@@ -138,14 +155,7 @@ impl RecipientKeys for SqlStore {
                 key.epoch
             )));
         }
-        let owner: String =
-            sqlx::query("SELECT owner FROM recipients WHERE org_id = $1 AND id = $2")
-                .bind(&t.org_id)
-                .bind(recipient)
-                .fetch_optional(&mut *tx)
-                .await?
-                .ok_or(StoreError::NotFound)?
-                .try_get("owner")?;
+        let owner = recipient_owner(&mut tx, &t.org_id, recipient).await?;
         // One key per epoch: the first copy goes to its maker's own recipient (two devices
         // making one at once: the second is refused and waits for a copy); after that, only a
         // holder hands it on.
@@ -248,14 +258,7 @@ impl RecipientKeys for SqlStore {
     async fn remove_recipient(&self, t: &Tenant, recipient: &str, now: i64) -> Result<()> {
         let mut tx = self.org_tx(t, true).await?;
         lock_org(&mut tx, &t.org_id).await?;
-        let owner: String =
-            sqlx::query("SELECT owner FROM recipients WHERE org_id = $1 AND id = $2")
-                .bind(&t.org_id)
-                .bind(recipient)
-                .fetch_optional(&mut *tx)
-                .await?
-                .ok_or(StoreError::NotFound)?
-                .try_get("owner")?;
+        let owner = recipient_owner(&mut tx, &t.org_id, recipient).await?;
         if owner != t.actor && t.role < Role::Admin {
             return Err(StoreError::Forbidden(
                 "only its owner or an admin removes a recipient".into(),
