@@ -950,24 +950,9 @@ async fn a_key_revoked_mid_sync_commits_nothing(backend: Backend) {
 
     // The key's next sync has uploaded everything when the key is revoked.
     let v2 = tree(&[("a.rs", &["fn a", "fn b"]), ("b.rs", &["fn c"])]);
-    let session = h.open_sync(&org, &repo, &key, "main", &v2).await;
-    let at = format!(
-        "/v1/orgs/{org}/repos/{repo}/index/sessions/{}",
-        session.body["id"].as_str().unwrap()
-    );
-    let missing = h
-        .post(&format!("{at}/missing"), &key, json!({"ids": v2.ids()}))
-        .await;
-    let wanted = v2.objects_of(missing.body["missing"].as_array().unwrap());
-    let put = h
-        .call(
-            "PUT",
-            &format!("{at}/objects"),
-            Some(&key),
-            Some(json!({"objects": wanted})),
-        )
-        .await;
-    assert_eq!(put.status, StatusCode::OK, "{}", put.body);
+    let Ok(at) = h.upload(&org, &repo, &key, "main", &v2).await else {
+        panic!("the session was refused")
+    };
     let revoked = h
         .call(
             "DELETE",

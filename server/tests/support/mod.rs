@@ -651,9 +651,31 @@ impl Harness {
         tree: &Tree,
         base: i64,
     ) -> Reply {
+        let at = match self.upload(org, repo, token, ref_name, tree).await {
+            Ok(at) => at,
+            Err(refused) => return refused,
+        };
+        self.post(
+            &format!("{at}/commit"),
+            token,
+            json!({"base_generation": base, "model": "scry-static-v3"}),
+        )
+        .await
+    }
+
+    /// Opens a session for `tree` and uploads what the service lacks of it: the session's
+    /// path, or the session's reply when it was refused.
+    pub async fn upload(
+        &self,
+        org: &str,
+        repo: &str,
+        token: &str,
+        ref_name: &str,
+        tree: &Tree,
+    ) -> Result<String, Reply> {
         let session = self.open_sync(org, repo, token, ref_name, tree).await;
         if session.status != StatusCode::CREATED {
-            return session;
+            return Err(session);
         }
         let at = format!(
             "/v1/orgs/{org}/repos/{repo}/index/sessions/{}",
@@ -675,11 +697,6 @@ impl Harness {
                 .await;
             assert_eq!(put.status, StatusCode::OK, "{}", put.body);
         }
-        self.post(
-            &format!("{at}/commit"),
-            token,
-            json!({"base_generation": base, "model": "scry-static-v3"}),
-        )
-        .await
+        Ok(at)
     }
 }
