@@ -822,6 +822,14 @@ fn a_sync_killed_anywhere_converges_when_run_again() {
             "round {round}: the count is exact"
         );
     }
+    // The tree kept from the last sync damaged: the next sync plans everything and finds it
+    // all there.
+    let kept = find_file(m.index.path(), "sync-tree.bin").expect("a kept tree");
+    std::fs::write(&kept, b"\xffnot a tree").unwrap();
+    let replanned = m.sync_json(&s, &[]);
+    assert_eq!(replanned["objects_uploaded"], 0, "{replanned}");
+    assert_eq!(s.repo_chunks("web"), replanned["chunks"].as_i64());
+
     // Another machine with the same files (and the same org key) finds its whole tree there.
     let other = Machine::new();
     let copy = |from: &Path, to: &Path| {
@@ -838,4 +846,19 @@ fn a_sync_killed_anywhere_converges_when_run_again() {
     other.ok(&s, &["sync", "enable", "--repo", "web"]);
     let fresh = other.sync_json(&s, &["--dry-run"]);
     assert_eq!(fresh["objects_uploaded"], 0, "the same root: {fresh}");
+}
+
+/// The first file called `name` under `dir`.
+fn find_file(dir: &Path, name: &str) -> Option<std::path::PathBuf> {
+    for entry in std::fs::read_dir(dir).ok()? {
+        let path = entry.ok()?.path();
+        if path.is_dir() {
+            if let Some(found) = find_file(&path, name) {
+                return Some(found);
+            }
+        } else if path.file_name().is_some_and(|n| n == name) {
+            return Some(path);
+        }
+    }
+    None
 }
