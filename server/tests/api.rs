@@ -783,7 +783,7 @@ async fn usage_is_recorded_per_day(backend: Backend) {
     assert_eq!(
         usage.body,
         json!([
-            {"day": "2026-11-22", "requests": 6, "repos_created": 1, "chunks_stored": 1200},
+            {"day": "2026-11-22", "requests": 7, "repos_created": 1, "chunks_stored": 1200},
             {"day": "2026-11-23", "requests": 2, "repos_created": 1, "chunks_stored": 0},
         ])
     );

@@ -131,7 +131,7 @@ impl Api {
             let (status, put) = self.call("PUT", &format!("{at}/objects"), objects).await?;
             assert_eq!(status, 200, "{put}");
         }
-        let commit = json!({"base_generation": base, "model": "scry-static-v3"});
+        let commit = json!({"base_generation": base, "model": "scry-static-v3", "key_epoch": 1});
         self.call("POST", &format!("{at}/commit"), commit).await
     }
 }

@@ -80,7 +80,7 @@ async fn a_commit_needs_the_whole_tree_and_replays_idempotently(backend: Backend
             .iter()
             .all(|r| r["status"] == "stored")
     );
-    let commit = json!({"base_generation": 0, "model": "scry-static-v3"});
+    let commit = json!({"base_generation": 0, "model": "scry-static-v3", "key_epoch": 1});
     let refused = h.post(&format!("{at}/commit"), &a, commit.clone()).await;
     assert_eq!(refused.status, StatusCode::CONFLICT, "{}", refused.body);
     assert_eq!(refused.code(), "missing_objects");
@@ -451,7 +451,7 @@ async fn sync_is_private_to_the_org_and_needs_a_member(backend: Backend) {
         (
             "POST",
             format!("{base}/sessions/{session}/commit"),
-            Some(json!({"base_generation": 1, "model": "m"})),
+            Some(json!({"base_generation": 1, "model": "m", "key_epoch": 1})),
         ),
     ] {
         let r = h.call(method, &path, Some(&m), body).await;
@@ -614,7 +614,7 @@ async fn bad_batches_are_refused_whole(backend: Backend) {
         .post(
             &format!("{at}/commit"),
             &a,
-            json!({"base_generation": -1, "model": "m"}),
+            json!({"base_generation": -1, "model": "m", "key_epoch": 1}),
         )
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
@@ -898,6 +898,11 @@ async fn a_commit_under_a_new_key_retires_what_older_keys_sealed(backend: Backen
             .await;
         assert_eq!(put.status, StatusCode::CREATED, "{}", put.body);
     }
+    // Ann's sync under epoch 1 has uploaded everything when Bob is removed.
+    let racing = tree(&[("a.rs", &["fn a", "fn b", "fn e"]), ("b.rs", &["fn c"])]);
+    let Ok(at) = h.upload(&org, &repo, &a, "main", &racing).await else {
+        panic!("the session was refused")
+    };
     let removed = h
         .call(
             "DELETE",
@@ -908,6 +913,22 @@ async fn a_commit_under_a_new_key_retires_what_older_keys_sealed(backend: Backen
         .await;
     assert_eq!(removed.status, StatusCode::NO_CONTENT);
     assert_eq!(h.get(&base, &a).await.body["epoch"], 2);
+    // Bob holds epoch 1's key: what it sealed must not become live after he left.
+    let late = json!({"base_generation": 1, "model": "scry-static-v3", "key_epoch": 1});
+    let refused = h.post(&format!("{at}/commit"), &a, late).await;
+    assert_eq!(refused.status, StatusCode::CONFLICT, "{}", refused.body);
+    assert_eq!(refused.body["error"]["code"], "stale_key");
+    assert_eq!(refused.body["generation"], 1);
+    let refs = h
+        .get(&format!("/v1/orgs/{org}/repos/{repo}/index/refs"), &a)
+        .await;
+    let main = refs
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["ref"] == "main");
+    assert_eq!(main.unwrap()["root"], v1.root.as_str(), "nothing moved");
 
     // The first commit under the new key (new ids, a new ref name) retires both old refs:
     // their chunks leave the count, and their objects are collected like any dead ones.
@@ -966,7 +987,7 @@ async fn a_key_revoked_mid_sync_commits_nothing(backend: Backend) {
         .post(
             &format!("{at}/commit"),
             &key,
-            json!({"base_generation": 1, "model": "scry-static-v3"}),
+            json!({"base_generation": 1, "model": "scry-static-v3", "key_epoch": 1}),
         )
         .await;
     assert_eq!(commit.status, StatusCode::UNAUTHORIZED, "{}", commit.body);
@@ -992,7 +1013,7 @@ async fn a_key_revoked_mid_sync_commits_nothing(backend: Backend) {
         .post(
             &format!("{at}/commit"),
             &a,
-            json!({"base_generation": 1, "model": "scry-static-v3"}),
+            json!({"base_generation": 1, "model": "scry-static-v3", "key_epoch": 1}),
         )
         .await;
     assert_eq!(done.status, StatusCode::OK, "{}", done.body);

@@ -167,6 +167,16 @@ async fn commit(
             Vec::new(),
             generation,
         ),
+        Ok(CommitOutcome::StaleKey { epoch, generation }) => conflict(
+            "stale_key",
+            format!(
+                "the org's key moved to epoch {epoch} (someone who held it left), and these \
+                 objects are sealed under epoch {}; seal them under the new key and sync again",
+                body.key_epoch
+            ),
+            Vec::new(),
+            generation,
+        ),
         Err(e) => return Err(state.quota_refused(&t, e).await),
     })
 }

@@ -56,6 +56,12 @@ pub enum CommitOutcome {
     Stale {
         generation: i64,
     },
+    /// The objects were sealed under an older key than the org's current `epoch` (someone
+    /// who held that key left meanwhile); nothing changed.
+    StaleKey {
+        epoch: i64,
+        generation: i64,
+    },
 }
 
 /// The most missing ids a refused commit names.
@@ -283,6 +289,12 @@ impl Indexes for SqlStore {
         if request.base_generation != generation {
             return Ok(CommitOutcome::Stale { generation });
         }
+        // Checked under the org's lock: a rotation cannot land between this and the commit,
+        // so nothing sealed under a key a departed member holds becomes live after they left.
+        let epoch = super::recipients::key_epoch(&mut tx, &t.org_id).await?;
+        if request.key_epoch != epoch {
+            return Ok(CommitOutcome::StaleKey { epoch, generation });
+        }
         let held = repo_chunks(&mut tx, t, repo).await?;
         let raised = match shift(&mut tx, t, repo, &root, 1, now).await? {
             Shifted::Done { chunks } => chunks,
@@ -307,7 +319,6 @@ impl Indexes for SqlStore {
         };
         // Generations sealed under an older key than the org's current one are retired by
         // the first commit under the current key: their devices re-seal on their next sync.
-        let epoch = super::recipients::key_epoch(&mut tx, &t.org_id).await?;
         let mut retired = 0;
         for old in older_refs(&mut tx, t, repo, epoch, &ref_name).await? {
             match shift(&mut tx, t, repo, &old.root, -1, now).await? {

@@ -655,12 +655,21 @@ impl Harness {
             Ok(at) => at,
             Err(refused) => return refused,
         };
+        let epoch = self.key_epoch(org, token).await;
         self.post(
             &format!("{at}/commit"),
             token,
-            json!({"base_generation": base, "model": "scry-static-v3"}),
+            json!({"base_generation": base, "model": "scry-static-v3", "key_epoch": epoch}),
         )
         .await
+    }
+
+    /// The org's current key epoch, which a commit names.
+    pub async fn key_epoch(&self, org: &str, token: &str) -> i64 {
+        let listed = self.get(&format!("/v1/orgs/{org}/recipients"), token).await;
+        listed.body["epoch"]
+            .as_i64()
+            .unwrap_or_else(|| panic!("{}", listed.body))
     }
 
     /// Opens a session for `tree` and uploads what the service lacks of it: the session's

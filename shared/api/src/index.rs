@@ -136,6 +136,10 @@ pub struct CommitRequest {
     /// The model that embedded the chunks (`static:scry-code@2ea5a396…`): 1 to 100 of
     /// `A-Z a-z 0-9 . _ - / : @ +`.
     pub model: String,
+    /// The org key epoch the objects were sealed under. Anything else than the org's current
+    /// epoch is refused (409 `stale_key`): a key rotated during the sync (a member left) must
+    /// not see what is committed after.
+    pub key_epoch: i64,
 }
 
 /// A ref's current generation.
@@ -154,8 +158,9 @@ pub struct Generation {
     pub repo_chunks: i64,
 }
 
-/// 409 from `commit`: `missing_objects` (upload `missing`, then commit again) or
-/// `stale_generation` (the ref moved to `generation`: rebase and open a new session).
+/// 409 from `commit`: `missing_objects` (upload `missing`, then commit again),
+/// `stale_generation` (the ref moved to `generation`: rebase and open a new session) or
+/// `stale_key` (the org key was rotated: seal under the new key and sync again).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CommitConflict {

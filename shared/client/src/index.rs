@@ -21,6 +21,8 @@ pub enum Committed {
     },
     /// The ref moved on to `generation` since the base; nothing changed.
     Stale { generation: i64 },
+    /// The org's key was rotated since the objects were sealed; nothing changed.
+    StaleKey,
 }
 
 impl Client {
@@ -84,16 +86,20 @@ impl Client {
         let conflict = (answer.status == StatusCode::CONFLICT)
             .then(|| serde_json::from_slice::<CommitConflict>(&answer.body).ok())
             .flatten();
-        if let Some(c) = conflict {
-            return Ok(match c.error.code.as_str() {
-                "missing_objects" => Committed::Missing {
+        match conflict.as_ref().map(|c| c.error.code.as_str()) {
+            Some("missing_objects") => {
+                let c = conflict.expect("matched");
+                return Ok(Committed::Missing {
                     missing: c.missing,
                     generation: c.generation,
-                },
-                _ => Committed::Stale {
-                    generation: c.generation,
-                },
-            });
+                });
+            }
+            Some("stale_generation") => {
+                let generation = conflict.expect("matched").generation;
+                return Ok(Committed::Stale { generation });
+            }
+            Some("stale_key") => return Ok(Committed::StaleKey),
+            _ => {}
         }
         Err(api_error(&answer))
     }

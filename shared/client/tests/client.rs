@@ -437,6 +437,7 @@ async fn sealed_objects_sync_and_come_back_only_to_the_key() {
     let commit = CommitRequest {
         base_generation: 0,
         model: model.into(),
+        key_epoch: 1,
     };
     match alice
         .commit(&org.id, &repo.id, &session.id, &commit)
@@ -631,6 +632,35 @@ async fn a_sync_killed_mid_upload_resumes_without_resending() {
         pulled == expected,
         "the pulled index differs from the pushed one"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tree_sealed_under_a_replaced_key_is_not_committed() {
+    use scry_client::sealing::OrgKey;
+    use scry_client::sync::{self, Remote, SyncError};
+
+    let s = service().await;
+    let (alice, org) = s.syncing_org().await;
+    let repo = alice.create_repo(&org.id, "web").await.unwrap();
+    let remote = Remote {
+        client: &alice,
+        org: &org.id,
+        repo: &repo.id,
+        ref_name: "main",
+    };
+    // The org is at epoch 1; a key of another epoch (one rotated away meanwhile) uploads
+    // and is refused at the commit, which the workspace sync answers by sealing again.
+    let old = OrgKey::generate(2);
+    let plan = sync::plan(&big_snapshot(2, 3), &old);
+    let refused = sync::push(&remote, &plan, &old, false, &mut |_| {}).await;
+    assert!(matches!(refused, Err(SyncError::KeyRotated)), "{refused:?}");
+    assert!(alice.refs(&org.id, &repo.id).await.unwrap().is_empty());
+    let current = OrgKey::generate(1);
+    let plan = sync::plan(&big_snapshot(2, 3), &current);
+    let done = sync::push(&remote, &plan, &current, false, &mut |_| {})
+        .await
+        .unwrap();
+    assert_eq!(done.generation, 1);
 }
 
 /// One random change to a snapshot: an edit, a new file (sometimes one that looks like a

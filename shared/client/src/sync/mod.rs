@@ -43,6 +43,10 @@ pub enum SyncError {
     /// the whole index (the workspace sync does this by itself).
     #[error("the account lacks objects of the last sync; sync everything again")]
     PlanIncomplete,
+    /// The org's key was rotated while this sync sealed under the old one (someone who held
+    /// it left): the workspace sync takes the new key and seals again by itself.
+    #[error("the org's data key was replaced during the sync; sync again")]
+    KeyRotated,
     #[error("{path}: {source}")]
     Io {
         path: std::path::PathBuf,

@@ -142,6 +142,7 @@ pub async fn push(
         let request = CommitRequest {
             base_generation: base,
             model: wire_model(&plan.model),
+            key_epoch: i64::from(key.epoch()),
         };
         match client.commit(org, repo, &session.id, &request).await? {
             Committed::Done(generation) => {
@@ -169,6 +170,7 @@ pub async fn push(
             }
             // Another device moved this ref: ours is the whole tree, so it goes on top.
             Committed::Stale { generation } => base = generation,
+            Committed::StaleKey => return Err(SyncError::KeyRotated),
         }
     }
     Err(SyncError::Conflict(format!(

@@ -54,31 +54,40 @@ pub fn sync_workspace(
         .ok_or_else(|| SyncError::SignedOut(link.server.clone()))?;
     let client = Client::builder(&link.server).token(token).build()?;
     let runtime = runtime(root)?;
-    let key = org_key(&runtime, &client, &link.server, &link.org)?;
     let loaded = state::kept(&index_dir);
     let since = loaded.as_ref().map(|k| k.mark);
     let mut kept = loaded.unwrap_or_default();
-    let mut plan = match kept.plan(&snapshot(since)?, &key) {
-        Some(plan) => plan,
-        None => complete_plan(&mut kept, &mut snapshot, &key)?,
-    };
     let line = scry_core::repo::identify(root)
         .ok()
         .and_then(|c| c.line)
         .unwrap_or_else(|| "default".into());
-    let ref_name = hex(&key.object_id("ref", line.as_bytes()))[..32].to_string();
-    let remote = Remote {
-        client: &client,
-        org: &link.org,
-        repo: &link.repo,
-        ref_name: &ref_name,
+    let mut attempt = |kept: &mut Kept, progress: &mut (dyn FnMut(Step) + Send)| {
+        let key = org_key(&runtime, &client, &link.server, &link.org)?;
+        let mut plan = match kept.plan(&snapshot(since)?, &key) {
+            Some(plan) => plan,
+            None => complete_plan(kept, &mut snapshot, &key)?,
+        };
+        let ref_name = hex(&key.object_id("ref", line.as_bytes()))[..32].to_string();
+        let remote = Remote {
+            client: &client,
+            org: &link.org,
+            repo: &link.repo,
+            ref_name: &ref_name,
+        };
+        let pushed = match runtime.block_on(push(&remote, &plan, &key, dry_run, progress)) {
+            Err(SyncError::PlanIncomplete) if since.is_some() => {
+                plan = complete_plan(kept, &mut snapshot, &key)?;
+                runtime.block_on(push(&remote, &plan, &key, dry_run, progress))?
+            }
+            pushed => pushed?,
+        };
+        Ok::<_, SyncError>((plan, pushed))
     };
-    let pushed = match runtime.block_on(push(&remote, &plan, &key, dry_run, progress)) {
-        Err(SyncError::PlanIncomplete) if since.is_some() => {
-            plan = complete_plan(&mut kept, &mut snapshot, &key)?;
-            runtime.block_on(push(&remote, &plan, &key, dry_run, progress))?
-        }
-        pushed => pushed?,
+    // A key rotated during the sync: the next attempt takes the new key, and its tree (ids
+    // and ref name are keyed) is planned and sealed afresh.
+    let (plan, pushed) = match attempt(&mut kept, progress) {
+        Err(SyncError::KeyRotated) => attempt(&mut kept, progress)?,
+        done => done?,
     };
     if !dry_run {
         state::save_kept(&index_dir, &kept)?;
