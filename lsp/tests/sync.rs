@@ -730,6 +730,11 @@ fn an_owner_restores_the_org_key_on_a_new_device_from_its_recovery_key() {
     let recovery = recovery.trim().to_string();
     assert!(recovery.starts_with("SCRY-"), "{recovery}");
     assert!(said.contains("Keep it offline"), "{said}");
+    // Once per key: a second print is refused and prints nothing.
+    let again = lost.scry(&s, &["sync", "recovery-key"]);
+    let said = String::from_utf8_lossy(&again.stderr);
+    assert!(!again.status.success() && again.stdout.is_empty(), "{said}");
+    assert!(said.contains("written down already"), "{said}");
     let ci = Machine::new();
     let refused = ci.scry(&s, &["sync", "recovery-key"]);
     assert!(!refused.status.success(), "API keys print no recovery key");

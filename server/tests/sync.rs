@@ -748,6 +748,40 @@ async fn the_data_key_reaches_members_wrapped_and_moves_on_when_one_leaves(backe
             .all(|r| r["has_key"] == true)
     );
 
+    // The recovery key of an epoch is written down once, by an owner holding that key.
+    let recovery = format!("/v1/orgs/{org}/recovery-key");
+    for (token, body, status) in [
+        (
+            &b,
+            json!({"epoch": 1, "check": check(1)}),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            &a,
+            json!({"epoch": 1, "check": check(2)}),
+            StatusCode::CONFLICT,
+        ),
+        (
+            &a,
+            json!({"epoch": 2, "check": check(1)}),
+            StatusCode::CONFLICT,
+        ),
+        (
+            &a,
+            json!({"epoch": 1, "check": check(1)}),
+            StatusCode::NO_CONTENT,
+        ),
+        (
+            &a,
+            json!({"epoch": 1, "check": check(1)}),
+            StatusCode::CONFLICT,
+        ),
+    ] {
+        let r = h.post(&recovery, token, body).await;
+        assert_eq!(r.status, status, "{}", r.body);
+    }
+    assert_eq!(h.get(&base, &v).await.body["recovery_epoch"], 1);
+
     // Another org sees none of it.
     let (_, m) = h.user("mallory@example.com").await;
     h.org(&m, "evil").await;
@@ -770,6 +804,10 @@ async fn the_data_key_reaches_members_wrapped_and_moves_on_when_one_leaves(backe
     assert_eq!(removed.status, StatusCode::NO_CONTENT, "{}", removed.body);
     let listed = h.get(&base, &a).await;
     assert_eq!(listed.body["epoch"], 2);
+    assert_eq!(
+        listed.body["recovery_epoch"], 1,
+        "epoch 2's is not written down"
+    );
     let left: Vec<&str> = listed.body["recipients"]
         .as_array()
         .unwrap()

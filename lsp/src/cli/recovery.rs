@@ -5,7 +5,7 @@
 use std::io::{BufRead, Write};
 
 use anyhow::{Context, Result, bail};
-use scry_client::api::Role;
+use scry_client::api::{NewRecoveryKey, Role};
 use scry_client::credentials;
 use scry_client::sealing::OrgKey;
 use scry_client::sync::{self, keys};
@@ -13,7 +13,8 @@ use scry_client::sync::{self, keys};
 use super::account::{pick_org, runtime, signed_in};
 use super::output::shown;
 
-/// `scry sync recovery-key`: the key on `out`, what it is for on `err`. Owners only.
+/// `scry sync recovery-key`: the key on `out`, what it is for on `err`. Owners only, once per
+/// key epoch (the service records it before anything is printed).
 pub fn print(
     server: &str,
     org: Option<&str>,
@@ -36,13 +37,21 @@ pub fn print(
     }
     let key = sync::workspace::org_key(&runtime, &client, server, &org)
         .context("this device needs the org's data key first")?;
+    let issue = NewRecoveryKey {
+        epoch: i64::from(key.epoch()),
+        check: key.check(),
+    };
+    runtime
+        .block_on(client.issue_recovery_key(&org, &issue))
+        .context("the service did not record the recovery key, so it is not printed")?;
     writeln!(out, "{}", *key.to_recovery())?;
     writeln!(
         err,
         "This is the recovery key of org {org}'s data key (epoch {}, fingerprint {}). Keep it \
          offline, like a password: with it and a sign-in, anyone reads what the org syncs. If \
          every device that holds the key is lost, `scry sync recover` restores it from this. \
-         When the org moves to a new key (a member or key removed), write down the new one.",
+         It is printed once: write it down now. When the org moves to a new key (a member or \
+         key removed), write down the new one.",
         key.epoch(),
         key.fingerprint()
     )?;

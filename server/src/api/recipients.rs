@@ -6,6 +6,7 @@ pub(super) fn routes(api: OpenApiRouter<Arc<AppState>>) -> OpenApiRouter<Arc<App
     api.routes(routes!(add_recipient, list_recipients))
         .routes(routes!(remove_recipient))
         .routes(routes!(put_wrapped_key, get_wrapped_key))
+        .routes(routes!(issue_recovery_key))
 }
 
 /// Registers the caller's public key (viewers and up; a device at `scry sync enable`, an API
@@ -124,4 +125,24 @@ async fn get_wrapped_key(
     let t = state.authorize(&who, &org, Role::Viewer).await?;
     check_id("rcpt", &recipient)?;
     Ok(axum::Json(state.store.wrapped_key(&t, &recipient).await?))
+}
+
+/// Records that an owner writes down the recovery key of the org's current key epoch, proving
+/// it holds that key by its check. Once per epoch (409 after that): the org knows how many
+/// copies of its key exist outside its devices, and the audit log says whose.
+#[utoipa::path(post, path = "/v1/orgs/{org}/recovery-key", tag = "sync", security(("bearer" = [])),
+    params(("org" = String, Path)), request_body = NewRecoveryKey,
+    responses((status = 204), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 429, body = ErrorBody)))]
+async fn issue_recovery_key(
+    State(state): State<Arc<AppState>>,
+    who: Principal,
+    Path(org): Path<String>,
+    Json(body): Json<NewRecoveryKey>,
+) -> Result<StatusCode, ApiError> {
+    let t = state.authorize(&who, &org, Role::Owner).await?;
+    state
+        .store
+        .issue_recovery_key(&t, &body, state.clock.now())
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -4,7 +4,7 @@
 //! someone who could hold the key leaves.
 
 use super::*;
-use scry_api::{NewRecipient, Recipient, Recipients, WrappedKey};
+use scry_api::{NewRecipient, NewRecoveryKey, Recipient, Recipients, WrappedKey};
 
 #[async_trait]
 pub trait RecipientKeys: Send + Sync {
@@ -26,6 +26,9 @@ pub trait RecipientKeys: Send + Sync {
     async fn wrapped_key(&self, t: &Tenant, recipient: &str) -> Result<WrappedKey>;
     /// Removes a recipient (its owner, or an admin); the key epoch moves on if it held a key.
     async fn remove_recipient(&self, t: &Tenant, recipient: &str, now: i64) -> Result<()>;
+    /// Records that the current epoch's recovery key is written down (once per epoch; the
+    /// check proves the caller holds that key). Owners only: the caller checks the role.
+    async fn issue_recovery_key(&self, t: &Tenant, key: &NewRecoveryKey, now: i64) -> Result<()>;
 }
 
 const RECIPIENT_COLUMNS: &str = "r.id, r.owner, r.public_key, r.label, r.created_at";
@@ -136,7 +139,16 @@ impl RecipientKeys for SqlStore {
             .iter()
             .map(|r| recipient_from(r, r.try_get::<i64, _>("wrapped")? > 0))
             .collect::<Result<_>>()?;
-        Ok(Recipients { epoch, recipients })
+        let recovery_epoch = sqlx::query("SELECT recovery_epoch FROM orgs WHERE id = $1")
+            .bind(&t.org_id)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get("recovery_epoch")?;
+        Ok(Recipients {
+            epoch,
+            recipients,
+            recovery_epoch,
+        })
     }
 
     async fn put_wrapped_key(
@@ -274,6 +286,51 @@ impl RecipientKeys for SqlStore {
             now,
         )
         .await
+    }
+
+    async fn issue_recovery_key(&self, t: &Tenant, key: &NewRecoveryKey, now: i64) -> Result<()> {
+        let mut tx = self.org_tx(t, true).await?;
+        lock_org(&mut tx, &t.org_id).await?;
+        let epoch = key_epoch(&mut tx, &t.org_id).await?;
+        if key.epoch != epoch {
+            return Err(StoreError::Conflict(format!(
+                "the org's key epoch is {epoch}, not {}: its key was replaced",
+                key.epoch
+            )));
+        }
+        let held: i64 = sqlx::query(
+            "SELECT COUNT(*) AS n FROM wrapped_keys WHERE org_id = $1 AND epoch = $2 \
+             AND key_check = $3",
+        )
+        .bind(&t.org_id)
+        .bind(epoch)
+        .bind(&key.check)
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get("n")?;
+        if held == 0 {
+            return Err(StoreError::Conflict(
+                "that is not the org's current key (its check matches no copy)".into(),
+            ));
+        }
+        let issued = sqlx::query(
+            "UPDATE orgs SET recovery_epoch = $1 WHERE id = $2 \
+             AND (recovery_epoch IS NULL OR recovery_epoch <> $1)",
+        )
+        .bind(epoch)
+        .bind(&t.org_id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if issued == 0 {
+            return Err(StoreError::Conflict(format!(
+                "the recovery key of the org's key epoch {epoch} was written down already (the \
+                 audit log says by whom and when); the next key, after a member or key leaves, \
+                 gets its own"
+            )));
+        }
+        let details = json!({"epoch": epoch});
+        commit_with(tx, t, "org.recovery_key_issued", &t.org_id, details, now).await
     }
 }
 

@@ -216,6 +216,18 @@ pub struct Recipients {
     /// epoch's key.
     pub epoch: i64,
     pub recipients: Vec<Recipient>,
+    /// The epoch whose recovery key an owner wrote down (once per epoch), if any.
+    pub recovery_epoch: Option<i64>,
+}
+
+/// `POST /v1/orgs/{org}/recovery-key`: an owner is about to write down the recovery key of
+/// `epoch` (the current one), proving it holds that key by its check. Once per epoch.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct NewRecoveryKey {
+    pub epoch: i64,
+    pub check: String,
 }
 
 /// `PUT …/recipients/{id}/key` and its `GET`: the data key of `epoch`, wrapped to the

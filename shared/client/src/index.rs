@@ -179,6 +179,13 @@ impl Client {
         }
     }
 
+    /// Tells the service an owner writes down the recovery key of `key.epoch`: `conflict`
+    /// once it was, for that epoch.
+    pub async fn issue_recovery_key(&self, org: &str, key: &NewRecoveryKey) -> Result<()> {
+        let path = ["v1", "orgs", org, "recovery-key"];
+        self.call_empty(Method::POST, &path, Body::Json(key)).await
+    }
+
     pub async fn remove_recipient(&self, org: &str, recipient: &str) -> Result<()> {
         let path = ["v1", "orgs", org, "recipients", recipient];
         self.call_empty(Method::DELETE, &path, Body::<()>::None)
