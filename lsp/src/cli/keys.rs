@@ -11,7 +11,7 @@ use scry_client::sync::{self, SyncError};
 use serde_json::json;
 
 use super::account::{pick_org, runtime, signed_in};
-use super::output::shown;
+use super::output::{ago, shown};
 
 /// `scry keys create`: the key on `out` (once; nothing keeps it), what to do with it on `err`.
 pub fn create(
@@ -83,10 +83,11 @@ pub fn list(server: &str, org: Option<&str>, json: bool, out: &mut impl Write) -
         writeln!(out, "{}", json!(keys))?;
         return Ok(());
     }
+    let now = scry_client::sync::workspace::now();
     for k in &keys {
         let used = k
             .last_used_at
-            .map_or_else(|| "never used".into(), |t| format!("last used {t}"));
+            .map_or_else(|| "never used".into(), |t| format!("used {}", ago(t, now)));
         writeln!(
             out,
             "{}  {:<24} {:<7} {used}",

@@ -15,7 +15,7 @@ use scry_core::model::ModelChoice;
 use serde_json::json;
 
 use super::account::{pick_org, runtime, signed_in};
-use super::output::shown;
+use super::output::{ago, shown, utc};
 use super::{open_index, progress, update};
 
 /// `scry sync enable`: links the workspace to a repository of an organisation (creating it),
@@ -205,12 +205,12 @@ pub fn status(root: &Path, json: bool, out: &mut impl Write) -> Result<()> {
     match last {
         Some(e) => writeln!(
             out,
-            "last sync: generation {} of {}, {} objects / {} sent, {} s ago",
+            "last sync: generation {} of {}, {} objects / {} sent, {}",
             e.generation,
             shown(&e.line),
             e.objects_uploaded,
             human_bytes(e.bytes_uploaded),
-            (sync::workspace::now() - e.at).max(0)
+            ago(e.at, sync::workspace::now())
         )?,
         None => writeln!(out, "last sync: never")?,
     }
@@ -226,7 +226,7 @@ pub fn log(root: &Path, json: bool, out: &mut impl Write) -> Result<()> {
             writeln!(
                 out,
                 "{}  {} {} gen {}  {} objects  {}  {} files ({} excluded)",
-                e.at,
+                utc(e.at),
                 e.repo,
                 shown(&e.line),
                 e.generation,
