@@ -102,7 +102,7 @@ echo "without the kept tree: edit sync median $(median "${full_t[@]}") s; no-op 
 db=$work/data/scry-server.db
 sqlite3 "$db" "PRAGMA wal_checkpoint(TRUNCATE);" >/dev/null
 read -r objects body chunks <<<"$(sqlite3 -separator ' ' "$db" \
-  "SELECT COUNT(*), SUM(LENGTH(body)), SUM(kind = 'chunk') FROM index_objects")"
+  "SELECT COUNT(*), SUM(LENGTH(body)), SUM(chunks) FROM index_objects")"
 size=$(stat -c %s "$db")
-echo "stored: $objects objects ($chunks chunk records), sealed bodies $body B = $((body / chunks)) B/chunk; database file $size B = $((size / chunks)) B/chunk (with older generations' objects kept a day)"
+echo "stored: $objects objects ($chunks chunk records, live or not), sealed bodies $body B = $((body / chunks)) B/chunk; database file $size B = $((size / chunks)) B/chunk (with older generations' objects kept a day)"
 echo "server RSS after the first sync: $((rss / 1024)) MB"

@@ -288,7 +288,7 @@ fn a_workspace_syncs_sealed_only_when_enabled_and_only_what_changed() {
         (Some(1), Some(0))
     );
 
-    // One function edited: its chunk, its file, its bucket and the root.
+    // One function edited: its file's records, its file node, its bucket and the root.
     edit(
         m.workspace.path(),
         "src/store.rs",
@@ -298,9 +298,10 @@ fn a_workspace_syncs_sealed_only_when_enabled_and_only_what_changed() {
     let edited = m.sync_json(&s, &[]);
     assert_eq!(edited["generation"], 2);
     let sent = edited["objects_uploaded"].as_i64().unwrap();
-    assert!((2..=5).contains(&sent), "{edited}");
+    assert_eq!(sent, 4, "{edited}");
     assert!(
-        edited["bytes_uploaded"].as_i64().unwrap() < first["bytes_uploaded"].as_i64().unwrap() / 2
+        edited["bytes_uploaded"].as_i64().unwrap() < first["bytes_uploaded"].as_i64().unwrap(),
+        "{edited} {first}"
     );
     assert_eq!(s.repo_chunks("web"), Some(chunks));
 
@@ -699,10 +700,10 @@ fn a_key_made_with_scry_keys_syncs_from_bare_machines_at_once() {
     );
     assert!(!Machine::ci(&secret).scry(&s, &["whoami"]).status.success());
     let resealed = laptop.sync_json(&s, &[]);
-    // Every chunk, both files, their buckets (which the new key may group otherwise), the root.
-    let chunks = made["chunks"].as_i64().unwrap();
+    // Both files' records and nodes, their buckets (which the new key may group otherwise),
+    // the root.
     let sent = resealed["objects_uploaded"].as_i64().unwrap();
-    assert!((chunks + 4..=chunks + 5).contains(&sent), "{resealed}");
+    assert!((6..=7).contains(&sent), "{resealed}");
     assert_eq!(
         s.repo_chunks("web"),
         made["chunks"].as_i64(),

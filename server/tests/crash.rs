@@ -206,7 +206,8 @@ async fn assert_counts_exact(raw: &AnyPool, repo: &str) {
         .unwrap()
         .get("chunks");
     let live: i64 = sqlx::query(
-        "SELECT COUNT(*) AS n FROM index_objects WHERE repo_id = $1 AND kind = 'chunk' AND live > 0",
+        "SELECT CAST(COALESCE(SUM(chunks), 0) AS BIGINT) AS n FROM index_objects \
+         WHERE repo_id = $1 AND kind = 'records' AND live > 0",
     )
     .bind(repo)
     .fetch_one(raw)

@@ -550,7 +550,11 @@ async fn bad_batches_are_refused_whole(backend: Backend) {
         s.body["id"].as_str().unwrap()
     );
     let id = support::object_id("x");
-    let chunk = |id: &str, body: &str| json!({"id": id, "kind": "chunk", "body": body});
+    let chunk =
+        |id: &str, body: &str| json!({"id": id, "kind": "records", "chunks": 1, "body": body});
+    let declaring = |kind: &str, chunks: i64, body: &str| json!({"id": id, "kind": kind, "chunks": chunks, "body": body});
+    // 0.9 MiB sealed: at least 225 chunks of records.
+    let body = "A".repeat(900 * 1024 / 3 * 4);
     let huge = "A".repeat(((1 << 20) + 3) / 3 * 4 + 4);
     for (objects, expected) in [
         (json!([chunk("ABC", "AA==")]), StatusCode::BAD_REQUEST),
@@ -564,7 +568,24 @@ async fn bad_batches_are_refused_whole(backend: Backend) {
             StatusCode::BAD_REQUEST,
         ),
         (
-            json!([{"id": id, "kind": "chunk", "children": [id], "body": "AA=="}]),
+            json!([{"id": id, "kind": "records", "chunks": 1, "children": [id], "body": "AA=="}]),
+            StatusCode::BAD_REQUEST,
+        ),
+        // The chunks a records object declares must fit its size; a node declares none.
+        (
+            json!([declaring("records", 0, "AA==")]),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            json!([declaring("records", 2, "AA==")]),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            json!([declaring("records", 224, &body)]),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            json!([declaring("node", 1, "AA==")]),
             StatusCode::BAD_REQUEST,
         ),
         (
@@ -585,9 +606,11 @@ async fn bad_batches_are_refused_whole(backend: Backend) {
         assert!(r.body["error"]["code"].is_string());
     }
     // Five objects of 0.9 MiB: over a batch's 4 MiB.
-    let body = "A".repeat(900 * 1024 / 3 * 4);
     let many: Vec<Value> = (0..5)
-        .map(|i| chunk(&support::object_id(&format!("big{i}")), &body))
+        .map(|i| {
+            let id = support::object_id(&format!("big{i}"));
+            json!({"id": id, "kind": "records", "chunks": 300, "body": body})
+        })
         .collect();
     let r = h
         .call(

@@ -8,9 +8,6 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use super::*;
 use crate::store::{CommitOutcome, Quota, StoredObject};
 
-/// The largest single sealed object (a node of a huge directory, a huge chunk record).
-const MAX_OBJECT_BYTES: usize = 1 << 20;
-
 pub(super) fn routes(api: OpenApiRouter<Arc<AppState>>) -> OpenApiRouter<Arc<AppState>> {
     let sync = OpenApiRouter::new()
         .routes(routes!(open_session))
@@ -223,6 +220,7 @@ async fn fetch(
             id: o.id,
             kind: o.kind,
             children: o.children,
+            chunks: o.chunks,
             body: BASE64.encode(o.body),
         })
         .collect();
@@ -271,9 +269,9 @@ fn decode_batch(batch: ObjectBatch) -> Result<Vec<StoredObject>, ApiError> {
                 o.id
             )));
         }
-        if o.kind == ObjectKind::Chunk && !o.children.is_empty() {
+        if o.kind == ObjectKind::Records && !o.children.is_empty() {
             return Err(ApiError::bad_request(format!(
-                "object {}: a chunk has no children",
+                "object {}: records have no children",
                 o.id
             )));
         }
@@ -287,6 +285,7 @@ fn decode_batch(batch: ObjectBatch) -> Result<Vec<StoredObject>, ApiError> {
                 o.id
             )));
         }
+        check_declared_chunks(&o, body.len())?;
         total += body.len();
         if total > MAX_BATCH_BYTES {
             return Err(ApiError::new(
@@ -299,8 +298,30 @@ fn decode_batch(batch: ObjectBatch) -> Result<Vec<StoredObject>, ApiError> {
             id: o.id,
             kind: o.kind,
             children: o.children,
+            chunks: o.chunks,
             body,
         });
     }
     Ok(out)
+}
+
+/// The chunks a records object declares, which the quota counts: what is sealed cannot be
+/// counted, so the count must fit the size (at most one chunk per byte, at least one per
+/// [`MAX_BYTES_PER_CHUNK`]); a node declares none.
+fn check_declared_chunks(o: &SealedObject, sealed: usize) -> Result<(), ApiError> {
+    let fits = match o.kind {
+        ObjectKind::Node => o.chunks == 0,
+        ObjectKind::Records => {
+            let least = sealed.div_ceil(MAX_BYTES_PER_CHUNK).max(1) as i64;
+            (least..=sealed as i64).contains(&o.chunks)
+        }
+    };
+    if fits {
+        return Ok(());
+    }
+    Err(ApiError::bad_request(format!(
+        "object {}: declares {} chunks in {sealed} sealed bytes (records hold 1 per {} bytes at \
+         most and 1 per byte at least; nodes none)",
+        o.id, o.chunks, MAX_BYTES_PER_CHUNK
+    )))
 }

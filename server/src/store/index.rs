@@ -5,8 +5,8 @@
 //! refs whose root it is. A commit raises the new root and lowers the old one; a count that
 //! crosses zero carries on to the children, so a commit costs what changed, not the size of
 //! the tree. A live node's subtree is therefore always complete (it was checked when the node
-//! came alive), and the repository's distinct live chunks, which the chunk quota counts, are
-//! kept exactly in `repos.chunks` by the same transaction. Objects that are not live and that
+//! came alive), and the chunks of the repository's distinct live records objects, which the
+//! chunk quota counts, are kept exactly in `repos.chunks` by the same transaction. Objects that are not live and that
 //! no open session touched are collected once sessions could have expired.
 
 use std::collections::{HashMap, HashSet};
@@ -40,6 +40,8 @@ pub struct StoredObject {
     pub id: String,
     pub kind: ObjectKind,
     pub children: Vec<String>,
+    /// The chunk records a records object declares; 0 for a node.
+    pub chunks: i64,
     pub body: Vec<u8>,
 }
 
@@ -203,21 +205,27 @@ impl Indexes for SqlStore {
         let mut stored = HashSet::new();
         for batch in objects.chunks(100) {
             let mut sql = String::from(
-                "INSERT INTO index_objects (org_id, repo_id, id, kind, body, live, touched_at) VALUES ",
+                "INSERT INTO index_objects (org_id, repo_id, id, kind, chunks, body, live, \
+                 touched_at) VALUES ",
             );
             for i in 0..batch.len() {
-                let p = 4 + i * 3;
+                let p = 4 + i * 4;
                 sql.push_str(&format!(
-                    "{}($1, $2, ${p}, ${}, ${}, 0, $3)",
+                    "{}($1, $2, ${p}, ${}, ${}, ${}, 0, $3)",
                     if i == 0 { "" } else { ", " },
                     p + 1,
-                    p + 2
+                    p + 2,
+                    p + 3
                 ));
             }
             sql.push_str(" ON CONFLICT (org_id, repo_id, id) DO NOTHING RETURNING id");
             let mut q = sqlx::query(&sql).bind(&t.org_id).bind(repo).bind(now);
             for o in batch {
-                q = q.bind(&o.id).bind(kind_name(o.kind)).bind(&o.body);
+                q = q
+                    .bind(&o.id)
+                    .bind(kind_name(o.kind))
+                    .bind(o.chunks)
+                    .bind(&o.body);
             }
             for row in q.fetch_all(&mut *tx).await? {
                 stored.insert(row.try_get::<String, _>("id")?);
@@ -410,7 +418,7 @@ impl Indexes for SqlStore {
             bytes += n;
             chosen.push(id.clone());
         }
-        let bodies_sql = "SELECT id, kind, body FROM index_objects \
+        let bodies_sql = "SELECT id, kind, chunks, body FROM index_objects \
                           WHERE org_id = $1 AND repo_id = $2 AND id IN ({ids})";
         let mut found: HashMap<String, StoredObject> = HashMap::new();
         for row in per_batch(&mut tx, t, repo, bodies_sql, &[], &chosen).await? {
@@ -419,6 +427,7 @@ impl Indexes for SqlStore {
                 id: id.clone(),
                 kind: kind_of(&row.try_get::<String, _>("kind")?)?,
                 children: Vec::new(),
+                chunks: row.try_get("chunks")?,
                 body: row.try_get("body")?,
             };
             found.insert(id, object);
@@ -487,14 +496,14 @@ fn placeholders(first: usize, n: usize) -> String {
 
 fn kind_name(kind: ObjectKind) -> &'static str {
     match kind {
-        ObjectKind::Chunk => "chunk",
+        ObjectKind::Records => "records",
         ObjectKind::Node => "node",
     }
 }
 
 fn kind_of(name: &str) -> Result<ObjectKind> {
     match name {
-        "chunk" => Ok(ObjectKind::Chunk),
+        "records" => Ok(ObjectKind::Records),
         "node" => Ok(ObjectKind::Node),
         other => Err(StoreError::Conflict(format!(
             "stored object kind {other:?} is unknown"
@@ -633,7 +642,8 @@ async fn shift(
         let mut crossed = Vec::new();
         for (n, ids) in by_count {
             let shift = "UPDATE index_objects SET live = live + $3, touched_at = $4 \
-                         WHERE org_id = $1 AND repo_id = $2 AND id IN ({ids}) RETURNING id, kind, live";
+                         WHERE org_id = $1 AND repo_id = $2 AND id IN ({ids}) \
+                         RETURNING id, kind, chunks, live";
             let mut found = HashSet::new();
             for row in per_batch(tx, t, repo, shift, &[n * by, now], &ids).await? {
                 let id: String = row.try_get("id")?;
@@ -641,7 +651,7 @@ async fn shift(
                 // Raising: was zero, now n. Lowering: now zero.
                 if (by > 0 && live == n) || (by < 0 && live == 0) {
                     match kind_of(&row.try_get::<String, _>("kind")?)? {
-                        ObjectKind::Chunk => chunks += 1,
+                        ObjectKind::Records => chunks += row.try_get::<i64, _>("chunks")?,
                         ObjectKind::Node => crossed.push(id.clone()),
                     }
                 }

@@ -589,7 +589,7 @@ pub fn tree(files: &[(&str, &[&str])]) -> Tree {
             .collect();
         for (id, c) in ids.iter().zip(*contents) {
             if chunks.insert(id.clone()) {
-                objects.push(json!({"id": id, "kind": "chunk", "body": body(c)}));
+                objects.push(json!({"id": id, "kind": "records", "chunks": 1, "body": body(c)}));
             }
         }
         let file = object_id(&format!("file:{name}:{}", ids.join(",")));

@@ -1,7 +1,8 @@
 //! Index sync (`/v1/orgs/{org}/repos/{repo}/index/…`): a client uploads a generation of its
-//! index as sealed, content-addressed objects (chunk records, and the nodes of a tree over the
-//! repository's files), then moves a ref to the tree's root. The service sees ids, sizes and
-//! which node holds which ids; every byte of content is ciphertext.
+//! index as sealed, content-addressed objects (the chunk records of each file, and the nodes
+//! of a tree over the repository's files), then moves a ref to the tree's root. The service
+//! sees ids, sizes, how many chunks each records object declares and which node holds which
+//! ids; every byte of content is ciphertext.
 //!
 //! The steps: open a session (declares the root and the chunk count: refused over the quota
 //! before anything uploads) → ask which ids are `missing` → upload them in batches (re-sending
@@ -18,11 +19,17 @@ pub const OBJECT_ID_LEN: usize = 64;
 pub const MAX_IDS: usize = 10_000;
 /// The most sealed bytes one upload batch (and one fetch answer) carries.
 pub const MAX_BATCH_BYTES: usize = 4 << 20;
+/// The most sealed bytes of one object (a node of a huge directory, a part of a file's records).
+pub const MAX_OBJECT_BYTES: usize = 1 << 20;
 /// The largest request body of the sync routes: a batch's sealed bytes in base64 and JSON,
 /// with its nodes' children's ids (a batch of file nodes is mostly ids).
 pub const MAX_SYNC_BODY: usize = 8 << 20;
 /// The most ids one node may hold.
 pub const MAX_CHILDREN: usize = 65_536;
+/// The most sealed bytes a records object may carry per chunk it declares: the service cannot
+/// count what is sealed, so this bounds what an understated count could hide (a record is a
+/// few hundred bytes).
+pub const MAX_BYTES_PER_CHUNK: usize = 4_096;
 /// How long an upload session stays open; unreferenced objects are collected after it.
 pub const SESSION_TTL_S: i64 = 86_400;
 
@@ -73,8 +80,9 @@ pub struct Missing {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ObjectKind {
-    /// A chunk's record: counts against the chunk quota; has no children.
-    Chunk,
+    /// The records of a file's chunks (`chunks` of them, which count against the chunk
+    /// quota); has no children.
+    Records,
     /// A node of the tree: holds the ids of its children.
     Node,
 }
@@ -89,6 +97,10 @@ pub struct SealedObject {
     /// A node's children (ids only; their order and meaning are sealed in `body`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub children: Vec<String>,
+    /// How many chunk records a records object holds (1 or more; at most one per byte, and at
+    /// least one per [`MAX_BYTES_PER_CHUNK`] sealed bytes); 0 for a node.
+    #[serde(default)]
+    pub chunks: i64,
     /// The ciphertext, base64 (standard alphabet, padded).
     pub body: String,
 }

@@ -396,8 +396,9 @@ async fn sealed_objects_sync_and_come_back_only_to_the_key() {
         .zip(&chunk_ids)
         .map(|(r, id)| SealedObject {
             id: hex(id),
-            kind: ObjectKind::Chunk,
+            kind: ObjectKind::Records,
             children: vec![],
+            chunks: 1,
             body: BASE64.encode(key.seal(id, r)),
         })
         .collect();
@@ -405,6 +406,7 @@ async fn sealed_objects_sync_and_come_back_only_to_the_key() {
         id: hex(&root_id),
         kind: ObjectKind::Node,
         children: chunk_ids.iter().map(hex).collect(),
+        chunks: 0,
         body: BASE64.encode(key.seal(&root_id, root_plain.as_bytes())),
     });
 
@@ -532,6 +534,19 @@ impl Service {
     }
 }
 
+/// `n` codes that do not compress, like a real vector's, from `seed`.
+fn noise(seed: usize, n: usize) -> Vec<i8> {
+    let mut x = seed as u64 * 2 + 1;
+    (0..n)
+        .map(|_| {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (x >> 56) as i8
+        })
+        .collect()
+}
+
 /// A synthetic index: `files` files of `per_file` chunks, each with a 1,024-dimension vector.
 fn big_snapshot(files: usize, per_file: usize) -> scry_core::snapshot::Snapshot {
     use scry_core::snapshot::{Snapshot, SnapshotChunk, SnapshotFile};
@@ -552,7 +567,7 @@ fn big_snapshot(files: usize, per_file: usize) -> scry_core::snapshot::Snapshot 
                         kind: scry_core::ChunkKind::Function,
                         scope: None,
                         content_hash: [c as u8; 16],
-                        vector: Some((0.01, vec![(f + c) as i8; 1024])),
+                        vector: Some((0.01, noise(f * 100_000 + c, 1024))),
                     })
                     .collect(),
             })

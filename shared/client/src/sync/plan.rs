@@ -1,20 +1,27 @@
-//! What a generation of an index becomes on the account: a tree of sealed objects. Chunk
-//! records (lines, names, the vector) under file nodes (path, language, hash, the chunks in
-//! order) under bucket nodes (files grouped by a keyed hash of their path, so an edit changes
-//! one bucket) under a root (the model, the buckets). Every object's id is the org's keyed hash
-//! of its plaintext, and a node's plaintext holds its children's ids: equal content has one
-//! id, and a changed file changes only the ids on its way to the root.
+//! What a generation of an index becomes on the account: a tree of sealed objects. A file's
+//! chunk records (lines, names, the vector; compressed, in parts of at most
+//! [`RECORDS_PART_BYTES`]) under file nodes (path, language, hash, the parts in order) under
+//! bucket nodes (files grouped by a keyed hash of their path, so an edit changes one bucket)
+//! under a root (the model, the buckets). Every object's id is the org's keyed hash of its
+//! plaintext (for records, before compression: ids do not depend on the compressor), and a
+//! node's plaintext holds its children's ids: equal content has one id, and a changed file
+//! changes only the ids on its way to the root.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-use scry_api::ObjectKind;
-use scry_core::snapshot::{Snapshot, SnapshotDelta, SnapshotFile};
+use scry_api::{MAX_OBJECT_BYTES, ObjectKind};
+use scry_core::snapshot::{Snapshot, SnapshotChunk, SnapshotDelta, SnapshotFile};
 use serde::{Deserialize, Serialize};
 
 use crate::sealing::{ObjectId, OrgKey};
 
 /// Bumped if an object's plaintext layout changes.
-const LAYOUT: u8 = 1;
+const LAYOUT: u8 = 2;
+/// The most encoded bytes of chunk records in one records object: compressed and sealed, it
+/// stays under the service's [`MAX_OBJECT_BYTES`].
+pub const RECORDS_PART_BYTES: usize = MAX_OBJECT_BYTES / 2;
+/// Compression of records: they are mostly vector codes, whose bytes are far from uniform.
+const ZSTD_LEVEL: i32 = 3;
 /// The model id a lexical-only index syncs under.
 pub const NO_MODEL: &str = "none";
 
@@ -24,6 +31,9 @@ pub struct Planned {
     pub id: ObjectId,
     pub kind: ObjectKind,
     pub children: Vec<ObjectId>,
+    /// The chunk records a records object holds; 0 for a node.
+    pub chunks: u32,
+    /// What is sealed (records compressed).
     pub plaintext: Vec<u8>,
 }
 
@@ -34,7 +44,7 @@ pub struct Plan {
     pub model: String,
     pub root: ObjectId,
     pub objects: Vec<Planned>,
-    /// Distinct chunk records.
+    /// Chunk records in distinct records objects (what the service counts).
     pub chunks: usize,
     /// Files included, in path order.
     pub files: Vec<String>,
@@ -42,13 +52,13 @@ pub struct Plan {
     pub excluded: Vec<(String, &'static str)>,
 }
 
-/// A file node's plaintext: the file and its chunks in order.
+/// A file node's plaintext: the file and the records objects of its chunks, in order.
 #[derive(Serialize, Deserialize)]
 pub(super) struct FileBody<'a> {
     pub path: &'a str,
     pub language: &'a str,
     pub hash: [u8; 16],
-    pub chunks: Vec<ObjectId>,
+    pub records: Vec<ObjectId>,
 }
 
 /// A bucket node's plaintext: its files.
@@ -137,7 +147,8 @@ pub struct Kept {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 struct KeptFile {
     node: ObjectId,
-    chunks: Vec<ObjectId>,
+    /// Its records objects and how many chunks each holds.
+    records: Vec<(ObjectId, u32)>,
     bucket: u8,
 }
 
@@ -180,21 +191,20 @@ impl Kept {
         self.model = model.clone();
         let mut objects = Vec::new();
         let mut seen = HashSet::new();
-        let mut add = |objects: &mut Vec<Planned>,
-                       kind: ObjectKind,
-                       children: Vec<ObjectId>,
-                       plaintext: Vec<u8>| {
+        let mut add = |objects: &mut Vec<Planned>, children: Vec<ObjectId>, plaintext: Vec<u8>| {
             let id = key.object_id(&model, &plaintext);
             if seen.insert(id) {
                 objects.push(Planned {
                     id,
-                    kind,
+                    kind: ObjectKind::Node,
                     children,
+                    chunks: 0,
                     plaintext,
                 });
             }
             id
         };
+        let mut seen_records = HashSet::new();
         let mut touched = BTreeSet::new();
         for path in removed {
             self.excluded.remove(path);
@@ -211,24 +221,34 @@ impl Kept {
                 continue;
             }
             self.excluded.remove(&file.path);
-            let chunks: Vec<ObjectId> = file
-                .chunks
-                .iter()
-                .map(|c| add(&mut objects, ObjectKind::Chunk, Vec::new(), encode(c)))
-                .collect();
+            let mut records = Vec::new();
+            for part in records_parts(&file.chunks) {
+                let encoded = encode(&part);
+                let id = key.object_id(&model, &encoded);
+                if seen_records.insert(id) {
+                    objects.push(Planned {
+                        id,
+                        kind: ObjectKind::Records,
+                        children: Vec::new(),
+                        chunks: part.len() as u32,
+                        plaintext: compress(&encoded),
+                    });
+                }
+                records.push((id, part.len() as u32));
+            }
             let body = FileBody {
                 path: &file.path,
                 language: &file.language,
                 hash: file.hash,
-                chunks: chunks.clone(),
+                records: records.iter().map(|r| r.0).collect(),
             };
-            let children = sorted(chunks.clone());
-            let node = add(&mut objects, ObjectKind::Node, children, encode(&body));
+            let children = sorted(body.records.clone());
+            let node = add(&mut objects, children, encode(&body));
             self.files.insert(
                 file.path.clone(),
                 KeptFile {
                     node,
-                    chunks,
+                    records,
                     bucket,
                 },
             );
@@ -241,12 +261,7 @@ impl Kept {
             match in_bucket.remove(&bucket) {
                 Some(files) => {
                     let children = sorted(files.clone());
-                    let id = add(
-                        &mut objects,
-                        ObjectKind::Node,
-                        children,
-                        encode(&BucketBody { files }),
-                    );
+                    let id = add(&mut objects, children, encode(&BucketBody { files }));
                     self.buckets.insert(bucket, id);
                 }
                 None => {
@@ -259,19 +274,18 @@ impl Kept {
             model: &model,
             buckets: bucket_ids.clone(),
         };
-        let root = add(
-            &mut objects,
-            ObjectKind::Node,
-            sorted(bucket_ids),
-            encode(&root_body),
-        );
+        let root = add(&mut objects, sorted(bucket_ids), encode(&root_body));
         self.root = Some(root);
-        let chunks: HashSet<&ObjectId> = self.files.values().flat_map(|f| &f.chunks).collect();
+        let records: HashMap<&ObjectId, u32> = self
+            .files
+            .values()
+            .flat_map(|f| f.records.iter().map(|(id, n)| (id, *n)))
+            .collect();
         Plan {
             model,
             root,
             objects,
-            chunks: chunks.len(),
+            chunks: records.values().map(|&n| n as usize).sum(),
             files: self.files.keys().cloned().collect(),
             excluded: self
                 .excluded
@@ -298,6 +312,43 @@ fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     let mut bytes = vec![LAYOUT];
     bytes.extend(postcard::to_allocvec(value).expect("records always serialise"));
     bytes
+}
+
+/// A file's chunks in parts whose encoding stays under [`RECORDS_PART_BYTES`] (a file of
+/// thousands of chunks, generated tables, makes several).
+fn records_parts(chunks: &[SnapshotChunk]) -> Vec<&[SnapshotChunk]> {
+    let mut parts = Vec::new();
+    let (mut start, mut bytes) = (0, 0);
+    for (i, chunk) in chunks.iter().enumerate() {
+        let size = postcard::experimental::serialized_size(chunk).expect("records serialise");
+        if i > start && bytes + size > RECORDS_PART_BYTES {
+            parts.push(&chunks[start..i]);
+            (start, bytes) = (i, 0);
+        }
+        bytes += size;
+    }
+    if start < chunks.len() {
+        parts.push(&chunks[start..]);
+    }
+    parts
+}
+
+/// A records object's plaintext: its encoding compressed, behind the layout byte.
+fn compress(encoded: &[u8]) -> Vec<u8> {
+    let mut out = vec![LAYOUT];
+    out.extend(zstd::bulk::compress(&encoded[1..], ZSTD_LEVEL).expect("zstd compresses memory"));
+    out
+}
+
+/// The encoding [`compress`] compressed; `None` for another layout, or bytes that do not
+/// decompress, or not within a bound (a part is cut at [`RECORDS_PART_BYTES`] unless one
+/// record is larger).
+pub(super) fn decompress(plaintext: &[u8]) -> Option<Vec<u8>> {
+    let (&layout, rest) = plaintext.split_first()?;
+    (layout == LAYOUT).then_some(())?;
+    let mut out = vec![LAYOUT];
+    out.extend(zstd::bulk::decompress(rest, 4 * MAX_OBJECT_BYTES).ok()?);
+    Some(out)
 }
 
 /// An object's plaintext, read back (a download); `None` for another layout or bytes that do
@@ -364,7 +415,7 @@ mod tests {
             .iter()
             .filter(|o| !old.contains(&o.id))
             .collect();
-        // The chunk, its file, its bucket, the root.
+        // The file's records, its node, its bucket, the root.
         assert_eq!(
             new.len(),
             4,
@@ -483,6 +534,43 @@ mod tests {
         assert_eq!(p.files, ["src/environment.rs", "src/main.rs"]);
         assert_eq!(p.excluded.len(), 5);
         assert_eq!(p.chunks, 2);
+    }
+
+    #[test]
+    fn records_come_back_from_their_compressed_parts() {
+        let key = OrgKey::generate(1);
+        // ~600 records of ~1.1 kB: cut in two parts, each of which opens and hashes back.
+        let mut big = file("gen/tables.c", &(0..600).collect::<Vec<_>>());
+        for c in &mut big.chunks {
+            c.vector = Some((
+                0.5,
+                (0..1024).map(|i| (i * 7 + c.start_line) as i8).collect(),
+            ));
+        }
+        let p = plan(&snapshot(vec![big.clone(), file("a.rs", &[1, 2])]), &key);
+        let records: Vec<&Planned> = p
+            .objects
+            .iter()
+            .filter(|o| o.kind == ObjectKind::Records)
+            .collect();
+        assert_eq!(records.len(), 3);
+        assert_eq!(p.chunks, 602);
+        let mut back = Vec::new();
+        for o in &records {
+            assert!(
+                o.plaintext.len() < MAX_OBJECT_BYTES - 64,
+                "{}",
+                o.plaintext.len()
+            );
+            let encoded = decompress(&o.plaintext).unwrap();
+            assert_eq!(key.object_id(&p.model, &encoded), o.id);
+            let part: Vec<SnapshotChunk> = decode(&encoded).unwrap();
+            assert_eq!(part.len() as u32, o.chunks);
+            back.extend(part);
+        }
+        back.truncate(600);
+        assert!(back == big.chunks, "the big file's records, in order");
+        assert_eq!(decompress(&[LAYOUT, 1, 2, 3]), None);
     }
 
     #[test]

@@ -10,7 +10,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use scry_api::{MAX_IDS, ObjectKind};
 use scry_core::snapshot::{Snapshot, SnapshotChunk, SnapshotFile};
 
-use super::plan::{BucketBody, FileBody, NO_MODEL, RootBody, decode};
+use super::plan::{BucketBody, FileBody, NO_MODEL, RootBody, decode, decompress};
 use super::{SyncError, hex};
 use crate::Client;
 use crate::sealing::{ObjectId, OrgKey};
@@ -52,43 +52,38 @@ pub async fn pull(
         file_ids.extend(bucket.files);
     }
     store.fetch(&file_ids).await?;
-    let mut files = Vec::with_capacity(file_ids.len());
-    let mut chunk_ids = Vec::new();
+    let mut records_ids = Vec::new();
     let mut file_plains = Vec::with_capacity(file_ids.len());
     for id in &file_ids {
         let plain = store.take_checked(&model, id, ObjectKind::Node)?;
         let body: FileBody = decode(&plain).ok_or_else(|| damaged(id, "file"))?;
-        chunk_ids.extend(body.chunks.iter().copied());
+        records_ids.extend(body.records.iter().copied());
         drop(body);
         file_plains.push((*id, plain));
     }
-    chunk_ids.sort_unstable();
-    chunk_ids.dedup();
-    store.fetch(&chunk_ids).await?;
-    let mut chunks: HashMap<ObjectId, SnapshotChunk> = HashMap::new();
-    for id in &chunk_ids {
-        let plain = store.take_checked(&model, id, ObjectKind::Chunk)?;
-        chunks.insert(
-            *id,
-            decode(&plain).ok_or_else(|| damaged(id, "chunk record"))?,
-        );
+    records_ids.sort_unstable();
+    records_ids.dedup();
+    store.fetch(&records_ids).await?;
+    let mut records: HashMap<ObjectId, Vec<SnapshotChunk>> = HashMap::new();
+    for id in &records_ids {
+        let compressed = store.take(id, ObjectKind::Records)?;
+        let plain = decompress(&compressed).ok_or_else(|| damaged(id, "records object"))?;
+        store.check_ids(&model, id, &plain)?;
+        records.insert(*id, decode(&plain).ok_or_else(|| damaged(id, "records"))?);
     }
+    let mut files = Vec::with_capacity(file_ids.len());
     for (id, plain) in &file_plains {
         let body: FileBody = decode(plain).ok_or_else(|| damaged(id, "file"))?;
+        let mut chunks = Vec::new();
+        for part in &body.records {
+            let part = records.get(part).ok_or_else(|| damaged(part, "records"))?;
+            chunks.extend(part.iter().cloned());
+        }
         files.push(SnapshotFile {
             path: body.path.to_string(),
             language: body.language.to_string(),
             hash: body.hash,
-            chunks: body
-                .chunks
-                .iter()
-                .map(|c| {
-                    chunks
-                        .get(c)
-                        .cloned()
-                        .ok_or_else(|| damaged(c, "chunk record"))
-                })
-                .collect::<Result<_, _>>()?,
+            chunks,
         });
     }
     files.sort_by(|a, b| a.path.cmp(&b.path));

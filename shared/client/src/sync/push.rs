@@ -10,7 +10,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use scry_api::{
     CommitRequest, MAX_BATCH_BYTES, MAX_IDS, MAX_SYNC_BODY, NewSyncSession, OBJECT_ID_LEN,
-    ObjectBatch, ObjectKind, SealedObject,
+    ObjectBatch, SealedObject,
 };
 
 use super::plan::{Plan, Planned};
@@ -119,10 +119,7 @@ pub async fn push(
         .filter(|o| missing.contains(&hex(&o.id)))
         .collect();
     pushed.objects_uploaded = wanted.len();
-    pushed.chunks_uploaded = wanted
-        .iter()
-        .filter(|o| o.kind == ObjectKind::Chunk)
-        .count();
+    pushed.chunks_uploaded = wanted.iter().map(|o| o.chunks as usize).sum();
     pushed.bytes_uploaded = wanted.iter().map(|o| sealed_len(o) as u64).sum();
     if dry_run {
         return Ok(pushed);
@@ -251,6 +248,7 @@ impl Uploader<'_> {
                         id: hex(&object.id),
                         kind: object.kind,
                         children: object.children.iter().map(hex).collect(),
+                        chunks: i64::from(object.chunks),
                         body: BASE64.encode(&sealed),
                     }
                 })
@@ -321,6 +319,7 @@ fn sealed_len(object: &Planned) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use scry_api::ObjectKind;
 
     #[test]
     fn batches_stay_under_the_sealed_and_the_body_limits() {
@@ -328,12 +327,13 @@ mod tests {
             id: [7; 32],
             kind,
             children: vec![[1; 32]; children],
+            chunks: 0,
             plaintext: vec![0; plaintext],
         };
-        // Chunk records fill a batch by their sealed bytes; file nodes of a huge tree (many
-        // children) by their ids on the wire, long before their sealed bytes would.
-        let chunks: Vec<Planned> = (0..30_000)
-            .map(|_| object(ObjectKind::Chunk, 0, 360))
+        // Records fill a batch by their sealed bytes; nodes of a huge tree (many children) by
+        // their ids on the wire, long before their sealed bytes would.
+        let chunks: Vec<Planned> = (0..300)
+            .map(|_| object(ObjectKind::Records, 0, 36_000))
             .collect();
         let nodes: Vec<Planned> = (0..200)
             .map(|_| object(ObjectKind::Node, 2_000, 64_000))
