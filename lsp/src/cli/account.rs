@@ -5,30 +5,21 @@
 
 use std::io::Write;
 use std::path::Path;
-use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use scry_client::credentials::{self, Place};
-use scry_client::{Client, DeviceToken, ErrorKind};
+use scry_client::{Client, ErrorKind};
 use serde_json::json;
 
 use super::output::shown;
 
-/// What a server that is not configured defaults to: `scry-server`'s own default address.
-pub const DEFAULT_SERVER: &str = "http://127.0.0.1:8787";
-/// How this client names itself in the device flow.
-const CLIENT_ID: &str = "scry-cli";
-
 /// The account service to talk to (the flag, which clap fills from `SCRY_SERVER` too).
 pub fn server(flag: Option<String>) -> Result<String> {
-    if let Some(server) = flag {
-        return Ok(server);
-    }
-    let configured = scry_core::config::configs(Path::new("."))?
-        .into_iter()
-        .find_map(|(config, _)| config.server);
-    Ok(configured.unwrap_or_else(|| DEFAULT_SERVER.into()))
+    Ok(scry_client::configured_server(flag, Path::new("."))?)
 }
+
+/// How this client names itself in the device flow.
+const CLIENT_ID: &str = "scry-cli";
 
 pub(super) fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
@@ -63,12 +54,14 @@ pub fn login(server: &str, open_browser: bool, err: &mut impl Write) -> Result<(
         open_in_browser(&start.verification_uri_complete);
     }
     writeln!(err, "Waiting for the approval… (Ctrl-C to give up)")?;
-    let token = runtime.block_on(wait_for_approval(
-        &client,
-        &start.device_code,
-        start.interval,
-        start.expires_in,
-    ))?;
+    let token = match runtime.block_on(client.wait_for_device_approval(&start)) {
+        Ok(token) => token,
+        Err(e) if e.code() == "access_denied" => bail!("the sign-in was denied"),
+        Err(e) if e.code() == "expired_token" => {
+            bail!("the code expired before it was approved: run `scry login` again")
+        }
+        Err(e) => return Err(e.into()),
+    };
     let signed_in = Client::builder(server).token(&token).build()?;
     let me = runtime.block_on(signed_in.me())?;
     match credentials::save(server, &token)? {
@@ -81,31 +74,6 @@ pub fn login(server: &str, open_browser: bool, err: &mut impl Write) -> Result<(
     }
     writeln!(err, "Signed in to {server} as {}", shown(&me.user.email))?;
     Ok(())
-}
-
-async fn wait_for_approval(
-    client: &Client,
-    device_code: &str,
-    interval: i64,
-    expires_in: i64,
-) -> Result<String> {
-    let mut interval = Duration::from_secs(interval.max(1) as u64);
-    let deadline = Instant::now() + Duration::from_secs(expires_in.max(1) as u64);
-    loop {
-        tokio::time::sleep(interval).await;
-        match client.device_token(device_code).await? {
-            DeviceToken::Granted(token) => return Ok(token),
-            DeviceToken::Pending => {}
-            DeviceToken::SlowDown => interval += Duration::from_secs(5),
-            DeviceToken::Denied => bail!("the sign-in was denied"),
-            DeviceToken::Expired => {
-                bail!("the code expired before it was approved: run `scry login` again")
-            }
-        }
-        if Instant::now() > deadline {
-            bail!("the code expired before it was approved: run `scry login` again");
-        }
-    }
 }
 
 /// Opens `url` in the desktop's browser, if there is a desktop; the URL is printed anyway.

@@ -1,9 +1,30 @@
 //! Signing up and in: users, sessions, email verification, the device flow, health.
 
+use std::time::{Duration, Instant};
+
 use reqwest::Method;
 use scry_api::*;
 
 use crate::{Body, Client, Error, Result, decode};
+
+/// `scry-server`'s own default address: where a client told nothing else looks.
+pub const DEFAULT_SERVER: &str = "http://127.0.0.1:8787";
+
+/// The account service to talk to: `chosen` (a `--server` flag, `SCRY_SERVER`), else `server`
+/// in the nearest config file seen from `dir` (`.scry.toml` up the tree, then the user's),
+/// else [`DEFAULT_SERVER`]. Every shell resolves it the same way.
+pub fn configured_server(
+    chosen: Option<String>,
+    dir: &std::path::Path,
+) -> scry_core::Result<String> {
+    if let Some(server) = chosen {
+        return Ok(server);
+    }
+    let configured = scry_core::config::configs(dir)?
+        .into_iter()
+        .find_map(|(config, _)| config.server);
+    Ok(configured.unwrap_or_else(|| DEFAULT_SERVER.into()))
+}
 
 const NO_BODY: Body<'static, ()> = Body::None;
 
@@ -130,6 +151,37 @@ impl Client {
                 retry_after: None,
             }),
             None => Err(crate::api_error(&answer)),
+        }
+    }
+
+    /// Polls a device login started with `start` until it ends, at the interval the service
+    /// asked for (longer after each `slow_down`): the session token once the person approved;
+    /// `access_denied` or `expired_token` (HTTP 400 codes, as RFC 8628 names them) otherwise.
+    /// The CLI and the desktop app both sign in through this.
+    pub async fn wait_for_device_approval(&self, start: &DeviceCodeResponse) -> Result<String> {
+        let mut interval = Duration::from_secs(start.interval.max(1) as u64);
+        let deadline = Instant::now() + Duration::from_secs(start.expires_in.max(1) as u64);
+        let ended = |code: &str, message: &str| Error::Api {
+            status: 400,
+            code: code.into(),
+            message: message.into(),
+            retry_after: None,
+        };
+        let expired = || ended("expired_token", "the code expired before it was approved");
+        loop {
+            tokio::time::sleep(interval).await;
+            match self.device_token(&start.device_code).await? {
+                DeviceToken::Granted(token) => return Ok(token),
+                DeviceToken::Pending => {}
+                DeviceToken::SlowDown => interval += Duration::from_secs(5),
+                DeviceToken::Denied => {
+                    return Err(ended("access_denied", "the sign-in was denied"));
+                }
+                DeviceToken::Expired => return Err(expired()),
+            }
+            if Instant::now() > deadline {
+                return Err(expired());
+            }
         }
     }
 

@@ -21,7 +21,7 @@ use reqwest::{Method, StatusCode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-pub use account::DeviceToken;
+pub use account::{DEFAULT_SERVER, DeviceToken, configured_server};
 pub use error::{Error, ErrorKind, Result};
 pub use index::Committed;
 pub use scry_api as api;
