@@ -23,6 +23,12 @@ ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
 command -v dbus-run-session >/dev/null || missing+=(dbus)
 command -v gnome-keyring-daemon >/dev/null || missing+=(gnome-keyring)
 command -v secret-tool >/dev/null || missing+=(libsecret-tools)
+# The desktop app (Tauri) links WebKitGTK and GTK; nothing else in the workspace does.
+for pkg in webkit2gtk-4.1:libwebkit2gtk-4.1-dev gtk+-3.0:libgtk-3-dev \
+  ayatana-appindicator3-0.1:libayatana-appindicator3-dev librsvg-2.0:librsvg2-dev \
+  libsoup-3.0:libsoup-3.0-dev; do
+  pkg-config --exists "${pkg%%:*}" 2>/dev/null || missing+=("${pkg#*:}")
+done
 # Debian's python3 can import ensurepip yet not make a venv without python3-venv: try one.
 venv_probe=$(mktemp -d)
 python3 -m venv "$venv_probe/v" >/dev/null 2>&1 || missing+=(python3-venv)
@@ -74,6 +80,13 @@ scripts/with-secret-service.sh cargo test -p scry --locked --test account
 say "scry-server: schemathesis against /openapi.json"
 cargo build -p scry-server --locked
 server/tests/schemathesis.sh target/debug/scry-server
+
+say "desktop app: the page type-checks against the bindings generated from Rust"
+(
+  cd desktop/ui
+  npm ci --no-audit --no-fund
+  npm run check
+)
 
 say "VS Code extension: build the .vsix, run its tests (Node $(node --version))"
 (

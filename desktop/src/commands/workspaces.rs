@@ -1,0 +1,173 @@
+//! Local workspaces: folders this machine indexes, each a live index (`scry-core`'s, as the
+//! language server keeps) that follows the disk, and search over them.
+
+use std::path::{Path, PathBuf};
+
+use scry_core::Filter;
+use scry_core::live::{self, Event};
+use serde::Serialize;
+use tauri::State;
+use ts_rs::TS;
+
+use crate::error::{CommandError, CommandResult};
+use crate::state::{AppState, Emit};
+
+#[derive(Clone, Debug, Serialize, TS)]
+pub struct WorkspaceView {
+    pub root: String,
+    /// `opening`, `indexing`, `ready` or `failed` (then `message` says why).
+    pub state: String,
+    #[ts(type = "number")]
+    pub files: u64,
+    #[ts(type = "number")]
+    pub chunks: u64,
+    pub model: Option<String>,
+    pub message: Option<String>,
+}
+
+/// The `workspace-progress` event: a long update's progress.
+#[derive(Clone, Debug, Serialize, TS)]
+pub struct WorkspaceProgress {
+    pub root: String,
+    #[ts(type = "number")]
+    pub done: u64,
+    #[ts(type = "number")]
+    pub total: u64,
+    /// What is counted: `files` or `chunks embedded`.
+    pub what: String,
+}
+
+#[derive(Clone, Debug, Serialize, TS)]
+pub struct SearchHit {
+    /// The workspace, and the file relative to it.
+    pub root: String,
+    pub path: String,
+    pub start_line: u32,
+    pub end_line: u32,
+    pub symbol: Option<String>,
+    pub score: f32,
+    /// The chunk's first lines.
+    pub snippet: String,
+}
+
+/// The workspaces open in the app.
+#[tauri::command]
+pub fn workspaces(state: State<'_, AppState>) -> Vec<WorkspaceView> {
+    state
+        .workspaces()
+        .values()
+        .map(|w| view(&w.status()))
+        .collect()
+}
+
+/// Adds a folder: its index opens (or is made) and follows the disk from now on; `workspace`
+/// and `workspace-progress` events tell how it goes.
+#[tauri::command]
+pub fn add_workspace(state: State<'_, AppState>, path: String) -> CommandResult<WorkspaceView> {
+    let workspace = open(Path::new(&path), state.emitter())?;
+    let status = view(&workspace.status());
+    state
+        .workspaces()
+        .insert(workspace.root().to_path_buf(), workspace);
+    state.save_roots()?;
+    Ok(status)
+}
+
+/// Closes a workspace; with `delete_index`, its index files go too.
+#[tauri::command]
+pub fn remove_workspace(
+    state: State<'_, AppState>,
+    root: String,
+    delete_index: bool,
+) -> CommandResult<()> {
+    let root = PathBuf::from(root);
+    let removed = state.workspaces().remove(&root);
+    let Some(workspace) = removed else {
+        return Err(CommandError::new(
+            "not_found",
+            format!("{} is not open", root.display()),
+        ));
+    };
+    let index = workspace.status().index;
+    drop(workspace);
+    state.save_roots()?;
+    if delete_index && let Some(dir) = index.parent() {
+        std::fs::remove_dir_all(dir).map_err(|e| {
+            CommandError::new(
+                "io",
+                format!("cannot delete the index in {}: {e}", dir.display()),
+            )
+        })?;
+    }
+    Ok(())
+}
+
+/// Searches every open workspace; the best `limit` hits over all of them.
+#[tauri::command]
+pub async fn search(
+    state: State<'_, AppState>,
+    query: String,
+    limit: u32,
+) -> CommandResult<Vec<SearchHit>> {
+    let limit = limit.clamp(1, 200) as usize;
+    let mut hits = Vec::new();
+    for (root, workspace) in state.workspaces().iter() {
+        let found = workspace.with_searcher(|s| s.search(&query, limit, &Filter::default()));
+        for hit in found.transpose()?.unwrap_or_default() {
+            hits.push(SearchHit {
+                root: root.display().to_string(),
+                snippet: hit.text.lines().take(8).collect::<Vec<_>>().join("\n"),
+                path: hit.path,
+                start_line: hit.start_line,
+                end_line: hit.end_line,
+                symbol: hit.symbol,
+                score: hit.score,
+            });
+        }
+    }
+    hits.sort_by(|a, b| b.score.total_cmp(&a.score));
+    hits.truncate(limit);
+    Ok(hits)
+}
+
+/// Starts the live index of the folder at `root`, its events sent to the page.
+pub fn open(root: &Path, emit: std::sync::Arc<Emit>) -> CommandResult<live::Workspace> {
+    let shown = root.display().to_string();
+    let on_event = move |event: Event| match event {
+        Event::Status(status) => emit("workspace", json(&view(&status))),
+        Event::ProgressReport {
+            done, total, what, ..
+        } => {
+            let progress = WorkspaceProgress {
+                root: shown.clone(),
+                done,
+                total,
+                what: what.into(),
+            };
+            emit("workspace-progress", json(&progress));
+        }
+        Event::Warning(message) => emit("warning", serde_json::Value::String(message)),
+        Event::ProgressBegin { .. } | Event::ProgressEnd { .. } => {}
+    };
+    Ok(live::Workspace::start(
+        root,
+        live::Settings::default(),
+        on_event,
+    )?)
+}
+
+fn view(status: &live::Status) -> WorkspaceView {
+    let state = serde_json::to_value(status.state).expect("states serialise");
+    WorkspaceView {
+        root: status.root.display().to_string(),
+        state: state.as_str().unwrap_or("failed").to_string(),
+        files: status.files,
+        chunks: status.chunks,
+        model: status.model.clone(),
+        message: status.message.clone(),
+    }
+}
+
+fn json(value: &impl Serialize) -> serde_json::Value {
+    serde_json::to_value(value).expect("views serialise")
+}

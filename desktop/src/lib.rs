@@ -1,0 +1,77 @@
+//! Scry's desktop app: a thin Tauri shell over the shared crates. [`commands`] are the page's
+//! calls, each a few lines over `scry-client` or `scry-core`; [`error::CommandError`] is the
+//! one error they answer with; [`state::AppState`] holds the server and the live workspaces.
+//! [`app`] wires them into any runtime, so tests drive the same app with Tauri's mock
+//! runtime.
+
+pub mod commands;
+pub mod error;
+pub mod state;
+
+use std::sync::Arc;
+
+use tauri::{Emitter, Manager, Runtime};
+
+use crate::state::AppState;
+
+/// The app on `builder` with `context`: its commands, its state, the kept workspaces reopened.
+/// The app runs it with Tauri's runtime; tests with the mock runtime.
+pub fn app<R: Runtime>(
+    builder: tauri::Builder<R>,
+    context: tauri::Context<R>,
+) -> Result<tauri::App<R>, Box<dyn std::error::Error>> {
+    let app = builder
+        .invoke_handler(tauri::generate_handler![
+            commands::account::account_status,
+            commands::account::sign_in_with_password,
+            commands::account::start_device_sign_in,
+            commands::account::sign_out,
+            commands::orgs::create_org,
+            commands::workspaces::workspaces,
+            commands::workspaces::add_workspace,
+            commands::workspaces::remove_workspace,
+            commands::workspaces::search,
+        ])
+        .build(context)?;
+    let state = AppState::load()?;
+    let handle = app.handle().clone();
+    state.set_emitter(Arc::new(move |name: &str, payload| {
+        if let Err(e) = handle.emit(name, payload) {
+            tracing::warn!("cannot send the {name} event: {e}");
+        }
+    }));
+    for root in state.kept_roots() {
+        match commands::workspaces::open(&root, state.emitter()) {
+            Ok(workspace) => {
+                state
+                    .workspaces()
+                    .insert(workspace.root().to_path_buf(), workspace);
+            }
+            Err(e) => tracing::warn!("cannot reopen {}: {}", root.display(), e.message),
+        }
+    }
+    app.manage(state);
+    Ok(app)
+}
+
+/// Runs the app.
+pub fn run() {
+    tracing_subscriber_init();
+    match app(tauri::Builder::default(), tauri::generate_context!()) {
+        Ok(app) => app.run(|_, _| {}),
+        Err(e) => {
+            eprintln!("scry-desktop: cannot start: {e}");
+            std::process::exit(1);
+        }
+    }
+}
+
+/// Logs to stderr, `RUST_LOG` filtering (warnings by default).
+fn tracing_subscriber_init() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}

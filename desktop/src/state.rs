@@ -1,0 +1,83 @@
+//! What the app holds while it runs: the account service it talks to, and the live index of
+//! each local workspace the person added (the list is kept in the config directory, so the
+//! app reopens them at start).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
+
+use scry_core::live;
+
+use crate::error::{CommandError, CommandResult};
+
+/// Sends an event to the page: its name and payload.
+pub type Emit = dyn Fn(&str, serde_json::Value) + Send + Sync;
+
+pub struct AppState {
+    pub server: String,
+    pub workspaces: Mutex<BTreeMap<PathBuf, live::Workspace>>,
+    /// Where the list of workspaces is kept.
+    list: Option<PathBuf>,
+    /// Set once the app is built (commands and workers send events through it).
+    emit: OnceLock<std::sync::Arc<Emit>>,
+}
+
+impl AppState {
+    /// The server from `SCRY_SERVER` or the config files (as the CLI resolves it), and the
+    /// workspace list of this user.
+    pub fn load() -> CommandResult<AppState> {
+        let home = dirs::home_dir().unwrap_or_else(|| PathBuf::from("/"));
+        let chosen = std::env::var("SCRY_SERVER").ok().filter(|s| !s.is_empty());
+        Ok(AppState {
+            server: scry_client::configured_server(chosen, &home)?,
+            workspaces: Mutex::new(BTreeMap::new()),
+            list: dirs::config_dir().map(|d| d.join("scry").join("desktop-workspaces.json")),
+            emit: OnceLock::new(),
+        })
+    }
+
+    pub fn set_emitter(&self, emit: std::sync::Arc<Emit>) {
+        let _ = self.emit.set(emit);
+    }
+
+    /// Where events go: the page, or nowhere before the app is built.
+    pub fn emitter(&self) -> std::sync::Arc<Emit> {
+        self.emit
+            .get()
+            .cloned()
+            .unwrap_or_else(|| std::sync::Arc::new(|_: &str, _| {}))
+    }
+
+    /// The folders added before, in the order kept.
+    pub fn kept_roots(&self) -> Vec<PathBuf> {
+        self.list
+            .as_ref()
+            .and_then(|p| std::fs::read(p).ok())
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .unwrap_or_default()
+    }
+
+    /// Writes the list of open workspaces (atomically: a crash keeps the old list).
+    pub fn save_roots(&self) -> CommandResult<()> {
+        let Some(path) = &self.list else {
+            return Ok(());
+        };
+        let roots: Vec<PathBuf> = self.workspaces().keys().cloned().collect();
+        let io = |e: std::io::Error| {
+            CommandError::new(
+                "io",
+                format!("cannot keep the workspace list in {}: {e}", path.display()),
+            )
+        };
+        std::fs::create_dir_all(path.parent().unwrap_or(Path::new("."))).map_err(io)?;
+        let temp = path.with_extension("json.tmp");
+        let bytes = serde_json::to_vec_pretty(&roots).expect("paths serialise");
+        std::fs::write(&temp, bytes).map_err(io)?;
+        std::fs::rename(&temp, path).map_err(io)
+    }
+
+    pub fn workspaces(&self) -> std::sync::MutexGuard<'_, BTreeMap<PathBuf, live::Workspace>> {
+        // A panic elsewhere while holding the lock leaves the map whole: keep using it.
+        self.workspaces.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}

@@ -1,0 +1,295 @@
+//! The app's commands through Tauri's mock runtime (the same builder the app runs), against a
+//! real `scry-server` (SQLite) on loopback: sign-in by password and by device flow, orgs, sign
+//! out, local workspaces indexed live and searched, and the errors a person meets.
+//!
+//! One test: the app reads `SCRY_SERVER` and the XDG directories from the environment, which
+//! a process has only one of.
+
+use std::net::SocketAddr;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use scry_client::Client;
+use serde_json::{Value, json};
+use tauri::Listener;
+use tauri::ipc::{CallbackFn, InvokeBody};
+use tauri::test::{
+    INVOKE_KEY, MockRuntime, get_ipc_response, mock_builder, mock_context, noop_assets,
+};
+use tauri::webview::{InvokeRequest, WebviewWindow, WebviewWindowBuilder};
+
+const PASSWORD: &str = "correct horse battery";
+
+/// A service on a free loopback port, on its own runtime; its base URL and outbox.
+fn service(dir: &std::path::Path) -> (String, std::path::PathBuf) {
+    let mut config = scry_server::config::Config {
+        data_dir: dir.to_path_buf(),
+        device_poll_interval_s: 1,
+        ..Default::default()
+    };
+    config.tiers.get_mut("free").unwrap().requests_per_minute = 10_000;
+    let outbox = config.outbox();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        runtime.block_on(async move {
+            let store = scry_server::open_store(&config).await.unwrap();
+            let clock = std::sync::Arc::new(scry_server::clock::SystemClock);
+            let app = scry_server::app(store, clock, config).unwrap();
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(format!("http://{}", listener.local_addr().unwrap()))
+                .unwrap();
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .await
+            .unwrap();
+        });
+    });
+    (rx.recv().unwrap(), outbox)
+}
+
+/// Runs `cmd` with `args` as the page would: the answer, or the command's error.
+fn invoke(webview: &WebviewWindow<MockRuntime>, cmd: &str, args: Value) -> Result<Value, Value> {
+    get_ipc_response(
+        webview,
+        InvokeRequest {
+            cmd: cmd.into(),
+            callback: CallbackFn(0),
+            error: CallbackFn(1),
+            url: "tauri://localhost".parse().unwrap(),
+            body: InvokeBody::Json(args),
+            headers: Default::default(),
+            invoke_key: INVOKE_KEY.to_string(),
+        },
+    )
+    .map(|body| body.deserialize::<Value>().unwrap())
+}
+
+/// The last verification token mailed to `email`.
+fn mailed_token(outbox: &std::path::Path, email: &str) -> String {
+    let mut files: Vec<_> = std::fs::read_dir(outbox)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    let mail = files
+        .iter()
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .rfind(|m| m.starts_with(&format!("To: {email}\r\n")))
+        .expect("a message");
+    let at = mail.find("scry_vfy_").unwrap();
+    mail[at..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect()
+}
+
+#[test]
+fn a_person_signs_in_manages_orgs_and_searches_local_workspaces() {
+    let home = tempfile::tempdir().unwrap();
+    let (base, outbox) = service(&home.path().join("server"));
+    // SAFETY: set before any thread of this test reads the environment.
+    unsafe {
+        std::env::set_var("SCRY_SERVER", &base);
+        std::env::set_var("HOME", home.path());
+        std::env::set_var("XDG_CONFIG_HOME", home.path().join("config"));
+        std::env::set_var("XDG_CACHE_HOME", home.path().join("cache"));
+        std::env::remove_var("SCRY_INDEX_DIR");
+        std::env::remove_var("SCRY_API_KEY");
+        // No Secret Service here: the session goes to the 0600 fallback file, and says so.
+        std::env::set_var(
+            "DBUS_SESSION_BUS_ADDRESS",
+            "unix:path=/nonexistent/scry-test-bus",
+        );
+    }
+    let app = scry_desktop::app(mock_builder(), mock_context(noop_assets())).unwrap();
+    let webview = WebviewWindowBuilder::new(&app, "main", Default::default())
+        .build()
+        .unwrap();
+    let (events, heard) = mpsc::channel::<(String, Value)>();
+    for name in ["sign-in", "workspace", "workspace-progress"] {
+        let events = events.clone();
+        app.listen_any(name, move |e| {
+            let payload = serde_json::from_str(e.payload()).unwrap();
+            let _ = events.send((name.to_string(), payload));
+        });
+    }
+
+    // Signed out at first.
+    let status = invoke(&webview, "account_status", json!({})).unwrap();
+    assert_eq!(status["server"], base.as_str());
+    assert_eq!(status["email"], Value::Null);
+
+    // A person with an account signs in with their password.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let anonymous = Client::builder(&base).build().unwrap();
+    let email = "ann@example.com";
+    runtime
+        .block_on(anonymous.sign_up(email, PASSWORD))
+        .unwrap();
+    runtime
+        .block_on(anonymous.verify_email(&mailed_token(&outbox, email)))
+        .unwrap();
+    let wrong = invoke(
+        &webview,
+        "sign_in_with_password",
+        json!({"email": email, "password": "not it"}),
+    )
+    .unwrap_err();
+    assert!(
+        wrong["code"].is_string() && wrong["message"].is_string(),
+        "{wrong}"
+    );
+    let status = invoke(
+        &webview,
+        "sign_in_with_password",
+        json!({"email": email, "password": PASSWORD}),
+    )
+    .unwrap();
+    assert_eq!(status["email"], email);
+    let credential = status["credential"].as_str().unwrap();
+    assert!(credential.contains("credentials.json"), "{credential}");
+
+    // Orgs.
+    let org = invoke(&webview, "create_org", json!({"name": "acme"})).unwrap();
+    assert_eq!(
+        (org["name"].as_str(), org["role"].as_str()),
+        (Some("acme"), Some("owner"))
+    );
+    let status = invoke(&webview, "account_status", json!({})).unwrap();
+    assert_eq!(status["orgs"][0]["name"], "acme");
+    let empty = invoke(&webview, "create_org", json!({"name": ""})).unwrap_err();
+    assert_eq!(empty["code"], "bad_request", "{empty}");
+    assert!(
+        empty["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("name must be"),
+        "{empty}"
+    );
+
+    // Signing out ends the session on the server too.
+    let token = std::fs::read_to_string(home.path().join("config/scry/credentials.json")).unwrap();
+    let status = invoke(&webview, "sign_out", json!({})).unwrap();
+    assert_eq!(status["email"], Value::Null);
+    let refused = invoke(&webview, "create_org", json!({"name": "x"})).unwrap_err();
+    assert_eq!(refused["code"], "not_signed_in");
+    assert!(token.contains("scry_"), "the file held the session");
+
+    // The device flow: the code is shown, approved in the browser (here: through the API by
+    // the person, signed in elsewhere), and the app hears it.
+    let start = invoke(&webview, "start_device_sign_in", json!({})).unwrap();
+    let code = start["user_code"].as_str().unwrap().to_string();
+    assert!(
+        start["verification_uri_complete"]
+            .as_str()
+            .unwrap()
+            .contains(&code)
+    );
+    let browser = runtime.block_on(anonymous.login(email, PASSWORD)).unwrap();
+    let browser = anonymous.with_token(&browser.token);
+    runtime
+        .block_on(browser.device_verify(&code, true))
+        .unwrap();
+    let (_, outcome) = wait_for(&heard, |(name, _)| name == "sign-in");
+    assert_eq!(outcome, json!({"outcome": "signed_in", "email": email}));
+    let status = invoke(&webview, "account_status", json!({})).unwrap();
+    assert_eq!(status["email"], email);
+    // A denied one says so.
+    let start = invoke(&webview, "start_device_sign_in", json!({})).unwrap();
+    let code = start["user_code"].as_str().unwrap().to_string();
+    runtime
+        .block_on(browser.device_verify(&code, false))
+        .unwrap();
+    let (_, outcome) = wait_for(&heard, |(name, _)| name == "sign-in");
+    assert_eq!(outcome["outcome"], "failed");
+    assert_eq!(outcome["error"]["code"], "access_denied", "{outcome}");
+
+    // A local folder: indexed live, searchable, removed with its index.
+    let project = home.path().join("project");
+    std::fs::create_dir_all(project.join("src")).unwrap();
+    std::fs::write(
+        project.join("src/upload.py"),
+        "def retry_upload(path, attempts=3):\n    \"\"\"Send a file again when the network fails.\"\"\"\n    for _ in range(attempts):\n        pass\n",
+    )
+    .unwrap();
+    std::fs::write(
+        project.join("src/render.rs"),
+        "pub fn render(words: &[&str]) -> String {\n    words.join(\" \")\n}\n",
+    )
+    .unwrap();
+    let missing = invoke(
+        &webview,
+        "add_workspace",
+        json!({"path": "/no/such/folder"}),
+    )
+    .unwrap_err();
+    assert_eq!(missing["code"], "no_workspace", "{missing}");
+    let added = invoke(&webview, "add_workspace", json!({"path": project})).unwrap();
+    let root = added["root"].as_str().unwrap().to_string();
+    wait_for(&heard, |(name, p)| {
+        name == "workspace" && p["state"] == "ready" && p["files"] == 2
+    });
+    let listed = invoke(&webview, "workspaces", json!({})).unwrap();
+    assert_eq!(listed[0]["chunks"], 2, "{listed}");
+    let hits = invoke(
+        &webview,
+        "search",
+        json!({"query": "retry the upload", "limit": 5}),
+    )
+    .unwrap();
+    assert_eq!(hits[0]["path"], "src/upload.py", "{hits}");
+    assert_eq!(hits[0]["root"], root.as_str());
+    assert!(
+        hits[0]["snippet"]
+            .as_str()
+            .unwrap()
+            .contains("def retry_upload")
+    );
+    // Kept for the next start.
+    let kept =
+        std::fs::read_to_string(home.path().join("config/scry/desktop-workspaces.json")).unwrap();
+    assert!(kept.contains(&root), "{kept}");
+    let index_dir = home.path().join("cache/scry");
+    assert_eq!(std::fs::read_dir(&index_dir).unwrap().count(), 1);
+    invoke(
+        &webview,
+        "remove_workspace",
+        json!({"root": root, "deleteIndex": true}),
+    )
+    .unwrap();
+    assert_eq!(
+        std::fs::read_dir(&index_dir).unwrap().count(),
+        0,
+        "the index is gone"
+    );
+    assert_eq!(
+        invoke(&webview, "workspaces", json!({})).unwrap(),
+        json!([])
+    );
+    let gone = invoke(
+        &webview,
+        "remove_workspace",
+        json!({"root": root, "deleteIndex": false}),
+    )
+    .unwrap_err();
+    assert_eq!(gone["code"], "not_found");
+}
+
+/// The first event `wanted` picks within a minute.
+fn wait_for(
+    heard: &mpsc::Receiver<(String, Value)>,
+    wanted: impl Fn(&(String, Value)) -> bool,
+) -> (String, Value) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match heard.recv_timeout(left) {
+            Ok(event) if wanted(&event) => return event,
+            Ok(_) => {}
+            Err(_) => panic!("no such event within a minute"),
+        }
+    }
+}
