@@ -75,10 +75,12 @@ say "cargo test"
 cargo test --workspace --locked
 
 say "sign-in with a real Secret Service (D-Bus session + gnome-keyring)"
-scripts/with-secret-service.sh cargo test -p scry --locked --test account
+# --workspace, like the build above: selecting one package would resolve other features and
+# rebuild much of the tree.
+scripts/with-secret-service.sh cargo test --workspace --locked --test account
 
 say "scry-server: schemathesis against /openapi.json"
-cargo build -p scry-server --locked
+cargo build --workspace --locked --bin scry-server
 server/tests/schemathesis.sh target/debug/scry-server
 
 say "desktop app: the page type-checks against the bindings generated from Rust"
