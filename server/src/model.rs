@@ -3,7 +3,7 @@
 
 pub use scry_api::{
     ApiKey, AuditEntry, CurrentKey, Delivery, Invitation, Limits, Member, Org, OrgMembership, Page,
-    Repo, Role, UsageDay, User, Webhook,
+    Quota, Repo, Role, UsageDay, User, Webhook,
 };
 
 /// What the sender needs to post one delivery.

@@ -377,6 +377,76 @@ async fn members_roles_and_invitations(backend: Backend) {
     assert_eq!(h.get(&repos, &b).await.status, StatusCode::NOT_FOUND);
     let me = h.get("/v1/me", &b).await;
     assert_eq!(me.body["orgs"].as_array().unwrap().len(), 0);
+
+    // A pending invitation can be withdrawn (admins), once; its token then joins nobody.
+    let invitations = format!("/v1/orgs/{org}/invitations");
+    let sent = h
+        .post(
+            &invitations,
+            &a,
+            json!({"email": "bob@example.com", "role": "viewer"}),
+        )
+        .await;
+    let (id, token) = (
+        sent.body["invitation"]["id"].as_str().unwrap(),
+        &sent.body["token"],
+    );
+    let by_viewer = h
+        .call("DELETE", &format!("{invitations}/{id}"), Some(&c), None)
+        .await;
+    assert_eq!(by_viewer.status, StatusCode::FORBIDDEN);
+    let revoked = h
+        .call("DELETE", &format!("{invitations}/{id}"), Some(&a), None)
+        .await;
+    assert_eq!(revoked.status, StatusCode::NO_CONTENT);
+    let again = h
+        .call("DELETE", &format!("{invitations}/{id}"), Some(&a), None)
+        .await;
+    assert_eq!(again.status, StatusCode::NOT_FOUND);
+    assert_eq!(h.get(&invitations, &a).await.body, json!([]));
+    let late = h
+        .post("/v1/invitations/accept", &b, json!({"token": token}))
+        .await;
+    assert_eq!(late.status, StatusCode::NOT_FOUND);
+
+    // A viewer may not remove others, but may leave.
+    let carol = members
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["email"] == "carol@example.com")
+        .unwrap()["user_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let kick = h
+        .call(
+            "DELETE",
+            &format!("/v1/orgs/{org}/members/{alice}"),
+            Some(&c),
+            None,
+        )
+        .await;
+    assert_eq!(kick.status, StatusCode::FORBIDDEN);
+    let left = h
+        .call(
+            "DELETE",
+            &format!("/v1/orgs/{org}/members/{carol}"),
+            Some(&c),
+            None,
+        )
+        .await;
+    assert_eq!(left.status, StatusCode::NO_CONTENT);
+    assert_eq!(h.get(&repos, &c).await.status, StatusCode::NOT_FOUND);
+    let audit = h.get(&format!("/v1/orgs/{org}/audit"), &a).await;
+    let actions: Vec<&str> = audit.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert!(actions.contains(&"invitation.revoked"), "{actions:?}");
 }
 
 async fn other_orgs_answer_like_nonexistent_ones(backend: Backend) {
@@ -415,6 +485,10 @@ async fn other_orgs_answer_like_nonexistent_ones(backend: Backend) {
         (
             format!("/v1/orgs/{org_a}/members"),
             format!("/v1/orgs/{missing_org}/members"),
+        ),
+        (
+            format!("/v1/orgs/{org_a}/quota"),
+            format!("/v1/orgs/{missing_org}/quota"),
         ),
         (
             format!("/v1/orgs/{org_a}/export"),
@@ -778,13 +852,24 @@ async fn usage_is_recorded_per_day(backend: Backend) {
     h.clock.advance(86_400);
     h.post(&repos, &a, json!({"name": "api"})).await;
 
+    // What the org holds, against its tier's limits.
+    let quota = h.get(&format!("/v1/orgs/{org}/quota"), &a).await;
+    assert_eq!(quota.status, StatusCode::OK, "{}", quota.body);
+    let free = config().tier_limits("free");
+    assert_eq!(
+        quota.body,
+        json!({"tier": "free", "repos": 2, "chunks": 1200, "limits": {
+            "max_repos": free.max_repos, "max_chunks": free.max_chunks,
+            "requests_per_minute": free.requests_per_minute}})
+    );
+
     let usage = h.get(&format!("/v1/orgs/{org}/usage"), &a).await;
     assert_eq!(usage.status, StatusCode::OK, "{}", usage.body);
     assert_eq!(
         usage.body,
         json!([
             {"day": "2026-11-22", "requests": 7, "repos_created": 1, "chunks_stored": 1200},
-            {"day": "2026-11-23", "requests": 2, "repos_created": 1, "chunks_stored": 0},
+            {"day": "2026-11-23", "requests": 3, "repos_created": 1, "chunks_stored": 0},
         ])
     );
     let one_day = h

@@ -8,7 +8,9 @@ pub(super) fn routes(api: OpenApiRouter<Arc<AppState>>) -> OpenApiRouter<Arc<App
         .routes(routes!(list_members))
         .routes(routes!(set_member_role, remove_member))
         .routes(routes!(create_invitation, list_invitations))
+        .routes(routes!(revoke_invitation))
         .routes(routes!(accept_invitation))
+        .routes(routes!(quota))
 }
 
 /// Creates an organisation on the free tier, with the caller as owner.
@@ -107,7 +109,7 @@ async fn set_member_role(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Removes a member.
+/// Removes a member (admins), or the caller themselves: leaving needs no role.
 #[utoipa::path(delete, path = "/v1/orgs/{org}/members/{user}", tag = "orgs", security(("bearer" = [])),
     params(("org" = String, Path), ("user" = String, Path)),
     responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
@@ -116,7 +118,9 @@ async fn remove_member(
     who: Principal,
     Path((org, user)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    let t = state.authorize(&who, &org, Role::Admin).await?;
+    let leaving = matches!(&who, Principal::User { user: me, .. } if me.id == user);
+    let needed = if leaving { Role::Viewer } else { Role::Admin };
+    let t = state.authorize(&who, &org, needed).await?;
     check_id("usr", &user)?;
     state
         .store
@@ -165,6 +169,42 @@ async fn list_invitations(
 ) -> Result<axum::Json<Vec<Invitation>>, ApiError> {
     let t = state.authorize(&who, &org, Role::Admin).await?;
     Ok(axum::Json(state.store.invitations(&t).await?))
+}
+
+/// Withdraws a pending invitation (admins); its token stops working.
+#[utoipa::path(delete, path = "/v1/orgs/{org}/invitations/{invitation}", tag = "orgs", security(("bearer" = [])),
+    params(("org" = String, Path), ("invitation" = String, Path)),
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn revoke_invitation(
+    State(state): State<Arc<AppState>>,
+    who: Principal,
+    Path((org, invitation)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let t = state.authorize(&who, &org, Role::Admin).await?;
+    check_id("inv", &invitation)?;
+    state
+        .store
+        .revoke_invitation(&t, &invitation, state.clock.now())
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// What the organisation holds against its limits (its tier's, or its own).
+#[utoipa::path(get, path = "/v1/orgs/{org}/quota", tag = "orgs", security(("bearer" = [])), params(("org" = String, Path)),
+    responses((status = 200, body = Quota), (status = 404, body = ErrorBody)))]
+async fn quota(
+    State(state): State<Arc<AppState>>,
+    who: Principal,
+    Path(org): Path<String>,
+) -> Result<axum::Json<Quota>, ApiError> {
+    let (t, org) = state.authorize_org(&who, &org, Role::Viewer).await?;
+    let (repos, chunks) = state.store.holdings(&t).await?;
+    Ok(axum::Json(Quota {
+        limits: state.limits_of(&org),
+        tier: org.tier,
+        repos,
+        chunks,
+    }))
 }
 
 /// Accepts an invitation addressed to the caller's email.

@@ -36,6 +36,9 @@ pub trait Orgs: Send + Sync {
         expires: i64,
     ) -> Result<Invitation>;
     async fn invitations(&self, t: &Tenant) -> Result<Vec<Invitation>>;
+    async fn revoke_invitation(&self, t: &Tenant, id: &str, now: i64) -> Result<()>;
+    /// The organisation's repositories and the chunks their synced indexes hold.
+    async fn holdings(&self, t: &Tenant) -> Result<(i64, i64)>;
 }
 
 #[async_trait]
@@ -346,6 +349,39 @@ impl Orgs for SqlStore {
         .fetch_all(&mut *tx)
         .await?;
         rows.iter().map(invitation_from).collect()
+    }
+
+    async fn revoke_invitation(&self, t: &Tenant, id: &str, now: i64) -> Result<()> {
+        let mut tx = self.org_tx(t, true).await?;
+        let row =
+            sqlx::query("DELETE FROM invitations WHERE id = $1 AND org_id = $2 RETURNING email")
+                .bind(id)
+                .bind(&t.org_id)
+                .fetch_optional(&mut *tx)
+                .await?
+                .ok_or(StoreError::NotFound)?;
+        let email: String = row.try_get("email")?;
+        commit_with(
+            tx,
+            t,
+            "invitation.revoked",
+            id,
+            json!({"email": email}),
+            now,
+        )
+        .await
+    }
+
+    async fn holdings(&self, t: &Tenant) -> Result<(i64, i64)> {
+        let mut tx = self.org_tx(t, false).await?;
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n, CAST(COALESCE(SUM(chunks), 0) AS BIGINT) AS chunks \
+             FROM repos WHERE org_id = $1",
+        )
+        .bind(&t.org_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        Ok((row.try_get("n")?, row.try_get("chunks")?))
     }
 }
 

@@ -37,6 +37,17 @@ pub struct Limits {
     pub requests_per_minute: i64,
 }
 
+/// `GET /v1/orgs/{org}/quota`: what an organisation holds against its limits.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Quota {
+    pub tier: String,
+    pub limits: Limits,
+    pub repos: i64,
+    /// Chunks its repositories' synced indexes hold.
+    pub chunks: i64,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct User {
