@@ -6,11 +6,10 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use scry_client::api::PageQuery;
+use scry_client::ErrorKind;
 use scry_client::credentials::{self, Place};
-use scry_client::sync::state::{self, Link};
+use scry_client::sync::state;
 use scry_client::sync::{self, Synced};
-use scry_client::{Client, ErrorKind};
 use scry_core::model::ModelChoice;
 use serde_json::json;
 
@@ -28,22 +27,18 @@ pub fn enable(
     repo: Option<&str>,
     err: &mut impl Write,
 ) -> Result<()> {
-    let index_dir = index_dir(root)?;
     let client = signed_in(server)?;
     let runtime = runtime()?;
     let org = runtime.block_on(pick_org(&client, org))?;
-    let name = match repo {
-        Some(name) => name.to_string(),
-        None => default_repo_name(root),
-    };
-    let repo = runtime.block_on(find_or_create_repo(&client, &org, &name))?;
-    let link = Link {
-        server: server.into(),
-        org: org.clone(),
-        repo: repo.clone(),
-        repo_name: name.clone(),
-    };
-    state::save_link(&index_dir, &link)?;
+    let link = runtime
+        .block_on(sync::workspace::link_workspace(
+            &client,
+            server,
+            &index_root(root)?,
+            &org,
+            repo,
+        ))
+        .context("cannot link the workspace to a repository of the org")?;
     match sync::workspace::org_key(&runtime, &client, server, &org) {
         Ok(key) => writeln!(
             err,
@@ -65,7 +60,8 @@ pub fn enable(
         "Sync enabled: {} → repository {} ({repo}) of org {org} on {server}\n\
          Run `scry sync --dry-run` to see what would leave, `scry sync` to sync.",
         root.display(),
-        shown(&name)
+        shown(&link.repo_name),
+        repo = link.repo,
     )?;
     Ok(())
 }
@@ -241,55 +237,12 @@ pub fn log(root: &Path, json: bool, out: &mut impl Write) -> Result<()> {
 }
 
 fn index_dir(root: &Path) -> Result<PathBuf> {
-    let root = root
-        .canonicalize()
-        .with_context(|| format!("workspace {} does not exist", root.display()))?;
-    let db = scry_core::default_db_path(&root);
-    Ok(db
-        .parent()
-        .expect("the index is in a directory")
-        .to_path_buf())
+    Ok(sync::workspace::index_dir(&index_root(root)?))
 }
 
-async fn find_or_create_repo(client: &Client, org: &str, name: &str) -> Result<String> {
-    let mut page = PageQuery {
-        limit: Some(100),
-        after: None,
-    };
-    loop {
-        let repos = client.repos(org, &page).await?;
-        if let Some(r) = repos.items.iter().find(|r| r.name == name) {
-            return Ok(r.id.clone());
-        }
-        match repos.next {
-            Some(next) => page.after = Some(next),
-            None => break,
-        }
-    }
-    Ok(client
-        .create_repo(org, name)
-        .await
-        .with_context(|| format!("cannot create the repository {name}"))?
-        .id)
-}
-
-/// A repository name clones of one project agree on: the remote's last path segment, else
-/// the folder's name.
-fn default_repo_name(root: &Path) -> String {
-    use scry_core::repo::Project;
-    let from_remote = match scry_core::repo::identify(root).map(|c| c.project) {
-        Ok(Project::Remote(url)) => url.rsplit('/').next().map(String::from),
-        _ => None,
-    };
-    from_remote
-        .filter(|n| !n.is_empty())
-        .or_else(|| {
-            root.canonicalize()
-                .ok()?
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-        })
-        .unwrap_or_else(|| "workspace".into())
+fn index_root(root: &Path) -> Result<PathBuf> {
+    root.canonicalize()
+        .with_context(|| format!("workspace {} does not exist", root.display()))
 }
 
 /// A failure in words that say what to do.

@@ -69,6 +69,18 @@ impl Client {
         self.call(Method::GET, &path, None, NO_BODY).await
     }
 
+    /// Withdraws a pending invitation (admins).
+    pub async fn revoke_invitation(&self, org: &str, invitation: &str) -> Result<()> {
+        let path = ["v1", "orgs", org, "invitations", invitation];
+        self.call_empty(Method::DELETE, &path, NO_BODY).await
+    }
+
+    /// What the organisation holds against its limits.
+    pub async fn quota(&self, org: &str) -> Result<Quota> {
+        let path = ["v1", "orgs", org, "quota"];
+        self.call(Method::GET, &path, None, NO_BODY).await
+    }
+
     /// Joins the organisation an invitation (its token) is for.
     pub async fn accept_invitation(&self, token: &str) -> Result<Joined> {
         let body = AcceptInvitation {

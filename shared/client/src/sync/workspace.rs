@@ -8,6 +8,7 @@ use scry_core::snapshot::SnapshotDelta;
 
 use super::state::{self, LedgerEntry, Link};
 use super::{Kept, Plan, Pushed, Remote, Step, SyncError, hex, keys, push};
+use crate::api::PageQuery;
 use crate::sealing::OrgKey;
 use crate::{Client, credentials};
 
@@ -19,6 +20,61 @@ pub struct Synced {
     pub line: String,
     pub plan: Plan,
     pub pushed: Pushed,
+}
+
+/// Links the workspace at `root` (canonical) to the repository `name` of `org` on `server`
+/// (as the credential store names it; `client` talks to it), creating the repository when the
+/// org has none of that name (`None`: [`default_repo_name`]). The org's key is settled
+/// separately ([`org_key`]), so a link is kept even while the key is pending.
+pub async fn link_workspace(
+    client: &Client,
+    server: &str,
+    root: &Path,
+    org: &str,
+    name: Option<&str>,
+) -> Result<Link, SyncError> {
+    let name = name.map_or_else(|| default_repo_name(root), String::from);
+    let repo = find_or_create_repo(client, org, &name).await?;
+    let link = Link {
+        server: server.to_string(),
+        org: org.to_string(),
+        repo,
+        repo_name: name,
+    };
+    state::save_link(&index_dir(root), &link)?;
+    Ok(link)
+}
+
+/// The id of the repository `name` of `org`, created when there is none.
+async fn find_or_create_repo(client: &Client, org: &str, name: &str) -> Result<String, SyncError> {
+    let mut page = PageQuery {
+        limit: Some(100),
+        after: None,
+    };
+    loop {
+        let repos = client.repos(org, &page).await?;
+        if let Some(r) = repos.items.iter().find(|r| r.name == name) {
+            return Ok(r.id.clone());
+        }
+        match repos.next {
+            Some(next) => page.after = Some(next),
+            None => return Ok(client.create_repo(org, name).await?.id),
+        }
+    }
+}
+
+/// A repository name clones of one project agree on: the remote's last path segment, else
+/// the folder's name.
+pub fn default_repo_name(root: &Path) -> String {
+    use scry_core::repo::Project;
+    let from_remote = match scry_core::repo::identify(root).map(|c| c.project) {
+        Ok(Project::Remote(url)) => url.rsplit('/').next().map(String::from),
+        _ => None,
+    };
+    from_remote
+        .filter(|n| !n.is_empty())
+        .or_else(|| root.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "workspace".into())
 }
 
 /// The directory of `root`'s index, where its sync state lives.
