@@ -11,7 +11,9 @@ use scry_client::sync::{self, SyncError};
 use serde_json::json;
 
 use super::account::{pick_org, runtime, signed_in};
-use super::output::{ago, shown};
+use scry_client::display::ago;
+
+use super::output::shown;
 
 /// `scry keys create`: the key on `out` (once; nothing keeps it), what to do with it on `err`.
 pub fn create(

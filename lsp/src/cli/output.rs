@@ -107,28 +107,6 @@ pub fn shown(text: &str) -> Cow<'_, str> {
     )
 }
 
-/// A moment the service or the ledger recorded (unix seconds), as people read it:
-/// `2026-12-07 01:02 UTC`.
-pub fn utc(at: i64) -> String {
-    let secs = at.rem_euclid(86_400);
-    format!(
-        "{} {:02}:{:02} UTC",
-        scry_client::api::day(at),
-        secs / 3_600,
-        secs / 60 % 60
-    )
-}
-
-/// How long ago `at` was, `now` being now: `40 s ago`, `5 min ago`, `3 h ago`, `2 days ago`.
-pub fn ago(at: i64, now: i64) -> String {
-    match (now - at).max(0) {
-        s @ 0..120 => format!("{s} s ago"),
-        s @ 120..7_200 => format!("{} min ago", s / 60),
-        s @ 7_200..172_800 => format!("{} h ago", s / 3_600),
-        s => format!("{} days ago", s / 86_400),
-    }
-}
-
 /// The first lines of a chunk, trimmed of trailing blanks.
 fn snippet(text: &str) -> String {
     let lines: Vec<&str> = text.lines().take(SNIPPET_LINES).collect();
@@ -216,24 +194,5 @@ pub fn print_project(
             )
         }
         Project::Unversioned => writeln!(out, "project:   not a Git checkout{line}"),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn moments_read_as_dates_and_ages() {
-        assert_eq!(utc(0), "1970-01-01 00:00 UTC");
-        assert_eq!(utc(951_782_400), "2000-02-29 00:00 UTC");
-        assert_eq!(utc(1_796_605_320), "2026-12-07 01:02 UTC");
-        assert_eq!(utc(-86_400), "1969-12-31 00:00 UTC");
-        assert_eq!(ago(100, 100), "0 s ago");
-        assert_eq!(ago(0, 119), "119 s ago");
-        assert_eq!(ago(0, 300), "5 min ago");
-        assert_eq!(ago(0, 3 * 3_600 + 5), "3 h ago");
-        assert_eq!(ago(0, 2 * 86_400), "2 days ago");
-        assert_eq!(ago(500, 100), "0 s ago", "a clock behind says now");
     }
 }

@@ -14,7 +14,9 @@ use scry_core::model::ModelChoice;
 use serde_json::json;
 
 use super::account::{pick_org, runtime, signed_in};
-use super::output::{ago, shown, utc};
+use scry_client::display::{ago, bytes, utc};
+
+use super::output::shown;
 use super::{open_index, progress, update};
 
 /// `scry sync enable`: links the workspace to a repository of an organisation (creating it),
@@ -145,7 +147,7 @@ fn report(synced: &Synced, dry_run: bool, json: bool, out: &mut impl Write) -> R
             shown(&link.repo_name),
             pushed.objects_uploaded,
             pushed.chunks_uploaded,
-            human_bytes(pushed.bytes_uploaded),
+            bytes(pushed.bytes_uploaded),
             if dry_run {
                 format!("generation {} stays until you sync", pushed.generation)
             } else {
@@ -205,7 +207,7 @@ pub fn status(root: &Path, json: bool, out: &mut impl Write) -> Result<()> {
             e.generation,
             shown(&e.line),
             e.objects_uploaded,
-            human_bytes(e.bytes_uploaded),
+            bytes(e.bytes_uploaded),
             ago(e.at, sync::workspace::now())
         )?,
         None => writeln!(out, "last sync: never")?,
@@ -227,7 +229,7 @@ pub fn log(root: &Path, json: bool, out: &mut impl Write) -> Result<()> {
                 shown(&e.line),
                 e.generation,
                 e.objects_uploaded,
-                human_bytes(e.bytes_uploaded),
+                bytes(e.bytes_uploaded),
                 e.files,
                 e.excluded
             )?;
@@ -259,13 +261,5 @@ fn explain(e: sync::SyncError) -> anyhow::Error {
             "the linked repository is gone or out of reach: run `scry sync enable` again ({c})"
         ),
         _ => e.into(),
-    }
-}
-
-fn human_bytes(n: u64) -> String {
-    match n {
-        0..1_000 => format!("{n} B"),
-        1_000..1_000_000 => format!("{:.1} kB", n as f64 / 1e3),
-        _ => format!("{:.1} MB", n as f64 / 1e6),
     }
 }

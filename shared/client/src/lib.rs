@@ -8,6 +8,7 @@
 
 mod account;
 pub mod credentials;
+pub mod display;
 mod error;
 mod index;
 mod orgs;
