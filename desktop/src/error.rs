@@ -2,7 +2,8 @@
 //! `message` that says what to do. Codes: the account service's own (`quota_exceeded`,
 //! `email_unverified`, `access_denied`, …) or `offline`, `unauthorized`, `forbidden`,
 //! `rate_limited`, `not_found`, `conflict`, `invalid`, `unavailable`, `protocol`,
-//! `keychain_unavailable`, `not_signed_in`, `no_workspace`, `index`.
+//! `keychain_unavailable`, `not_signed_in`, `no_workspace`, `index`, `io`, `sync_off`,
+//! `key_pending`, `sync`.
 
 use scry_client::ErrorKind;
 use serde::Serialize;
@@ -77,5 +78,26 @@ impl From<scry_core::Error> for CommandError {
             _ => "index",
         };
         CommandError::new(code, e.to_string())
+    }
+}
+
+impl From<scry_client::sync::SyncError> for CommandError {
+    fn from(e: scry_client::sync::SyncError) -> CommandError {
+        use scry_client::sync::SyncError;
+        match e {
+            SyncError::Service(e) => e.into(),
+            SyncError::Credentials(e) => e.into(),
+            SyncError::Index(e) => e.into(),
+            SyncError::SignedOut(server) => CommandError::not_signed_in(&server),
+            SyncError::NotEnabled(root) => CommandError::new(
+                "sync_off",
+                format!(
+                    "sync is not enabled for {}: enable it first",
+                    root.display()
+                ),
+            ),
+            e @ SyncError::KeyPending(_) => CommandError::new("key_pending", e.to_string()),
+            e => CommandError::new("sync", e.to_string()),
+        }
     }
 }

@@ -27,6 +27,28 @@ pub fn app<R: Runtime>(
             commands::account::start_device_sign_in,
             commands::account::sign_out,
             commands::orgs::create_org,
+            commands::orgs::delete_org,
+            commands::orgs::leave_org,
+            commands::orgs::members,
+            commands::orgs::set_member_role,
+            commands::orgs::remove_member,
+            commands::orgs::invitations,
+            commands::orgs::invite,
+            commands::orgs::revoke_invitation,
+            commands::orgs::accept_invitation,
+            commands::keys::api_keys,
+            commands::keys::create_api_key,
+            commands::keys::revoke_api_key,
+            commands::usage::plan,
+            commands::usage::audit,
+            commands::usage::export_org,
+            commands::sync::sync_state,
+            commands::sync::sync_preview,
+            commands::sync::enable_sync,
+            commands::sync::sync_now,
+            commands::sync::sync_ledger,
+            commands::sync::disable_sync,
+            commands::sync::account_repos,
             commands::workspaces::workspaces,
             commands::workspaces::add_workspace,
             commands::workspaces::remove_workspace,
@@ -45,7 +67,7 @@ pub fn app<R: Runtime>(
             Ok(workspace) => {
                 state
                     .workspaces()
-                    .insert(workspace.root().to_path_buf(), workspace);
+                    .insert(workspace.root().to_path_buf(), Arc::new(workspace));
             }
             Err(e) => tracing::warn!("cannot reopen {}: {}", root.display(), e.message),
         }

@@ -2,9 +2,9 @@
 //! each local workspace the person added (the list is kept in the config directory, so the
 //! app reopens them at start).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use scry_core::live;
 
@@ -15,7 +15,8 @@ pub type Emit = dyn Fn(&str, serde_json::Value) + Send + Sync;
 
 pub struct AppState {
     pub server: String,
-    pub workspaces: Mutex<BTreeMap<PathBuf, live::Workspace>>,
+    workspaces: Mutex<BTreeMap<PathBuf, Arc<live::Workspace>>>,
+    syncing: Syncing,
     /// Where the list of workspaces is kept.
     list: Option<PathBuf>,
     /// Set once the app is built (commands and workers send events through it).
@@ -31,6 +32,7 @@ impl AppState {
         Ok(AppState {
             server: scry_client::configured_server(chosen, &home)?,
             workspaces: Mutex::new(BTreeMap::new()),
+            syncing: Syncing::default(),
             list: dirs::config_dir().map(|d| d.join("scry").join("desktop-workspaces.json")),
             emit: OnceLock::new(),
         })
@@ -76,8 +78,46 @@ impl AppState {
         std::fs::rename(&temp, path).map_err(io)
     }
 
-    pub fn workspaces(&self) -> std::sync::MutexGuard<'_, BTreeMap<PathBuf, live::Workspace>> {
+    pub fn workspaces(&self) -> std::sync::MutexGuard<'_, BTreeMap<PathBuf, Arc<live::Workspace>>> {
         // A panic elsewhere while holding the lock leaves the map whole: keep using it.
         self.workspaces.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The open workspace at `root`; `not_found` when it is not open.
+    pub fn workspace(&self, root: &Path) -> CommandResult<Arc<live::Workspace>> {
+        self.workspaces().get(root).cloned().ok_or_else(|| {
+            CommandError::new(
+                "not_found",
+                format!("{} is not open: add it first", root.display()),
+            )
+        })
+    }
+
+    /// The workspaces being synced now.
+    pub fn syncing(&self) -> Syncing {
+        self.syncing.clone()
+    }
+}
+
+/// The roots whose sync runs now (one at a time per workspace).
+#[derive(Clone, Default)]
+pub struct Syncing(Arc<Mutex<BTreeSet<PathBuf>>>);
+
+impl Syncing {
+    /// Marks `root` as syncing; false when it already was.
+    pub fn start(&self, root: &Path) -> bool {
+        self.roots().insert(root.to_path_buf())
+    }
+
+    pub fn end(&self, root: &Path) {
+        self.roots().remove(root);
+    }
+
+    pub fn contains(&self, root: &Path) -> bool {
+        self.roots().contains(root)
+    }
+
+    fn roots(&self) -> std::sync::MutexGuard<'_, BTreeSet<PathBuf>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 }

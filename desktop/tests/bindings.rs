@@ -5,6 +5,12 @@
 use std::path::Path;
 
 use scry_desktop::commands::account::{AccountStatus, DeviceStart, OrgView, SignInEvent};
+use scry_desktop::commands::keys::{KeyCreatedView, KeyView};
+use scry_desktop::commands::orgs::{InvitationSent, InvitationView, MemberView};
+use scry_desktop::commands::sync::{
+    Excluded, LedgerRow, RepoView, SyncEvent, SyncPreview, SyncProgress, SyncView,
+};
+use scry_desktop::commands::usage::{AuditPage, AuditView, DayView, PlanView, QuotaBar};
 use scry_desktop::commands::workspaces::{SearchHit, WorkspaceProgress, WorkspaceView};
 use scry_desktop::error::CommandError;
 use ts_rs::{Config, TS};
@@ -27,6 +33,23 @@ fn the_page_types_match_the_rust_ones() {
         generated::<SignInEvent>(),
         generated::<WorkspaceProgress>(),
         generated::<WorkspaceView>(),
+        generated::<KeyCreatedView>(),
+        generated::<KeyView>(),
+        generated::<InvitationSent>(),
+        generated::<InvitationView>(),
+        generated::<MemberView>(),
+        generated::<Excluded>(),
+        generated::<LedgerRow>(),
+        generated::<RepoView>(),
+        generated::<SyncEvent>(),
+        generated::<SyncPreview>(),
+        generated::<SyncProgress>(),
+        generated::<SyncView>(),
+        generated::<AuditPage>(),
+        generated::<AuditView>(),
+        generated::<DayView>(),
+        generated::<PlanView>(),
+        generated::<QuotaBar>(),
     ];
     let bless = std::env::var_os("SCRY_BLESS").is_some();
     let mut stale = Vec::new();

@@ -109,7 +109,13 @@ fn a_person_signs_in_manages_orgs_and_searches_local_workspaces() {
         .build()
         .unwrap();
     let (events, heard) = mpsc::channel::<(String, Value)>();
-    for name in ["sign-in", "workspace", "workspace-progress"] {
+    for name in [
+        "sign-in",
+        "workspace",
+        "workspace-progress",
+        "sync",
+        "sync-progress",
+    ] {
         let events = events.clone();
         app.listen_any(name, move |e| {
             let payload = serde_json::from_str(e.payload()).unwrap();
@@ -207,6 +213,20 @@ fn a_person_signs_in_manages_orgs_and_searches_local_workspaces() {
     assert_eq!(outcome["outcome"], "failed");
     assert_eq!(outcome["error"]["code"], "access_denied", "{outcome}");
 
+    let org = org["id"].as_str().unwrap().to_string();
+    let bob = runtime
+        .block_on(anonymous.sign_up("bob@example.com", PASSWORD))
+        .unwrap();
+    runtime
+        .block_on(anonymous.verify_email(&mailed_token(&outbox, "bob@example.com")))
+        .unwrap();
+    let bob_session = runtime
+        .block_on(anonymous.login("bob@example.com", PASSWORD))
+        .unwrap();
+    let as_bob = anonymous.with_token(&bob_session.token);
+    members_and_invitations(&webview, &runtime, &as_bob, &org, &bob.id);
+    api_keys(&webview, &runtime, &anonymous, &org);
+
     // A local folder: indexed live, searchable, removed with its index.
     let project = home.path().join("project");
     std::fs::create_dir_all(project.join("src")).unwrap();
@@ -252,8 +272,21 @@ fn a_person_signs_in_manages_orgs_and_searches_local_workspaces() {
     let kept =
         std::fs::read_to_string(home.path().join("config/scry/desktop-workspaces.json")).unwrap();
     assert!(kept.contains(&root), "{kept}");
+    std::fs::write(project.join("secrets.yaml"), "token: hunter2\n").unwrap();
+    wait_for(&heard, |(name, p)| {
+        name == "workspace" && p["state"] == "ready" && p["files"] == 3
+    });
+    sync_and_plan(
+        &webview,
+        &heard,
+        &runtime,
+        &browser,
+        &org,
+        &root,
+        &home.path().join("other"),
+    );
     let index_dir = home.path().join("cache/scry");
-    assert_eq!(std::fs::read_dir(&index_dir).unwrap().count(), 1);
+    assert_eq!(std::fs::read_dir(&index_dir).unwrap().count(), 2);
     invoke(
         &webview,
         "remove_workspace",
@@ -262,13 +295,12 @@ fn a_person_signs_in_manages_orgs_and_searches_local_workspaces() {
     .unwrap();
     assert_eq!(
         std::fs::read_dir(&index_dir).unwrap().count(),
-        0,
-        "the index is gone"
+        1,
+        "the index is gone (the other workspace's stays)"
     );
-    assert_eq!(
-        invoke(&webview, "workspaces", json!({})).unwrap(),
-        json!([])
-    );
+    let left = invoke(&webview, "workspaces", json!({})).unwrap();
+    assert_eq!(left.as_array().unwrap().len(), 1, "{left}");
+    assert_ne!(left[0]["root"], root.as_str());
     let gone = invoke(
         &webview,
         "remove_workspace",
@@ -276,6 +308,264 @@ fn a_person_signs_in_manages_orgs_and_searches_local_workspaces() {
     )
     .unwrap_err();
     assert_eq!(gone["code"], "not_found");
+}
+
+/// An admin invites (the token shown once), withdraws, and manages a member's role.
+fn members_and_invitations(
+    webview: &WebviewWindow<MockRuntime>,
+    runtime: &tokio::runtime::Runtime,
+    as_bob: &Client,
+    org: &str,
+    bob: &str,
+) {
+    let sent = invoke(
+        webview,
+        "invite",
+        json!({"org": org, "email": "bob@example.com", "role": "member"}),
+    )
+    .unwrap();
+    let token = sent["token"].as_str().unwrap().to_string();
+    assert!(token.starts_with("scry_inv_"), "{sent}");
+    let pending = invoke(webview, "invitations", json!({"org": org})).unwrap();
+    assert_eq!(pending[0]["email"], "bob@example.com", "{pending}");
+    let id = pending[0]["id"].clone();
+    invoke(
+        webview,
+        "revoke_invitation",
+        json!({"org": org, "invitation": id}),
+    )
+    .unwrap();
+    assert_eq!(
+        invoke(webview, "invitations", json!({"org": org})).unwrap(),
+        json!([])
+    );
+    let withdrawn = runtime
+        .block_on(as_bob.accept_invitation(&token))
+        .unwrap_err();
+    assert_eq!(withdrawn.code(), "not_found");
+
+    let bad_role = invoke(
+        webview,
+        "invite",
+        json!({"org": org, "email": "bob@example.com", "role": "boss"}),
+    )
+    .unwrap_err();
+    assert_eq!(bad_role["code"], "invalid");
+    let sent = invoke(
+        webview,
+        "invite",
+        json!({"org": org, "email": "bob@example.com", "role": "viewer"}),
+    )
+    .unwrap();
+    runtime
+        .block_on(as_bob.accept_invitation(sent["token"].as_str().unwrap()))
+        .unwrap();
+    let members = invoke(webview, "members", json!({"org": org})).unwrap();
+    let roles: Vec<(&str, &str)> = members
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["email"].as_str().unwrap(), m["role"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        roles,
+        [("ann@example.com", "owner"), ("bob@example.com", "viewer")]
+    );
+    invoke(
+        webview,
+        "set_member_role",
+        json!({"org": org, "user": bob, "role": "admin"}),
+    )
+    .unwrap();
+    let members = invoke(webview, "members", json!({"org": org})).unwrap();
+    assert_eq!(members[1]["role"], "admin");
+    invoke(webview, "remove_member", json!({"org": org, "user": bob})).unwrap();
+    assert_eq!(
+        invoke(webview, "members", json!({"org": org}))
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    // The last owner cannot leave.
+    let leave = invoke(webview, "leave_org", json!({"org": org})).unwrap_err();
+    assert_eq!(leave["code"], "conflict", "{leave}");
+}
+
+/// A key is shown once, works against the API, is listed by prefix, and fails once revoked.
+fn api_keys(
+    webview: &WebviewWindow<MockRuntime>,
+    runtime: &tokio::runtime::Runtime,
+    anonymous: &Client,
+    org: &str,
+) {
+    let created = invoke(
+        webview,
+        "create_api_key",
+        json!({"org": org, "name": "ci", "role": "member"}),
+    )
+    .unwrap();
+    let secret = created["secret"].as_str().unwrap();
+    assert!(secret.starts_with(created["key"]["prefix"].as_str().unwrap()));
+    let as_key = anonymous.with_token(secret);
+    let current = runtime.block_on(as_key.current_key()).unwrap();
+    assert_eq!(current.org.id, org);
+    let listed = invoke(webview, "api_keys", json!({"org": org})).unwrap();
+    assert_eq!(listed[0]["name"], "ci", "{listed}");
+    assert_eq!(listed[0]["role"], "member");
+    assert!(listed[0].get("secret").is_none(), "a key is shown once");
+    assert!(
+        listed[0]["last_used"].as_str().unwrap().ends_with("ago"),
+        "{listed}"
+    );
+    invoke(
+        webview,
+        "revoke_api_key",
+        json!({"org": org, "key": created["key"]["id"]}),
+    )
+    .unwrap();
+    let refused = runtime.block_on(as_key.current_key()).unwrap_err();
+    assert_eq!(refused.kind(), scry_client::ErrorKind::Unauthorized);
+    assert_eq!(
+        invoke(webview, "api_keys", json!({"org": org})).unwrap(),
+        json!([])
+    );
+}
+
+/// A workspace's sync: preview, enable, sync now (the generation on the account), the ledger,
+/// the plan's bars, the next repository over quota, the audit log and the export, and
+/// deleting the org (typed confirmation).
+fn sync_and_plan(
+    webview: &WebviewWindow<MockRuntime>,
+    heard: &mpsc::Receiver<(String, Value)>,
+    runtime: &tokio::runtime::Runtime,
+    person: &Client,
+    org: &str,
+    root: &str,
+    other: &std::path::Path,
+) {
+    let off = invoke(webview, "sync_state", json!({"root": root})).unwrap();
+    assert_eq!(off["state"], "off");
+    let preview = invoke(webview, "sync_preview", json!({"root": root})).unwrap();
+    assert_eq!(
+        (preview["files"].as_u64(), preview["chunks"].as_u64()),
+        (Some(2), Some(2)),
+        "{preview}"
+    );
+    assert_eq!(preview["excluded"][0]["path"], "secrets.yaml", "{preview}");
+    assert!(preview["privacy"].as_str().unwrap().contains("sealed"));
+    let not_yet = invoke(webview, "sync_now", json!({"root": root})).unwrap_err();
+    assert_eq!(not_yet["code"], "sync_off", "{not_yet}");
+
+    let on = invoke(webview, "enable_sync", json!({"root": root, "org": org})).unwrap();
+    assert_eq!(
+        (on["state"].as_str(), on["repo_name"].as_str()),
+        (Some("idle"), Some("project")),
+        "{on}"
+    );
+    let syncing = invoke(webview, "sync_now", json!({"root": root})).unwrap();
+    assert_eq!(syncing["state"], "syncing");
+    let (_, done) = wait_for(heard, |(name, _)| name == "sync");
+    assert_eq!(done["outcome"], "synced", "{done}");
+    assert!(
+        done["view"]["last"]
+            .as_str()
+            .unwrap()
+            .starts_with("generation 1"),
+        "{done}"
+    );
+    let repos = invoke(webview, "account_repos", json!({"org": org})).unwrap();
+    assert_eq!(repos[0]["name"], "project");
+    assert_eq!(repos[0]["linked"], root);
+    let repo = repos[0]["id"].as_str().unwrap();
+    let refs = runtime.block_on(person.refs(org, repo)).unwrap();
+    assert_eq!(refs[0].generation, 1, "the generation is on the account");
+    let ledger = invoke(webview, "sync_ledger", json!({"root": root})).unwrap();
+    assert_eq!(ledger.as_array().unwrap().len(), 1);
+    assert_eq!(
+        (ledger[0]["files"].as_u64(), ledger[0]["excluded"].as_u64()),
+        (Some(2), Some(1))
+    );
+
+    // The plan's bars; repositories up to the free tier's 3, then the next one is refused.
+    let plan = invoke(webview, "plan", json!({"org": org})).unwrap();
+    assert_eq!(plan["tier"], "free");
+    assert_eq!(plan["quotas"][0]["what"], "repositories");
+    assert_eq!(
+        (
+            plan["quotas"][0]["used"].as_i64(),
+            plan["quotas"][0]["limit"].as_i64()
+        ),
+        (Some(1), Some(3))
+    );
+    assert_eq!(plan["quotas"][1]["used"], 2);
+    assert_eq!(plan["days"].as_array().unwrap().len(), 30);
+    assert!(plan["days"][29]["requests"].as_i64().unwrap() > 0, "{plan}");
+    for name in ["web", "api"] {
+        runtime.block_on(person.create_repo(org, name)).unwrap();
+    }
+    let plan = invoke(webview, "plan", json!({"org": org})).unwrap();
+    assert_eq!(plan["quotas"][0]["used"], 3);
+    std::fs::create_dir_all(other).unwrap();
+    std::fs::write(other.join("main.go"), "package main\n\nfunc main() {}\n").unwrap();
+    let added = invoke(webview, "add_workspace", json!({"path": other})).unwrap();
+    let over = invoke(
+        webview,
+        "enable_sync",
+        json!({"root": added["root"], "org": org, "repoName": "other"}),
+    )
+    .unwrap_err();
+    assert_eq!(over["code"], "quota_exceeded", "{over}");
+    assert!(
+        over["message"].as_str().unwrap().contains("3 repositories"),
+        "{over}"
+    );
+
+    // The audit log, filtered; the export saved where asked.
+    let audit = invoke(webview, "audit", json!({"org": org, "action": "api_key."})).unwrap();
+    let actions: Vec<&str> = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["api_key.created", "api_key.revoked"], "{audit}");
+    let saved = other.join("export.json");
+    let written = invoke(webview, "export_org", json!({"org": org, "path": saved})).unwrap();
+    assert!(
+        written
+            .as_str()
+            .unwrap()
+            .starts_with(saved.to_str().unwrap()),
+        "{written}"
+    );
+    let export: Value = serde_json::from_slice(&std::fs::read(&saved).unwrap()).unwrap();
+    assert!(
+        export.to_string().contains("project"),
+        "the export holds the repositories"
+    );
+
+    let wrong = invoke(webview, "delete_org", json!({"org": org, "confirm": "acm"})).unwrap_err();
+    assert_eq!(wrong["code"], "invalid");
+    assert!(
+        wrong["message"].as_str().unwrap().contains("acme"),
+        "{wrong}"
+    );
+    invoke(
+        webview,
+        "disable_sync",
+        json!({"root": root, "deleteRemote": false}),
+    )
+    .unwrap();
+    invoke(
+        webview,
+        "delete_org",
+        json!({"org": org, "confirm": "acme"}),
+    )
+    .unwrap();
+    let status = invoke(webview, "account_status", json!({})).unwrap();
+    assert_eq!(status["orgs"], json!([]));
 }
 
 /// The first event `wanted` picks within a minute.

@@ -156,6 +156,17 @@ async fn keep(server: &str, token: String) -> CommandResult<()> {
     blocking(move || Ok(credentials::save(&server, &token).map(|_| ())?)).await
 }
 
+/// A client carrying the stored session of the app's server; `not_signed_in` without one.
+pub(super) async fn session(state: &AppState) -> CommandResult<Client> {
+    let server = state.server.clone();
+    let stored = {
+        let server = server.clone();
+        blocking(move || Ok(credentials::load(&server)?)).await?
+    };
+    let (token, _) = stored.ok_or_else(|| CommandError::not_signed_in(&server))?;
+    client(&server, Some(&token))
+}
+
 pub(super) fn client(server: &str, token: Option<&str>) -> CommandResult<Client> {
     let builder = Client::builder(server);
     let builder = match token {

@@ -3,7 +3,10 @@
 //! an index) runs off the async runtime's threads.
 
 pub mod account;
+pub mod keys;
 pub mod orgs;
+pub mod sync;
+pub mod usage;
 pub mod workspaces;
 
 use crate::error::{CommandError, CommandResult};

@@ -66,9 +66,10 @@ pub fn workspaces(state: State<'_, AppState>) -> Vec<WorkspaceView> {
 pub fn add_workspace(state: State<'_, AppState>, path: String) -> CommandResult<WorkspaceView> {
     let workspace = open(Path::new(&path), state.emitter())?;
     let status = view(&workspace.status());
-    state
-        .workspaces()
-        .insert(workspace.root().to_path_buf(), workspace);
+    state.workspaces().insert(
+        workspace.root().to_path_buf(),
+        std::sync::Arc::new(workspace),
+    );
     state.save_roots()?;
     Ok(status)
 }
@@ -81,6 +82,15 @@ pub fn remove_workspace(
     delete_index: bool,
 ) -> CommandResult<()> {
     let root = PathBuf::from(root);
+    if state.syncing().contains(&root) {
+        return Err(CommandError::new(
+            "conflict",
+            format!(
+                "{} is syncing: remove it when the sync ends",
+                root.display()
+            ),
+        ));
+    }
     let removed = state.workspaces().remove(&root);
     let Some(workspace) = removed else {
         return Err(CommandError::new(

@@ -146,6 +146,11 @@ impl OrgKey {
         XChaCha20Poly1305::new(key.as_ref().into())
     }
 
+    /// How long [`OrgKey::seal`] makes a plaintext of `len` bytes: format, epoch, nonce, tag.
+    pub fn sealed_len(len: usize) -> usize {
+        1 + 4 + NONCE + len + 16
+    }
+
     /// Seals an object's plaintext under its id.
     pub fn seal(&self, id: &ObjectId, plaintext: &[u8]) -> Vec<u8> {
         let nonce: [u8; NONCE] = rand::random();
