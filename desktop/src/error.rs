@@ -53,6 +53,9 @@ impl From<scry_client::Error> for CommandError {
             (_, ErrorKind::Unauthorized) => {
                 "the session ended (signed out or revoked): sign in again".to_string()
             }
+            (scry_client::Error::Api { message, .. }, ErrorKind::QuotaExceeded) => format!(
+                "{message}: delete what the organisation no longer needs, or ask for a larger tier"
+            ),
             // The service's own words, without the code and status the CLI shows.
             (scry_client::Error::Api { message, .. }, _) => message.clone(),
             _ => e.to_string(),
