@@ -90,6 +90,10 @@ say "desktop app: the page type-checks against the bindings generated from Rust"
   npm run check
 )
 
+say "desktop app end to end: the real app under Xvfb, tauri-driver, a real keyring and server"
+# target/debug/scry-desktop is the binary `cargo test` built (with the page embedded).
+desktop/e2e/run.sh target/debug/scry-desktop target/debug/scry-server
+
 say "VS Code extension: build the .vsix, run its tests (Node $(node --version))"
 (
   cd extensions/vscode
