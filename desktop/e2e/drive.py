@@ -1,8 +1,8 @@
 """Drives the real desktop app through tauri-driver (W3C WebDriver over HTTP, no client
 library): signs in by device flow (approved by a test user through the API), creates an org,
 creates and revokes an API key (checked against the API), adds and indexes a folder, enables
-sync (the generation checked on the server), searches, and fills the repository quota until
-the next one is refused. A screenshot per step goes to OUT; timings to OUT/timings.json.
+sync (the generation checked on the server), searches and opens a result in the editor the
+settings name, and fills the repository quota until the next one is refused. A screenshot per step goes to OUT; timings to OUT/timings.json.
 
     python3 drive.py   (run.sh sets DRIVER, SERVER, APP, PROJECT, OTHER, OUT)
 """
@@ -21,6 +21,8 @@ APP = os.environ["APP"]
 PROJECT = os.environ["PROJECT"]
 OTHER = os.environ["OTHER"]
 OUT = os.environ["OUT"]
+EDITOR = os.environ["EDITOR_SCRIPT"]
+OPENED = os.environ["OPENED"]
 EMAIL = "dev@example.com"
 PASSWORD = "correct horse battery"
 ELEMENT = "element-6066-11e4-a52e-4f735466cecf"
@@ -227,6 +229,24 @@ def main():
     assert "src/upload.py" in app.text("#results"), app.text("#results")
     timings["search_ms"] = latencies
     app.shot("search")
+
+    # A result opens in the editor the settings name: Enter on the focused first result.
+    app.screen("settings")
+    app.type("#setting-editor", f"{EDITOR} {{file}} {{line}}")
+    app.click(text="Save settings")
+    app.wait_text("#settings-saved", "Saved.")
+    app.shot("settings")
+    app.screen("search")
+    app.type("#query", "retry the upload")
+    app.click("#search-form button[type=submit]")
+    app.wait_text("#search-note", "results in")
+    first = app.wait("the first result", lambda: app.text("#results button"))
+    active = app.call("GET", "/element/active")[ELEMENT]
+    assert app.call("GET", f"/element/{active}/text") == first, "the first result has the focus"
+    app.call("POST", f"/element/{active}/value", {"text": "\ue007"})
+    opened = app.wait("the editor", lambda: os.path.exists(OPENED) and open(OPENED).read().strip())
+    path, line = first.split(":")[0], first.split(":")[1].split("-")[0]
+    assert opened == f"{PROJECT}/{path} {line}", (opened, first)
 
     # The repository quota: two more fill the free tier's three; the next one is refused.
     for name in ["web", "api"]:

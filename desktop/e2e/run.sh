@@ -64,6 +64,9 @@ PY
 printf 'pub fn render(words: &[&str]) -> String {\n    words.join(" ")\n}\n' >"$work/project/src/render.rs"
 printf 'token: hunter2\n' >"$work/project/secrets.yaml"
 printf 'package main\n\nfunc main() {}\n' >"$work/other/main.go"
+# The "editor" results open in: it writes down what it was asked to open.
+printf '#!/bin/sh\necho "$@" > "%s.tmp" && mv "%s.tmp" "%s"\n' "$work/opened" "$work/opened" "$work/opened" >"$work/editor.sh"
+chmod +x "$work/editor.sh"
 
 # The app (started by tauri-driver) gets a throwaway home and the test server.
 export HOME=$work/home XDG_CONFIG_HOME=$work/home/.config XDG_CACHE_HOME=$work/home/.cache \
@@ -77,4 +80,5 @@ pids+=($!)
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$driver_port/status" >/dev/null && break; sleep 0.1; done
 
 DRIVER="http://127.0.0.1:$driver_port" SERVER=$server APP=$app PROJECT=$work/project \
-  OTHER=$work/other OUT=$out python3 "$here/drive.py"
+  OTHER=$work/other OUT=$out EDITOR_SCRIPT=$work/editor.sh OPENED=$work/opened \
+  python3 "$here/drive.py"

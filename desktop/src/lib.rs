@@ -6,6 +6,7 @@
 
 pub mod commands;
 pub mod error;
+pub mod settings;
 pub mod state;
 
 use std::sync::Arc;
@@ -49,6 +50,9 @@ pub fn app<R: Runtime>(
             commands::sync::sync_ledger,
             commands::sync::disable_sync,
             commands::sync::account_repos,
+            commands::settings::settings,
+            commands::settings::save_settings,
+            commands::settings::open_result,
             commands::workspaces::workspaces,
             commands::workspaces::add_workspace,
             commands::workspaces::remove_workspace,
@@ -63,7 +67,8 @@ pub fn app<R: Runtime>(
         }
     }));
     for root in state.kept_roots() {
-        match commands::workspaces::open(&root, state.emitter()) {
+        let settings = state.settings().index();
+        match commands::workspaces::open(&root, settings, state.emitter()) {
             Ok(workspace) => {
                 state
                     .workspaces()

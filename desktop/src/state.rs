@@ -9,12 +9,15 @@ use std::sync::{Arc, Mutex, OnceLock};
 use scry_core::live;
 
 use crate::error::{CommandError, CommandResult};
+use crate::settings::{self, Settings};
 
 /// Sends an event to the page: its name and payload.
 pub type Emit = dyn Fn(&str, serde_json::Value) + Send + Sync;
 
 pub struct AppState {
-    pub server: String,
+    /// `SCRY_SERVER`, which overrides the settings' server.
+    chosen_server: Option<String>,
+    settings: Mutex<Settings>,
     workspaces: Mutex<BTreeMap<PathBuf, Arc<live::Workspace>>>,
     syncing: Syncing,
     /// Where the list of workspaces is kept.
@@ -24,18 +27,38 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// The server from `SCRY_SERVER` or the config files (as the CLI resolves it), and the
-    /// workspace list of this user.
+    /// This user's settings and workspace list; the server is `SCRY_SERVER`, else the
+    /// settings', else the config files' (as the CLI resolves it).
     pub fn load() -> CommandResult<AppState> {
-        let home = dirs::home_dir().unwrap_or_else(|| PathBuf::from("/"));
         let chosen = std::env::var("SCRY_SERVER").ok().filter(|s| !s.is_empty());
-        Ok(AppState {
-            server: scry_client::configured_server(chosen, &home)?,
+        let settings = settings::path()
+            .map(|p| Settings::load(&p))
+            .unwrap_or_default();
+        let state = AppState {
+            chosen_server: chosen,
+            settings: Mutex::new(settings),
             workspaces: Mutex::new(BTreeMap::new()),
             syncing: Syncing::default(),
             list: dirs::config_dir().map(|d| d.join("scry").join("desktop-workspaces.json")),
             emit: OnceLock::new(),
-        })
+        };
+        state.server()?;
+        Ok(state)
+    }
+
+    /// The account service the app talks to now.
+    pub fn server(&self) -> CommandResult<String> {
+        let from_settings =
+            Some(self.settings().server.trim().to_string()).filter(|s| !s.is_empty());
+        let home = dirs::home_dir().unwrap_or_else(|| PathBuf::from("/"));
+        Ok(scry_client::configured_server(
+            self.chosen_server.clone().or(from_settings),
+            &home,
+        )?)
+    }
+
+    pub fn settings(&self) -> std::sync::MutexGuard<'_, Settings> {
+        self.settings.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     pub fn set_emitter(&self, emit: std::sync::Arc<Emit>) {

@@ -13,6 +13,7 @@ use scry_desktop::commands::sync::{
 use scry_desktop::commands::usage::{AuditPage, AuditView, DayView, PlanView, QuotaBar};
 use scry_desktop::commands::workspaces::{SearchHit, WorkspaceProgress, WorkspaceView};
 use scry_desktop::error::CommandError;
+use scry_desktop::settings::Settings;
 use ts_rs::{Config, TS};
 
 fn generated<T: TS + 'static>() -> (String, String) {
@@ -50,6 +51,7 @@ fn the_page_types_match_the_rust_ones() {
         generated::<DayView>(),
         generated::<PlanView>(),
         generated::<QuotaBar>(),
+        generated::<Settings>(),
     ];
     let bless = std::env::var_os("SCRY_BLESS").is_some();
     let mut stale = Vec::new();

@@ -268,6 +268,7 @@ fn a_person_signs_in_manages_orgs_and_searches_local_workspaces() {
             .unwrap()
             .contains("def retry_upload")
     );
+    opens_results_in_the_chosen_editor(&webview, home.path(), &root);
     // Kept for the next start.
     let kept =
         std::fs::read_to_string(home.path().join("config/scry/desktop-workspaces.json")).unwrap();
@@ -566,6 +567,70 @@ fn sync_and_plan(
     .unwrap();
     let status = invoke(webview, "account_status", json!({})).unwrap();
     assert_eq!(status["orgs"], json!([]));
+}
+
+/// Settings are checked, kept and applied; a result opens in the chosen editor at its line; a
+/// path outside the workspace is refused.
+fn opens_results_in_the_chosen_editor(
+    webview: &WebviewWindow<MockRuntime>,
+    home: &std::path::Path,
+    root: &str,
+) {
+    use std::os::unix::fs::PermissionsExt;
+    let opened = home.join("opened");
+    let editor = home.join("editor.sh");
+    std::fs::write(
+        &editor,
+        format!(
+            "#!/bin/sh\necho \"$@\" > {}.tmp && mv {0}.tmp {0}\n",
+            opened.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&editor, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let bad = json!({"server": "", "editor": "code 'unclosed", "model": "", "exclude": [], "start_at_login": false});
+    let refused = invoke(webview, "save_settings", json!({"settings": bad})).unwrap_err();
+    assert_eq!(refused["code"], "invalid", "{refused}");
+    let chosen = json!({
+        "server": "",
+        "editor": format!("{} --line {{line}} {{file}}", editor.display()),
+        "model": "",
+        "exclude": ["*.log"],
+        "start_at_login": true,
+    });
+    invoke(webview, "save_settings", json!({"settings": chosen})).unwrap();
+    assert_eq!(invoke(webview, "settings", json!({})).unwrap(), chosen);
+    let autostart = home.join("config/autostart/dev.scry.desktop.desktop");
+    assert!(
+        std::fs::read_to_string(&autostart)
+            .unwrap()
+            .contains("Exec=")
+    );
+
+    invoke(
+        webview,
+        "open_result",
+        json!({"root": root, "path": "src/upload.py", "line": 2}),
+    )
+    .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !opened.exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let args = std::fs::read_to_string(&opened).unwrap();
+    assert_eq!(args.trim(), format!("--line 2 {root}/src/upload.py"));
+    let outside = invoke(
+        webview,
+        "open_result",
+        json!({"root": root, "path": "../editor.sh", "line": 1}),
+    )
+    .unwrap_err();
+    assert_eq!(outside["code"], "invalid", "{outside}");
+
+    let off =
+        json!({"server": "", "editor": "", "model": "", "exclude": [], "start_at_login": false});
+    invoke(webview, "save_settings", json!({"settings": off})).unwrap();
+    assert!(!autostart.exists(), "the autostart entry goes");
 }
 
 /// The first event `wanted` picks within a minute.

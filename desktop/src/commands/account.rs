@@ -66,7 +66,7 @@ pub enum SignInEvent {
 /// Who is signed in to the app's server, and their orgs.
 #[tauri::command]
 pub async fn account_status(state: State<'_, AppState>) -> CommandResult<AccountStatus> {
-    let server = state.server.clone();
+    let server = state.server()?;
     let stored = {
         let server = server.clone();
         blocking(move || Ok(credentials::load(&server)?)).await?
@@ -90,17 +90,17 @@ pub async fn sign_in_with_password(
     email: String,
     password: String,
 ) -> CommandResult<AccountStatus> {
-    let session = client(&state.server, None)?
-        .login(&email, &password)
-        .await?;
-    keep(&state.server, session.token).await?;
+    let server = state.server()?;
+    let session = client(&server, None)?.login(&email, &password).await?;
+    keep(&server, session.token).await?;
     account_status(state).await
 }
 
 /// Starts a device sign-in; it completes in the background (the `sign-in` event).
 #[tauri::command]
 pub async fn start_device_sign_in(state: State<'_, AppState>) -> CommandResult<DeviceStart> {
-    let anonymous = client(&state.server, None)?;
+    let server = state.server()?;
+    let anonymous = client(&server, None)?;
     let start = anonymous.device_code(CLIENT_ID).await?;
     let shown = DeviceStart {
         user_code: start.user_code.clone(),
@@ -108,7 +108,7 @@ pub async fn start_device_sign_in(state: State<'_, AppState>) -> CommandResult<D
         verification_uri_complete: start.verification_uri_complete.clone(),
         expires_in_s: start.expires_in.max(0) as u32,
     };
-    let (server, emit) = (state.server.clone(), state.emitter());
+    let emit = state.emitter();
     tauri::async_runtime::spawn(async move {
         let event = match finish_device_sign_in(&anonymous, &server, &start).await {
             Ok(email) => SignInEvent::SignedIn { email },
@@ -125,7 +125,7 @@ pub async fn start_device_sign_in(state: State<'_, AppState>) -> CommandResult<D
 /// Ends the session on the server (when it can be reached) and forgets it here.
 #[tauri::command]
 pub async fn sign_out(state: State<'_, AppState>) -> CommandResult<AccountStatus> {
-    let server = state.server.clone();
+    let server = state.server()?;
     let stored = {
         let server = server.clone();
         blocking(move || Ok(credentials::load(&server)?)).await?
@@ -158,7 +158,7 @@ async fn keep(server: &str, token: String) -> CommandResult<()> {
 
 /// A client carrying the stored session of the app's server; `not_signed_in` without one.
 pub(super) async fn session(state: &AppState) -> CommandResult<Client> {
-    let server = state.server.clone();
+    let server = state.server()?;
     let stored = {
         let server = server.clone();
         blocking(move || Ok(credentials::load(&server)?)).await?

@@ -5,6 +5,7 @@
 pub mod account;
 pub mod keys;
 pub mod orgs;
+pub mod settings;
 pub mod sync;
 pub mod usage;
 pub mod workspaces;

@@ -173,7 +173,7 @@ pub async fn enable_sync(
     let name = repo_name.filter(|n| !n.trim().is_empty());
     let link = workspace::link_workspace(
         &client,
-        &state.server,
+        &state.server()?,
         workspace.root(),
         &org,
         name.as_deref(),

@@ -64,7 +64,8 @@ pub fn workspaces(state: State<'_, AppState>) -> Vec<WorkspaceView> {
 /// and `workspace-progress` events tell how it goes.
 #[tauri::command]
 pub fn add_workspace(state: State<'_, AppState>, path: String) -> CommandResult<WorkspaceView> {
-    let workspace = open(Path::new(&path), state.emitter())?;
+    let settings = state.settings().index();
+    let workspace = open(Path::new(&path), settings, state.emitter())?;
     let status = view(&workspace.status());
     state.workspaces().insert(
         workspace.root().to_path_buf(),
@@ -141,7 +142,11 @@ pub async fn search(
 }
 
 /// Starts the live index of the folder at `root`, its events sent to the page.
-pub fn open(root: &Path, emit: std::sync::Arc<Emit>) -> CommandResult<live::Workspace> {
+pub fn open(
+    root: &Path,
+    settings: live::Settings,
+    emit: std::sync::Arc<Emit>,
+) -> CommandResult<live::Workspace> {
     let shown = root.display().to_string();
     let on_event = move |event: Event| match event {
         Event::Status(status) => emit("workspace", json(&view(&status))),
@@ -159,11 +164,7 @@ pub fn open(root: &Path, emit: std::sync::Arc<Emit>) -> CommandResult<live::Work
         Event::Warning(message) => emit("warning", serde_json::Value::String(message)),
         Event::ProgressBegin { .. } | Event::ProgressEnd { .. } => {}
     };
-    Ok(live::Workspace::start(
-        root,
-        live::Settings::default(),
-        on_event,
-    )?)
+    Ok(live::Workspace::start(root, settings, on_event)?)
 }
 
 fn view(status: &live::Status) -> WorkspaceView {

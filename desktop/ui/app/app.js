@@ -5,9 +5,11 @@
 // Each screen is its own module; this one switches between them and starts the page.
 
 import { refreshAccount } from './account.js';
+import { $ } from './ui.js';
 import './keys.js';
 import './org.js';
 import './search.js';
+import { loadSettings } from './settings.js';
 import { refreshUsage } from './usage.js';
 import { loadWorkspaces } from './workspaces.js';
 
@@ -21,6 +23,10 @@ function showScreen(name) {
     else tab.removeAttribute('aria-current');
   }
   if (name === 'usage' || name === 'audit') refreshUsage();
+  if (name === 'settings') {
+    loadSettings();
+    $('settings-saved').textContent = '';
+  }
 }
 
 for (const tab of document.querySelectorAll('nav button[data-screen]')) {

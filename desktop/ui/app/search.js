@@ -3,7 +3,7 @@
 
 /** @typedef {import('../bindings/SearchHit').SearchHit} SearchHit */
 
-import { $, attempt, el, input, invoke, item } from './ui.js';
+import { $, attempt, button, el, input, invoke, item } from './ui.js';
 
 /** @param {SearchHit[]} hits @param {number} ms */
 function show(hits, ms) {
@@ -15,8 +15,16 @@ function show(hits, ms) {
   }
   list.replaceChildren(
     ...hits.map((hit) => {
-      const li = item(`${hit.path}:${hit.start_line}-${hit.end_line}`, [hit.symbol, hit.root].filter(Boolean).join(' · '));
-      li.append(el('pre', hit.snippet));
+      const place = `${hit.path}:${hit.start_line}-${hit.end_line}`;
+      // A button: Tab reaches each result, Enter opens it in the editor.
+      const open = button(place, `Open ${hit.path} at line ${hit.start_line}`, () =>
+        attempt(() => invoke('open_result', { root: hit.root, path: hit.path, line: hit.start_line })),
+      );
+      open.className = 'result';
+      const li = el('li', '', open);
+      const note = el('span', [hit.symbol, hit.root].filter(Boolean).join(' · '));
+      note.className = 'state';
+      li.append(note, el('pre', hit.snippet));
       return li;
     }),
   );
@@ -27,4 +35,5 @@ $('search-form').addEventListener('submit', async (event) => {
   const started = performance.now();
   const hits = await attempt(() => invoke('search', { query: input('query').value, limit: 20 }));
   if (hits) show(/** @type {SearchHit[]} */ (hits), Math.round(performance.now() - started));
+  /** @type {HTMLElement | null} */ (document.querySelector('#results button'))?.focus();
 });
