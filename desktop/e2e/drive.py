@@ -2,7 +2,8 @@
 library): signs in by device flow (approved by a test user through the API), creates an org,
 creates and revokes an API key (checked against the API), adds and indexes a folder, enables
 sync (the generation checked on the server), searches and opens a result in the editor the
-settings name, and fills the repository quota until the next one is refused. A screenshot per step goes to OUT; timings to OUT/timings.json.
+settings name, follows scry:// links given to a second launch (one instance), and fills
+the repository quota until the next one is refused. A screenshot per step goes to OUT; timings to OUT/timings.json.
 
     python3 drive.py   (run.sh sets DRIVER, SERVER, APP, PROJECT, OTHER, OUT)
 """
@@ -13,6 +14,7 @@ import os
 import subprocess
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 DRIVER = os.environ["DRIVER"]
@@ -247,6 +249,19 @@ def main():
     opened = app.wait("the editor", lambda: os.path.exists(OPENED) and open(OPENED).read().strip())
     path, line = first.split(":")[0], first.split(":")[1].split("-")[0]
     assert opened == f"{PROJECT}/{path} {line}", (opened, first)
+
+    # A second launch with a scry:// link goes to the running app, which follows it.
+    os.remove(OPENED)
+    link = f"scry://open?root={urllib.parse.quote(PROJECT)}&path=src/render.rs&line=2"
+    second = subprocess.run([APP, link], timeout=60, capture_output=True)
+    assert second.returncode == 0, second.stderr.decode()[-2000:]
+    opened = app.wait("the link's file", lambda: os.path.exists(OPENED) and open(OPENED).read().strip())
+    assert opened == f"{PROJECT}/src/render.rs 2", opened
+    app.screen("usage")
+    subprocess.run([APP, "scry://search?q=join%20words"], timeout=60, check=True, capture_output=True)
+    app.wait("the linked search", lambda: app.js("return document.getElementById('query').value") == "join words")
+    app.wait_text("#results", "src/render.rs")
+    app.shot("linked-search")
 
     # The repository quota: two more fill the free tier's three; the next one is refused.
     for name in ["web", "api"]:

@@ -6,6 +6,7 @@
 
 pub mod commands;
 pub mod error;
+pub mod os;
 pub mod settings;
 pub mod state;
 
@@ -84,8 +85,14 @@ pub fn app<R: Runtime>(
 /// Runs the app.
 pub fn run() {
     tracing_subscriber_init();
-    match app(tauri::Builder::default(), tauri::generate_context!()) {
-        Ok(app) => app.run(|_, _| {}),
+    let builder = os::with_desktop(tauri::Builder::default());
+    match app(builder, tauri::generate_context!()) {
+        Ok(app) => {
+            if let Err(e) = os::setup(&app) {
+                tracing::warn!("the tray, shortcut or notifications are not available: {e}");
+            }
+            app.run(|_, _| {})
+        }
         Err(e) => {
             eprintln!("scry-desktop: cannot start: {e}");
             std::process::exit(1);

@@ -38,8 +38,13 @@ pub fn open_result(
     path: String,
     line: u32,
 ) -> CommandResult<()> {
-    let workspace = state.workspace(Path::new(&root))?;
-    let file = inside(workspace.root(), &path)?;
+    open_in_editor(&state, Path::new(&root), &path, line)
+}
+
+/// Opens `path` of the open workspace `root` at `line` (the page's results, `scry://open`).
+pub fn open_in_editor(state: &AppState, root: &Path, path: &str, line: u32) -> CommandResult<()> {
+    let workspace = state.workspace(root)?;
+    let file = inside(workspace.root(), path)?;
     let command = state.settings().open_command(&file, line);
     std::process::Command::new(&command[0])
         .args(&command[1..])

@@ -96,6 +96,8 @@ pub enum SyncEvent {
     Synced {
         view: SyncView,
         #[ts(type = "number")]
+        generation: i64,
+        #[ts(type = "number")]
         objects: u64,
         sent: String,
     },
@@ -194,7 +196,11 @@ pub async fn enable_sync(
 /// Syncs the workspace now, in the background: `sync-progress` events, then a `sync` event.
 #[tauri::command]
 pub async fn sync_now(state: State<'_, AppState>, root: String) -> CommandResult<SyncView> {
-    let workspace = state.workspace(Path::new(&root))?;
+    start(&state, state.workspace(Path::new(&root))?)
+}
+
+/// Starts a sync of `workspace` unless one runs; where it stands.
+pub fn start(state: &AppState, workspace: Arc<live::Workspace>) -> CommandResult<SyncView> {
     let root = workspace.root().to_path_buf();
     let syncing = state.syncing();
     if !syncing.start(&root) {
@@ -216,6 +222,18 @@ pub async fn sync_now(state: State<'_, AppState>, root: String) -> CommandResult
         );
     });
     Ok(started)
+}
+
+/// Starts a sync of every open workspace that is linked (the tray's `Sync now`).
+pub fn start_all(state: &AppState) {
+    let open: Vec<Arc<live::Workspace>> = state.workspaces().values().cloned().collect();
+    for workspace in open {
+        if matches!(link_of(workspace.root()), Ok(Some(_)))
+            && let Err(e) = start(state, workspace)
+        {
+            tracing::warn!("cannot start a sync: {}", e.message);
+        }
+    }
 }
 
 /// The ledger: every sync that sent or committed something, newest first.
@@ -331,6 +349,7 @@ fn run_sync(workspace: &live::Workspace, emit: &Arc<Emit>) -> SyncEvent {
     match synced {
         Ok(synced) => SyncEvent::Synced {
             view: after(view(root, false)),
+            generation: synced.pushed.generation,
             objects: synced.pushed.objects_uploaded as u64,
             sent: bytes(synced.pushed.bytes_uploaded),
         },

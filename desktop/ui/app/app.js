@@ -5,7 +5,7 @@
 // Each screen is its own module; this one switches between them and starts the page.
 
 import { refreshAccount } from './account.js';
-import { $ } from './ui.js';
+import { $, input, listen } from './ui.js';
 import './keys.js';
 import './org.js';
 import './search.js';
@@ -32,6 +32,20 @@ function showScreen(name) {
 for (const tab of document.querySelectorAll('nav button[data-screen]')) {
   tab.addEventListener('click', () => showScreen(tab.getAttribute('data-screen') ?? 'search'));
 }
+
+// The tray, the global shortcut and scry://search links ask for a screen (and a search).
+listen('navigate', (event) => {
+  const to = /** @type {{screen: string, query: string | null}} */ (event.payload);
+  showScreen(to.screen);
+  if (to.screen === 'search') {
+    if (to.query) {
+      input('query').value = to.query;
+      /** @type {HTMLFormElement} */ ($('search-form')).requestSubmit();
+    } else {
+      input('query').focus();
+    }
+  }
+});
 
 await loadWorkspaces();
 await refreshAccount();

@@ -5,4 +5,4 @@ import type { SyncView } from "./SyncView";
 /**
  * The `sync` event: how a sync ended.
  */
-export type SyncEvent = { "outcome": "synced", view: SyncView, objects: number, sent: string, } | { "outcome": "failed", view: SyncView, error: CommandError, };
+export type SyncEvent = { "outcome": "synced", view: SyncView, generation: number, objects: number, sent: string, } | { "outcome": "failed", view: SyncView, error: CommandError, };
