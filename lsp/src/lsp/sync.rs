@@ -1,9 +1,8 @@
-//! Background sync of the workspaces whose sync is enabled (`scry sync enable`): once a
-//! workspace's index is ready and has stayed quiet for a while, its snapshot is synced on the
-//! blocking pool, one workspace at a time, never in a search's way. Offline, it tries again a
-//! minute later; rate limited, when the service says; waiting for the org's key from another
-//! device, every two minutes; a sync that cannot succeed (signed out, over quota) waits for
-//! the next change. Reported as `scry/syncStatus` and `$/progress`.
+//! Background sync of the workspaces whose sync is enabled (`scry sync enable`), when
+//! `scry_client::sync::schedule` says: once a workspace's index is ready and has stayed quiet
+//! for a while, its snapshot is synced on the blocking pool, one workspace at a time, never in
+//! a search's way; failures that waiting fixes are tried again. Reported as
+//! `scry/syncStatus` and `$/progress`.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -11,21 +10,14 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use scry_client::ErrorKind;
+use scry_client::sync::schedule::{self, Due};
 use scry_client::sync::{SyncError, sync_workspace, workspace::link_of};
 use scry_core::live::Workspace;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
-use tokio::time::Instant;
 use tower_lsp_server::Client;
 use tower_lsp_server::ls_types::{ProgressToken, Uri};
 
 use super::protocol::{SyncState, SyncStatus, SyncStatusNotification};
-
-/// How long an index stays unchanged before it is synced (`SCRY_SYNC_QUIET_MS` overrides).
-const QUIET: Duration = Duration::from_secs(30);
-/// When an unreachable account is tried again.
-const OFFLINE_RETRY: Duration = Duration::from_secs(60);
-/// When a device waiting for the org's key looks again (`SCRY_SYNC_KEY_RETRY_MS` overrides).
-const KEY_RETRY: Duration = Duration::from_secs(120);
 
 /// The workspaces' last sync states, for `scry/status`.
 pub type Statuses = Arc<Mutex<HashMap<PathBuf, SyncStatus>>>;
@@ -51,36 +43,21 @@ impl Syncer {
     }
 }
 
-/// A duration from the environment variable `name`, in milliseconds, else `default`.
-fn millis_from_env(name: &str, default: Duration) -> Duration {
-    std::env::var(name)
-        .ok()
-        .and_then(|ms| ms.parse().ok())
-        .map_or(default, Duration::from_millis)
-}
-
 async fn run(
     client: Client,
     workspaces: Arc<RwLock<Vec<Arc<Workspace>>>>,
     statuses: Statuses,
     mut changed: UnboundedReceiver<PathBuf>,
 ) {
-    let mut due: HashMap<PathBuf, Instant> = HashMap::new();
+    let mut due = Due::default();
     loop {
-        let next = due.values().min().copied();
         tokio::select! {
             root = changed.recv() => match root {
-                Some(root) => {
-                    due.insert(root, Instant::now() + millis_from_env("SCRY_SYNC_QUIET_MS", QUIET));
-                }
+                Some(root) => due.changed(root),
                 None => return,
             },
-            () = sleep_until(next), if next.is_some() => {
-                let now = Instant::now();
-                let ready: Vec<PathBuf> =
-                    due.iter().filter(|(_, at)| **at <= now).map(|(r, _)| r.clone()).collect();
-                for root in ready {
-                    due.remove(&root);
+            () = schedule::until(due.next()) => {
+                for root in due.ready() {
                     let ws = workspaces
                         .read()
                         .expect("workspaces lock")
@@ -90,17 +67,11 @@ async fn run(
                     if let Some(ws) = ws
                         && let Some(retry) = sync_one(&client, &statuses, ws).await
                     {
-                        due.entry(root).or_insert(Instant::now() + retry);
+                        due.retry(root, retry);
                     }
                 }
             }
         }
-    }
-}
-
-async fn sleep_until(at: Option<Instant>) {
-    if let Some(at) = at {
-        tokio::time::sleep_until(at).await;
     }
 }
 
@@ -161,7 +132,7 @@ async fn sync_one(client: &Client, statuses: &Statuses, ws: Arc<Workspace>) -> O
                 state: SyncState::Offline,
                 ..failed(&uri, message)
             },
-            Some(OFFLINE_RETRY),
+            Some(schedule::OFFLINE_RETRY),
         ),
         Err(Failure::Failed(message, retry)) => (failed(&uri, message), retry),
     };
@@ -186,20 +157,12 @@ enum Failure {
 }
 
 fn failure(e: SyncError) -> Failure {
+    let retry = schedule::retry_after(&e);
     match &e {
         SyncError::Service(c) if c.kind() == ErrorKind::Offline => {
             Failure::Offline(format!("{c:#}"))
         }
-        SyncError::Service(c) if c.kind() == ErrorKind::RateLimited => {
-            let wait = c.retry_after().unwrap_or(OFFLINE_RETRY);
-            Failure::Failed(e.to_string(), Some(wait.max(Duration::from_secs(1))))
-        }
-        // Another device hands the key on when it syncs: look again now and then.
-        SyncError::KeyPending(_) => {
-            let wait = millis_from_env("SCRY_SYNC_KEY_RETRY_MS", KEY_RETRY);
-            Failure::Failed(e.to_string(), Some(wait))
-        }
-        _ => Failure::Failed(e.to_string(), None),
+        _ => Failure::Failed(e.to_string(), retry),
     }
 }
 

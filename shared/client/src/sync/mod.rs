@@ -8,6 +8,7 @@ pub mod keys;
 pub mod plan;
 pub mod pull;
 pub mod push;
+pub mod schedule;
 pub mod state;
 pub mod workspace;
 
