@@ -1,9 +1,10 @@
 """Drives the real desktop app through tauri-driver (W3C WebDriver over HTTP, no client
 library): signs in by device flow (approved by a test user through the API), creates an org,
 creates and revokes an API key (checked against the API), adds and indexes a folder, enables
-sync (the generation checked on the server), searches and opens a result in the editor the
-settings name, follows scry:// links given to a second launch (one instance), and fills
-the repository quota until the next one is refused. A screenshot per step goes to OUT; timings to OUT/timings.json.
+sync (the generation checked on the server; a later change synced by itself), searches and
+opens a result in the editor the settings name, follows scry:// links given to a second
+launch (one instance), and fills the repository quota until the next one is refused. A
+screenshot per step goes to OUT; timings to OUT/timings.json.
 
     python3 drive.py   (run.sh sets DRIVER, SERVER, APP, PROJECT, OTHER, OUT)
 """
@@ -216,6 +217,10 @@ def main():
     refs = api("GET", f"/v1/orgs/{org}/repos/{repos[0]['id']}/index/refs", token=person)
     assert refs[0]["generation"] == 1, refs
     app.wait_text("#repo-list", f"linked to {PROJECT}")
+    # A change syncs by itself once the index is quiet (run.sh shortens the wait).
+    with open(f"{PROJECT}/src/render.rs", "a") as f:
+        f.write("// joins with spaces\n")
+    app.wait_text("#sync-body", "generation 2")
     app.shot("synced")
 
     # Search: keystroke to results, timed in the page.

@@ -70,7 +70,7 @@ chmod +x "$work/editor.sh"
 
 # The app (started by tauri-driver) gets a throwaway home and the test server.
 export HOME=$work/home XDG_CONFIG_HOME=$work/home/.config XDG_CACHE_HOME=$work/home/.cache \
-  XDG_DATA_HOME=$work/home/.local/share SCRY_SERVER=$server
+  XDG_DATA_HOME=$work/home/.local/share SCRY_SERVER=$server SCRY_SYNC_QUIET_MS=500
 unset SCRY_API_KEY SCRY_INDEX_DIR
 driver_port=$(free_port)
 native_port=$(free_port)

@@ -4,6 +4,7 @@
 //! [`app`] wires them into any runtime, so tests drive the same app with Tauri's mock
 //! runtime.
 
+pub mod background;
 pub mod commands;
 pub mod error;
 pub mod os;
@@ -68,8 +69,7 @@ pub fn app<R: Runtime>(
         }
     }));
     for root in state.kept_roots() {
-        let settings = state.settings().index();
-        match commands::workspaces::open(&root, settings, state.emitter()) {
+        match commands::workspaces::open(&root, &state) {
             Ok(workspace) => {
                 state
                     .workspaces()
@@ -78,7 +78,9 @@ pub fn app<R: Runtime>(
             Err(e) => tracing::warn!("cannot reopen {}: {}", root.display(), e.message),
         }
     }
+    let cues = state.take_cue_receiver();
     app.manage(state);
+    tauri::async_runtime::spawn(background::run(app.handle().clone(), cues));
     Ok(app)
 }
 

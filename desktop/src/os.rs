@@ -13,13 +13,14 @@
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use tauri::menu::{Menu, MenuItem, PredefinedMenuItem};
+use tauri::menu::{CheckMenuItem, Menu, MenuItem, PredefinedMenuItem};
 use tauri::tray::{TrayIcon, TrayIconBuilder};
 use tauri::{AppHandle, Emitter, Listener, Manager, Runtime};
 use tauri_plugin_global_shortcut::{GlobalShortcutExt, ShortcutState};
 use tauri_plugin_notification::NotificationExt;
 
 use crate::commands;
+use crate::settings::Settings;
 use crate::state::AppState;
 
 /// The global shortcut that brings up search.
@@ -110,11 +111,14 @@ pub fn setup<R: Runtime>(app: &tauri::App<R>) -> tauri::Result<()> {
 }
 
 fn tray<R: Runtime>(app: &tauri::App<R>) -> tauri::Result<TrayIcon<R>> {
+    let paused = app.state::<AppState>().settings().pause_sync;
+    let pause = CheckMenuItem::with_id(app, "pause", "Pause sync", true, paused, None::<&str>)?;
     let menu = Menu::with_items(
         app,
         &[
             &MenuItem::with_id(app, "search", "Search…", true, None::<&str>)?,
             &MenuItem::with_id(app, "sync", "Sync now", true, None::<&str>)?,
+            &pause,
             &MenuItem::with_id(app, "open", "Open Scry", true, None::<&str>)?,
             &PredefinedMenuItem::separator(app)?,
             &MenuItem::with_id(app, "quit", "Quit", true, None::<&str>)?,
@@ -123,9 +127,10 @@ fn tray<R: Runtime>(app: &tauri::App<R>) -> tauri::Result<TrayIcon<R>> {
     let mut tray = TrayIconBuilder::with_id("scry")
         .tooltip("Scry: idle")
         .menu(&menu)
-        .on_menu_event(|app, event| match event.id().as_ref() {
+        .on_menu_event(move |app, event| match event.id().as_ref() {
             "search" => navigate(app, "search", None),
             "sync" => commands::sync::start_all(&app.state::<AppState>()),
+            "pause" => set_paused(app, pause.is_checked().unwrap_or(false)),
             "open" => show(app),
             "quit" => app.exit(0),
             _ => {}
@@ -134,6 +139,18 @@ fn tray<R: Runtime>(app: &tauri::App<R>) -> tauri::Result<TrayIcon<R>> {
         tray = tray.icon(icon.clone());
     }
     tray.build(app)
+}
+
+/// Pauses or resumes background sync, as the settings screen does.
+fn set_paused<R: Runtime>(app: &AppHandle<R>, paused: bool) {
+    let state = app.state::<AppState>();
+    let settings = Settings {
+        pause_sync: paused,
+        ..state.settings().clone()
+    };
+    if let Err(e) = commands::settings::apply(&state, settings) {
+        warn(app, e.message);
+    }
 }
 
 /// Follows the first `scry://` link among a launch's arguments.

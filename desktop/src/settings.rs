@@ -23,6 +23,8 @@ pub struct Settings {
     /// Globs (gitignore syntax) kept out of every workspace's index.
     pub exclude: Vec<String>,
     pub start_at_login: bool,
+    /// Linked workspaces stop syncing as they change (`Sync now` still does).
+    pub pause_sync: bool,
 }
 
 impl Settings {

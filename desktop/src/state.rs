@@ -5,6 +5,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 
 use scry_core::live;
 
@@ -20,6 +23,9 @@ pub struct AppState {
     settings: Mutex<Settings>,
     workspaces: Mutex<BTreeMap<PathBuf, Arc<live::Workspace>>>,
     syncing: Syncing,
+    cues: Cues,
+    /// Taken once, by the background syncer.
+    cue_receiver: Mutex<Option<UnboundedReceiver<Cue>>>,
     /// Where the list of workspaces is kept.
     list: Option<PathBuf>,
     /// Set once the app is built (commands and workers send events through it).
@@ -34,11 +40,14 @@ impl AppState {
         let settings = settings::path()
             .map(|p| Settings::load(&p))
             .unwrap_or_default();
+        let (cue_sender, cue_receiver) = tokio::sync::mpsc::unbounded_channel();
         let state = AppState {
             chosen_server: chosen,
             settings: Mutex::new(settings),
             workspaces: Mutex::new(BTreeMap::new()),
             syncing: Syncing::default(),
+            cues: Cues(cue_sender),
+            cue_receiver: Mutex::new(Some(cue_receiver)),
             list: dirs::config_dir().map(|d| d.join("scry").join("desktop-workspaces.json")),
             emit: OnceLock::new(),
         };
@@ -116,9 +125,45 @@ impl AppState {
         })
     }
 
+    /// Where workspaces tell the background syncer they changed.
+    pub fn cues(&self) -> Cues {
+        self.cues.clone()
+    }
+
+    /// What the background syncer hears (once: `None` after).
+    pub fn take_cue_receiver(&self) -> UnboundedReceiver<Cue> {
+        self.cue_receiver
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+            .unwrap_or_else(|| tokio::sync::mpsc::unbounded_channel().1)
+    }
+
     /// The workspaces being synced now.
     pub fn syncing(&self) -> Syncing {
         self.syncing.clone()
+    }
+}
+
+/// What the background syncer hears.
+#[derive(Debug)]
+pub enum Cue {
+    /// The workspace's index is ready with a change.
+    Changed(PathBuf),
+    /// A sync failed in a way waiting fixes: try again after this long.
+    Retry(PathBuf, Duration),
+}
+
+#[derive(Clone)]
+pub struct Cues(UnboundedSender<Cue>);
+
+impl Cues {
+    pub fn changed(&self, root: PathBuf) {
+        let _ = self.0.send(Cue::Changed(root));
+    }
+
+    pub fn retry(&self, root: PathBuf, after: Duration) {
+        let _ = self.0.send(Cue::Retry(root, after));
     }
 }
 

@@ -97,6 +97,8 @@ fn a_person_signs_in_manages_orgs_and_searches_local_workspaces() {
         std::env::set_var("XDG_CONFIG_HOME", home.path().join("config"));
         std::env::set_var("XDG_CACHE_HOME", home.path().join("cache"));
         std::env::remove_var("SCRY_INDEX_DIR");
+        // Background syncs a tenth of a second after a change, not thirty.
+        std::env::set_var("SCRY_SYNC_QUIET_MS", "100");
         std::env::remove_var("SCRY_API_KEY");
         // No Secret Service here: the session goes to the 0600 fallback file, and says so.
         std::env::set_var(
@@ -484,6 +486,39 @@ fn sync_and_plan(
     assert_eq!(refs[0].generation, 1, "the generation is on the account");
     let ledger = invoke(webview, "sync_ledger", json!({"root": root})).unwrap();
     assert_eq!(ledger.as_array().unwrap().len(), 1);
+
+    // A change syncs by itself once quiet; paused, it does not.
+    let render = std::path::Path::new(root).join("src/render.rs");
+    std::fs::write(
+        &render,
+        "pub fn render(words: &[&str]) -> String {\n    words.concat()\n}\n",
+    )
+    .unwrap();
+    let (_, done) = wait_for(heard, |(name, _)| name == "sync");
+    assert_eq!(
+        (done["outcome"].as_str(), done["generation"].as_i64()),
+        (Some("synced"), Some(2)),
+        "{done}"
+    );
+    let paused = json!({"server": "", "editor": "", "model": "", "exclude": [], "start_at_login": false, "pause_sync": true});
+    invoke(webview, "save_settings", json!({"settings": paused})).unwrap();
+    std::fs::write(&render, "pub fn render() {}\n").unwrap();
+    wait_for(heard, |(name, p)| {
+        name == "workspace" && p["state"] == "ready" && p["root"] == root
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(
+        heard
+            .try_iter()
+            .all(|(name, _)| name != "sync" && name != "sync-progress"),
+        "paused: no sync"
+    );
+    let manual = invoke(webview, "sync_now", json!({"root": root})).unwrap();
+    assert_eq!(manual["state"], "syncing", "Sync now works while paused");
+    let (_, done) = wait_for(heard, |(name, _)| name == "sync");
+    assert_eq!(done["generation"], 3, "{done}");
+    let ledger = invoke(webview, "sync_ledger", json!({"root": root})).unwrap();
+    assert_eq!(ledger.as_array().unwrap().len(), 3);
     assert_eq!(
         (ledger[0]["files"].as_u64(), ledger[0]["excluded"].as_u64()),
         (Some(2), Some(1))
@@ -588,7 +623,7 @@ fn opens_results_in_the_chosen_editor(
     )
     .unwrap();
     std::fs::set_permissions(&editor, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let bad = json!({"server": "", "editor": "code 'unclosed", "model": "", "exclude": [], "start_at_login": false});
+    let bad = json!({"server": "", "editor": "code 'unclosed", "model": "", "exclude": [], "start_at_login": false, "pause_sync": false});
     let refused = invoke(webview, "save_settings", json!({"settings": bad})).unwrap_err();
     assert_eq!(refused["code"], "invalid", "{refused}");
     let chosen = json!({
@@ -597,6 +632,7 @@ fn opens_results_in_the_chosen_editor(
         "model": "",
         "exclude": ["*.log"],
         "start_at_login": true,
+        "pause_sync": false,
     });
     invoke(webview, "save_settings", json!({"settings": chosen})).unwrap();
     assert_eq!(invoke(webview, "settings", json!({})).unwrap(), chosen);
@@ -627,8 +663,7 @@ fn opens_results_in_the_chosen_editor(
     .unwrap_err();
     assert_eq!(outside["code"], "invalid", "{outside}");
 
-    let off =
-        json!({"server": "", "editor": "", "model": "", "exclude": [], "start_at_login": false});
+    let off = json!({"server": "", "editor": "", "model": "", "exclude": [], "start_at_login": false, "pause_sync": false});
     invoke(webview, "save_settings", json!({"settings": off})).unwrap();
     assert!(!autostart.exists(), "the autostart entry goes");
 }

@@ -18,6 +18,11 @@ pub fn settings(state: State<'_, AppState>) -> Settings {
 /// server.
 #[tauri::command]
 pub fn save_settings(state: State<'_, AppState>, settings: Settings) -> CommandResult<Settings> {
+    apply(&state, settings)
+}
+
+/// Keeps and applies `settings` (the settings screen, the tray's pause).
+pub fn apply(state: &AppState, settings: Settings) -> CommandResult<Settings> {
     if let Some(path) = settings::path() {
         settings.save(&path)?;
     }

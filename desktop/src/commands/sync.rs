@@ -5,13 +5,14 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use scry_client::api::PageQuery;
 use scry_client::display::{ago, bytes, utc};
 use scry_client::sealing::OrgKey;
 use scry_client::sync::state::{self, LedgerEntry};
 use scry_client::sync::workspace::{self, index_dir, link_of, now};
-use scry_client::sync::{Kept, Step, SyncError};
+use scry_client::sync::{Kept, Step, SyncError, schedule};
 use scry_core::live;
 use serde::Serialize;
 use tauri::State;
@@ -212,10 +213,13 @@ pub fn start(state: &AppState, workspace: Arc<live::Workspace>) -> CommandResult
             _ => Ok(view),
         })
         .inspect_err(|_| syncing.end(&root))?;
-    let emit = state.emitter();
+    let (emit, cues) = (state.emitter(), state.cues());
     tauri::async_runtime::spawn_blocking(move || {
-        let event = run_sync(&workspace, &emit);
+        let (event, retry) = run_sync(&workspace, &emit);
         syncing.end(&root);
+        if let Some(after) = retry {
+            cues.retry(root, after);
+        }
         emit(
             "sync",
             serde_json::to_value(event).expect("events serialise"),
@@ -318,8 +322,9 @@ pub async fn account_repos(
     }
 }
 
-/// One sync of `workspace`, its steps sent as `sync-progress`.
-fn run_sync(workspace: &live::Workspace, emit: &Arc<Emit>) -> SyncEvent {
+/// One sync of `workspace`, its steps sent as `sync-progress`; how it ended, and when to try
+/// again by itself if waiting can fix a failure.
+fn run_sync(workspace: &live::Workspace, emit: &Arc<Emit>) -> (SyncEvent, Option<Duration>) {
     let root = workspace.root();
     let shown = root.display().to_string();
     let mut progress = |step: Step| {
@@ -347,16 +352,23 @@ fn run_sync(workspace: &live::Workspace, emit: &Arc<Emit>) -> SyncEvent {
     );
     let after = |view: CommandResult<SyncView>| view.unwrap_or_else(|_| off(root));
     match synced {
-        Ok(synced) => SyncEvent::Synced {
-            view: after(view(root, false)),
-            generation: synced.pushed.generation,
-            objects: synced.pushed.objects_uploaded as u64,
-            sent: bytes(synced.pushed.bytes_uploaded),
-        },
-        Err(e) => SyncEvent::Failed {
-            view: after(view(root, false)),
-            error: e.into(),
-        },
+        Ok(synced) => {
+            let event = SyncEvent::Synced {
+                view: after(view(root, false)),
+                generation: synced.pushed.generation,
+                objects: synced.pushed.objects_uploaded as u64,
+                sent: bytes(synced.pushed.bytes_uploaded),
+            };
+            (event, None)
+        }
+        Err(e) => {
+            let retry = schedule::retry_after(&e);
+            let event = SyncEvent::Failed {
+                view: after(view(root, false)),
+                error: e.into(),
+            };
+            (event, retry)
+        }
     }
 }
 

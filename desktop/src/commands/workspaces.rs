@@ -10,7 +10,7 @@ use tauri::State;
 use ts_rs::TS;
 
 use crate::error::{CommandError, CommandResult};
-use crate::state::{AppState, Emit};
+use crate::state::AppState;
 
 #[derive(Clone, Debug, Serialize, TS)]
 pub struct WorkspaceView {
@@ -64,8 +64,7 @@ pub fn workspaces(state: State<'_, AppState>) -> Vec<WorkspaceView> {
 /// and `workspace-progress` events tell how it goes.
 #[tauri::command]
 pub fn add_workspace(state: State<'_, AppState>, path: String) -> CommandResult<WorkspaceView> {
-    let settings = state.settings().index();
-    let workspace = open(Path::new(&path), settings, state.emitter())?;
+    let workspace = open(Path::new(&path), &state)?;
     let status = view(&workspace.status());
     state.workspaces().insert(
         workspace.root().to_path_buf(),
@@ -142,14 +141,16 @@ pub async fn search(
 }
 
 /// Starts the live index of the folder at `root`, its events sent to the page.
-pub fn open(
-    root: &Path,
-    settings: live::Settings,
-    emit: std::sync::Arc<Emit>,
-) -> CommandResult<live::Workspace> {
+pub fn open(root: &Path, state: &AppState) -> CommandResult<live::Workspace> {
     let shown = root.display().to_string();
+    let (emit, cues) = (state.emitter(), state.cues());
     let on_event = move |event: Event| match event {
-        Event::Status(status) => emit("workspace", json(&view(&status))),
+        Event::Status(status) => {
+            if status.state == live::State::Ready {
+                cues.changed(status.root.clone());
+            }
+            emit("workspace", json(&view(&status)))
+        }
         Event::ProgressReport {
             done, total, what, ..
         } => {
@@ -164,7 +165,11 @@ pub fn open(
         Event::Warning(message) => emit("warning", serde_json::Value::String(message)),
         Event::ProgressBegin { .. } | Event::ProgressEnd { .. } => {}
     };
-    Ok(live::Workspace::start(root, settings, on_event)?)
+    Ok(live::Workspace::start(
+        root,
+        state.settings().index(),
+        on_event,
+    )?)
 }
 
 fn view(status: &live::Status) -> WorkspaceView {

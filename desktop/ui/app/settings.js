@@ -13,6 +13,7 @@ function show(s) {
   /** @type {HTMLSelectElement} */ ($('setting-model')).value = s.model;
   /** @type {HTMLTextAreaElement} */ ($('setting-exclude')).value = s.exclude.join('\n');
   input('setting-login').checked = s.start_at_login;
+  input('setting-pause').checked = s.pause_sync;
 }
 
 $('settings-form').addEventListener('submit', async (event) => {
@@ -24,6 +25,7 @@ $('settings-form').addEventListener('submit', async (event) => {
     model: /** @type {HTMLSelectElement} */ ($('setting-model')).value,
     exclude: /** @type {HTMLTextAreaElement} */ ($('setting-exclude')).value.split('\n').map((g) => g.trim()).filter(Boolean),
     start_at_login: input('setting-login').checked,
+    pause_sync: input('setting-pause').checked,
   };
   const saved = await attempt(() => invoke('save_settings', { settings }));
   if (!saved) return;

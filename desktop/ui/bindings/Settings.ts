@@ -18,4 +18,8 @@ model: string,
 /**
  * Globs (gitignore syntax) kept out of every workspace's index.
  */
-exclude: Array<string>, start_at_login: boolean, };
+exclude: Array<string>, start_at_login: boolean, 
+/**
+ * Linked workspaces stop syncing as they change (`Sync now` still does).
+ */
+pause_sync: boolean, };
