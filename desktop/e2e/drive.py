@@ -222,6 +222,11 @@ def main():
         f.write("// joins with spaces\n")
     app.wait_text("#sync-body", "generation 2")
     app.shot("synced")
+    # Enabling took the org's data key on this device: its fingerprint, to compare.
+    app.screen("org")
+    app.wait_text("#data-key-state", "fingerprint")
+    app.wait_text("#device-list", "(this device)")
+    app.shot("data-key")
 
     # Search: keystroke to results, timed in the page.
     app.screen("search")

@@ -5,6 +5,7 @@
 use std::path::Path;
 
 use scry_desktop::commands::account::{AccountStatus, DeviceStart, OrgView, SignInEvent};
+use scry_desktop::commands::data_key::{DataKeyView, DeviceView, RecoveryKeyView};
 use scry_desktop::commands::keys::{KeyCreatedView, KeyView};
 use scry_desktop::commands::orgs::{InvitationSent, InvitationView, MemberView};
 use scry_desktop::commands::sync::{
@@ -52,6 +53,9 @@ fn the_page_types_match_the_rust_ones() {
         generated::<PlanView>(),
         generated::<QuotaBar>(),
         generated::<Settings>(),
+        generated::<DataKeyView>(),
+        generated::<DeviceView>(),
+        generated::<RecoveryKeyView>(),
     ];
     let bless = std::env::var_os("SCRY_BLESS").is_some();
     let mut stale = Vec::new();

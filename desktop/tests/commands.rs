@@ -467,6 +467,21 @@ fn sync_and_plan(
         (Some("idle"), Some("project")),
         "{on}"
     );
+    // Enabling took the org's data key: its fingerprint, this device holding it, and the
+    // owner's recovery key shown once.
+    let key = invoke(webview, "data_key", json!({"org": org})).unwrap();
+    assert!(key["fingerprint"].is_string(), "{key}");
+    assert_eq!(key["devices"][0]["this_device"], true, "{key}");
+    assert_eq!(key["devices"][0]["holds_key"], true, "{key}");
+    assert_eq!(key["recovery_written"], false);
+    let recovery = invoke(webview, "recovery_key", json!({"org": org})).unwrap();
+    assert_eq!(recovery["fingerprint"], key["fingerprint"]);
+    assert!(recovery["key"].as_str().unwrap().len() > 40, "{recovery}");
+    let twice = invoke(webview, "recovery_key", json!({"org": org})).unwrap_err();
+    assert_eq!(twice["code"], "conflict", "{twice}");
+    let key = invoke(webview, "data_key", json!({"org": org})).unwrap();
+    assert_eq!(key["recovery_written"], true);
+
     let syncing = invoke(webview, "sync_now", json!({"root": root})).unwrap();
     assert_eq!(syncing["state"], "syncing");
     let (_, done) = wait_for(heard, |(name, _)| name == "sync");

@@ -185,7 +185,7 @@ fn signed_out(server: String) -> AccountStatus {
     }
 }
 
-fn describe(place: &Place) -> String {
+pub(super) fn describe(place: &Place) -> String {
     match place {
         Place::Keyring => "keyring".into(),
         Place::File { path, why } => format!("{} ({why})", path.display()),

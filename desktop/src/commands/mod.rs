@@ -3,6 +3,7 @@
 //! an index) runs off the async runtime's threads.
 
 pub mod account;
+pub mod data_key;
 pub mod keys;
 pub mod orgs;
 pub mod settings;
@@ -19,4 +20,16 @@ async fn blocking<T: Send + 'static>(
     tauri::async_runtime::spawn_blocking(work)
         .await
         .map_err(|e| CommandError::new("internal", format!("a background task failed: {e}")))?
+}
+
+/// A runtime and a client of `server` with its stored session, for blocking threads (a
+/// client's connections belong to the runtime it is used on; the sync functions take both).
+fn blocking_session(server: &str) -> CommandResult<(tokio::runtime::Runtime, scry_client::Client)> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CommandError::new("internal", format!("cannot start a runtime: {e}")))?;
+    let token = scry_client::credentials::token_for(server)?
+        .ok_or_else(|| CommandError::not_signed_in(server))?;
+    Ok((runtime, account::client(server, Some(&token))?))
 }

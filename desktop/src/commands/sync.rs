@@ -19,7 +19,7 @@ use tauri::State;
 use ts_rs::TS;
 
 use super::account::session;
-use super::blocking;
+use super::{blocking, blocking_session};
 use crate::error::{CommandError, CommandResult};
 use crate::state::{AppState, Emit};
 
@@ -184,8 +184,7 @@ pub async fn enable_sync(
     .await?;
     let root = workspace.root().to_path_buf();
     blocking(move || {
-        let runtime = runtime()?;
-        let client = session_blocking(&link.server)?;
+        let (runtime, client) = blocking_session(&link.server)?;
         match workspace::org_key(&runtime, &client, &link.server, &link.org) {
             Ok(_) | Err(SyncError::KeyPending(_)) => view(&root, false),
             Err(e) => Err(e.into()),
@@ -411,18 +410,4 @@ fn ledger_row(e: &LedgerEntry) -> LedgerRow {
         files: e.files as u64,
         excluded: e.excluded as u64,
     }
-}
-
-/// A client of `server` with its stored session, for blocking threads.
-fn session_blocking(server: &str) -> CommandResult<scry_client::Client> {
-    let token = scry_client::credentials::token_for(server)?
-        .ok_or_else(|| CommandError::not_signed_in(server))?;
-    super::account::client(server, Some(&token))
-}
-
-fn runtime() -> CommandResult<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| CommandError::new("internal", format!("cannot start a runtime: {e}")))
 }

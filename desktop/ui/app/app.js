@@ -6,12 +6,12 @@
 
 import { refreshAccount } from './account.js';
 import { $, input, listen } from './ui.js';
-import './keys.js';
-import './org.js';
+import { refresh as refreshKeys } from './keys.js';
+import { refresh as refreshOrg } from './org.js';
 import './search.js';
 import { loadSettings } from './settings.js';
 import { refreshUsage } from './usage.js';
-import { loadWorkspaces } from './workspaces.js';
+import { loadWorkspaces, refreshRepos } from './workspaces.js';
 
 /** Shows the screen `name`, its nav button marked current. @param {string} name */
 function showScreen(name) {
@@ -22,7 +22,11 @@ function showScreen(name) {
     if (tab.getAttribute('data-screen') === name) tab.setAttribute('aria-current', 'page');
     else tab.removeAttribute('aria-current');
   }
+  // Each screen shows the account as it is now.
   if (name === 'usage' || name === 'audit') refreshUsage();
+  if (name === 'org') refreshOrg();
+  if (name === 'keys') refreshKeys();
+  if (name === 'workspaces') refreshRepos();
   if (name === 'settings') {
     loadSettings();
     $('settings-saved').textContent = '';

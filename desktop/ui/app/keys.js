@@ -6,7 +6,8 @@
 
 import { $, attempt, confirmed, input, invoke, item, orgs, shownOnce } from './ui.js';
 
-async function refresh() {
+/** Reloads the keys screen (shown when it opens). */
+export async function refresh() {
   const org = orgs.current;
   if (!org) {
     $('key-list').replaceChildren(item('Sign in and pick an organisation to manage its keys.'));

@@ -5,13 +5,16 @@
 /** @typedef {import('../bindings/InvitationView').InvitationView} InvitationView */
 /** @typedef {import('../bindings/InvitationSent').InvitationSent} InvitationSent */
 /** @typedef {import('../bindings/OrgView').OrgView} OrgView */
+/** @typedef {import('../bindings/DataKeyView').DataKeyView} DataKeyView */
+/** @typedef {import('../bindings/RecoveryKeyView').RecoveryKeyView} RecoveryKeyView */
 
 import { refreshAccount } from './account.js';
-import { $, attempt, confirmed, el, input, invoke, item, orgs, shownOnce } from './ui.js';
+import { $, attempt, button, confirmed, el, input, invoke, item, orgs, shownOnce } from './ui.js';
 
 const ROLES = ['viewer', 'member', 'admin', 'owner'];
 
-async function refresh() {
+/** Reloads the organisation screen (shown when it opens). */
+export async function refresh() {
   const org = orgs.current;
   $('org-title').textContent = org ? `Organisation ${org.name}` : 'Organisation';
   if (!org) {
@@ -19,6 +22,7 @@ async function refresh() {
     $('invitation-list').replaceChildren();
     return;
   }
+  refreshDataKey(org);
   const members = /** @type {MemberView[] | undefined} */ (await attempt(() => invoke('members', { org: org.id })));
   if (members) $('member-list').replaceChildren(...members.map((m) => member(org, m)));
   const admin = org.role === 'admin' || org.role === 'owner';
@@ -41,6 +45,48 @@ async function refresh() {
   );
   if (pending.length === 0) $('invitation-list').replaceChildren(item('No pending invitations.'));
 }
+
+/** @param {OrgView} org */
+async function refreshDataKey(org) {
+  const key = /** @type {DataKeyView | undefined} */ (await attempt(() => invoke('data_key', { org: org.id })));
+  if (key) showDataKey(org, key);
+}
+
+/** @param {OrgView} org @param {DataKeyView} key */
+function showDataKey(org, key) {
+  $('data-key-state').textContent = key.fingerprint
+    ? `This device holds the key of epoch ${key.epoch}, fingerprint ${key.fingerprint} (kept in ${key.kept === 'keyring' ? 'the keyring' : key.kept}).`
+    : `This device does not hold the key of epoch ${key.epoch} yet.`;
+  $('take-key').hidden = key.fingerprint !== null;
+  $('device-list').replaceChildren(
+    ...key.devices.map((d) => item(`${d.label}${d.this_device ? ' (this device)' : ''}`, `${d.owner} · ${d.holds_key ? 'holds the key' : 'waits for the key'}`)),
+  );
+  const recovery = $('recovery');
+  if (org.role !== 'owner' || !key.fingerprint) {
+    recovery.replaceChildren();
+  } else if (key.recovery_written) {
+    recovery.replaceChildren(el('p', `The recovery key of epoch ${key.epoch} was written down.`));
+  } else {
+    recovery.replaceChildren(
+      el('p', 'Nobody wrote down the recovery key of this epoch. If every device that holds the key is lost, what was synced cannot be read again, by anyone.'),
+      button('Show the recovery key (once)', 'Show the recovery key, once', async () => {
+        const shown = /** @type {RecoveryKeyView | undefined} */ (await attempt(() => invoke('recovery_key', { org: org.id })));
+        if (!shown) return;
+        recovery.replaceChildren(
+          el('p', `The recovery key of epoch ${shown.epoch} (fingerprint ${shown.fingerprint}). Keep it offline, like a password: with it and a sign-in, anyone reads what the organisation syncs.`),
+          shownOnce(shown.key, 'recovery key'),
+        );
+      }),
+    );
+  }
+}
+
+$('take-key').addEventListener('click', async () => {
+  const org = orgs.current;
+  if (!org) return;
+  const key = /** @type {DataKeyView | undefined} */ (await attempt(() => invoke('take_data_key', { org: org.id })));
+  if (key) showDataKey(org, key);
+});
 
 /** @param {OrgView} org @param {MemberView} m */
 function member(org, m) {

@@ -143,7 +143,8 @@ function orgName(id) {
   return orgs.all.find((o) => o.id === id)?.name ?? id ?? '';
 }
 
-async function refreshRepos() {
+/** Reloads the account's repositories (shown when the screen opens). */
+export async function refreshRepos() {
   const org = orgs.current;
   if (!org) {
     $('repo-list').replaceChildren(item('Sign in to see the account’s repositories.'));

@@ -5,7 +5,7 @@
 use std::io::{BufRead, Write};
 
 use anyhow::{Context, Result, bail};
-use scry_client::api::{NewRecoveryKey, Role};
+use scry_client::api::Role;
 use scry_client::credentials;
 use scry_client::sealing::OrgKey;
 use scry_client::sync::{self, keys};
@@ -35,15 +35,8 @@ pub fn print(
     if role != Some(Role::Owner) {
         bail!("only an owner of the org writes down its recovery key");
     }
-    let key = sync::workspace::org_key(&runtime, &client, server, &org)
-        .context("this device needs the org's data key first")?;
-    let issue = NewRecoveryKey {
-        epoch: i64::from(key.epoch()),
-        check: key.check(),
-    };
-    runtime
-        .block_on(client.issue_recovery_key(&org, &issue))
-        .context("the service did not record the recovery key, so it is not printed")?;
+    let key = sync::workspace::issue_recovery_key(&runtime, &client, server, &org)
+        .context("no recovery key was printed")?;
     writeln!(out, "{}", *key.to_recovery())?;
     writeln!(
         err,

@@ -8,7 +8,7 @@ use scry_core::snapshot::SnapshotDelta;
 
 use super::state::{self, LedgerEntry, Link};
 use super::{Kept, Plan, Pushed, Remote, Step, SyncError, hex, keys, push};
-use crate::api::PageQuery;
+use crate::api::{NewRecoveryKey, PageQuery};
 use crate::sealing::OrgKey;
 use crate::{Client, credentials};
 
@@ -211,6 +211,24 @@ pub fn org_key(
     if source != keys::Source::Kept {
         credentials::save_org_key(server, org, &key).map_err(SyncError::Credentials)?;
     }
+    Ok(key)
+}
+
+/// The org's data key, for an owner to write down as its recovery key. The service records
+/// that this epoch's was issued (once per epoch; owners only) before it is returned, so a
+/// shell shows it once.
+pub fn issue_recovery_key(
+    runtime: &tokio::runtime::Runtime,
+    client: &Client,
+    server: &str,
+    org: &str,
+) -> Result<OrgKey, SyncError> {
+    let key = org_key(runtime, client, server, org)?;
+    let issue = NewRecoveryKey {
+        epoch: i64::from(key.epoch()),
+        check: key.check(),
+    };
+    runtime.block_on(client.issue_recovery_key(org, &issue))?;
     Ok(key)
 }
 
