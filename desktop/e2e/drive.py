@@ -1,12 +1,13 @@
 """Drives the real desktop app through tauri-driver (W3C WebDriver over HTTP, no client
-library): signs in by device flow (approved by a test user through the API), creates an org,
-creates and revokes an API key (checked against the API), adds and indexes a folder, enables
-sync (the generation checked on the server; a later change synced by itself), searches and
-opens a result in the editor the settings name, follows scry:// links given to a second
-launch (one instance), and fills the repository quota until the next one is refused. A
-screenshot per step goes to OUT; timings to OUT/timings.json.
+library): signs in by device flow (the browser opened on the code's page, approved by a test
+user through the API), creates an org, creates and revokes an API key (checked against the
+API), adds and indexes a folder, enables sync (the generation checked on the server; a later
+change synced by itself), searches and opens a result in the editor the settings name,
+follows scry:// links given to a second launch (one instance), and fills the repository
+quota until the next one is refused. A screenshot per step goes to OUT; timings to
+OUT/timings.json.
 
-    python3 drive.py   (run.sh sets DRIVER, SERVER, APP, PROJECT, OTHER, OUT)
+    python3 drive.py   (run.sh sets the environment it reads)
 """
 
 import http.client as http_client
@@ -26,6 +27,7 @@ OTHER = os.environ["OTHER"]
 OUT = os.environ["OUT"]
 EDITOR = os.environ["EDITOR_SCRIPT"]
 OPENED = os.environ["OPENED"]
+BROWSED = os.environ["BROWSED"]
 EMAIL = "dev@example.com"
 PASSWORD = "correct horse battery"
 ELEMENT = "element-6066-11e4-a52e-4f735466cecf"
@@ -168,6 +170,8 @@ def main():
     # Sign in by device flow: the code on screen, approved by the person through the API.
     app.click("#device-start")
     code = app.wait("the device code", lambda: (app.text("#device-code") or "").strip())
+    page = app.wait("the browser", lambda: os.path.exists(BROWSED) and open(BROWSED).read().strip())
+    assert page.startswith(SERVER + "/device") and code in page, (page, code)
     app.shot("device-code")
     api("POST", "/v1/device/verify", {"user_code": code, "approve": True}, person)
     app.wait_text("#account", EMAIL)

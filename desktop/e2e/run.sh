@@ -67,10 +67,14 @@ printf 'package main\n\nfunc main() {}\n' >"$work/other/main.go"
 # The "editor" results open in: it writes down what it was asked to open.
 printf '#!/bin/sh\necho "$@" > "%s.tmp" && mv "%s.tmp" "%s"\n' "$work/opened" "$work/opened" "$work/opened" >"$work/editor.sh"
 chmod +x "$work/editor.sh"
+# The "browser" the device flow opens: it writes down the page.
+printf '#!/bin/sh\necho "$1" > "%s"\n' "$work/browsed" >"$work/browser.sh"
+chmod +x "$work/browser.sh"
 
 # The app (started by tauri-driver) gets a throwaway home and the test server.
 export HOME=$work/home XDG_CONFIG_HOME=$work/home/.config XDG_CACHE_HOME=$work/home/.cache \
-  XDG_DATA_HOME=$work/home/.local/share SCRY_SERVER=$server SCRY_SYNC_QUIET_MS=500
+  XDG_DATA_HOME=$work/home/.local/share SCRY_SERVER=$server SCRY_SYNC_QUIET_MS=500 \
+  BROWSER=$work/browser.sh
 unset SCRY_API_KEY SCRY_INDEX_DIR
 driver_port=$(free_port)
 native_port=$(free_port)
@@ -81,4 +85,5 @@ for _ in $(seq 100); do curl -sf "http://127.0.0.1:$driver_port/status" >/dev/nu
 
 DRIVER="http://127.0.0.1:$driver_port" SERVER=$server APP=$app PROJECT=$work/project \
   OTHER=$work/other OUT=$out EDITOR_SCRIPT=$work/editor.sh OPENED=$work/opened \
+  BROWSED=$work/browsed \
   python3 "$here/drive.py"

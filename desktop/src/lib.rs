@@ -29,6 +29,7 @@ pub fn app<R: Runtime>(
             commands::account::sign_in_with_password,
             commands::account::start_device_sign_in,
             commands::account::sign_out,
+            commands::account::open_server_page,
             commands::orgs::create_org,
             commands::orgs::delete_org,
             commands::orgs::leave_org,

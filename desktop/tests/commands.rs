@@ -97,6 +97,8 @@ fn a_person_signs_in_manages_orgs_and_searches_local_workspaces() {
         std::env::set_var("XDG_CONFIG_HOME", home.path().join("config"));
         std::env::set_var("XDG_CACHE_HOME", home.path().join("cache"));
         std::env::remove_var("SCRY_INDEX_DIR");
+        // The device flow opens the browser: here, a command that does nothing.
+        std::env::set_var("BROWSER", "true");
         // Background syncs a tenth of a second after a change, not thirty.
         std::env::set_var("SCRY_SYNC_QUIET_MS", "100");
         std::env::remove_var("SCRY_API_KEY");

@@ -108,6 +108,7 @@ pub async fn start_device_sign_in(state: State<'_, AppState>) -> CommandResult<D
         verification_uri_complete: start.verification_uri_complete.clone(),
         expires_in_s: start.expires_in.max(0) as u32,
     };
+    open_in_browser(&shown.verification_uri_complete);
     let emit = state.emitter();
     tauri::async_runtime::spawn(async move {
         let event = match finish_device_sign_in(&anonymous, &server, &start).await {
@@ -120,6 +121,35 @@ pub async fn start_device_sign_in(state: State<'_, AppState>) -> CommandResult<D
         );
     });
     Ok(shown)
+}
+
+/// Opens a page of the app's server (the device-flow page) in the person's browser.
+#[tauri::command]
+pub fn open_server_page(state: State<'_, AppState>, url: String) -> CommandResult<()> {
+    let server = state.server()?;
+    if !url.starts_with(server.trim_end_matches('/')) {
+        return Err(CommandError::new(
+            "invalid",
+            format!("{url} is not a page of {server}"),
+        ));
+    }
+    open_in_browser(&url);
+    Ok(())
+}
+
+/// Shows `url` in the browser `BROWSER` names, else the desktop's (xdg-open); the page shows
+/// the link too, so a desktop without a browser only costs a click.
+fn open_in_browser(url: &str) {
+    let browser = std::env::var("BROWSER").unwrap_or_else(|_| "xdg-open".into());
+    let opened = std::process::Command::new(browser)
+        .arg(url)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn();
+    if let Err(e) = opened {
+        tracing::info!("cannot open the browser: {e}");
+    }
 }
 
 /// Ends the session on the server (when it can be reached) and forgets it here.

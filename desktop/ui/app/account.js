@@ -52,8 +52,14 @@ $('device-start').addEventListener('click', async () => {
   link.href = start.verification_uri_complete;
   link.textContent = start.verification_uri;
   $('device-code').textContent = start.user_code;
-  $('device-state').textContent = `Waiting for the approval (the code expires in ${Math.round(start.expires_in_s / 60)} minutes)…`;
+  $('device-state').textContent = `Your browser opens that page; waiting for the approval (the code expires in ${Math.round(start.expires_in_s / 60)} minutes)…`;
   $('device').hidden = false;
+});
+
+// A link in a webview opens nothing by itself: the app hands it to the browser.
+$('device-link').addEventListener('click', (event) => {
+  event.preventDefault();
+  attempt(() => invoke('open_server_page', { url: /** @type {HTMLAnchorElement} */ ($('device-link')).href }));
 });
 
 $('password-form').addEventListener('submit', async (event) => {
