@@ -23,6 +23,10 @@ const syncs = new Map();
 const uploading = new Map();
 /** The workspace whose sync panel is open. @type {string | null} */
 let open = null;
+/** Syncs finished per workspace: a `sync_now` answer older than the last one is stale. @type {Map<string, number>} */
+const finished = new Map();
+/** The panel's latest drawing: one that awaited past a newer one gives way. */
+let drawing = 0;
 
 function showWorkspaces() {
   $('workspace-list').replaceChildren(
@@ -78,10 +82,11 @@ async function showSync(view) {
   syncs.set(view.root, view);
   showWorkspaces();
   if (open !== view.root) return;
+  const mine = ++drawing;
   const body = $('sync-body');
   if (view.state === 'off') {
     const preview = /** @type {SyncPreview | undefined} */ (await attempt(() => invoke('sync_preview', { root: view.root })));
-    if (!preview) return;
+    if (!preview || mine !== drawing) return;
     const excluded = preview.excluded.length
       ? el('ul', '', ...preview.excluded.map((x) => item(x.path, x.why)))
       : el('p', 'No file looks like a secret.');
@@ -121,8 +126,10 @@ async function showSync(view) {
     status.append(' ', bar);
   }
   const now = button('Sync now', `Sync ${view.root} now`, async () => {
+    const before = finished.get(view.root) ?? 0;
     const started = await attempt(() => invoke('sync_now', { root: view.root }));
-    if (started) await showSync(/** @type {SyncView} */ (started));
+    // A fast sync may have ended (and been drawn) before its start is answered.
+    if (started && (finished.get(view.root) ?? 0) === before) await showSync(/** @type {SyncView} */ (started));
   });
   now.disabled = view.state === 'syncing';
   const stop = confirmed('Stop syncing', `Stop syncing ${view.root} (the account keeps its copy)`, async () => {
@@ -130,6 +137,7 @@ async function showSync(view) {
     if (off) await showSync(/** @type {SyncView} */ (off));
   });
   const rows = /** @type {LedgerRow[] | undefined} */ (await attempt(() => invoke('sync_ledger', { root: view.root }))) ?? [];
+  if (mine !== drawing) return;
   const ledger = el('table', '',
     el('caption', 'What left this machine'),
     el('thead', '', el('tr', '', ...['When', 'Branch', 'Generation', 'Objects', 'Sent', 'Files', 'Excluded'].map((h) => el('th', h)))),
@@ -193,6 +201,7 @@ listen('sync-progress', (event) => {
 listen('sync', (event) => {
   const done = /** @type {SyncEvent} */ (event.payload);
   uploading.delete(done.view.root);
+  finished.set(done.view.root, (finished.get(done.view.root) ?? 0) + 1);
   if (done.outcome === 'failed') fail(done.error);
   showSync(done.view);
   refreshRepos();
