@@ -83,11 +83,12 @@ say "scry-server: schemathesis against /openapi.json"
 cargo build --workspace --locked --bin scry-server
 server/tests/schemathesis.sh target/debug/scry-server
 
-say "desktop app: the page type-checks against the bindings generated from Rust"
+say "desktop app: the page type-checks against the bindings generated from Rust; its tests"
 (
   cd desktop/ui
   npm ci --no-audit --no-fund
   npm run check
+  npm test
 )
 
 say "desktop app end to end: the real app under Xvfb, tauri-driver, a real keyring and server"
