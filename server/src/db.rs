@@ -137,9 +137,19 @@ impl Db {
                 .get_username()
                 .to_string();
             let quoted = format!("\"{}\"", login.replace('"', "\"\""));
-            conn.execute(format!("GRANT scry_app TO {quoted}").as_str())
+            match conn
+                .execute(format!("GRANT scry_app TO {quoted}").as_str())
                 .await
-                .with_context(|| format!("granting scry_app to the service's login {login}"))?;
+            {
+                // Roles are the cluster's: a service migrating another database of it at the
+                // same moment granted the same membership first, which is what this wanted.
+                Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("23505") => {}
+                granted => {
+                    granted.with_context(|| {
+                        format!("granting scry_app to the service's login {login}")
+                    })?;
+                }
+            }
         }
         conn.close().await?;
         let pool = AnyPoolOptions::new()
