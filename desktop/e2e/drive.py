@@ -221,6 +221,7 @@ def main():
     refs = api("GET", f"/v1/orgs/{org}/repos/{repos[0]['id']}/index/refs", token=person)
     assert refs[0]["generation"] == 1, refs
     app.wait_text("#repo-list", f"linked to {PROJECT}")
+    app.wait_text("#repo-list", "generation 1, last synced")
     # A change syncs by itself once the index is quiet (run.sh shortens the wait).
     with open(f"{PROJECT}/src/render.rs", "a") as f:
         f.write("// joins with spaces\n")

@@ -62,6 +62,7 @@ pub fn app<R: Runtime>(
             commands::workspaces::workspaces,
             commands::workspaces::add_workspace,
             commands::workspaces::remove_workspace,
+            commands::workspaces::reindex_workspace,
             commands::workspaces::search,
         ])
         .build(context)?;

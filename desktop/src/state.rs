@@ -82,13 +82,23 @@ impl AppState {
             .unwrap_or_else(|| std::sync::Arc::new(|_: &str, _| {}))
     }
 
-    /// The folders added before, in the order kept.
+    /// The folders added before, in the order kept; a damaged list is kept aside as
+    /// `.damaged` (the next save would overwrite it) and none are reopened.
     pub fn kept_roots(&self) -> Vec<PathBuf> {
-        self.list
-            .as_ref()
-            .and_then(|p| std::fs::read(p).ok())
-            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-            .unwrap_or_default()
+        let Some(path) = &self.list else {
+            return Vec::new();
+        };
+        let Ok(bytes) = std::fs::read(path) else {
+            return Vec::new();
+        };
+        serde_json::from_slice(&bytes).unwrap_or_else(|e| {
+            tracing::warn!(
+                "{} is damaged ({e}); kept aside, no workspace reopened",
+                path.display()
+            );
+            let _ = std::fs::rename(path, path.with_extension("json.damaged"));
+            Vec::new()
+        })
     }
 
     /// Writes the list of open workspaces (atomically: a crash keeps the old list).

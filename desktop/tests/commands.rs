@@ -108,7 +108,12 @@ fn a_person_signs_in_manages_orgs_and_searches_local_workspaces() {
             "unix:path=/nonexistent/scry-test-bus",
         );
     }
+    // A damaged workspace list from an earlier run is kept aside, not overwritten.
+    let kept = home.path().join("config/scry/desktop-workspaces.json");
+    std::fs::create_dir_all(kept.parent().unwrap()).unwrap();
+    std::fs::write(&kept, "[\"/half").unwrap();
     let app = scry_desktop::app(mock_builder(), mock_context(noop_assets())).unwrap();
+    assert!(kept.with_extension("json.damaged").exists());
     let webview = WebviewWindowBuilder::new(&app, "main", Default::default())
         .build()
         .unwrap();
@@ -258,6 +263,15 @@ fn a_person_signs_in_manages_orgs_and_searches_local_workspaces() {
     });
     let listed = invoke(&webview, "workspaces", json!({})).unwrap();
     assert_eq!(listed[0]["chunks"], 2, "{listed}");
+    assert!(
+        listed[0]["size"].as_str().unwrap().ends_with('B'),
+        "{listed}"
+    );
+    assert!(
+        listed[0]["updated"].as_str().unwrap().ends_with("ago"),
+        "{listed}"
+    );
+    invoke(&webview, "reindex_workspace", json!({"root": root})).unwrap();
     let hits = invoke(
         &webview,
         "search",
@@ -498,6 +512,8 @@ fn sync_and_plan(
     let repos = invoke(webview, "account_repos", json!({"org": org})).unwrap();
     assert_eq!(repos[0]["name"], "project");
     assert_eq!(repos[0]["linked"], root);
+    assert_eq!(repos[0]["generation"], 1, "{repos}");
+    assert!(repos[0]["last_sync"].as_str().unwrap().ends_with("ago"));
     let repo = repos[0]["id"].as_str().unwrap();
     let refs = runtime.block_on(person.refs(org, repo)).unwrap();
     assert_eq!(refs[0].generation, 1, "the generation is on the account");

@@ -117,6 +117,10 @@ pub struct RepoView {
     pub created: String,
     /// The folder on this machine linked to it.
     pub linked: Option<String>,
+    /// Its branches' generations on the account: the highest, and when the last came.
+    #[ts(type = "number | null")]
+    pub generation: Option<i64>,
+    pub last_sync: Option<String>,
 }
 
 /// Where a workspace's sync stands.
@@ -302,18 +306,25 @@ pub async fn account_repos(
     let mut repos = Vec::new();
     loop {
         let found = client.repos(&org, &page).await?;
-        repos.extend(found.items.into_iter().map(|r| {
-            RepoView {
+        for r in found.items {
+            let refs = client.refs(&org, &r.id).await?;
+            repos.push(RepoView {
                 linked: links
                     .iter()
                     .find(|(link, _)| link.repo == r.id)
                     .map(|(_, root)| root.display().to_string()),
+                generation: refs.iter().map(|g| g.generation).max(),
+                last_sync: refs
+                    .iter()
+                    .map(|g| g.committed_at)
+                    .max()
+                    .map(|at| ago(at, now())),
                 id: r.id,
                 name: r.name,
                 chunks: r.chunks,
                 created: utc(r.created_at),
-            }
-        }));
+            });
+        }
         match found.next {
             Some(next) => page.after = Some(next),
             None => return Ok(repos),

@@ -3,6 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
+use scry_client::display::{ago, bytes};
+use scry_client::sync::workspace::now;
 use scry_core::Filter;
 use scry_core::live::{self, Event};
 use serde::Serialize;
@@ -23,6 +25,9 @@ pub struct WorkspaceView {
     pub chunks: u64,
     pub model: Option<String>,
     pub message: Option<String>,
+    /// When the index last changed (`5 min ago`), and its size on disk.
+    pub updated: Option<String>,
+    pub size: Option<String>,
 }
 
 /// The `workspace-progress` event: a long update's progress.
@@ -72,6 +77,13 @@ pub fn add_workspace(state: State<'_, AppState>, path: String) -> CommandResult<
     );
     state.save_roots()?;
     Ok(status)
+}
+
+/// Walks the whole folder again for changes the watcher missed (a mount, a sync tool).
+#[tauri::command]
+pub fn reindex_workspace(state: State<'_, AppState>, root: String) -> CommandResult<()> {
+    state.workspace(Path::new(&root))?.rescan();
+    Ok(())
 }
 
 /// Closes a workspace; with `delete_index`, its index files go too.
@@ -181,7 +193,27 @@ fn view(status: &live::Status) -> WorkspaceView {
         chunks: status.chunks,
         model: status.model.clone(),
         message: status.message.clone(),
+        updated: on_disk(&status.index).map(|(at, _)| ago(at, now())),
+        size: on_disk(&status.index).map(|(_, size)| bytes(size)),
     }
+}
+
+/// When the index in `index`'s directory last changed (unix seconds), and its bytes.
+fn on_disk(index: &Path) -> Option<(i64, u64)> {
+    let files = std::fs::read_dir(index.parent()?).ok()?;
+    let (mut latest, mut size) = (0, 0);
+    for meta in files.flatten().filter_map(|f| f.metadata().ok()) {
+        if meta.is_file() {
+            size += meta.len();
+            let at = meta
+                .modified()
+                .ok()?
+                .duration_since(std::time::UNIX_EPOCH)
+                .ok()?;
+            latest = latest.max(at.as_secs() as i64);
+        }
+    }
+    (size > 0).then_some((latest, size))
 }
 
 fn json(value: &impl Serialize) -> serde_json::Value {

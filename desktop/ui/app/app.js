@@ -18,7 +18,13 @@ function showScreen(name) {
   for (const section of document.querySelectorAll('main section[data-screen]')) {
     /** @type {HTMLElement} */ (section).hidden = section.getAttribute('data-screen') !== name;
   }
-  for (const tab of document.querySelectorAll('nav button[data-screen]')) {
+  // The banner's Try again: the account, and the screen shown, asked again.
+document.addEventListener('retry', async () => {
+  await refreshAccount();
+  showScreen(document.querySelector('nav button[aria-current="page"]')?.getAttribute('data-screen') ?? 'search');
+});
+
+for (const tab of document.querySelectorAll('nav button[data-screen]')) {
     if (tab.getAttribute('data-screen') === name) tab.setAttribute('aria-current', 'page');
     else tab.removeAttribute('aria-current');
   }
@@ -32,6 +38,12 @@ function showScreen(name) {
     $('settings-saved').textContent = '';
   }
 }
+
+// The banner's Try again: the account, and the screen shown, asked again.
+document.addEventListener('retry', async () => {
+  await refreshAccount();
+  showScreen(document.querySelector('nav button[aria-current="page"]')?.getAttribute('data-screen') ?? 'search');
+});
 
 for (const tab of document.querySelectorAll('nav button[data-screen]')) {
   tab.addEventListener('click', () => showScreen(tab.getAttribute('data-screen') ?? 'search'));

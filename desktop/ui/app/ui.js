@@ -28,6 +28,11 @@ export function fail(e) {
   banner.textContent = error && error.message ? error.message : String(e);
   banner.hidden = false;
   if (error && error.code === 'unauthorized') document.dispatchEvent(new Event('signed-out'));
+  // Offline or briefly unavailable: the screen can ask again once the network is back.
+  if (error && (error.code === 'offline' || error.code === 'unavailable' || error.code === 'rate_limited')) {
+    const wait = error.retry_after_s ? ` (in ${error.retry_after_s} s)` : '';
+    banner.append(' ', button(`Try again${wait}`, 'Try again', () => document.dispatchEvent(new Event('retry'))));
+  }
 }
 
 export function clearBanner() {

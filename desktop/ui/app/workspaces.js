@@ -37,7 +37,14 @@ function showWorkspaces() {
       const synced = sync && sync.state !== 'off' ? ` · sync ${sync.state}${sync.last ? ` (${sync.last})` : ''}` : '';
       const li = item(
         w.root,
-        `${w.state}${doing} · ${count(w.files, 'file')} · ${count(w.chunks, 'chunk')}${w.model ? ` · ${w.model}` : ''}${synced}${w.message ? ` · ${w.message}` : ''}`,
+        [
+          `${w.state}${doing}`,
+          count(w.files, 'file'),
+          count(w.chunks, 'chunk'),
+          w.model,
+          w.size && `${w.size} on disk`,
+          w.updated && `updated ${w.updated}`,
+        ].filter(Boolean).join(' · ') + `${synced}${w.message ? ` · ${w.message}` : ''}`,
       );
       if (w.state === 'indexing' && p && p.total > 0) {
         const bar = /** @type {HTMLProgressElement} */ (el('progress'));
@@ -49,6 +56,8 @@ function showWorkspaces() {
       li.append(
         ' ',
         button('Sync…', `Sync ${w.root}`, () => openSync(w.root)),
+        ' ',
+        button('Reindex', `Look through ${w.root} again for changes`, () => attempt(() => invoke('reindex_workspace', { root: w.root }))),
         ' ',
         confirmed('Remove', `Remove ${w.root} and its index`, async () => {
           if (await attempt(() => invoke('remove_workspace', { root: w.root, deleteIndex: true })) === undefined) return;
@@ -161,7 +170,16 @@ export async function refreshRepos() {
   try {
     const repos = /** @type {RepoView[]} */ (await invoke('account_repos', { org: org.id }));
     $('repo-list').replaceChildren(
-      ...repos.map((r) => item(r.name, `${count(r.chunks, 'chunk')} · created ${r.created} · ${r.linked ? `linked to ${r.linked}` : 'not on this machine'}`)),
+      ...repos.map((r) =>
+        item(
+          r.name,
+          [
+            count(r.chunks, 'chunk'),
+            r.generation === null ? 'never synced' : `generation ${r.generation}, last synced ${r.last_sync}`,
+            r.linked ? `linked to ${r.linked}` : 'not on this machine',
+          ].join(' · '),
+        ),
+      ),
     );
     if (repos.length === 0) $('repo-list').replaceChildren(item(`${org.name} has no repositories yet.`));
   } catch (e) {

@@ -4,4 +4,8 @@ export type RepoView = { id: string, name: string, chunks: number, created: stri
 /**
  * The folder on this machine linked to it.
  */
-linked: string | null, };
+linked: string | null, 
+/**
+ * Its branches' generations on the account: the highest, and when the last came.
+ */
+generation: number | null, last_sync: string | null, };

@@ -4,4 +4,8 @@ export type WorkspaceView = { root: string,
 /**
  * `opening`, `indexing`, `ready` or `failed` (then `message` says why).
  */
-state: string, files: number, chunks: number, model: string | null, message: string | null, };
+state: string, files: number, chunks: number, model: string | null, message: string | null, 
+/**
+ * When the index last changed (`5 min ago`), and its size on disk.
+ */
+updated: string | null, size: string | null, };

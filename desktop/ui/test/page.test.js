@@ -100,6 +100,7 @@ test('signed out, the sign-in screen shows and the local screens work', () => {
 
 test('signing in with a password shows the account, where the session is, and its orgs', async () => {
   answers.sign_in_with_password = () => signedIn;
+  answers.account_status = () => signedIn;
   fill('email', 'ann@example.com');
   fill('password', 'correct horse battery');
   await submit('password-form');
@@ -120,6 +121,23 @@ test("a command's error shows in its own words", async () => {
   await submit('org-form');
   assert.equal($('banner').hidden, false);
   assert.equal($('banner').textContent, 'quota exceeded: ask for a larger tier');
+});
+
+test('offline, the banner says so and offers to try again', async () => {
+  answers.members = () => {
+    throw { code: 'offline', message: 'cannot reach http://127.0.0.1:8787: check the server address and the network', retry_after_s: null };
+  };
+  await screen('org');
+  assert.match($('banner').textContent ?? '', /cannot reach .*check the server/);
+  const again = /** @type {HTMLElement} */ ($('banner').querySelector('button'));
+  assert.equal(again.textContent, 'Try again');
+  answers.members = () => [{ user_id: 'usr_1', email: 'ann@example.com', role: 'owner', joined: '2026-12-07 04:00 UTC' }];
+  const before = called('members').length;
+  again.click();
+  await settle();
+  assert.ok(called('members').length > before, 'the screen asked again');
+  assert.equal($('banner').hidden, true);
+  assert.match($('member-list').textContent ?? '', /ann@example.com/);
 });
 
 test('search results open in the editor: the first has the focus, Enter or a click opens it', async () => {
@@ -177,13 +195,13 @@ test('a sync preview says what leaves and what never does before enabling', asyn
   answers.workspaces = () => [];
   answers.sync_state = ({ root }) => ({ root, state: 'off', repo_name: null, org: null, server: null, last: null });
   answers.sync_preview = () => ({ files: 2, chunks: 1, objects: 5, size: '1.2 kB', excluded: [{ path: 'secrets.yaml', why: 'a credentials file' }], privacy: 'Paths leave sealed.' });
-  answers.add_workspace = ({ path }) => ({ root: path, state: 'indexing', files: 0, chunks: 0, model: null, message: null });
+  answers.add_workspace = ({ path }) => ({ root: path, state: 'indexing', files: 0, chunks: 0, model: null, message: null, updated: null, size: null });
   await screen('workspaces');
   fill('workspace-path', '/src/app');
   await submit('workspace-form');
-  emit('workspace', { root: '/src/app', state: 'ready', files: 1, chunks: 1, model: 'static', message: null });
+  emit('workspace', { root: '/src/app', state: 'ready', files: 1, chunks: 1, model: 'static', message: null, updated: '3 s ago', size: '1.2 MB' });
   await settle();
-  assert.match($('workspace-list').textContent ?? '', /ready · 1 file · 1 chunk · static/);
+  assert.match($('workspace-list').textContent ?? '', /ready · 1 file · 1 chunk · static · 1\.2 MB on disk · updated 3 s ago/);
   /** @type {HTMLElement} */ (document.querySelector('button[aria-label="Sync /src/app"]')).click();
   await settle();
   const panel = $('sync-body').textContent ?? '';
