@@ -4,7 +4,7 @@
 /** @typedef {import('../bindings/KeyView').KeyView} KeyView */
 /** @typedef {import('../bindings/KeyCreatedView').KeyCreatedView} KeyCreatedView */
 
-import { $, attempt, confirmed, input, invoke, item, orgs, shownOnce } from './ui.js';
+import { $, attempt, confirmed, input, invoke, item, orgs, shownOnce, visible } from './ui.js';
 
 /** Reloads the keys screen (shown when it opens). */
 export async function refresh() {
@@ -41,5 +41,5 @@ $('key-form').addEventListener('submit', async (event) => {
 
 orgs.watch(() => {
   $('key-secret').replaceChildren();
-  refresh();
+  if (visible('keys')) refresh();
 });

@@ -9,7 +9,7 @@
 /** @typedef {import('../bindings/RecoveryKeyView').RecoveryKeyView} RecoveryKeyView */
 
 import { refreshAccount } from './account.js';
-import { $, attempt, button, confirmed, el, input, invoke, item, orgs, shownOnce } from './ui.js';
+import { $, attempt, button, confirmed, el, input, invoke, item, orgs, shownOnce, visible } from './ui.js';
 
 const ROLES = ['viewer', 'member', 'admin', 'owner'];
 
@@ -155,5 +155,5 @@ $('delete-form').addEventListener('submit', async (event) => {
 
 orgs.watch(() => {
   $('invite-token').replaceChildren();
-  refresh();
+  if (visible('org')) refresh();
 });

@@ -126,6 +126,14 @@ export function shownOnce(secret, what) {
   return box;
 }
 
+/** Whether the screen `name` is shown: the others load when they open, which keeps the
+ * requests a switch of organisation makes within a small tier's rate limit.
+ * @param {string} name */
+export function visible(name) {
+  const section = document.querySelector(`section[data-screen="${name}"]`);
+  return section !== null && !(/** @type {HTMLElement} */ (section).hidden);
+}
+
 /** The organisations the person belongs to, and the one the screens show. */
 export const orgs = {
   /** @type {OrgView[]} */

@@ -6,7 +6,7 @@
 /** @typedef {import('../bindings/DayView').DayView} DayView */
 /** @typedef {import('../bindings/AuditPage').AuditPage} AuditPage */
 
-import { $, attempt, el, input, invoke, item, orgs } from './ui.js';
+import { $, attempt, el, input, invoke, item, orgs, visible } from './ui.js';
 
 const SVG = 'http://www.w3.org/2000/svg';
 
@@ -105,5 +105,5 @@ export function refreshUsage() {
 
 orgs.watch(() => {
   $('export-done').textContent = '';
-  refreshUsage();
+  if (visible('usage') || visible('audit')) refreshUsage();
 });

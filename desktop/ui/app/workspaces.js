@@ -11,7 +11,7 @@
 /** @typedef {import('../bindings/LedgerRow').LedgerRow} LedgerRow */
 /** @typedef {import('../bindings/RepoView').RepoView} RepoView */
 
-import { $, attempt, button, confirmed, count, el, fail, input, invoke, item, listen, orgs } from './ui.js';
+import { $, attempt, button, confirmed, count, el, fail, input, invoke, item, listen, orgs, visible } from './ui.js';
 
 /** @type {Map<string, WorkspaceView>} */
 const workspaces = new Map();
@@ -228,6 +228,7 @@ listen('sync', (event) => {
 listen('warning', (event) => fail({ message: String(event.payload) }));
 
 orgs.watch(() => {
+  if (!visible('workspaces')) return;
   refreshRepos();
   if (open) openSync(open);
 });

@@ -110,6 +110,8 @@ test('signing in with a password shows the account, where the session is, and it
   assert.match($('account').textContent ?? '', /ann@example.com on .* \(session in the keyring\)/);
   assert.equal($('org-select').textContent, 'acme (owner, free)');
   assert.equal($('org-picker').hidden, false);
+  // Only the screen shown loads: the others ask the account when they open (rate limits).
+  for (const cmd of ['members', 'api_keys', 'plan', 'account_repos', 'data_key']) assert.deepEqual(called(cmd), [], cmd);
 });
 
 test("a command's error shows in its own words", async () => {
