@@ -11,7 +11,8 @@
 //! the same without them, as the tests run them.
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use tauri::menu::{CheckMenuItem, Menu, MenuItem, PredefinedMenuItem};
 use tauri::tray::{TrayIcon, TrayIconBuilder};
@@ -43,19 +44,18 @@ pub fn with_desktop<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R>
 pub fn setup<R: Runtime>(app: &tauri::App<R>) -> tauri::Result<()> {
     let tray = tray(app)?;
     let handle = app.handle().clone();
-    let syncing = Arc::new(Mutex::new(0usize));
+    // Whether the tooltip says syncing: set by a sync's first progress, cleared at its end.
+    let syncing = Arc::new(AtomicBool::new(false));
     {
         let (tray, syncing) = (tray.clone(), syncing.clone());
         app.listen_any("sync-progress", move |_| {
-            let mut n = syncing.lock().unwrap_or_else(|e| e.into_inner());
-            if *n == 0 {
-                *n = 1;
+            if !syncing.swap(true, Ordering::Relaxed) {
                 let _ = tray.set_tooltip(Some("Scry: syncing"));
             }
         });
     }
     app.listen_any("sync", move |event| {
-        *syncing.lock().unwrap_or_else(|e| e.into_inner()) = 0;
+        syncing.store(false, Ordering::Relaxed);
         let Ok(done) = serde_json::from_str::<serde_json::Value>(event.payload()) else {
             return;
         };

@@ -186,6 +186,7 @@ pub fn open(root: &Path, state: &AppState) -> CommandResult<live::Workspace> {
 
 fn view(status: &live::Status) -> WorkspaceView {
     let state = serde_json::to_value(status.state).expect("states serialise");
+    let disk = on_disk(&status.index);
     WorkspaceView {
         root: status.root.display().to_string(),
         state: state.as_str().unwrap_or("failed").to_string(),
@@ -193,8 +194,8 @@ fn view(status: &live::Status) -> WorkspaceView {
         chunks: status.chunks,
         model: status.model.clone(),
         message: status.message.clone(),
-        updated: on_disk(&status.index).map(|(at, _)| ago(at, now())),
-        size: on_disk(&status.index).map(|(_, size)| bytes(size)),
+        updated: disk.map(|(at, _)| ago(at, now())),
+        size: disk.map(|(_, size)| bytes(size)),
     }
 }
 
