@@ -12,10 +12,11 @@ use rustc_hash::FxHashMap;
 use crate::damage::guarded;
 use crate::embed::Embedder;
 use crate::error::{Error, Result};
-use crate::records::{chunk_file, embedding_input, embedding_text};
+use crate::records::{chunk_file, embedding_input, embedding_text, offered_records};
 use crate::search::dense::Ivf;
 use crate::search::{Changes, Searcher};
-use crate::store::{FileRecord, Meta, NewChunk, NewFile, Opened, Store, model_tag};
+use crate::snapshot::SnapshotFile;
+use crate::store::{Codes, FileRecord, Meta, NewChunk, NewFile, Opened, Store, model_tag};
 use crate::walk::{self, Excludes, SkipReason, WalkedFile};
 
 /// Files in the first write transaction: small, so a short update commits quickly and progress
@@ -60,6 +61,9 @@ pub struct UpdateStats {
     pub chunks_written: u64,
     pub vectors_embedded: u64,
     pub vectors_reused: u64,
+    /// Chunks whose records and vectors came from another copy's index (see
+    /// [`Index::update_reusing`]) instead of the chunker and the model.
+    pub chunks_reused: u64,
     pub skipped: BTreeMap<SkipReason, u64>,
     /// Files or directories that could not be read; the rest of the index is unaffected.
     pub errors: Vec<String>,
@@ -76,6 +80,7 @@ impl UpdateStats {
         self.chunks_written += batch.chunks_written;
         self.vectors_embedded += batch.vectors_embedded;
         self.vectors_reused += batch.vectors_reused;
+        self.chunks_reused += batch.chunks_reused;
         for (reason, n) in batch.skipped {
             *self.skipped.entry(reason).or_default() += n;
         }
@@ -97,6 +102,16 @@ pub struct Status {
     /// A reranker whose vectors the index keeps too (see [`Index::add_reranker`]).
     pub rerank_model: Option<String>,
     pub schema_version: u32,
+    /// What the last update that changed the index did: chunks it took from another copy's
+    /// index, and chunks it embedded (`None` before any, or in an index from before 0.9).
+    pub last_update: Option<LastUpdate>,
+}
+
+/// See [`Status::last_update`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LastUpdate {
+    pub reused: u64,
+    pub embedded: u64,
 }
 
 /// Where a workspace's index lives unless told otherwise: `$SCRY_INDEX_DIR`, else the user's
@@ -180,12 +195,35 @@ impl Index {
         progress: &mut dyn FnMut(Progress),
     ) -> Result<UpdateStats> {
         let path = self.store.path().to_path_buf();
-        guarded(&path, || self.update_unguarded(embedder, progress))
+        guarded(&path, || self.update_unguarded(embedder, None, progress))
+    }
+
+    /// [`Index::update`], taking a file's chunk records and vectors from `offered` (another
+    /// copy of the workspace's index: a teammate's synced generation) where the file on disk
+    /// has the bytes `offered` was made from, and each chunk's text hashes to what `offered`
+    /// says (the proof that the records belong to this content). Vectors are taken only when
+    /// `offered` is of `embedder`'s model; every other file is chunked and embedded here.
+    pub fn update_reusing(
+        &mut self,
+        embedder: Option<&dyn Embedder>,
+        offered: &crate::snapshot::Snapshot,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<UpdateStats> {
+        let offer = Offer {
+            files: offered.files.iter().map(|f| (f.path.as_str(), f)).collect(),
+            vectors: offered.model.is_some()
+                && offered.model.as_deref() == embedder.map(|e| e.model_id()),
+        };
+        let path = self.store.path().to_path_buf();
+        guarded(&path, || {
+            self.update_unguarded(embedder, Some(&offer), progress)
+        })
     }
 
     fn update_unguarded(
         &mut self,
         embedder: Option<&dyn Embedder>,
+        offer: Option<&Offer>,
         progress: &mut dyn FnMut(Progress),
     ) -> Result<UpdateStats> {
         let started = Instant::now();
@@ -196,7 +234,7 @@ impl Index {
             files: report.files.len() as u64,
         });
         let stored = self.store.read()?.files()?;
-        self.sync(report, stored, embedder, progress, started)
+        self.sync(report, stored, embedder, offer, progress, started)
     }
 
     /// The workspace may have been deleted or unmounted since the index was opened.
@@ -231,7 +269,7 @@ impl Index {
         let started = Instant::now();
         self.ensure_root()?;
         let Some((report, scope)) = walk::walk_paths(&self.root, &self.excludes, paths) else {
-            return self.update_unguarded(embedder, progress);
+            return self.update_unguarded(embedder, None, progress);
         };
         let reader = self.store.read()?;
         let mut stored = BTreeMap::new();
@@ -239,7 +277,7 @@ impl Index {
             stored.extend(reader.files_under(rel)?);
         }
         drop(reader);
-        self.sync(report, stored, embedder, progress, started)
+        self.sync(report, stored, embedder, None, progress, started)
     }
 
     /// Makes the index hold what `report` found, given what it held of the same paths.
@@ -248,6 +286,7 @@ impl Index {
         report: walk::WalkReport,
         stored: BTreeMap<String, FileRecord>,
         embedder: Option<&dyn Embedder>,
+        offer: Option<&Offer>,
         progress: &mut dyn FnMut(Progress),
         started: Instant,
     ) -> Result<UpdateStats> {
@@ -323,8 +362,9 @@ impl Index {
                 let (prepared, written) = rayon::join(
                     || {
                         let started = Instant::now();
-                        let prepared = next
-                            .map(|(files, read)| self.prepare_batch(files, read, &stored, model));
+                        let prepared = next.map(|(files, read)| {
+                            self.prepare_batch(files, read, &stored, model, offer)
+                        });
                         (prepared, started.elapsed())
                     },
                     || {
@@ -371,6 +411,11 @@ impl Index {
                 "vectors complete"
             );
         }
+        if stats.files_indexed + stats.files_deleted > 0 {
+            let mut w = self.store.write()?;
+            w.set_last_update(stats.chunks_reused, stats.vectors_embedded)?;
+            w.commit()?;
+        }
         self.compact_after(&stats)?;
         stats.elapsed = started.elapsed();
         tracing::info!(
@@ -379,6 +424,7 @@ impl Index {
             deleted = stats.files_deleted,
             chunks = stats.chunks_written,
             embedded = stats.vectors_embedded,
+            reused = stats.chunks_reused,
             elapsed_ms = stats.elapsed.as_millis() as u64,
             "index updated"
         );
@@ -403,21 +449,26 @@ impl Index {
 
     /// Reads and chunks a batch of changed files, and embeds the chunks whose vectors the
     /// index does not hold yet.
-    fn prepare_batch(
+    fn prepare_batch<'a>(
         &self,
         files: &[&WalkedFile],
         contents: Vec<Option<Vec<u8>>>,
         stored: &BTreeMap<String, FileRecord>,
         model: Option<(&dyn Embedder, [u8; 8])>,
-    ) -> Result<Batch> {
+        offer: Option<&Offer<'a>>,
+    ) -> Result<Batch<'a>> {
         let prepared: Vec<Prepared> = files
             .par_iter()
             .zip(contents)
-            .map(|(f, bytes)| prepare(f, bytes, stored.get(&f.rel_path)))
+            .map(|(f, bytes)| {
+                let offered = offer.and_then(|o| o.files.get(f.rel_path.as_str()).copied());
+                prepare(f, bytes, stored.get(&f.rel_path), offered)
+            })
             .collect();
         let mut batch = Batch {
             prepared,
             vectors: Vec::new(),
+            codes: Vec::new(),
             reused: 0,
         };
         let Some((embedder, tag)) = model else {
@@ -425,13 +476,24 @@ impl Index {
         };
         let lookup = self.store.read()?.embedding_table()?;
         let mut wanted: FxHashMap<[u8; 16], String> = FxHashMap::default();
+        let offered_vectors = offer.is_some_and(|o| o.vectors);
         for prep in &batch.prepared {
-            let Prepared::Changed { chunks, text, .. } = prep else {
+            let Prepared::Changed {
+                chunks,
+                text,
+                offered,
+                ..
+            } = prep
+            else {
                 continue;
             };
-            for chunk in chunks {
+            let offered = offered.filter(|_| offered_vectors);
+            for (i, chunk) in chunks.iter().enumerate() {
                 let hash = chunk.record.content_hash;
-                if wanted.contains_key(&hash) || lookup.contains(&tag, &hash)? {
+                let vector = offered.and_then(|o| o.chunks[i].vector.as_ref());
+                if let Some(vector) = vector.filter(|(_, codes)| codes.len() == embedder.dim()) {
+                    batch.codes.push((hash, vector.clone()));
+                } else if wanted.contains_key(&hash) || lookup.contains(&tag, &hash)? {
                     batch.reused += 1;
                 } else {
                     wanted.insert(hash, embedding_text(&chunk.record, text));
@@ -475,7 +537,15 @@ impl Index {
                     w.remove_file(&file.rel_path)?;
                 }
                 Prepared::Same(record) => w.touch_file(&file.rel_path, &record)?,
-                Prepared::Changed { hash, text, chunks } => {
+                Prepared::Changed {
+                    hash,
+                    text,
+                    chunks,
+                    offered,
+                } => {
+                    if offered.is_some() {
+                        stats.chunks_reused += chunks.len() as u64;
+                    }
                     stats.files_indexed += 1;
                     stats.bytes_read += file.size;
                     stats.chunks_written += chunks.len() as u64;
@@ -495,6 +565,7 @@ impl Index {
         match model {
             Some((_, tag)) => {
                 w.put_embeddings(&tag, batch.vectors.iter().map(|(h, v)| (h, v.as_slice())))?;
+                w.put_embedding_codes(&tag, &batch.codes)?;
             }
             // These chunks have no vectors: a later run with a model must fill them in.
             None if wrote_chunks => w.set_meta(Meta::Model, b"")?,
@@ -692,6 +763,9 @@ impl Index {
                 .meta(Meta::RerankModel)?
                 .map(|m| String::from_utf8_lossy(&m).into_owned()),
             schema_version: crate::store::SCHEMA_VERSION,
+            last_update: reader
+                .last_update()?
+                .map(|(reused, embedded)| LastUpdate { reused, embedded }),
         })
     }
 
@@ -742,14 +816,23 @@ fn workspace_root(root: &Path) -> Result<PathBuf> {
     Ok(canonical)
 }
 
+/// Another copy's index offered to an update: its files by path, and whether its vectors are
+/// of the update's model.
+struct Offer<'a> {
+    files: HashMap<&'a str, &'a SnapshotFile>,
+    vectors: bool,
+}
+
 /// A batch of files read, chunked and embedded, ready to be written.
-struct Batch {
-    prepared: Vec<Prepared>,
+struct Batch<'a> {
+    prepared: Vec<Prepared<'a>>,
     vectors: Vec<([u8; 16], Vec<f32>)>,
+    /// Vectors taken as stored from an offered index, by content hash.
+    codes: Vec<([u8; 16], Codes)>,
     reused: u64,
 }
 
-enum Prepared {
+enum Prepared<'a> {
     Skipped(SkipReason),
     /// Same content under a new stat.
     Same(FileRecord),
@@ -757,11 +840,19 @@ enum Prepared {
         hash: [u8; 16],
         text: String,
         chunks: Vec<NewChunk>,
+        /// The offered file the chunks were taken from, chunk for chunk.
+        offered: Option<&'a SnapshotFile>,
     },
 }
 
-/// Chunks a file from its `bytes` (`None`: it could not be read).
-fn prepare(file: &WalkedFile, bytes: Option<Vec<u8>>, stored: Option<&FileRecord>) -> Prepared {
+/// Chunks a file from its `bytes` (`None`: it could not be read), or takes the chunks of
+/// `offered` when they prove to be of these bytes.
+fn prepare<'a>(
+    file: &WalkedFile,
+    bytes: Option<Vec<u8>>,
+    stored: Option<&FileRecord>,
+    offered: Option<&'a SnapshotFile>,
+) -> Prepared<'a> {
     let Some(bytes) = bytes else {
         return Prepared::Skipped(SkipReason::Unreadable);
     };
@@ -775,13 +866,22 @@ fn prepare(file: &WalkedFile, bytes: Option<Vec<u8>>, stored: Option<&FileRecord
             ..record.clone()
         });
     }
-    match walk::classify(&file.abs_path, bytes) {
-        Ok(text) => Prepared::Changed {
-            hash,
-            chunks: chunk_file(&file.rel_path, &text),
-            text: text.text,
-        },
-        Err(reason) => Prepared::Skipped(reason),
+    let text = match walk::classify(&file.abs_path, bytes) {
+        Ok(text) => text,
+        Err(reason) => return Prepared::Skipped(reason),
+    };
+    let reused = offered
+        .filter(|o| o.hash == hash)
+        .and_then(|o| Some((offered_records(&file.rel_path, &text, o)?, o)));
+    let (chunks, offered) = match reused {
+        Some((chunks, o)) => (chunks, Some(o)),
+        None => (chunk_file(&file.rel_path, &text), None),
+    };
+    Prepared::Changed {
+        hash,
+        text: text.text,
+        chunks,
+        offered,
     }
 }
 
@@ -850,6 +950,71 @@ mod tests {
     fn write(root: &Path, name: &str, i: usize) {
         let text = format!("def fn_{i}(x):\n    return x + word{i} + other{}\n", i % 7);
         std::fs::write(root.join(name), text).unwrap();
+    }
+
+    #[test]
+    fn an_offered_index_is_taken_only_where_the_disk_proves_it() {
+        let (theirs, ours, dbs) = (
+            tempfile::tempdir().unwrap(),
+            tempfile::tempdir().unwrap(),
+            tempfile::tempdir().unwrap(),
+        );
+        for i in 0..40 {
+            write(theirs.path(), &format!("m{i}.py"), i);
+            write(ours.path(), &format!("m{i}.py"), i);
+        }
+        let model = BagOfWords;
+        let mut index = Index::open(theirs.path(), &dbs.path().join("theirs.redb")).unwrap();
+        index.update(Some(&model), &mut |_| {}).unwrap();
+        let mut offered = index.snapshot().unwrap();
+        // Edited here after they indexed it, gone here, new here.
+        write(ours.path(), "m3.py", 300);
+        std::fs::remove_file(ours.path().join("m4.py")).unwrap();
+        write(ours.path(), "new.py", 400);
+        // Records that do not hash to the text they claim, and records whose range is not
+        // in the file: neither is taken, both files are chunked here.
+        let at = |path: &str| offered.files.iter().position(|f| f.path == path).unwrap();
+        let (m7, m8) = (at("m7.py"), at("m8.py"));
+        offered.files[m7].chunks[0].content_hash = [9; 16];
+        offered.files[m8].chunks[0].end_byte = 1 << 20;
+
+        let mut reusing = Index::open(ours.path(), &dbs.path().join("ours.redb")).unwrap();
+        let stats = reusing
+            .update_reusing(Some(&model), &offered, &mut |_| {})
+            .unwrap();
+        assert_eq!(stats.files_indexed, 40);
+        assert_eq!(stats.chunks_reused, 36, "every file but m3, m7, m8 and new");
+        assert_eq!(stats.vectors_embedded, 4);
+        let last = reusing.status().unwrap().last_update.unwrap();
+        assert_eq!((last.reused, last.embedded), (36, 4));
+
+        let mut fresh = Index::open(ours.path(), &dbs.path().join("fresh.redb")).unwrap();
+        fresh.update(Some(&model), &mut |_| {}).unwrap();
+        assert_eq!(reusing.snapshot().unwrap(), fresh.snapshot().unwrap());
+        assert!(reusing.check().unwrap().is_empty());
+        let all = Filter::default();
+        let (a, b) = (
+            reusing.searcher(Some(Arc::new(model))).unwrap(),
+            fresh.searcher(Some(Arc::new(model))).unwrap(),
+        );
+        for query in ["fn_12 word12", "other3", "fn_300"] {
+            let paths = |s: &Searcher| -> Vec<(String, u32)> {
+                let hits = s.search(query, 10, &all).unwrap();
+                hits.into_iter().map(|h| (h.path, h.start_line)).collect()
+            };
+            assert_eq!(paths(&a), paths(&b), "{query}");
+        }
+
+        // Of another model, the records are taken and the vectors made here.
+        let mut other = Index::open(ours.path(), &dbs.path().join("other.redb")).unwrap();
+        let stats = other
+            .update_reusing(Some(&Synonyms), &offered, &mut |_| {})
+            .unwrap();
+        assert_eq!((stats.chunks_reused, stats.vectors_embedded), (36, 40));
+        // A later update that changes nothing keeps what the last one did.
+        other.update(Some(&Synonyms), &mut |_| {}).unwrap();
+        let last = other.status().unwrap().last_update.unwrap();
+        assert_eq!((last.reused, last.embedded), (36, 40));
     }
 
     #[test]

@@ -36,7 +36,7 @@ pub mod walk;
 
 pub use embed::{BertEmbedder, Embedder, StaticModel};
 pub use error::{Error, Result};
-pub use index::{Index, Progress, Status, UpdateStats, default_db_path};
+pub use index::{Index, LastUpdate, Progress, Status, UpdateStats, default_db_path};
 pub use lang::ChunkKind;
 pub use search::{Buffer, Changes, Filter, Hit, Searcher, Span};
 

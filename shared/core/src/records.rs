@@ -4,6 +4,8 @@
 //! other for it.
 
 use crate::chunk::chunk;
+use crate::lang::{ChunkKind, Language};
+use crate::snapshot::SnapshotFile;
 use crate::store::{ChunkRecord, NewChunk, chunk_text};
 use crate::{tokens, walk};
 
@@ -13,12 +15,7 @@ pub(crate) fn chunk_file(rel_path: &str, text: &walk::FileText) -> Vec<NewChunk>
     chunk(&text.text, text.language)
         .into_iter()
         .map(|c| {
-            let term_freqs =
-                tokens::term_freqs(rel_path, c.symbol.as_deref(), c.scope.as_deref(), &c.text);
-            let print = tokens::fingerprint(&c.text, text.language.keywords);
-            let mut record = ChunkRecord {
-                path: rel_path.to_string(),
-                language: text.language.name.to_string(),
+            let place = Place {
                 start_line: c.start_line,
                 end_line: c.end_line,
                 start_byte: c.start_byte,
@@ -26,18 +23,84 @@ pub(crate) fn chunk_file(rel_path: &str, text: &walk::FileText) -> Vec<NewChunk>
                 symbol: c.symbol,
                 kind: c.kind,
                 scope: c.scope,
-                content_hash: [0; 16],
-                n_terms: term_freqs.iter().map(|(_, n)| n).sum(),
-                shape_sig: tokens::minhash(&print.shape),
-                vocab_sig: tokens::minhash(&print.vocabulary),
             };
-            let embedded = embedding_input(record.scope.as_deref(), &c.text);
-            record.content_hash = blake3::hash(embedded.as_bytes()).as_bytes()[..16]
-                .try_into()
-                .expect("16 bytes");
-            NewChunk { record, term_freqs }
+            record(rel_path, text.language, place, &c.text)
         })
         .collect()
+}
+
+/// The records of a file's chunks as another copy of the workspace cut them (`offered`, from
+/// a synced snapshot of a file with the same bytes): the chunker and the model are spared,
+/// and BM25 terms and signatures are made from the local text. `None` when a chunk does not
+/// fit the text or its content hash differs from what the text gives: then the file is
+/// chunked here, as nothing offered is taken on trust.
+pub(crate) fn offered_records(
+    rel_path: &str,
+    text: &walk::FileText,
+    offered: &SnapshotFile,
+) -> Option<Vec<NewChunk>> {
+    if offered.language != text.language.name {
+        return None;
+    }
+    offered
+        .chunks
+        .iter()
+        .map(|c| {
+            let chunk_text = text.text.get(c.start_byte as usize..c.end_byte as usize)?;
+            let place = Place {
+                start_line: c.start_line,
+                end_line: c.end_line,
+                start_byte: c.start_byte,
+                end_byte: c.end_byte,
+                symbol: c.symbol.clone(),
+                kind: c.kind,
+                scope: c.scope.clone(),
+            };
+            let new = record(rel_path, text.language, place, chunk_text);
+            (new.record.content_hash == c.content_hash).then_some(new)
+        })
+        .collect()
+}
+
+/// Where a chunk lies in its file and what it defines.
+struct Place {
+    start_line: u32,
+    end_line: u32,
+    start_byte: u32,
+    end_byte: u32,
+    symbol: Option<String>,
+    kind: ChunkKind,
+    scope: Option<String>,
+}
+
+/// A chunk's record and BM25 terms, from its place and text.
+fn record(rel_path: &str, language: &Language, place: Place, text: &str) -> NewChunk {
+    let term_freqs = tokens::term_freqs(
+        rel_path,
+        place.symbol.as_deref(),
+        place.scope.as_deref(),
+        text,
+    );
+    let print = tokens::fingerprint(text, language.keywords);
+    let embedded = embedding_input(place.scope.as_deref(), text);
+    let record = ChunkRecord {
+        path: rel_path.to_string(),
+        language: language.name.to_string(),
+        start_line: place.start_line,
+        end_line: place.end_line,
+        start_byte: place.start_byte,
+        end_byte: place.end_byte,
+        symbol: place.symbol,
+        kind: place.kind,
+        scope: place.scope,
+        content_hash: blake3::hash(embedded.as_bytes()).as_bytes()[..16]
+            .try_into()
+            .expect("16 bytes"),
+        n_terms: term_freqs.iter().map(|(_, n)| n).sum(),
+        shape_sig: tokens::minhash(&print.shape),
+        vocab_sig: tokens::minhash(&print.vocabulary),
+    };
+    NewChunk { record, term_freqs }
 }
 
 /// What the model reads of a chunk: its code, after the names of what encloses it. The path

@@ -21,6 +21,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::snapshot::Snapshot;
 use crate::{Error, Result, Searcher, default_db_path};
 
 /// What the user chose for a workspace.
@@ -93,6 +94,11 @@ pub enum Event {
 
 type Sink = Arc<dyn Fn(Event) + Send + Sync>;
 
+/// Fetches the index another copy of the workspace synced, for a first index to start from
+/// (see [`crate::Index::update_reusing`]): `Ok(None)` when there is none, `Err` what to warn
+/// about (the first index then makes every record itself).
+pub type Offer = Box<dyn FnOnce() -> std::result::Result<Option<Snapshot>, String> + Send>;
+
 type SnapshotReply = std::sync::mpsc::Sender<Result<crate::snapshot::SnapshotDelta>>;
 
 enum Job {
@@ -144,6 +150,17 @@ impl Workspace {
         settings: Settings,
         on_event: impl Fn(Event) + Send + Sync + 'static,
     ) -> Result<Workspace> {
+        Workspace::start_reusing(root, settings, None, on_event)
+    }
+
+    /// [`Workspace::start`]; when the index is empty, its first update starts from what
+    /// `offer` fetches.
+    pub fn start_reusing(
+        root: &Path,
+        settings: Settings,
+        offer: Option<Offer>,
+        on_event: impl Fn(Event) + Send + Sync + 'static,
+    ) -> Result<Workspace> {
         if !root.is_dir() {
             return Err(Error::NoWorkspace(root.to_path_buf()));
         }
@@ -177,6 +194,7 @@ impl Workspace {
             settled: ws.settled.clone(),
             events: Arc::new(on_event),
             jobs,
+            offer: Mutex::new(offer),
         });
         std::thread::Builder::new()
             .name(format!("scry-index-{}", ws.name()))

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use super::watcher::{self, Watch};
 use super::{Event, Job, Settings, Settled, Sink, State, Status, pool};
 use crate::model::ModelChoice;
+use crate::snapshot::Snapshot;
 use crate::walk::{ChangeFilter, Excludes, IGNORE_FILES};
 use crate::{Changes, Embedder, Error, Index, Progress, Result, Searcher};
 
@@ -38,6 +39,8 @@ pub(super) struct Shared {
     pub events: Sink,
     /// For the watcher, which turns events into jobs.
     pub jobs: Sender<Job>,
+    /// Taken by a first index.
+    pub offer: Mutex<Option<super::Offer>>,
 }
 
 pub(super) struct Worker {
@@ -159,13 +162,44 @@ impl Worker {
             self.load_searcher()?;
         }
         self.watch();
-        self.update(None)?;
+        let offered = match first {
+            true => self.take_offer(),
+            false => None,
+        };
+        self.update(None, offered.as_ref())?;
         if first {
             self.load_searcher()?;
             pool::give_back_freed_memory();
         }
         self.publish_status(State::Ready, None);
         Ok(())
+    }
+
+    /// What the offer fetches, announced as progress; `None` (with a warning when it failed)
+    /// when there is nothing to start from.
+    fn take_offer(&self) -> Option<Snapshot> {
+        let offer = self.shared.offer.lock().expect("offer lock").take()?;
+        static FETCH_IDS: AtomicU64 = AtomicU64::new(1 << 62);
+        let id = FETCH_IDS.fetch_add(1, Ordering::Relaxed);
+        self.emit(Event::ProgressBegin {
+            id,
+            title: "Fetching the org's index".into(),
+        });
+        let (offered, message) = match offer() {
+            Ok(Some(s)) => {
+                let message = format!("{} files to start from", s.files.len());
+                (Some(s), message)
+            }
+            Ok(None) => (None, "none synced yet".into()),
+            Err(err) => {
+                self.emit(Event::Warning(format!(
+                    "Scry cannot start from the org's index ({err}); indexing every file here"
+                )));
+                (None, "failed".into())
+            }
+        };
+        self.emit(Event::ProgressEnd { id, message });
+        offered
     }
 
     fn load_searcher(&mut self) -> Result<()> {
@@ -250,7 +284,8 @@ impl Worker {
             self.preview(&burst.changed)?
         };
         let scoped = burst.scoped(settings_changed);
-        let updated = self.update(scoped.then(|| burst.changed.iter().cloned().collect()));
+        let changed = scoped.then(|| burst.changed.iter().cloned().collect());
+        let updated = self.update(changed, None);
         // Previews go whether the update succeeded or not: the index is what counts.
         let mut guard = self.shared.searcher.write().expect("searcher lock");
         if let Some(searcher) = guard.as_mut() {
@@ -272,7 +307,7 @@ impl Worker {
     }
 
     /// Brings the index up to date: at `paths` only when given, else everywhere.
-    fn update(&mut self, paths: Option<Vec<PathBuf>>) -> Result<()> {
+    fn update(&mut self, paths: Option<Vec<PathBuf>>, offered: Option<&Snapshot>) -> Result<()> {
         self.publish_status(State::Indexing, None);
         static PROGRESS_IDS: AtomicU64 = AtomicU64::new(1);
         let id = PROGRESS_IDS.fetch_add(1, Ordering::Relaxed);
@@ -314,9 +349,10 @@ impl Worker {
         };
         let index = self.index.as_mut().expect("open");
         let embedder = self.embedder.as_deref();
-        let result = pool::in_background(|| match &paths {
-            Some(paths) => index.update_paths(paths, embedder, &mut on_progress),
-            None => index.update(embedder, &mut on_progress),
+        let result = pool::in_background(|| match (&paths, offered) {
+            (Some(paths), _) => index.update_paths(paths, embedder, &mut on_progress),
+            (None, Some(offered)) => index.update_reusing(embedder, offered, &mut on_progress),
+            (None, None) => index.update(embedder, &mut on_progress),
         });
         let progress_shown = begun;
         let end = |message: String| {
@@ -332,8 +368,12 @@ impl Worker {
             }
         };
         self.apply_to_searcher()?;
+        let reused = match stats.chunks_reused {
+            0 => String::new(),
+            n => format!(" ({n} chunks from the org's index)"),
+        };
         end(format!(
-            "{} files indexed, {} removed in {:.1} s",
+            "{} files indexed{reused}, {} removed in {:.1} s",
             stats.files_indexed,
             stats.files_deleted,
             stats.elapsed.as_secs_f32()

@@ -98,9 +98,16 @@ pub(super) fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     postcard::to_allocvec(value).expect("records always serialise")
 }
 
+/// A vector's scale and int8 codes (see [`crate::embed::quantize`]).
+pub(crate) type Codes = (f32, Vec<i8>);
+
 /// A vector as stored: its `f32` scale, then int8 codes (see [`crate::embed::quantize`]).
 pub(super) fn encode_vector(vector: &[f32]) -> Vec<u8> {
     let (scale, codes) = crate::embed::quantize(vector);
+    encode_codes(scale, &codes)
+}
+
+pub(super) fn encode_codes(scale: f32, codes: &[i8]) -> Vec<u8> {
     let mut bytes = Vec::with_capacity(4 + codes.len());
     bytes.extend_from_slice(&scale.to_le_bytes());
     bytes.extend(codes.iter().map(|&c| c as u8));

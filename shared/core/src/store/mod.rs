@@ -50,6 +50,9 @@ pub(crate) enum Meta {
     TotalTerms,
     NextChunkId,
     NextChange,
+    /// What the last update that changed the index did: chunks reused from another copy's
+    /// index, then chunks embedded, each `u64` little-endian.
+    LastUpdate,
 }
 
 impl Meta {
@@ -65,6 +68,7 @@ impl Meta {
             Meta::TotalTerms => "total_terms",
             Meta::NextChunkId => "next_chunk_id",
             Meta::NextChange => "next_change",
+            Meta::LastUpdate => "last_update",
         }
     }
 }
@@ -311,6 +315,21 @@ impl Reader {
             .open_table(META)?
             .get(key.key())?
             .map(|v| v.value().to_vec()))
+    }
+
+    /// [`Meta::LastUpdate`]: (reused, embedded).
+    pub fn last_update(&self) -> Result<Option<(u64, u64)>> {
+        let Some(bytes) = self.meta(Meta::LastUpdate)? else {
+            return Ok(None);
+        };
+        let (reused, embedded) = bytes
+            .split_first_chunk::<8>()
+            .and_then(|(r, rest)| Some((r, rest.first_chunk::<8>()?)))
+            .ok_or_else(|| Error::Storage("the last update's counts are truncated".into()))?;
+        Ok(Some((
+            u64::from_le_bytes(*reused),
+            u64::from_le_bytes(*embedded),
+        )))
     }
 
     pub fn meta_u64(&self, key: Meta) -> Result<u64> {
@@ -748,6 +767,28 @@ impl Writer {
             table.insert(key.as_slice(), encode_vector(vector).as_slice())?;
         }
         Ok(())
+    }
+
+    /// Stores vectors as another index stored them (a scale and int8 codes), so they stay
+    /// exactly those codes.
+    pub fn put_embedding_codes(
+        &mut self,
+        tag: &[u8; 8],
+        vectors: &[([u8; 16], Codes)],
+    ) -> Result<()> {
+        let mut table = self.txn.open_table(EMBEDDING_KEY_TO_VECTOR)?;
+        for (hash, (scale, codes)) in vectors {
+            let key = embedding_key(tag, hash);
+            table.insert(key.as_slice(), encode_codes(*scale, codes).as_slice())?;
+        }
+        Ok(())
+    }
+
+    /// [`Meta::LastUpdate`].
+    pub fn set_last_update(&mut self, reused: u64, embedded: u64) -> Result<()> {
+        let mut bytes = reused.to_le_bytes().to_vec();
+        bytes.extend(embedded.to_le_bytes());
+        self.set_meta(Meta::LastUpdate, &bytes)
     }
 
     /// Drops every vector but those of the models `tags` for the `live` content hashes.
