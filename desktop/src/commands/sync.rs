@@ -357,7 +357,7 @@ fn run_sync(workspace: &live::Workspace, emit: &Arc<Emit>) -> (SyncEvent, Option
     let synced = workspace::sync_workspace(
         root,
         |since| workspace.snapshot_since(since),
-        false,
+        &workspace::SyncOptions::default(),
         &mut progress,
     );
     let after = |view: CommandResult<SyncView>| view.unwrap_or_else(|_| off(root));

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use scry_client::ErrorKind;
 use scry_client::sync::schedule::{self, Due};
-use scry_client::sync::{SyncError, sync_workspace, workspace::link_of};
+use scry_client::sync::{SyncError, SyncOptions, sync_workspace, workspace::link_of};
 use scry_core::live::Workspace;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 use tower_lsp_server::Client;
@@ -108,7 +108,7 @@ async fn sync_one(client: &Client, statuses: &Statuses, ws: Arc<Workspace>) -> O
         sync_workspace(
             ws.root(),
             |since| ws.snapshot_since(since),
-            false,
+            &SyncOptions::default(),
             &mut |_| {},
         )
         .map_err(failure)

@@ -2,12 +2,14 @@
 //! becomes a [`plan::Plan`] (a tree of objects, secrets left out), which [`push::push`] seals
 //! with the org's key and sends through the session protocol. [`state`] keeps, beside the
 //! index, which repository a workspace is linked to and a ledger of every upload;
-//! [`workspace::sync_workspace`] is one sync of a linked workspace, as every shell runs it.
+//! [`workspace::sync_workspace`] is one sync of a linked workspace, as every shell runs it;
+//! [`reuse::offer`] fetches the generation a fresh copy of the workspace starts from.
 
 pub mod keys;
 pub mod plan;
 pub mod pull;
 pub mod push;
+pub mod reuse;
 pub mod schedule;
 pub mod state;
 pub mod workspace;
@@ -15,7 +17,7 @@ pub mod workspace;
 pub use plan::{Kept, Plan, plan, secret_reason};
 pub use pull::pull;
 pub use push::{Pushed, Remote, Step, push};
-pub use workspace::{Synced, sync_workspace};
+pub use workspace::{SyncOptions, Synced, sync_workspace};
 
 /// Why a sync stopped.
 #[derive(Debug, thiserror::Error)]

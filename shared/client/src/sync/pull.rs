@@ -7,13 +7,21 @@ use std::collections::HashMap;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use scry_api::{MAX_IDS, ObjectKind};
+use scry_api::{Generation, MAX_IDS, ObjectKind};
 use scry_core::snapshot::{Snapshot, SnapshotChunk, SnapshotFile};
 
 use super::plan::{BucketBody, FileBody, NO_MODEL, RootBody, decode, decompress};
 use super::{SyncError, hex};
 use crate::Client;
 use crate::sealing::{ObjectId, OrgKey};
+
+/// What a download has fetched so far.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Downloaded {
+    pub objects: u64,
+    /// Sealed bytes, as the service sent them (before base64).
+    pub bytes: u64,
+}
 
 /// The snapshot `ref_name` of `repo` holds; `None` when the ref was never synced.
 pub async fn pull(
@@ -23,14 +31,24 @@ pub async fn pull(
     ref_name: &str,
     key: &OrgKey,
 ) -> Result<Option<Snapshot>, SyncError> {
-    let Some(generation) = client
-        .refs(org, repo)
-        .await?
-        .into_iter()
-        .find(|r| r.ref_name == ref_name)
-    else {
+    let refs = client.refs(org, repo).await?;
+    let Some(generation) = refs.into_iter().find(|r| r.ref_name == ref_name) else {
         return Ok(None);
     };
+    let remote = (client, org, repo);
+    Ok(Some(
+        pull_generation(remote, &generation, key, &mut |_| {}).await?,
+    ))
+}
+
+/// The snapshot of `generation` of the repository `(client, org, repo)`, fetched level by
+/// level; `progress` hears after each answer of the service.
+pub async fn pull_generation(
+    (client, org, repo): (&Client, &str, &str),
+    generation: &Generation,
+    key: &OrgKey,
+    progress: &mut dyn FnMut(Downloaded),
+) -> Result<Snapshot, SyncError> {
     let root_id = parse_id(&generation.root)?;
     let mut store = Fetched {
         client,
@@ -38,6 +56,8 @@ pub async fn pull(
         repo,
         key,
         opened: HashMap::new(),
+        downloaded: Downloaded::default(),
+        progress,
     };
     store.fetch(&[root_id]).await?;
     let root_plain = store.take(&root_id, ObjectKind::Node)?;
@@ -87,10 +107,10 @@ pub async fn pull(
         });
     }
     files.sort_by(|a, b| a.path.cmp(&b.path));
-    Ok(Some(Snapshot {
+    Ok(Snapshot {
         model: (model != NO_MODEL).then_some(model),
         files,
-    }))
+    })
 }
 
 /// Objects fetched and opened, by id.
@@ -100,6 +120,8 @@ struct Fetched<'a> {
     repo: &'a str,
     key: &'a OrgKey,
     opened: HashMap<ObjectId, (ObjectKind, Vec<u8>)>,
+    downloaded: Downloaded,
+    progress: &'a mut dyn FnMut(Downloaded),
 }
 
 impl Fetched<'_> {
@@ -131,12 +153,15 @@ impl Fetched<'_> {
                 let sealed = BASE64
                     .decode(&object.body)
                     .map_err(|_| damaged(&id, "body"))?;
+                self.downloaded.objects += 1;
+                self.downloaded.bytes += sealed.len() as u64;
                 let plain = self
                     .key
                     .open(&id, &sealed)
                     .map_err(|e| SyncError::Protocol(format!("object {}: {e}", object.id)))?;
                 self.opened.insert(id, (object.kind, plain));
             }
+            (self.progress)(self.downloaded);
             wanted.retain(|id| {
                 parse_id(id)
                     .map(|id| !self.opened.contains_key(&id))

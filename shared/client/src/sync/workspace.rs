@@ -90,6 +90,16 @@ pub fn link_of(root: &Path) -> Result<Option<Link>, SyncError> {
     state::link(&index_dir(root))
 }
 
+/// How a sync runs.
+#[derive(Clone, Debug, Default)]
+pub struct SyncOptions {
+    /// Find out what would be sent; send nothing.
+    pub dry_run: bool,
+    /// The branch to publish as, instead of the one the workspace is on (CI publishing
+    /// `main` from a detached checkout).
+    pub line: Option<String>,
+}
+
 /// Syncs the workspace at `root` (canonical) to its linked repository, with `SCRY_API_KEY` or
 /// the stored sign-in. `snapshot(since)` reads what changed in the index since the last
 /// sync's change mark (see [`scry_core::Index::snapshot_since`]): it is called once the org's
@@ -100,30 +110,24 @@ pub fn link_of(root: &Path) -> Result<Option<Link>, SyncError> {
 pub fn sync_workspace(
     root: &Path,
     mut snapshot: impl FnMut(Option<u64>) -> scry_core::Result<SnapshotDelta>,
-    dry_run: bool,
+    options: &SyncOptions,
     progress: &mut (dyn FnMut(Step) + Send),
 ) -> Result<Synced, SyncError> {
+    let dry_run = options.dry_run;
     let index_dir = index_dir(root);
     let link = state::link(&index_dir)?.ok_or_else(|| SyncError::NotEnabled(root.into()))?;
-    let token = credentials::token_for(&link.server)
-        .map_err(SyncError::Credentials)?
-        .ok_or_else(|| SyncError::SignedOut(link.server.clone()))?;
-    let client = Client::builder(&link.server).token(token).build()?;
-    let runtime = runtime(root)?;
+    let (client, runtime) = connect(root, &link)?;
     let loaded = state::kept(&index_dir);
     let since = loaded.as_ref().map(|k| k.mark);
     let mut kept = loaded.unwrap_or_default();
-    let line = scry_core::repo::identify(root)
-        .ok()
-        .and_then(|c| c.line)
-        .unwrap_or_else(|| "default".into());
+    let line = options.line.clone().unwrap_or_else(|| line_of(root));
     let mut attempt = |kept: &mut Kept, progress: &mut (dyn FnMut(Step) + Send)| {
         let key = org_key(&runtime, &client, &link.server, &link.org)?;
         let mut plan = match kept.plan(&snapshot(since)?, &key) {
             Some(plan) => plan,
             None => complete_plan(kept, &mut snapshot, &key)?,
         };
-        let ref_name = hex(&key.object_id("ref", line.as_bytes()))[..32].to_string();
+        let ref_name = line_ref(&key, &line);
         let remote = Remote {
             client: &client,
             org: &link.org,
@@ -172,6 +176,36 @@ pub fn sync_workspace(
         plan,
         pushed,
     })
+}
+
+/// A client of the linked service with `SCRY_API_KEY` or the stored sign-in, and a runtime
+/// for its requests (a client's pooled connections belong to one runtime).
+pub(super) fn connect(
+    root: &Path,
+    link: &Link,
+) -> Result<(Client, tokio::runtime::Runtime), SyncError> {
+    let token = credentials::token_for(&link.server)
+        .map_err(SyncError::Credentials)?
+        .ok_or_else(|| SyncError::SignedOut(link.server.clone()))?;
+    let client = Client::builder(&link.server).token(token).build()?;
+    Ok((client, runtime(root)?))
+}
+
+/// The branch (or worktree) the workspace is on, as its ref is named before hashing.
+fn line_of(root: &Path) -> String {
+    scry_core::repo::identify(root)
+        .ok()
+        .and_then(|c| c.line)
+        .unwrap_or_else(|| "default".into())
+}
+
+/// The ref of the workspace's branch, as the service sees it: a keyed hash of its name.
+pub(super) fn ref_name(key: &OrgKey, root: &Path) -> String {
+    line_ref(key, &line_of(root))
+}
+
+fn line_ref(key: &OrgKey, line: &str) -> String {
+    hex(&key.object_id("ref", line.as_bytes()))[..32].to_string()
 }
 
 /// The whole index's tree, planned afresh.

@@ -1,0 +1,80 @@
+//! Team reuse: a linked workspace with no index of its own (a fresh clone, a new worktree, a
+//! new laptop) starts from the generation a teammate or CI synced of its repository, fetched
+//! and opened with the org's key. [`scry_core::Index::update_reusing`] then takes a file's
+//! records only where the local file has the same bytes, and chunks and embeds the rest.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use scry_api::Generation;
+use scry_core::snapshot::Snapshot;
+
+use super::SyncError;
+use super::pull::{Downloaded, pull_generation};
+use super::state::Link;
+use super::workspace::{connect, org_key, ref_name};
+
+/// A generation offered to a workspace's first index.
+#[derive(Debug)]
+pub struct Offered {
+    pub link: Link,
+    /// Whether it is of the workspace's own branch (else the repository's latest sync of
+    /// another).
+    pub same_branch: bool,
+    pub generation: Generation,
+    pub snapshot: Snapshot,
+    pub downloaded: Downloaded,
+    pub elapsed: Duration,
+}
+
+/// The generation of the workspace's linked repository closest to it: its branch's, else
+/// the one synced last. `None` when the workspace is not linked or nothing was synced.
+/// Reads the credential store: call it off an async runtime's threads.
+pub fn offer(
+    root: &Path,
+    progress: &mut dyn FnMut(Downloaded),
+) -> Result<Option<Offered>, SyncError> {
+    let started = Instant::now();
+    let Some(link) = super::workspace::link_of(root)? else {
+        return Ok(None);
+    };
+    let (client, runtime) = connect(root, &link)?;
+    let refs = runtime.block_on(client.refs(&link.org, &link.repo))?;
+    if refs.is_empty() {
+        return Ok(None);
+    }
+    let key = org_key(&runtime, &client, &link.server, &link.org)?;
+    let own = ref_name(&key, root);
+    let same_branch = refs.iter().any(|r| r.ref_name == own);
+    let generation = match refs.iter().find(|r| r.ref_name == own) {
+        Some(generation) => generation,
+        None => refs
+            .iter()
+            .max_by_key(|r| r.committed_at)
+            .expect("refs is not empty"),
+    }
+    .clone();
+    let remote = (&client, link.org.as_str(), link.repo.as_str());
+    let mut downloaded = Downloaded::default();
+    let snapshot = runtime.block_on(pull_generation(remote, &generation, &key, &mut |d| {
+        downloaded = d;
+        progress(d);
+    }))?;
+    Ok(Some(Offered {
+        link,
+        same_branch,
+        generation,
+        snapshot,
+        downloaded,
+        elapsed: started.elapsed(),
+    }))
+}
+
+/// [`offer`] for a live index's first update ([`scry_core::live::Workspace::start_reusing`]).
+pub fn live_offer(root: &Path) -> scry_core::live::Offer {
+    let root = root.to_path_buf();
+    Box::new(move || match offer(&root, &mut |_| {}) {
+        Ok(offered) => Ok(offered.map(|o| o.snapshot)),
+        Err(err) => Err(err.to_string()),
+    })
+}
