@@ -547,6 +547,46 @@ fn the_language_server_syncs_an_enabled_workspace_in_the_background() {
 }
 
 #[test]
+fn the_language_server_starts_a_fresh_clone_from_the_orgs_index() {
+    let s = service();
+    let teammate = Machine::new();
+    teammate.ok(&s, &["sync", "enable", "--repo", "web"]);
+    assert_eq!(teammate.sync_json(&s, &[])["generation"], 1);
+
+    let clone = Machine::new();
+    clone.ok(&s, &["sync", "enable", "--repo", "web"]);
+    let mut lsp = Lsp::start(&clone, &s, &[("SCRY_SYNC_QUIET_MS", "200")]);
+    let mut seen = Vec::new();
+    let synced = lsp.wait_sync("synced", &mut seen);
+    assert_eq!(synced["generation"], 1, "the same tree: {synced}");
+    let progress = |kind: &str| -> Vec<Value> {
+        seen.iter()
+            .filter(|m| m["method"] == "$/progress" && m["params"]["value"]["kind"] == kind)
+            .map(|m| m["params"]["value"].clone())
+            .collect()
+    };
+    let fetching = progress("begin")
+        .iter()
+        .any(|v| v["title"] == "Fetching the org's index");
+    assert!(fetching, "{seen:#?}");
+    let ends: Vec<String> = progress("end")
+        .iter()
+        .filter_map(|v| v["message"].as_str().map(String::from))
+        .collect();
+    assert!(
+        ends.contains(&"2 files to start from".to_string()),
+        "{ends:?}"
+    );
+    lsp.stop();
+    let (status, _) = clone.ok(&s, &["status", "--json"]);
+    let status: Value = serde_json::from_str(&status).unwrap();
+    assert_eq!(
+        (status["reused"].as_i64(), status["embedded"].as_i64()),
+        (Some(4), Some(2))
+    );
+}
+
+#[test]
 fn the_language_server_waiting_for_the_key_syncs_once_a_holder_hands_it_on() {
     let s = service();
     let (holder, waiting) = (Machine::person(&s), Machine::person(&s));
@@ -852,6 +892,151 @@ fn a_sync_killed_anywhere_converges_when_run_again() {
     other.ok(&s, &["sync", "enable", "--repo", "web"]);
     let fresh = other.sync_json(&s, &["--dry-run"]);
     assert_eq!(fresh["objects_uploaded"], 0, "the same root: {fresh}");
+}
+
+#[test]
+fn a_fresh_clone_starts_from_the_orgs_index_and_trusts_only_identical_files() {
+    let s = service();
+    let write = |m: &Machine, path: &str, text: &str| {
+        let path = m.workspace.path().join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    };
+    let teammate = Machine::new();
+    for i in 0..30 {
+        let text = format!(
+            "def handler_{i}(request):\n    return request.get('id{i}')\n\n\n\
+             def render_{i}(items):\n    return ', '.join(str(x) for x in items[{i}:])\n"
+        );
+        write(&teammate, &format!("pkg/mod{i}.py"), &text);
+    }
+    teammate.ok(&s, &["sync", "enable", "--repo", "web"]);
+    assert_eq!(teammate.sync_json(&s, &[])["generation"], 1);
+
+    // A clone of the same files, one of them edited here and one new: the edited file's
+    // records are not trusted, whatever the account holds of that path.
+    let clone = |edited: bool| {
+        let m = Machine::new();
+        for i in 0..30 {
+            let name = format!("pkg/mod{i}.py");
+            let from = teammate.workspace.path().join(&name);
+            write(&m, &name, &std::fs::read_to_string(from).unwrap());
+        }
+        if edited {
+            edit(
+                m.workspace.path(),
+                "pkg/mod7.py",
+                "request.get",
+                "request.fetch",
+            );
+            write(
+                &m,
+                "pkg/extra.py",
+                "def audit_trail(events):\n    return sorted(events)\n",
+            );
+        }
+        m
+    };
+    let status = |m: &Machine| -> Value {
+        serde_json::from_str(&m.ok(&s, &["status", "--json"]).0).unwrap()
+    };
+    let ours = clone(true);
+    ours.ok(&s, &["sync", "enable", "--repo", "web"]);
+    let (_, said) = ours.ok(&s, &["index"]);
+    assert!(said.contains("of generation 1 of web"), "{said}");
+    let reused = status(&ours);
+    // src/parse.py (2), src/store.rs (2) and 29 files of 2 chunks each came from the account;
+    // mod7 (2), extra (1) and the two secrets files (which never left the teammate) were
+    // chunked and embedded here.
+    assert_eq!(reused["reused"], 62, "{reused}");
+    assert_eq!(reused["embedded"], 5, "{reused}");
+
+    // Exactly what an index made here from nothing holds and finds.
+    let fresh = clone(true);
+    fresh.ok(&s, &["sync", "enable", "--repo", "web"]);
+    fresh.ok(&s, &["index", "--no-reuse"]);
+    let from_nothing = status(&fresh);
+    assert_eq!(from_nothing["reused"], 0, "{from_nothing}");
+    for key in ["files", "chunks", "vectors"] {
+        assert_eq!(reused[key], from_nothing[key], "{key}");
+    }
+    for query in [
+        "fetch the request id",
+        "render items",
+        "audit trail of events",
+        "load",
+    ] {
+        let hits = |m: &Machine| m.ok(&s, &["search", "--json", query]).0;
+        assert_eq!(hits(&ours), hits(&fresh), "{query}");
+    }
+
+    // A search is the first thing run in another clone: it starts from the account too.
+    let searching = clone(false);
+    searching.ok(&s, &["sync", "enable", "--repo", "web"]);
+    let (found, said) = searching.ok(&s, &["search", "--json", "render items"]);
+    assert!(said.contains("reused 64 chunks"), "{said}");
+    assert!(found.contains("pkg/mod"), "{found}");
+    assert_eq!(status(&searching)["embedded"], 2, "the secrets files");
+
+    // An unlinked workspace, or one whose org key cannot be had, indexes everything itself.
+    let alone = clone(false);
+    alone.ok(&s, &["index"]);
+    assert_eq!(status(&alone)["reused"], 0);
+}
+
+#[test]
+fn a_clone_starts_from_its_branch_as_ci_published_it() {
+    let s = service();
+    let on_branch = |branch: &str| {
+        let m = Machine::new();
+        let git = m.workspace.path().join(".git");
+        std::fs::create_dir_all(&git).unwrap();
+        std::fs::write(git.join("HEAD"), format!("ref: refs/heads/{branch}\n")).unwrap();
+        m
+    };
+    // CI publishes main from a checkout that is on no branch; a teammate's edited copy syncs
+    // its own branch after.
+    let ci = on_branch("detached-head-of-ci");
+    ci.ok(&s, &["sync", "enable", "--repo", "web"]);
+    let published = ci.sync_json(&s, &["--ref", "main"]);
+    assert_eq!(
+        (published["ref"].as_str(), published["generation"].as_i64()),
+        (Some("main"), Some(1))
+    );
+    let teammate = on_branch("wip");
+    edit(
+        teammate.workspace.path(),
+        "src/parse.py",
+        "text.split()",
+        "text.split(';')",
+    );
+    teammate.ok(&s, &["sync", "enable", "--repo", "web"]);
+    assert_eq!(teammate.sync_json(&s, &[])["ref"], "wip");
+
+    // A laptop on main takes main (every file the same: only the secrets are embedded here);
+    // one on a branch nobody synced takes the latest sync of any.
+    let status = |m: &Machine| -> Value {
+        serde_json::from_str(&m.ok(&s, &["status", "--json"]).0).unwrap()
+    };
+    let laptop = on_branch("main");
+    laptop.ok(&s, &["sync", "enable", "--repo", "web"]);
+    let (_, said) = laptop.ok(&s, &["index"]);
+    assert!(said.contains("(this branch;"), "{said}");
+    assert_eq!(
+        (
+            status(&laptop)["reused"].as_i64(),
+            status(&laptop)["embedded"].as_i64()
+        ),
+        (Some(4), Some(2))
+    );
+    let elsewhere = on_branch("feature");
+    elsewhere.ok(&s, &["sync", "enable", "--repo", "web"]);
+    let (_, said) = elsewhere.ok(&s, &["index"]);
+    assert!(said.contains("(another branch;"), "{said}");
+    assert!(
+        status(&elsewhere)["reused"].as_i64().unwrap() >= 2,
+        "{said}"
+    );
 }
 
 /// The first file called `name` under `dir`.

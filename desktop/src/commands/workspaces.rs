@@ -177,9 +177,11 @@ pub fn open(root: &Path, state: &AppState) -> CommandResult<live::Workspace> {
         Event::Warning(message) => emit("warning", serde_json::Value::String(message)),
         Event::ProgressBegin { .. } | Event::ProgressEnd { .. } => {}
     };
-    Ok(live::Workspace::start(
+    let offer = scry_client::sync::reuse::live_offer(root);
+    Ok(live::Workspace::start_reusing(
         root,
         state.settings().index(),
+        Some(offer),
         on_event,
     )?)
 }

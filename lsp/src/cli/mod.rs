@@ -6,6 +6,7 @@ mod keys;
 mod output;
 mod progress;
 mod recovery;
+mod reuse;
 mod sync;
 mod watch;
 
@@ -42,6 +43,11 @@ enum Command {
         /// Delete the index first, whatever state it is in, and build it anew.
         #[arg(long)]
         rebuild: bool,
+        /// Chunk and embed every file here, even when the workspace is linked to a repository
+        /// whose index a teammate or CI synced (by default a first index starts from it,
+        /// taking each file's records only where the file here has the same bytes).
+        #[arg(long)]
+        no_reuse: bool,
         #[command(flatten)]
         common: Common,
     },
@@ -131,6 +137,10 @@ enum Command {
         /// Find out exactly what would be sent (objects, bytes, files left out); send nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Publish as this branch instead of the checkout's (CI: `--ref main`, so laptops on
+        /// main start their first index from it).
+        #[arg(long = "ref", value_name = "BRANCH")]
+        line: Option<String>,
         /// One JSON object: {"repo", "ref", "generation", "objects_uploaded",
         /// "bytes_uploaded", "chunks", "dry_run"}.
         #[arg(long)]
@@ -160,6 +170,11 @@ enum Command {
         /// Also verify that the index is internally consistent.
         #[arg(long)]
         check: bool,
+        /// One JSON object: {"root", "index", "bytes", "files", "chunks", "vectors", "model",
+        /// "reranker", "schema", "reused", "embedded"}; the last two count the chunks the last
+        /// update that changed the index took from the org's synced index and embedded here.
+        #[arg(long)]
+        json: bool,
         #[command(flatten)]
         common: Common,
     },
@@ -363,12 +378,13 @@ fn dispatch(cli: Cli) -> Result<()> {
         Command::Index {
             dir,
             rebuild,
+            no_reuse,
             common,
         } => {
             let root = common.path.clone().unwrap_or(dir);
             let model = ModelChoice::resolve(common.model.as_deref(), &root)?;
             let mut index = open_index(&root, rebuild)?;
-            let stats = update(&mut index, &model)?;
+            let stats = update(&mut index, &model, !no_reuse)?;
             common.reranker(&mut index)?;
             output::print_update(&stats, &index.status()?, &mut io::stderr())?;
             Ok(())
@@ -390,7 +406,7 @@ fn dispatch(cli: Cli) -> Result<()> {
                 (None, None) => unreachable!("clap requires one"),
             };
             let mut index = open_index(&root, false)?;
-            update(&mut index, &model)?;
+            update(&mut index, &model, true)?;
             let reranker = common.reranker(&mut index)?;
             let mut searcher = index.searcher(model.shared())?;
             if let Some(r) = reranker {
@@ -422,7 +438,7 @@ fn dispatch(cli: Cli) -> Result<()> {
             };
             let parsed: Vec<Span> = specs.iter().map(|s| parse_span(s)).collect::<Result<_>>()?;
             let mut index = open_index(&root, false)?;
-            update(&mut index, &model)?;
+            update(&mut index, &model, true)?;
             let searcher = index.searcher(model.shared())?;
             let mut out = io::BufWriter::new(io::stdout().lock());
             for (spec, span) in specs.iter().zip(&parsed) {
@@ -459,8 +475,12 @@ fn dispatch(cli: Cli) -> Result<()> {
             action,
             path,
             dry_run,
+            line,
             json,
-        } => dispatch_sync(action, path, dry_run, json),
+        } => {
+            let options = scry_client::sync::SyncOptions { dry_run, line };
+            dispatch_sync(action, path, &options, json)
+        }
         Command::Keys {
             action,
             server,
@@ -483,9 +503,17 @@ fn dispatch(cli: Cli) -> Result<()> {
                 KeysAction::Revoke { key } => keys::revoke(&server, org, &key, &mut io::stderr()),
             }
         }
-        Command::Status { check, common } => {
+        Command::Status {
+            check,
+            json,
+            common,
+        } => {
             let root = common.path.unwrap_or_else(|| ".".into());
             let index = open_index(&root, false)?;
+            if json {
+                let problems = check.then(|| index.check()).transpose()?;
+                return output::print_status_json(&index.status()?, problems, &mut io::stdout());
+            }
             output::print_status(&index.status()?, &mut io::stdout())?;
             output::print_project(scry_core::repo::identify(&root), &mut io::stdout())?;
             if check {
@@ -510,13 +538,13 @@ fn dispatch(cli: Cli) -> Result<()> {
 fn dispatch_sync(
     action: Option<SyncAction>,
     path: Option<PathBuf>,
-    dry_run: bool,
+    options: &scry_client::sync::SyncOptions,
     json: bool,
 ) -> Result<()> {
     let here = |p: Option<PathBuf>| p.unwrap_or_else(|| ".".into());
     let (mut out, mut err) = (io::stdout().lock(), io::stderr());
     match action {
-        None => sync::run(&here(path), dry_run, json, &mut out),
+        None => sync::run(&here(path), options, json, &mut out),
         Some(SyncAction::Enable {
             path,
             org,
@@ -569,10 +597,22 @@ fn open_index(root: &Path, rebuild: bool) -> Result<Index> {
     Ok(index)
 }
 
-fn update(index: &mut Index, model: &ModelChoice) -> Result<scry_core::UpdateStats> {
+/// Brings the index up to date. A first index of a linked workspace starts from the org's
+/// synced index of its repository when `reuse` allows (see `scry_client::sync::reuse`).
+fn update(index: &mut Index, model: &ModelChoice, reuse: bool) -> Result<scry_core::UpdateStats> {
+    let offered = match reuse && index.status()?.files == 0 {
+        true => reuse::offer(index.root()),
+        false => None,
+    };
     let mut bar = progress::Bar::new();
-    let stats = index.update(model.embedder(), &mut |p| bar.update(p))?;
+    let stats = match &offered {
+        Some(o) => index.update_reusing(model.embedder(), &o.snapshot, &mut |p| bar.update(p))?,
+        None => index.update(model.embedder(), &mut |p| bar.update(p))?,
+    };
     bar.finish();
+    if let Some(offered) = &offered {
+        reuse::report(offered, &stats, &mut io::stderr())?;
+    }
     if let Some(note) = &stats.all_ignored {
         eprintln!("warning: {note}");
     }

@@ -171,6 +171,40 @@ pub fn print_status(status: &Status, out: &mut impl Write) -> io::Result<()> {
     writeln!(out, "schema:    {}", status.schema_version)
 }
 
+/// `scry status --json`; `problems` when `--check` asked for them.
+pub fn print_status_json(
+    status: &Status,
+    problems: Option<Vec<String>>,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    let last = status.last_update;
+    let mut value = serde_json::json!({
+        "root": status.root,
+        "index": status.db_path,
+        "bytes": status.db_bytes,
+        "files": status.files,
+        "chunks": status.chunks,
+        "vectors": status.vectors,
+        "model": status.model,
+        "reranker": status.rerank_model,
+        "schema": status.schema_version,
+        "reused": last.map(|l| l.reused),
+        "embedded": last.map(|l| l.embedded),
+    });
+    if let Some(problems) = &problems {
+        value["problems"] = serde_json::json!(problems);
+    }
+    writeln!(out, "{value}")?;
+    match problems {
+        Some(p) if !p.is_empty() => Err(scry_core::Error::CorruptIndex {
+            path: status.db_path.clone(),
+            message: format!("{} problems, listed in \"problems\"", p.len()),
+        }
+        .into()),
+        _ => Ok(()),
+    }
+}
+
 /// The project and line a checkout belongs to (what sync will name it by).
 pub fn print_project(
     checkout: scry_core::Result<scry_core::repo::Checkout>,

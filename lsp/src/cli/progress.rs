@@ -75,6 +75,21 @@ impl Bar {
         }
     }
 
+    /// A spinner while the org's index of the repository downloads.
+    pub fn download(&mut self, downloaded: scry_client::sync::pull::Downloaded) {
+        let Some(bar) = &self.bar else { return };
+        if bar.is_hidden() {
+            bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+            bar.set_style(ProgressStyle::with_template("{spinner} {msg}").expect("valid template"));
+            bar.enable_steady_tick(Duration::from_millis(120));
+        }
+        bar.set_message(format!(
+            "fetching the org's index: {} objects, {}",
+            downloaded.objects,
+            scry_client::display::bytes(downloaded.bytes)
+        ));
+    }
+
     pub fn finish(self) {
         if let Some(bar) = self.bar {
             bar.finish_and_clear();

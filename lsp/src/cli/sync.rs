@@ -9,7 +9,7 @@ use anyhow::{Context, Result, bail};
 use scry_client::ErrorKind;
 use scry_client::credentials::{self, Place};
 use scry_client::sync::state;
-use scry_client::sync::{self, Synced};
+use scry_client::sync::{self, SyncOptions, Synced};
 use scry_core::model::ModelChoice;
 use serde_json::json;
 
@@ -89,7 +89,7 @@ pub fn disable(root: &Path, delete: bool, err: &mut impl Write) -> Result<()> {
 }
 
 /// `scry sync [--dry-run] [--json]`: brings the index up to date, then syncs it.
-pub fn run(root: &Path, dry_run: bool, json: bool, out: &mut impl Write) -> Result<()> {
+pub fn run(root: &Path, options: &SyncOptions, json: bool, out: &mut impl Write) -> Result<()> {
     let model = ModelChoice::resolve(None, root)?;
     let mut index = open_index(root, false)?;
     let root = index.root().to_path_buf();
@@ -99,17 +99,17 @@ pub fn run(root: &Path, dry_run: bool, json: bool, out: &mut impl Write) -> Resu
             root.display()
         );
     }
-    update(&mut index, &model)?;
+    update(&mut index, &model, true)?;
     let mut bar = progress::Bar::new();
     let synced = sync::sync_workspace(
         &root,
         |since| index.snapshot_since(since),
-        dry_run,
+        options,
         &mut |s| bar.sync_step(s),
     );
     bar.finish();
     let synced = synced.map_err(explain)?;
-    report(&synced, dry_run, json, out)
+    report(&synced, options.dry_run, json, out)
 }
 
 fn report(synced: &Synced, dry_run: bool, json: bool, out: &mut impl Write) -> Result<()> {

@@ -124,7 +124,9 @@ impl Backend {
         let on_event = move |event| {
             let _ = events.send(event);
         };
-        match Workspace::start(&path, self.settings().live(), on_event) {
+        // A first index of a linked workspace starts from the org's synced index.
+        let offer = scry_client::sync::reuse::live_offer(&canonical);
+        match Workspace::start_reusing(&path, self.settings().live(), Some(offer), on_event) {
             Ok(ws) => {
                 tracing::info!(root = %ws.root().display(), "workspace opened");
                 self.workspaces
