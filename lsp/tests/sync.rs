@@ -1039,6 +1039,43 @@ fn a_clone_starts_from_its_branch_as_ci_published_it() {
     );
 }
 
+#[test]
+fn a_revoked_key_fetches_nothing_of_the_orgs_index() {
+    let s = service();
+    let laptop = Machine::person(&s);
+    laptop.ok(&s, &["sync", "enable", "--repo", "web"]);
+    laptop.sync_json(&s, &[]);
+    let (secret, _) = laptop.ok(&s, &["keys", "create", "--name", "deploy"]);
+    let secret = secret.trim().to_string();
+    let reused = |m: &Machine| -> (Value, String) {
+        m.ok(&s, &["sync", "enable", "--repo", "web"]);
+        let (_, said) = m.ok(&s, &["index"]);
+        let status: Value = serde_json::from_str(&m.ok(&s, &["status", "--json"]).0).unwrap();
+        (status["reused"].clone(), said)
+    };
+    let (chunks, said) = reused(&Machine::ci(&secret));
+    assert_eq!(chunks, 4, "{said}");
+
+    // Revoked after a clone was linked with it: the org moves to a new key, the laptop
+    // reseals under it, and the clone gets neither the objects nor the key; it indexes
+    // everything itself.
+    let job = Machine::ci(&secret);
+    job.ok(&s, &["sync", "enable", "--repo", "web"]);
+    laptop.ok(&s, &["keys", "revoke", "deploy"]);
+    let resealed = laptop.sync_json(&s, &[]);
+    assert!(
+        resealed["objects_uploaded"].as_i64() > Some(0),
+        "{resealed}"
+    );
+    let (_, said) = job.ok(&s, &["index"]);
+    assert!(
+        said.contains("warning: cannot start from the org's index"),
+        "{said}"
+    );
+    let status: Value = serde_json::from_str(&job.ok(&s, &["status", "--json"]).0).unwrap();
+    assert_eq!(status["reused"], 0, "{said}");
+}
+
 /// The first file called `name` under `dir`.
 fn find_file(dir: &Path, name: &str) -> Option<std::path::PathBuf> {
     for entry in std::fs::read_dir(dir).ok()? {
