@@ -3,11 +3,11 @@
 //! never come back). Every object must open under its id and hash back to it, so the service
 //! can neither change nor swap what it stores.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet, VecDeque};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use scry_api::{Generation, MAX_IDS, ObjectKind};
+use scry_api::{Generation, MAX_IDS, ObjectKind, SealedObject};
 use scry_core::snapshot::{Snapshot, SnapshotChunk, SnapshotFile};
 
 use super::plan::{BucketBody, FileBody, NO_MODEL, RootBody, decode, decompress};
@@ -125,7 +125,10 @@ struct Fetched<'a> {
 }
 
 impl Fetched<'_> {
-    /// Fetches and opens `ids`, asking again for what an answer cut for size.
+    /// Fetches and opens `ids`, asking again for what an answer cut for size. One ask is in
+    /// flight while the last answer is opened, so the service reads the next objects while
+    /// this side decrypts; each asks for about as many ids as the last answer held (an answer
+    /// is cut at the service's batch size: asking for more costs the service lookups).
     async fn fetch(&mut self, ids: &[ObjectId]) -> Result<(), SyncError> {
         let mut wanted: Vec<String> = ids
             .iter()
@@ -134,40 +137,62 @@ impl Fetched<'_> {
             .collect();
         wanted.sort_unstable();
         wanted.dedup();
-        while !wanted.is_empty() {
-            let batch: Vec<String> = wanted.iter().take(MAX_IDS).cloned().collect();
-            let answer = self
-                .client
-                .fetch_objects(self.org, self.repo, &batch)
-                .await?;
-            if let Some(gone) = answer.missing.first() {
+        let mut wanted: VecDeque<String> = wanted.into();
+        let (client, org, repo) = (self.client, self.org, self.repo);
+        let ask = |ids: Vec<String>| async move {
+            match ids.is_empty() {
+                true => Ok::<_, SyncError>(None),
+                false => Ok(Some((client.fetch_objects(org, repo, &ids).await?, ids))),
+            }
+        };
+        let mut answer = ask(take(&mut wanted, MAX_IDS)).await?;
+        while let Some((got, asked)) = answer.take() {
+            if let Some(gone) = got.missing.first() {
                 return Err(SyncError::Protocol(format!(
                     "the service lost object {gone} of a committed generation"
                 )));
             }
-            if answer.objects.is_empty() {
-                return Err(SyncError::Protocol("the service sent no object".into()));
+            let sent: HashSet<&str> = got.objects.iter().map(|o| o.id.as_str()).collect();
+            let asked_for = asked.len();
+            let cut: Vec<String> = asked
+                .into_iter()
+                .filter(|id| !sent.contains(id.as_str()))
+                .collect();
+            if cut.len() == asked_for {
+                return Err(SyncError::Protocol(
+                    "the service sent no object it was asked for".into(),
+                ));
             }
-            for object in answer.objects {
-                let id = parse_id(&object.id)?;
-                let sealed = BASE64
-                    .decode(&object.body)
-                    .map_err(|_| damaged(&id, "body"))?;
-                self.downloaded.objects += 1;
-                self.downloaded.bytes += sealed.len() as u64;
-                let plain = self
-                    .key
-                    .open(&id, &sealed)
-                    .map_err(|e| SyncError::Protocol(format!("object {}: {e}", object.id)))?;
-                self.opened.insert(id, (object.kind, plain));
+            for id in cut.into_iter().rev() {
+                wanted.push_front(id);
             }
-            (self.progress)(self.downloaded);
-            wanted.retain(|id| {
-                parse_id(id)
-                    .map(|id| !self.opened.contains_key(&id))
-                    .unwrap_or(false)
-            });
+            let next = take(&mut wanted, (got.objects.len() * 5 / 4).clamp(16, MAX_IDS));
+            let (next, opened) = tokio::join!(ask(next), self.open(got.objects));
+            opened?;
+            answer = next?;
         }
+        Ok(())
+    }
+
+    /// Opens what an answer held, letting the next ask proceed now and then.
+    async fn open(&mut self, objects: Vec<SealedObject>) -> Result<(), SyncError> {
+        for (i, object) in objects.into_iter().enumerate() {
+            if i % 32 == 31 {
+                tokio::task::yield_now().await;
+            }
+            let id = parse_id(&object.id)?;
+            let sealed = BASE64
+                .decode(&object.body)
+                .map_err(|_| damaged(&id, "body"))?;
+            self.downloaded.objects += 1;
+            self.downloaded.bytes += sealed.len() as u64;
+            let plain = self
+                .key
+                .open(&id, &sealed)
+                .map_err(|e| SyncError::Protocol(format!("object {}: {e}", object.id)))?;
+            self.opened.insert(id, (object.kind, plain));
+        }
+        (self.progress)(self.downloaded);
         Ok(())
     }
 
@@ -198,6 +223,12 @@ impl Fetched<'_> {
             Err(damaged(id, "object whose content does not match its id"))
         }
     }
+}
+
+/// Up to `n` ids from the front of `wanted`.
+fn take(wanted: &mut VecDeque<String>, n: usize) -> Vec<String> {
+    let n = n.min(wanted.len());
+    wanted.drain(..n).collect()
 }
 
 fn parse_id(text: &str) -> Result<ObjectId, SyncError> {
