@@ -1014,7 +1014,7 @@ fn a_clone_starts_from_its_branch_as_ci_published_it() {
     assert_eq!(teammate.sync_json(&s, &[])["ref"], "wip");
 
     // A laptop on main takes main (every file the same: only the secrets are embedded here);
-    // one on a branch nobody synced takes the latest sync of any.
+    // one on a branch nobody synced takes the generation most like its files, not the latest.
     let status = |m: &Machine| -> Value {
         serde_json::from_str(&m.ok(&s, &["status", "--json"]).0).unwrap()
     };
@@ -1029,14 +1029,24 @@ fn a_clone_starts_from_its_branch_as_ci_published_it() {
         ),
         (Some(4), Some(2))
     );
-    let elsewhere = on_branch("feature");
-    elsewhere.ok(&s, &["sync", "enable", "--repo", "web"]);
-    let (_, said) = elsewhere.ok(&s, &["index"]);
-    assert!(said.contains("(another branch;"), "{said}");
+    let like_main = on_branch("feature");
+    like_main.ok(&s, &["sync", "enable", "--repo", "web"]);
+    let (_, said) = like_main.ok(&s, &["index"]);
     assert!(
-        status(&elsewhere)["reused"].as_i64().unwrap() >= 2,
+        said.contains("of generation 1 of web (another branch;"),
         "{said}"
     );
+    assert_eq!(status(&like_main)["reused"], 4, "main's: {said}");
+    let like_wip = on_branch("fix");
+    edit(
+        like_wip.workspace.path(),
+        "src/parse.py",
+        "text.split()",
+        "text.split(';')",
+    );
+    like_wip.ok(&s, &["sync", "enable", "--repo", "web"]);
+    like_wip.ok(&s, &["index"]);
+    assert_eq!(status(&like_wip)["reused"], 4, "the teammate's");
 }
 
 #[test]

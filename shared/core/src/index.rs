@@ -856,9 +856,7 @@ fn prepare<'a>(
     let Some(bytes) = bytes else {
         return Prepared::Skipped(SkipReason::Unreadable);
     };
-    let hash: [u8; 16] = blake3::hash(&bytes).as_bytes()[..16]
-        .try_into()
-        .expect("16 bytes");
+    let hash = walk::file_hash(&bytes);
     if let Some(record) = stored.filter(|r| r.hash == hash) {
         return Prepared::Same(FileRecord {
             size: file.size,

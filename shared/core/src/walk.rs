@@ -519,6 +519,29 @@ pub struct FileText {
     pub language: &'static Language,
 }
 
+/// The hash of a file's bytes, as the index records it.
+pub fn file_hash(bytes: &[u8]) -> [u8; 16] {
+    blake3::hash(bytes).as_bytes()[..16]
+        .try_into()
+        .expect("16 bytes")
+}
+
+/// Every file the walk finds under `root`, with [`file_hash`] of its bytes (unreadable ones left
+/// out), read in parallel: what a copy of a workspace holds, to compare with another's.
+pub fn hashed_files(root: &Path, excludes: &Excludes) -> Vec<(String, [u8; 16])> {
+    use rayon::prelude::*;
+    walk(root, excludes)
+        .files
+        .par_iter()
+        .filter_map(|f| {
+            Some((
+                f.rel_path.clone(),
+                file_hash(&std::fs::read(&f.abs_path).ok()?),
+            ))
+        })
+        .collect()
+}
+
 /// Reads a walked file and decides, from its content, whether to index it.
 pub fn read(file: &WalkedFile) -> Result<FileText, SkipReason> {
     let bytes = std::fs::read(&file.abs_path).map_err(|_| SkipReason::Unreadable)?;

@@ -11,6 +11,7 @@ pub mod pull;
 pub mod push;
 pub mod reuse;
 pub mod schedule;
+pub mod sketch;
 pub mod state;
 pub mod workspace;
 

@@ -13,6 +13,7 @@ use scry_api::{MAX_OBJECT_BYTES, ObjectKind};
 use scry_core::snapshot::{Snapshot, SnapshotChunk, SnapshotDelta, SnapshotFile};
 use serde::{Deserialize, Serialize};
 
+use super::sketch;
 use crate::sealing::{ObjectId, OrgKey};
 
 /// Bumped if an object's plaintext layout changes.
@@ -67,11 +68,34 @@ pub(super) struct BucketBody {
     pub files: Vec<ObjectId>,
 }
 
-/// The root's plaintext: the model (as the index names it) and the buckets.
+/// The root's plaintext: the model (as the index names it), the buckets, and the sketch of
+/// its files (see [`super::sketch`]).
 #[derive(Serialize, Deserialize)]
 pub(super) struct RootBody<'a> {
     pub model: &'a str,
     pub buckets: Vec<ObjectId>,
+    pub sketch: Vec<u64>,
+}
+
+/// A root made before roots carried a sketch.
+#[derive(Deserialize)]
+struct UnsketchedRoot<'a> {
+    model: &'a str,
+    buckets: Vec<ObjectId>,
+}
+
+impl<'a> RootBody<'a> {
+    /// A root read back, with or without a sketch.
+    pub(super) fn decode(plaintext: &'a [u8]) -> Option<RootBody<'a>> {
+        decode(plaintext).or_else(|| {
+            let old: UnsketchedRoot = decode(plaintext)?;
+            Some(RootBody {
+                model: old.model,
+                buckets: old.buckets,
+                sketch: Vec::new(),
+            })
+        })
+    }
 }
 
 /// Why a file must never leave the machine, even as vectors; `None` for an ordinary file.
@@ -150,6 +174,8 @@ struct KeptFile {
     /// Its records objects and how many chunks each holds.
     records: Vec<(ObjectId, u32)>,
     bucket: u8,
+    /// Its value in the root's sketch.
+    sketched: u64,
 }
 
 impl Kept {
@@ -250,6 +276,7 @@ impl Kept {
                     node,
                     records,
                     bucket,
+                    sketched: sketch::value(key, &file.path, &file.hash),
                 },
             );
         }
@@ -273,6 +300,7 @@ impl Kept {
         let root_body = RootBody {
             model: &model,
             buckets: bucket_ids.clone(),
+            sketch: sketch::of(self.files.values().map(|f| f.sketched)),
         };
         let root = add(&mut objects, sorted(bucket_ids), encode(&root_body));
         self.root = Some(root);

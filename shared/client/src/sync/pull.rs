@@ -61,7 +61,7 @@ pub async fn pull_generation(
     };
     store.fetch(&[root_id]).await?;
     let root_plain = store.take(&root_id, ObjectKind::Node)?;
-    let root: RootBody = decode(&root_plain).ok_or_else(|| damaged(&root_id, "root"))?;
+    let root = RootBody::decode(&root_plain).ok_or_else(|| damaged(&root_id, "root"))?;
     let model = root.model.to_string();
     store.check_ids(&model, &root_id, &root_plain)?;
     store.fetch(&root.buckets).await?;
@@ -111,6 +111,38 @@ pub async fn pull_generation(
         model: (model != NO_MODEL).then_some(model),
         files,
     })
+}
+
+/// The sketch (see [`super::sketch`]) of each generation's root, in order; `None` for a root
+/// that does not open under `key` (sealed under an earlier key) or cannot be fetched. Empty
+/// for a root from before sketches.
+pub async fn root_sketches(
+    (client, org, repo): (&Client, &str, &str),
+    generations: &[Generation],
+    key: &OrgKey,
+) -> Vec<Option<Vec<u64>>> {
+    let mut sketches = Vec::with_capacity(generations.len());
+    for generation in generations {
+        let mut store = Fetched {
+            client,
+            org,
+            repo,
+            key,
+            opened: HashMap::new(),
+            downloaded: Downloaded::default(),
+            progress: &mut |_| {},
+        };
+        let sketch = async {
+            let id = parse_id(&generation.root)?;
+            store.fetch(&[id]).await?;
+            let plain = store.take(&id, ObjectKind::Node)?;
+            let root = RootBody::decode(&plain).ok_or_else(|| damaged(&id, "root"))?;
+            store.check_ids(root.model, &id, &plain)?;
+            Ok::<_, SyncError>(root.sketch)
+        };
+        sketches.push(sketch.await.ok());
+    }
+    sketches
 }
 
 /// Objects fetched and opened, by id.

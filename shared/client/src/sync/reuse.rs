@@ -9,8 +9,12 @@ use std::time::{Duration, Instant};
 use scry_api::Generation;
 use scry_core::snapshot::Snapshot;
 
+use crate::Client;
+use crate::sealing::OrgKey;
+
 use super::SyncError;
-use super::pull::{Downloaded, pull_generation};
+use super::pull::{Downloaded, pull_generation, root_sketches};
+use super::sketch;
 use super::state::Link;
 use super::workspace::{connect, org_key, ref_name};
 
@@ -27,8 +31,9 @@ pub struct Offered {
     pub elapsed: Duration,
 }
 
-/// The generation of the workspace's linked repository closest to it: its branch's, else
-/// the one synced last. `None` when the workspace is not linked or nothing was synced.
+/// The generation of the workspace's linked repository closest to it: its branch's, else the
+/// one whose sketch is most like the workspace's files (the latest among equals). `None` when
+/// the workspace is not linked or nothing was synced.
 /// Reads the credential store: call it off an async runtime's threads.
 pub fn offer(
     root: &Path,
@@ -46,15 +51,11 @@ pub fn offer(
     let key = org_key(&runtime, &client, &link.server, &link.org)?;
     let own = ref_name(&key, root);
     let same_branch = refs.iter().any(|r| r.ref_name == own);
-    let generation = match refs.iter().find(|r| r.ref_name == own) {
-        Some(generation) => generation,
-        None => refs
-            .iter()
-            .max_by_key(|r| r.committed_at)
-            .expect("refs is not empty"),
-    }
-    .clone();
     let remote = (&client, link.org.as_str(), link.repo.as_str());
+    let generation = match refs.iter().find(|r| r.ref_name == own) {
+        Some(generation) => generation.clone(),
+        None => runtime.block_on(closest(remote, root, refs, &key)),
+    };
     let mut downloaded = Downloaded::default();
     let snapshot = runtime.block_on(pull_generation(remote, &generation, &key, &mut |d| {
         downloaded = d;
@@ -68,6 +69,37 @@ pub fn offer(
         downloaded,
         elapsed: started.elapsed(),
     }))
+}
+
+/// Of `refs` (not empty), the one whose root's sketch is most like the files at `root`, the
+/// latest among equals; roots that cannot be opened here (an earlier key's) count as least
+/// alike.
+async fn closest(
+    remote: (&Client, &str, &str),
+    root: &Path,
+    refs: Vec<Generation>,
+    key: &OrgKey,
+) -> Generation {
+    if refs.len() == 1 {
+        return refs.into_iter().next().expect("one ref");
+    }
+    let files = scry_core::walk::hashed_files(root, &Default::default());
+    let here = sketch::of(
+        files
+            .iter()
+            .map(|(path, hash)| sketch::value(key, path, hash)),
+    );
+    let sketches = root_sketches(remote, &refs, key).await;
+    let alike = |s: &Option<Vec<u64>>| s.as_ref().map_or(-1.0, |s| sketch::similarity(&here, s));
+    refs.into_iter()
+        .zip(&sketches)
+        .max_by(|(a, sa), (b, sb)| {
+            alike(sa)
+                .total_cmp(&alike(sb))
+                .then(a.committed_at.cmp(&b.committed_at))
+        })
+        .map(|(generation, _)| generation)
+        .expect("refs is not empty")
 }
 
 /// [`offer`] for a live index's first update ([`scry_core::live::Workspace::start_reusing`]).
