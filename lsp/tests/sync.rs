@@ -989,9 +989,7 @@ fn a_clone_starts_from_its_branch_as_ci_published_it() {
     let s = service();
     let on_branch = |branch: &str| {
         let m = Machine::new();
-        let git = m.workspace.path().join(".git");
-        std::fs::create_dir_all(&git).unwrap();
-        std::fs::write(git.join("HEAD"), format!("ref: refs/heads/{branch}\n")).unwrap();
+        checkout(&m, branch);
         m
     };
     // CI publishes main from a checkout that is on no branch; a teammate's edited copy syncs
@@ -1084,6 +1082,73 @@ fn a_revoked_key_fetches_nothing_of_the_orgs_index() {
     );
     let status: Value = serde_json::from_str(&job.ok(&s, &["status", "--json"]).0).unwrap();
     assert_eq!(status["reused"], 0, "{said}");
+}
+
+/// The kB a reuse line says it fetched.
+fn fetched_kb(said: &str) -> f64 {
+    let fetched = said
+        .split("; ")
+        .nth(1)
+        .and_then(|s| s.split(" kB fetched").next());
+    fetched
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{said}"))
+}
+
+/// Puts `m`'s workspace on `branch`, as far as Scry can tell (a `.git/HEAD`).
+fn checkout(m: &Machine, branch: &str) {
+    let git = m.workspace.path().join(".git");
+    std::fs::create_dir_all(&git).unwrap();
+    std::fs::write(git.join("HEAD"), format!("ref: refs/heads/{branch}\n")).unwrap();
+}
+
+#[test]
+fn switching_to_a_branch_a_teammate_synced_fetches_only_what_changed() {
+    let s = service();
+    let module = |i: usize, variant: &str| {
+        format!(
+            "def handler_{i}(request):\n    return request.get('{variant}{i}')\n\n\n\
+             def render_{i}(items):\n    return ', '.join(str(x) for x in items[{i}:])\n"
+        )
+    };
+    let write_modules = |m: &Machine, n: usize, variant: &str| {
+        for i in 0..n {
+            let path = m.workspace.path().join(format!("pkg/mod{i}.py"));
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, module(i, variant)).unwrap();
+        }
+    };
+    let (teammate, laptop) = (Machine::new(), Machine::new());
+    for m in [&teammate, &laptop] {
+        checkout(m, "main");
+        write_modules(m, 300, "id");
+        m.ok(&s, &["sync", "enable", "--repo", "web"]);
+    }
+    teammate.sync_json(&s, &[]);
+    let (_, first) = laptop.ok(&s, &["index"]);
+    assert!(first.contains("reused 604 chunks"), "{first}");
+    // The teammate's branch rewrites 280 of the 300 modules.
+    checkout(&teammate, "feature");
+    write_modules(&teammate, 280, "key");
+    assert_eq!(teammate.sync_json(&s, &[])["ref"], "feature");
+
+    checkout(&laptop, "feature");
+    write_modules(&laptop, 280, "key");
+    let (_, said) = laptop.ok(&s, &["index"]);
+    assert!(
+        said.contains("reused 560 chunks of generation 1 of web (this branch;"),
+        "{said}"
+    );
+    let status: Value = serde_json::from_str(&laptop.ok(&s, &["status", "--json"]).0).unwrap();
+    assert_eq!(
+        (status["reused"].as_i64(), status["embedded"].as_i64()),
+        (Some(560), Some(0))
+    );
+    // Only the changed files' records came, not the 20 modules it already had.
+    assert!(
+        fetched_kb(&said) < fetched_kb(&first) * 0.95,
+        "{first}\n{said}"
+    );
 }
 
 /// The first file called `name` under `dir`.

@@ -44,8 +44,9 @@ enum Command {
         #[arg(long)]
         rebuild: bool,
         /// Chunk and embed every file here, even when the workspace is linked to a repository
-        /// whose index a teammate or CI synced (by default a first index starts from it,
-        /// taking each file's records only where the file here has the same bytes).
+        /// whose index a teammate or CI synced (by default a first index, or an update of
+        /// 256 changed files or more, starts from it, taking each file's records only where
+        /// the file here has the same bytes).
         #[arg(long)]
         no_reuse: bool,
         #[command(flatten)]
@@ -597,21 +598,19 @@ fn open_index(root: &Path, rebuild: bool) -> Result<Index> {
     Ok(index)
 }
 
-/// Brings the index up to date. A first index of a linked workspace starts from the org's
-/// synced index of its repository when `reuse` allows (see `scry_client::sync::reuse`).
+/// Brings the index up to date. An update of a linked workspace that fills the empty index or
+/// changes many files starts from the org's synced index when `reuse` allows (see
+/// `scry_client::sync::reuse`).
 fn update(index: &mut Index, model: &ModelChoice, reuse: bool) -> Result<scry_core::UpdateStats> {
-    let offered = match reuse && index.status()?.files == 0 {
-        true => reuse::offer(index.root()),
+    let taken = match reuse {
+        true => Some(reuse::arm(index)?),
         false => None,
     };
     let mut bar = progress::Bar::new();
-    let stats = match &offered {
-        Some(o) => index.update_reusing(model.embedder(), &o.snapshot, &mut |p| bar.update(p))?,
-        None => index.update(model.embedder(), &mut |p| bar.update(p))?,
-    };
+    let stats = index.update(model.embedder(), &mut |p| bar.update(p))?;
     bar.finish();
-    if let Some(offered) = &offered {
-        reuse::report(offered, &stats, &mut io::stderr())?;
+    if let Some(taken) = &taken {
+        reuse::report(taken, &stats, &mut io::stderr())?;
     }
     if let Some(note) = &stats.all_ignored {
         eprintln!("warning: {note}");

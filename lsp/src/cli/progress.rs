@@ -29,6 +29,10 @@ impl Bar {
                 bar.enable_steady_tick(Duration::from_millis(120));
                 return;
             }
+            Progress::Offering { files } => {
+                bar.set_message(format!("fetching the org's index of {files} changed files"));
+                return;
+            }
             Progress::Indexed { done, total } => ("indexing files", done, total),
             Progress::Embedded { done, total } => ("embedding chunks", done, total),
         };
@@ -73,21 +77,6 @@ impl Bar {
             }
             Step::Committing => bar.set_message("committing"),
         }
-    }
-
-    /// A spinner while the org's index of the repository downloads.
-    pub fn download(&mut self, downloaded: scry_client::sync::pull::Downloaded) {
-        let Some(bar) = &self.bar else { return };
-        if bar.is_hidden() {
-            bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
-            bar.set_style(ProgressStyle::with_template("{spinner} {msg}").expect("valid template"));
-            bar.enable_steady_tick(Duration::from_millis(120));
-        }
-        bar.set_message(format!(
-            "fetching the org's index: {} objects, {}",
-            downloaded.objects,
-            scry_client::display::bytes(downloaded.bytes)
-        ));
     }
 
     pub fn finish(self) {

@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::records::{chunk_file, embedding_input, embedding_text, offered_records};
 use crate::search::dense::Ivf;
 use crate::search::{Changes, Searcher};
-use crate::snapshot::SnapshotFile;
+use crate::snapshot::{Snapshot, SnapshotFile};
 use crate::store::{Codes, FileRecord, Meta, NewChunk, NewFile, Opened, Store, model_tag};
 use crate::walk::{self, Excludes, SkipReason, WalkedFile};
 
@@ -48,6 +48,8 @@ pub enum Progress {
     Indexed { done: u64, total: u64 },
     /// Chunks embedded for a model the index had no vectors of yet.
     Embedded { done: u64, total: u64 },
+    /// Asking [`Index::set_reuse`]'s offer about this many changed files.
+    Offering { files: u64 },
 }
 
 /// What an update did.
@@ -62,7 +64,7 @@ pub struct UpdateStats {
     pub vectors_embedded: u64,
     pub vectors_reused: u64,
     /// Chunks whose records and vectors came from another copy's index (see
-    /// [`Index::update_reusing`]) instead of the chunker and the model.
+    /// [`Index::set_reuse`]) instead of the chunker and the model.
     pub chunks_reused: u64,
     pub skipped: BTreeMap<SkipReason, u64>,
     /// Files or directories that could not be read; the rest of the index is unaffected.
@@ -129,12 +131,21 @@ pub fn default_db_path(root: &Path) -> PathBuf {
         .join("index.redb")
 }
 
+/// Asked by an update that changes many files (a first index, a branch switch), with the
+/// changed files' paths and [`walk::file_hash`]es, for another copy's index of them (a synced
+/// generation of the workspace): a snapshot holding what it has of those files, or `None`.
+pub type Reuse = Box<dyn FnMut(&[(String, [u8; 16])]) -> Option<Snapshot> + Send + Sync>;
+
+/// Updates that change at least this many files (or fill an empty index) ask [`Reuse`].
+pub const REUSE_MIN_FILES: usize = 256;
+
 /// A workspace and its index.
 pub struct Index {
     root: PathBuf,
     store: Store,
     opened: Opened,
     excludes: Excludes,
+    reuse: Option<Reuse>,
 }
 
 impl Index {
@@ -147,6 +158,7 @@ impl Index {
             store,
             opened,
             excludes: Excludes::default(),
+            reuse: None,
         })
     }
 
@@ -159,6 +171,7 @@ impl Index {
             store,
             opened: Opened::Created,
             excludes: Excludes::default(),
+            reuse: None,
         })
     }
 
@@ -195,35 +208,22 @@ impl Index {
         progress: &mut dyn FnMut(Progress),
     ) -> Result<UpdateStats> {
         let path = self.store.path().to_path_buf();
-        guarded(&path, || self.update_unguarded(embedder, None, progress))
+        guarded(&path, || self.update_unguarded(embedder, progress))
     }
 
-    /// [`Index::update`], taking a file's chunk records and vectors from `offered` (another
-    /// copy of the workspace's index: a teammate's synced generation) where the file on disk
-    /// has the bytes `offered` was made from, and each chunk's text hashes to what `offered`
-    /// says (the proof that the records belong to this content). Vectors are taken only when
-    /// `offered` is of `embedder`'s model; every other file is chunked and embedded here.
-    pub fn update_reusing(
-        &mut self,
-        embedder: Option<&dyn Embedder>,
-        offered: &crate::snapshot::Snapshot,
-        progress: &mut dyn FnMut(Progress),
-    ) -> Result<UpdateStats> {
-        let offer = Offer {
-            files: offered.files.iter().map(|f| (f.path.as_str(), f)).collect(),
-            vectors: offered.model.is_some()
-                && offered.model.as_deref() == embedder.map(|e| e.model_id()),
-        };
-        let path = self.store.path().to_path_buf();
-        guarded(&path, || {
-            self.update_unguarded(embedder, Some(&offer), progress)
-        })
+    /// Lets updates that fill an empty index or change at least [`REUSE_MIN_FILES`] files take
+    /// a changed file's chunk records and vectors from what `reuse` offers (a teammate's synced
+    /// generation) where the file on disk has the bytes the offer was made from and each
+    /// chunk's text hashes to what the offer says (the proof that the records belong to this
+    /// content). Vectors are taken only when the offer is of the update's model; every other
+    /// file is chunked and embedded here.
+    pub fn set_reuse(&mut self, reuse: Option<Reuse>) {
+        self.reuse = reuse;
     }
 
     fn update_unguarded(
         &mut self,
         embedder: Option<&dyn Embedder>,
-        offer: Option<&Offer>,
         progress: &mut dyn FnMut(Progress),
     ) -> Result<UpdateStats> {
         let started = Instant::now();
@@ -234,7 +234,7 @@ impl Index {
             files: report.files.len() as u64,
         });
         let stored = self.store.read()?.files()?;
-        self.sync(report, stored, embedder, offer, progress, started)
+        self.sync(report, stored, embedder, progress, started)
     }
 
     /// The workspace may have been deleted or unmounted since the index was opened.
@@ -269,7 +269,7 @@ impl Index {
         let started = Instant::now();
         self.ensure_root()?;
         let Some((report, scope)) = walk::walk_paths(&self.root, &self.excludes, paths) else {
-            return self.update_unguarded(embedder, None, progress);
+            return self.update_unguarded(embedder, progress);
         };
         let reader = self.store.read()?;
         let mut stored = BTreeMap::new();
@@ -277,7 +277,7 @@ impl Index {
             stored.extend(reader.files_under(rel)?);
         }
         drop(reader);
-        self.sync(report, stored, embedder, None, progress, started)
+        self.sync(report, stored, embedder, progress, started)
     }
 
     /// Makes the index hold what `report` found, given what it held of the same paths.
@@ -286,7 +286,6 @@ impl Index {
         report: walk::WalkReport,
         stored: BTreeMap<String, FileRecord>,
         embedder: Option<&dyn Embedder>,
-        offer: Option<&Offer>,
         progress: &mut dyn FnMut(Progress),
         started: Instant,
     ) -> Result<UpdateStats> {
@@ -312,6 +311,13 @@ impl Index {
             })
             .collect();
         stats.files_unchanged = stats.files_seen - changed.len() as u64;
+        let offered = self.ask_reuse(&changed, &stored, progress);
+        let offer = offered.as_ref().map(|offered| Offered {
+            files: offered.files.iter().map(|f| (f.path.as_str(), f)).collect(),
+            vectors: offered.model.is_some()
+                && offered.model.as_deref() == embedder.map(|e| e.model_id()),
+        });
+        let offer = offer.as_ref();
 
         let model = embedder.map(|e| (e, model_tag(e.model_id())));
         let (first_batch, max_batch) = match embedder {
@@ -431,6 +437,37 @@ impl Index {
         Ok(stats)
     }
 
+    /// What [`Index::set_reuse`]'s offer has of `changed` (files whose stat differs from
+    /// `stored`), when there are enough of them: hashed first, and those with the stored bytes
+    /// (a touch, a checkout of the same content) left out.
+    fn ask_reuse(
+        &mut self,
+        changed: &[&WalkedFile],
+        stored: &BTreeMap<String, FileRecord>,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Option<Snapshot> {
+        let reuse = self.reuse.as_mut()?;
+        let filling = stored.is_empty() && !changed.is_empty();
+        if !filling && changed.len() < REUSE_MIN_FILES {
+            return None;
+        }
+        let hashed: Vec<(String, [u8; 16])> = changed
+            .par_iter()
+            .filter_map(|f| {
+                let hash = walk::file_hash(&std::fs::read(&f.abs_path).ok()?);
+                let same = stored.get(&f.rel_path).is_some_and(|r| r.hash == hash);
+                (!same).then(|| (f.rel_path.clone(), hash))
+            })
+            .collect();
+        if hashed.is_empty() {
+            return None;
+        }
+        progress(Progress::Offering {
+            files: hashed.len() as u64,
+        });
+        reuse(&hashed)
+    }
+
     /// After a large change (a cold index, a branch switch) most of the file is pages that
     /// redb freed between transactions: compact it. Small updates are not worth the rewrite.
     fn compact_after(&mut self, stats: &UpdateStats) -> Result<()> {
@@ -455,7 +492,7 @@ impl Index {
         contents: Vec<Option<Vec<u8>>>,
         stored: &BTreeMap<String, FileRecord>,
         model: Option<(&dyn Embedder, [u8; 8])>,
-        offer: Option<&Offer<'a>>,
+        offer: Option<&Offered<'a>>,
     ) -> Result<Batch<'a>> {
         let prepared: Vec<Prepared> = files
             .par_iter()
@@ -818,7 +855,7 @@ fn workspace_root(root: &Path) -> Result<PathBuf> {
 
 /// Another copy's index offered to an update: its files by path, and whether its vectors are
 /// of the update's model.
-struct Offer<'a> {
+struct Offered<'a> {
     files: HashMap<&'a str, &'a SnapshotFile>,
     vectors: bool,
 }
@@ -976,10 +1013,16 @@ mod tests {
         offered.files[m7].chunks[0].content_hash = [9; 16];
         offered.files[m8].chunks[0].end_byte = 1 << 20;
 
+        let offer = |offered: Snapshot| -> Option<Reuse> {
+            Some(Box::new(move |files: &[(String, [u8; 16])]| {
+                // Asked about every file here: the changed ones of an empty index.
+                assert_eq!(files.len(), 40);
+                Some(offered.clone())
+            }))
+        };
         let mut reusing = Index::open(ours.path(), &dbs.path().join("ours.redb")).unwrap();
-        let stats = reusing
-            .update_reusing(Some(&model), &offered, &mut |_| {})
-            .unwrap();
+        reusing.set_reuse(offer(offered.clone()));
+        let stats = reusing.update(Some(&model), &mut |_| {}).unwrap();
         assert_eq!(stats.files_indexed, 40);
         assert_eq!(stats.chunks_reused, 36, "every file but m3, m7, m8 and new");
         assert_eq!(stats.vectors_embedded, 4);
@@ -1005,14 +1048,62 @@ mod tests {
 
         // Of another model, the records are taken and the vectors made here.
         let mut other = Index::open(ours.path(), &dbs.path().join("other.redb")).unwrap();
-        let stats = other
-            .update_reusing(Some(&Synonyms), &offered, &mut |_| {})
-            .unwrap();
+        other.set_reuse(offer(offered.clone()));
+        let stats = other.update(Some(&Synonyms), &mut |_| {}).unwrap();
         assert_eq!((stats.chunks_reused, stats.vectors_embedded), (36, 40));
         // A later update that changes nothing keeps what the last one did.
         other.update(Some(&Synonyms), &mut |_| {}).unwrap();
         let last = other.status().unwrap().last_update.unwrap();
         assert_eq!((last.reused, last.embedded), (36, 40));
+    }
+
+    #[test]
+    fn a_branch_switch_asks_for_the_changed_files_only_when_many_changed() {
+        let (theirs, ours, dbs) = (
+            tempfile::tempdir().unwrap(),
+            tempfile::tempdir().unwrap(),
+            tempfile::tempdir().unwrap(),
+        );
+        let n = REUSE_MIN_FILES + 40;
+        for i in 0..n {
+            write(ours.path(), &format!("m{i}.py"), i);
+            // Their branch: every file but the first 20 differs.
+            let j = if i < 20 { i } else { i + 10_000 };
+            write(theirs.path(), &format!("m{i}.py"), j);
+        }
+        let model = BagOfWords;
+        let mut index = Index::open(theirs.path(), &dbs.path().join("theirs.redb")).unwrap();
+        index.update(Some(&model), &mut |_| {}).unwrap();
+        let offered = index.snapshot().unwrap();
+
+        let mut ours_index = Index::open(ours.path(), &dbs.path().join("ours.redb")).unwrap();
+        ours_index.update(Some(&model), &mut |_| {}).unwrap();
+        let asked = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let record = asked.clone();
+        ours_index.set_reuse(Some(Box::new(move |files: &[(String, [u8; 16])]| {
+            record.lock().unwrap().push(files.len());
+            Some(offered.clone())
+        })));
+        // A few files changed: not worth a fetch.
+        for i in 0..5 {
+            write(ours.path(), &format!("m{i}.py"), i + 10_000);
+        }
+        let few = ours_index.update(Some(&model), &mut |_| {}).unwrap();
+        assert_eq!((few.files_indexed, few.chunks_reused), (5, 0));
+        // Their branch checked out (and a touch of a file that did not change): asked about
+        // the files whose bytes changed, and each taken where its bytes match theirs.
+        for i in 0..n {
+            let j = if i < 20 { i } else { i + 10_000 };
+            write(ours.path(), &format!("m{i}.py"), j);
+        }
+        let switched = ours_index.update(Some(&model), &mut |_| {}).unwrap();
+        // The first five went back to the bytes both branches share.
+        assert_eq!(*asked.lock().unwrap(), [n - 20 + 5]);
+        assert_eq!(switched.chunks_reused, (n - 20 + 5) as u64);
+        assert_eq!(switched.vectors_embedded, 0);
+        let mut fresh = Index::open(ours.path(), &dbs.path().join("fresh.redb")).unwrap();
+        fresh.update(Some(&model), &mut |_| {}).unwrap();
+        assert_eq!(ours_index.snapshot().unwrap(), fresh.snapshot().unwrap());
     }
 
     #[test]

@@ -36,7 +36,9 @@ pub mod walk;
 
 pub use embed::{BertEmbedder, Embedder, StaticModel};
 pub use error::{Error, Result};
-pub use index::{Index, LastUpdate, Progress, Status, UpdateStats, default_db_path};
+pub use index::{
+    Index, LastUpdate, Progress, REUSE_MIN_FILES, Reuse, Status, UpdateStats, default_db_path,
+};
 pub use lang::ChunkKind;
 pub use search::{Buffer, Changes, Filter, Hit, Searcher, Span};
 

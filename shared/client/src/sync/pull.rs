@@ -36,17 +36,20 @@ pub async fn pull(
         return Ok(None);
     };
     let remote = (client, org, repo);
-    Ok(Some(
-        pull_generation(remote, &generation, key, &mut |_| {}).await?,
-    ))
+    let everything = |_: &str, _: &[u8; 16]| true;
+    let mut quiet = |_| {};
+    let pulled = pull_generation(remote, &generation, key, &everything, &mut quiet);
+    Ok(Some(pulled.await?))
 }
 
 /// The snapshot of `generation` of the repository `(client, org, repo)`, fetched level by
-/// level; `progress` hears after each answer of the service.
+/// level: of its files, those `wanted` (by path and hash) with their chunk records, whose
+/// objects are the bulk of a download; `progress` hears after each answer of the service.
 pub async fn pull_generation(
     (client, org, repo): (&Client, &str, &str),
     generation: &Generation,
     key: &OrgKey,
+    wanted: &dyn Fn(&str, &[u8; 16]) -> bool,
     progress: &mut dyn FnMut(Downloaded),
 ) -> Result<Snapshot, SyncError> {
     let root_id = parse_id(&generation.root)?;
@@ -77,6 +80,9 @@ pub async fn pull_generation(
     for id in &file_ids {
         let plain = store.take_checked(&model, id, ObjectKind::Node)?;
         let body: FileBody = decode(&plain).ok_or_else(|| damaged(id, "file"))?;
+        if !wanted(body.path, &body.hash) {
+            continue;
+        }
         records_ids.extend(body.records.iter().copied());
         drop(body);
         file_plains.push((*id, plain));

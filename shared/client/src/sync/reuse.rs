@@ -1,8 +1,11 @@
-//! Team reuse: a linked workspace with no index of its own (a fresh clone, a new worktree, a
-//! new laptop) starts from the generation a teammate or CI synced of its repository, fetched
-//! and opened with the org's key. [`scry_core::Index::update_reusing`] then takes a file's
-//! records only where the local file has the same bytes, and chunks and embeds the rest.
+//! Team reuse: an update of a linked workspace with no index of its own (a fresh clone, a new
+//! worktree, a new laptop) or with many changed files (a branch switch) starts from the
+//! generation a teammate or CI synced of its repository: the records of the changed files,
+//! fetched and opened with the org's key ([`scry_core::Index::set_reuse`] asks; it takes a
+//! file's records only where the local file has the same bytes, and chunks and embeds the
+//! rest).
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -18,7 +21,7 @@ use super::sketch;
 use super::state::Link;
 use super::workspace::{connect, org_key, ref_name};
 
-/// A generation offered to a workspace's first index.
+/// A generation offered to an update.
 #[derive(Debug)]
 pub struct Offered {
     pub link: Link,
@@ -31,12 +34,14 @@ pub struct Offered {
     pub elapsed: Duration,
 }
 
-/// The generation of the workspace's linked repository closest to it: its branch's, else the
-/// one whose sketch is most like the workspace's files (the latest among equals). `None` when
-/// the workspace is not linked or nothing was synced.
-/// Reads the credential store: call it off an async runtime's threads.
+/// What the generation of the workspace's linked repository closest to it holds of `files`
+/// (the paths and hashes an update changes; only their records are downloaded): the
+/// generation of its branch, else the one whose sketch is most like `files` (the latest among
+/// equals). `None` when the workspace is not linked or nothing was synced. Reads the
+/// credential store: call it off an async runtime's threads.
 pub fn offer(
     root: &Path,
+    files: &[(String, [u8; 16])],
     progress: &mut dyn FnMut(Downloaded),
 ) -> Result<Option<Offered>, SyncError> {
     let started = Instant::now();
@@ -54,13 +59,17 @@ pub fn offer(
     let remote = (&client, link.org.as_str(), link.repo.as_str());
     let generation = match refs.iter().find(|r| r.ref_name == own) {
         Some(generation) => generation.clone(),
-        None => runtime.block_on(closest(remote, root, refs, &key)),
+        None => runtime.block_on(closest(remote, files, refs, &key)),
     };
+    let wanted: HashMap<&str, &[u8; 16]> = files.iter().map(|(p, h)| (p.as_str(), h)).collect();
+    let wanted = |path: &str, hash: &[u8; 16]| wanted.get(path) == Some(&hash);
     let mut downloaded = Downloaded::default();
-    let snapshot = runtime.block_on(pull_generation(remote, &generation, &key, &mut |d| {
+    let mut on_download = |d| {
         downloaded = d;
         progress(d);
-    }))?;
+    };
+    let pulled = pull_generation(remote, &generation, &key, &wanted, &mut on_download);
+    let snapshot = runtime.block_on(pulled)?;
     Ok(Some(Offered {
         link,
         same_branch,
@@ -71,19 +80,17 @@ pub fn offer(
     }))
 }
 
-/// Of `refs` (not empty), the one whose root's sketch is most like the files at `root`, the
-/// latest among equals; roots that cannot be opened here (an earlier key's) count as least
-/// alike.
+/// Of `refs` (not empty), the one whose root's sketch is most like `files`, the latest among
+/// equals; roots that cannot be opened here (an earlier key's) count as least alike.
 async fn closest(
     remote: (&Client, &str, &str),
-    root: &Path,
+    files: &[(String, [u8; 16])],
     refs: Vec<Generation>,
     key: &OrgKey,
 ) -> Generation {
     if refs.len() == 1 {
         return refs.into_iter().next().expect("one ref");
     }
-    let files = scry_core::walk::hashed_files(root, &Default::default());
     let here = sketch::of(
         files
             .iter()
@@ -102,10 +109,10 @@ async fn closest(
         .expect("refs is not empty")
 }
 
-/// [`offer`] for a live index's first update ([`scry_core::live::Workspace::start_reusing`]).
+/// [`offer`] for a live index's updates ([`scry_core::live::Workspace::start_reusing`]).
 pub fn live_offer(root: &Path) -> scry_core::live::Offer {
     let root = root.to_path_buf();
-    Box::new(move || match offer(&root, &mut |_| {}) {
+    Box::new(move |files| match offer(&root, files, &mut |_| {}) {
         Ok(offered) => Ok(offered.map(|o| o.snapshot)),
         Err(err) => Err(err.to_string()),
     })

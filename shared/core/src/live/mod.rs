@@ -94,10 +94,12 @@ pub enum Event {
 
 type Sink = Arc<dyn Fn(Event) + Send + Sync>;
 
-/// Fetches the index another copy of the workspace synced, for a first index to start from
-/// (see [`crate::Index::update_reusing`]): `Ok(None)` when there is none, `Err` what to warn
-/// about (the first index then makes every record itself).
-pub type Offer = Box<dyn FnOnce() -> std::result::Result<Option<Snapshot>, String> + Send>;
+/// Fetches what another copy of the workspace synced of the files an update changes (a first
+/// index, a branch switch; see [`crate::Index::set_reuse`]): `Ok(None)` when there is none,
+/// `Err` what to warn about (the update then makes every record itself).
+pub type Offer = Box<
+    dyn FnMut(&[(String, [u8; 16])]) -> std::result::Result<Option<Snapshot>, String> + Send + Sync,
+>;
 
 type SnapshotReply = std::sync::mpsc::Sender<Result<crate::snapshot::SnapshotDelta>>;
 
@@ -153,8 +155,8 @@ impl Workspace {
         Workspace::start_reusing(root, settings, None, on_event)
     }
 
-    /// [`Workspace::start`]; when the index is empty, its first update starts from what
-    /// `offer` fetches.
+    /// [`Workspace::start`]; updates that fill the empty index or change many files (a branch
+    /// switch) start from what `offer` fetches.
     pub fn start_reusing(
         root: &Path,
         settings: Settings,

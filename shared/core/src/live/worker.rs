@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 use super::watcher::{self, Watch};
 use super::{Event, Job, Settings, Settled, Sink, State, Status, pool};
 use crate::model::ModelChoice;
-use crate::snapshot::Snapshot;
 use crate::walk::{ChangeFilter, Excludes, IGNORE_FILES};
 use crate::{Changes, Embedder, Error, Index, Progress, Result, Searcher};
 
@@ -39,7 +38,7 @@ pub(super) struct Shared {
     pub events: Sink,
     /// For the watcher, which turns events into jobs.
     pub jobs: Sender<Job>,
-    /// Taken by a first index.
+    /// Given to the index when it opens (see `Index::set_reuse`).
     pub offer: Mutex<Option<super::Offer>>,
 }
 
@@ -154,6 +153,8 @@ impl Worker {
             self.emit(Event::Warning(note));
         }
         index.set_excludes(self.excludes()?);
+        let offer = self.shared.offer.lock().expect("offer lock").take();
+        index.set_reuse(offer.map(|offer| announced(offer, self.shared.events.clone())));
         // A first index is searched once built: a searcher holding the empty snapshot would
         // keep the file from being compacted after it.
         let first = index.status()?.files == 0;
@@ -162,44 +163,13 @@ impl Worker {
             self.load_searcher()?;
         }
         self.watch();
-        let offered = match first {
-            true => self.take_offer(),
-            false => None,
-        };
-        self.update(None, offered.as_ref())?;
+        self.update(None)?;
         if first {
             self.load_searcher()?;
             pool::give_back_freed_memory();
         }
         self.publish_status(State::Ready, None);
         Ok(())
-    }
-
-    /// What the offer fetches, announced as progress; `None` (with a warning when it failed)
-    /// when there is nothing to start from.
-    fn take_offer(&self) -> Option<Snapshot> {
-        let offer = self.shared.offer.lock().expect("offer lock").take()?;
-        static FETCH_IDS: AtomicU64 = AtomicU64::new(1 << 62);
-        let id = FETCH_IDS.fetch_add(1, Ordering::Relaxed);
-        self.emit(Event::ProgressBegin {
-            id,
-            title: "Fetching the org's index".into(),
-        });
-        let (offered, message) = match offer() {
-            Ok(Some(s)) => {
-                let message = format!("{} files to start from", s.files.len());
-                (Some(s), message)
-            }
-            Ok(None) => (None, "none synced yet".into()),
-            Err(err) => {
-                self.emit(Event::Warning(format!(
-                    "Scry cannot start from the org's index ({err}); indexing every file here"
-                )));
-                (None, "failed".into())
-            }
-        };
-        self.emit(Event::ProgressEnd { id, message });
-        offered
     }
 
     fn load_searcher(&mut self) -> Result<()> {
@@ -285,7 +255,7 @@ impl Worker {
         };
         let scoped = burst.scoped(settings_changed);
         let changed = scoped.then(|| burst.changed.iter().cloned().collect());
-        let updated = self.update(changed, None);
+        let updated = self.update(changed);
         // Previews go whether the update succeeded or not: the index is what counts.
         let mut guard = self.shared.searcher.write().expect("searcher lock");
         if let Some(searcher) = guard.as_mut() {
@@ -307,7 +277,7 @@ impl Worker {
     }
 
     /// Brings the index up to date: at `paths` only when given, else everywhere.
-    fn update(&mut self, paths: Option<Vec<PathBuf>>, offered: Option<&Snapshot>) -> Result<()> {
+    fn update(&mut self, paths: Option<Vec<PathBuf>>) -> Result<()> {
         self.publish_status(State::Indexing, None);
         static PROGRESS_IDS: AtomicU64 = AtomicU64::new(1);
         let id = PROGRESS_IDS.fetch_add(1, Ordering::Relaxed);
@@ -323,7 +293,7 @@ impl Worker {
         let mut last_report = Instant::now();
         let mut on_progress = |p: Progress| {
             let (done, total, what) = match p {
-                Progress::Walked { .. } => return,
+                Progress::Walked { .. } | Progress::Offering { .. } => return,
                 Progress::Indexed { done, total } => (done, total, "files"),
                 Progress::Embedded { done, total } => (done, total, "chunks embedded"),
             };
@@ -349,10 +319,9 @@ impl Worker {
         };
         let index = self.index.as_mut().expect("open");
         let embedder = self.embedder.as_deref();
-        let result = pool::in_background(|| match (&paths, offered) {
-            (Some(paths), _) => index.update_paths(paths, embedder, &mut on_progress),
-            (None, Some(offered)) => index.update_reusing(embedder, offered, &mut on_progress),
-            (None, None) => index.update(embedder, &mut on_progress),
+        let result = pool::in_background(|| match &paths {
+            Some(paths) => index.update_paths(paths, embedder, &mut on_progress),
+            None => index.update(embedder, &mut on_progress),
         });
         let progress_shown = begun;
         let end = |message: String| {
@@ -534,6 +503,33 @@ impl Worker {
 }
 
 /// The model `settings` name (relative paths from the workspace), else the configured one.
+/// `offer` for an index's updates, each fetch announced as progress and a failure as a warning.
+fn announced(mut offer: super::Offer, events: Sink) -> crate::Reuse {
+    Box::new(move |files| {
+        static FETCH_IDS: AtomicU64 = AtomicU64::new(1 << 62);
+        let id = FETCH_IDS.fetch_add(1, Ordering::Relaxed);
+        events(Event::ProgressBegin {
+            id,
+            title: "Fetching the org's index".into(),
+        });
+        let (offered, message) = match offer(files) {
+            Ok(Some(s)) => {
+                let message = format!("{} files to start from", s.files.len());
+                (Some(s), message)
+            }
+            Ok(None) => (None, "none synced yet".into()),
+            Err(err) => {
+                events(Event::Warning(format!(
+                    "Scry cannot start from the org's index ({err}); indexing every file here"
+                )));
+                (None, "failed".into())
+            }
+        };
+        events(Event::ProgressEnd { id, message });
+        offered
+    })
+}
+
 fn choose_model(settings: &Settings, root: &Path) -> Result<Option<Arc<dyn Embedder>>> {
     let choice = match &settings.model {
         Some(model) => ModelChoice::named(model, root)?,
