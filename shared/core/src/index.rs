@@ -438,8 +438,10 @@ impl Index {
     }
 
     /// What [`Index::set_reuse`]'s offer has of `changed` (files whose stat differs from
-    /// `stored`), when there are enough of them: hashed first, and those with the stored bytes
-    /// (a touch, a checkout of the same content) left out.
+    /// `stored`), when the index is empty or enough stored files changed (files the index
+    /// never keeps, binary or not UTF-8, are "changed" on every update and must not count):
+    /// hashed first, and those with the stored bytes (a touch, a checkout of the same content)
+    /// left out.
     fn ask_reuse(
         &mut self,
         changed: &[&WalkedFile],
@@ -448,7 +450,11 @@ impl Index {
     ) -> Option<Snapshot> {
         let reuse = self.reuse.as_mut()?;
         let filling = stored.is_empty() && !changed.is_empty();
-        if !filling && changed.len() < REUSE_MIN_FILES {
+        let modified = changed
+            .iter()
+            .filter(|f| stored.contains_key(&f.rel_path))
+            .count();
+        if !filling && modified < REUSE_MIN_FILES {
             return None;
         }
         let hashed: Vec<(String, [u8; 16])> = changed
@@ -1076,6 +1082,10 @@ mod tests {
         index.update(Some(&model), &mut |_| {}).unwrap();
         let offered = index.snapshot().unwrap();
 
+        // Files no index keeps (not UTF-8) are new to every update: they must not set it off.
+        for i in 0..REUSE_MIN_FILES + 10 {
+            std::fs::write(ours.path().join(format!("latin{i}.py")), b"caf\xe9 = 1\n").unwrap();
+        }
         let mut ours_index = Index::open(ours.path(), &dbs.path().join("ours.redb")).unwrap();
         ours_index.update(Some(&model), &mut |_| {}).unwrap();
         let asked = Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -1084,7 +1094,7 @@ mod tests {
             record.lock().unwrap().push(files.len());
             Some(offered.clone())
         })));
-        // A few files changed: not worth a fetch.
+        // A few files changed: not worth a fetch (nor are the files never kept).
         for i in 0..5 {
             write(ours.path(), &format!("m{i}.py"), i + 10_000);
         }
@@ -1098,7 +1108,8 @@ mod tests {
         }
         let switched = ours_index.update(Some(&model), &mut |_| {}).unwrap();
         // The first five went back to the bytes both branches share.
-        assert_eq!(*asked.lock().unwrap(), [n - 20 + 5]);
+        // (The never-kept files are asked about too, and the offer has nothing of them.)
+        assert_eq!(*asked.lock().unwrap(), [n - 20 + 5 + REUSE_MIN_FILES + 10]);
         assert_eq!(switched.chunks_reused, (n - 20 + 5) as u64);
         assert_eq!(switched.vectors_embedded, 0);
         let mut fresh = Index::open(ours.path(), &dbs.path().join("fresh.redb")).unwrap();
