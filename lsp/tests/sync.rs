@@ -942,8 +942,11 @@ fn a_fresh_clone_starts_from_the_orgs_index_and_trusts_only_identical_files() {
     };
     let ours = clone(true);
     ours.ok(&s, &["sync", "enable", "--repo", "web"]);
-    let (_, said) = ours.ok(&s, &["index"]);
-    assert!(said.contains("of generation 1 of web"), "{said}");
+    let (_, reused_said) = ours.ok(&s, &["index"]);
+    assert!(
+        reused_said.contains("of generation 1 of web"),
+        "{reused_said}"
+    );
     let reused = status(&ours);
     // src/parse.py (2), src/store.rs (2) and 29 files of 2 chunks each came from the account;
     // mod7 (2), extra (1) and the two secrets files (which never left the teammate) were
@@ -975,6 +978,11 @@ fn a_fresh_clone_starts_from_the_orgs_index_and_trusts_only_identical_files() {
     searching.ok(&s, &["sync", "enable", "--repo", "web"]);
     let (found, said) = searching.ok(&s, &["search", "--json", "render items"]);
     assert!(said.contains("reused 64 chunks"), "{said}");
+    // The edited clone did not fetch the records of the file it had edited.
+    assert!(
+        fetched_kb(&reused_said) < fetched_kb(&said),
+        "{reused_said}\n{said}"
+    );
     assert!(found.contains("pkg/mod"), "{found}");
     assert_eq!(status(&searching)["embedded"], 2, "the secrets files");
 
@@ -1103,7 +1111,7 @@ fn checkout(m: &Machine, branch: &str) {
 }
 
 #[test]
-fn switching_to_a_branch_a_teammate_synced_fetches_only_what_changed() {
+fn a_branch_switch_with_the_built_in_model_indexes_here() {
     let s = service();
     let module = |i: usize, variant: &str| {
         format!(
@@ -1132,22 +1140,18 @@ fn switching_to_a_branch_a_teammate_synced_fetches_only_what_changed() {
     write_modules(&teammate, 280, "key");
     assert_eq!(teammate.sync_json(&s, &[])["ref"], "feature");
 
+    // With the built-in model chunking and embedding 280 files here is cheaper than fetching
+    // the branch's file list (bench/reuse.sh: 1.72 s against 2.02 s on the stdlib); only a
+    // slow model's update asks (see scry-core's index tests).
     checkout(&laptop, "feature");
     write_modules(&laptop, 280, "key");
     let (_, said) = laptop.ok(&s, &["index"]);
-    assert!(
-        said.contains("reused 560 chunks of generation 1 of web (this branch;"),
-        "{said}"
-    );
+    assert!(!said.contains("reused"), "{said}");
     let status: Value = serde_json::from_str(&laptop.ok(&s, &["status", "--json"]).0).unwrap();
     assert_eq!(
         (status["reused"].as_i64(), status["embedded"].as_i64()),
-        (Some(560), Some(0))
-    );
-    // Only the changed files' records came, not the 20 modules it already had.
-    assert!(
-        fetched_kb(&said) < fetched_kb(&first) * 0.95,
-        "{first}\n{said}"
+        (Some(0), Some(280)),
+        "the changed handlers; the renders' vectors were kept"
     );
 }
 

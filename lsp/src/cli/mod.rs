@@ -44,9 +44,9 @@ enum Command {
         #[arg(long)]
         rebuild: bool,
         /// Chunk and embed every file here, even when the workspace is linked to a repository
-        /// whose index a teammate or CI synced (by default a first index, or an update of
-        /// 256 changed files or more, starts from it, taking each file's records only where
-        /// the file here has the same bytes).
+        /// whose index a teammate or CI synced (by default a first index, and with a slow
+        /// model an update of 256 changed files or more, starts from it, taking each file's
+        /// records only where the file here has the same bytes).
         #[arg(long)]
         no_reuse: bool,
         #[command(flatten)]

@@ -136,7 +136,8 @@ pub fn default_db_path(root: &Path) -> PathBuf {
 /// generation of the workspace): a snapshot holding what it has of those files, or `None`.
 pub type Reuse = Box<dyn FnMut(&[(String, [u8; 16])]) -> Option<Snapshot> + Send + Sync>;
 
-/// Updates that change at least this many files (or fill an empty index) ask [`Reuse`].
+/// Updates with a slow model that change at least this many stored files ask [`Reuse`] (and
+/// every update that fills an empty index).
 pub const REUSE_MIN_FILES: usize = 256;
 
 /// A workspace and its index.
@@ -211,7 +212,9 @@ impl Index {
         guarded(&path, || self.update_unguarded(embedder, progress))
     }
 
-    /// Lets updates that fill an empty index or change at least [`REUSE_MIN_FILES`] files take
+    /// Lets updates that fill an empty index, or change at least [`REUSE_MIN_FILES`] files
+    /// with a slow model (where embedding is most of an update: with the built-in model a
+    /// branch switch's fetch costs more than it spares), take
     /// a changed file's chunk records and vectors from what `reuse` offers (a teammate's synced
     /// generation) where the file on disk has the bytes the offer was made from and each
     /// chunk's text hashes to what the offer says (the proof that the records belong to this
@@ -311,7 +314,8 @@ impl Index {
             })
             .collect();
         stats.files_unchanged = stats.files_seen - changed.len() as u64;
-        let offered = self.ask_reuse(&changed, &stored, progress);
+        let slow_model = embedder.is_some_and(|e| !e.is_fast());
+        let offered = self.ask_reuse(&changed, &stored, slow_model, progress);
         let offer = offered.as_ref().map(|offered| Offered {
             files: offered.files.iter().map(|f| (f.path.as_str(), f)).collect(),
             vectors: offered.model.is_some()
@@ -438,7 +442,7 @@ impl Index {
     }
 
     /// What [`Index::set_reuse`]'s offer has of `changed` (files whose stat differs from
-    /// `stored`), when the index is empty or enough stored files changed (files the index
+    /// `stored`), when the index is empty or enough stored files changed under a slow model (files the index
     /// never keeps, binary or not UTF-8, are "changed" on every update and must not count):
     /// hashed first, and those with the stored bytes (a touch, a checkout of the same content)
     /// left out.
@@ -446,6 +450,7 @@ impl Index {
         &mut self,
         changed: &[&WalkedFile],
         stored: &BTreeMap<String, FileRecord>,
+        slow_model: bool,
         progress: &mut dyn FnMut(Progress),
     ) -> Option<Snapshot> {
         let reuse = self.reuse.as_mut()?;
@@ -454,7 +459,7 @@ impl Index {
             .iter()
             .filter(|f| stored.contains_key(&f.rel_path))
             .count();
-        if !filling && modified < REUSE_MIN_FILES {
+        if !filling && (modified < REUSE_MIN_FILES || !slow_model) {
             return None;
         }
         let hashed: Vec<(String, [u8; 16])> = changed
@@ -1064,7 +1069,7 @@ mod tests {
     }
 
     #[test]
-    fn a_branch_switch_asks_for_the_changed_files_only_when_many_changed() {
+    fn a_branch_switch_with_a_slow_model_asks_for_the_changed_files_only_when_many_changed() {
         let (theirs, ours, dbs) = (
             tempfile::tempdir().unwrap(),
             tempfile::tempdir().unwrap(),
