@@ -26,25 +26,26 @@ for copy in theirs ours cold; do
   mkdir -p "$work/$copy"
   tar -C "$src" --exclude=site-packages --exclude=__pycache__ -cf - . | tar -C "$work/$copy" -xf -
 done
-# Every 100th code file (in path order) gets a comment line in the two edited copies.
-edited=$(python3 -I - "$work/ours" "$work/cold" <<'PY'
+# Appends a comment line to every STEP-th code file (in path order) of each ROOT, with TAG.
+mark() {
+  python3 -I - "$@" <<'PY'
 import os, sys
 comment = {".py": "#", ".c": "//", ".h": "//", ".rs": "//", ".go": "//", ".js": "//", ".ts": "//"}
-ours, cold = sys.argv[1], sys.argv[2]
+step, tag, roots = int(sys.argv[1]), sys.argv[2], sys.argv[3:]
 files = sorted(
-    os.path.relpath(os.path.join(d, f), ours)
-    for d, _, names in os.walk(ours) for f in names
+    os.path.relpath(os.path.join(d, f), roots[0])
+    for d, _, names in os.walk(roots[0]) for f in names
     if os.path.splitext(f)[1] in comment
 )
-picked = files[::100]
+picked = files[::step]
 for rel in picked:
-    mark = comment[os.path.splitext(rel)[1]]
-    for root in (ours, cold):
+    for root in roots:
         with open(os.path.join(root, rel), "a") as f:
-            f.write(f"\n{mark} edited after the teammate synced: scry bench\n")
+            f.write(f"\n{comment[os.path.splitext(rel)[1]]} {tag}: scry bench\n")
 print(f"{len(picked)} of {len(files)}")
 PY
-)
+}
+edited=$(mark 100 "edited after the teammate synced" "$work/ours" "$work/cold")
 echo "edited: $edited code files"
 
 source bench/loopback-server.sh
@@ -84,3 +85,14 @@ for k in files chunks vectors; do
   [ "$(status_json ours | json "[\"$k\"]")" = "$(status_json cold | json "[\"$k\"]")" ] || echo "  $k differ"
 done
 echo "identical top-10 (paths, lines, scores) to the cold index: $same of $total queries"
+
+# A branch switch: the teammate's branch rewrites every 4th code file and is synced; the clone
+# checks it out (the same files, and a .git/HEAD naming it) and updates, beside the cold copy
+# doing the same switch without reuse.
+for copy in theirs ours cold; do mkdir -p "$work/$copy/.git"; echo "ref: refs/heads/feature" >"$work/$copy/.git/HEAD"; done
+switched=$(mark 4 "on the feature branch" "$work/theirs" "$work/ours" "$work/cold")
+run theirs "$scry" sync --json >/dev/null 2>&1
+run ours seconds "$scry" index . >/dev/null 2>"$work/t"
+echo "branch switch ($switched code files changed): $(tail -1 "$work/t") s with reuse ($(status_json ours | json '["reused"]') reused, $(status_json ours | json '["embedded"]') embedded)"
+run cold seconds "$scry" index --no-reuse . >/dev/null 2>"$work/t"
+echo "  the same switch without reuse: $(tail -1 "$work/t") s"
