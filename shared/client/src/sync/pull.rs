@@ -46,22 +46,14 @@ pub async fn pull(
 /// level: of its files, those `wanted` (by path and hash) with their chunk records, whose
 /// objects are the bulk of a download; `progress` hears after each answer of the service.
 pub async fn pull_generation(
-    (client, org, repo): (&Client, &str, &str),
+    remote: (&Client, &str, &str),
     generation: &Generation,
     key: &OrgKey,
     wanted: &dyn Fn(&str, &[u8; 16]) -> bool,
     progress: &mut dyn FnMut(Downloaded),
 ) -> Result<Snapshot, SyncError> {
     let root_id = parse_id(&generation.root)?;
-    let mut store = Fetched {
-        client,
-        org,
-        repo,
-        key,
-        opened: HashMap::new(),
-        downloaded: Downloaded::default(),
-        progress,
-    };
+    let mut store = Fetched::new(remote, key, progress);
     store.fetch(&[root_id]).await?;
     let root_plain = store.take(&root_id, ObjectKind::Node)?;
     let root = RootBody::decode(&root_plain).ok_or_else(|| damaged(&root_id, "root"))?;
@@ -123,21 +115,14 @@ pub async fn pull_generation(
 /// that does not open under `key` (sealed under an earlier key) or cannot be fetched. Empty
 /// for a root from before sketches.
 pub async fn root_sketches(
-    (client, org, repo): (&Client, &str, &str),
+    remote: (&Client, &str, &str),
     generations: &[Generation],
     key: &OrgKey,
 ) -> Vec<Option<Vec<u64>>> {
     let mut sketches = Vec::with_capacity(generations.len());
     for generation in generations {
-        let mut store = Fetched {
-            client,
-            org,
-            repo,
-            key,
-            opened: HashMap::new(),
-            downloaded: Downloaded::default(),
-            progress: &mut |_| {},
-        };
+        let mut quiet = |_| {};
+        let mut store = Fetched::new(remote, key, &mut quiet);
         let sketch = async {
             let id = parse_id(&generation.root)?;
             store.fetch(&[id]).await?;
@@ -162,7 +147,23 @@ struct Fetched<'a> {
     progress: &'a mut dyn FnMut(Downloaded),
 }
 
-impl Fetched<'_> {
+impl<'a> Fetched<'a> {
+    fn new(
+        (client, org, repo): (&'a Client, &'a str, &'a str),
+        key: &'a OrgKey,
+        progress: &'a mut dyn FnMut(Downloaded),
+    ) -> Self {
+        Fetched {
+            client,
+            org,
+            repo,
+            key,
+            opened: HashMap::new(),
+            downloaded: Downloaded::default(),
+            progress,
+        }
+    }
+
     /// Fetches and opens `ids`, asking again for what an answer cut for size. One ask is in
     /// flight while the last answer is opened, so the service reads the next objects while
     /// this side decrypts; each asks for about as many ids as the last answer held (an answer
