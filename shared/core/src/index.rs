@@ -105,7 +105,8 @@ pub struct Status {
     pub rerank_model: Option<String>,
     pub schema_version: u32,
     /// What the last update that changed the index did: chunks it took from another copy's
-    /// index, and chunks it embedded (`None` before any, or in an index from before 0.9).
+    /// index, and chunks it embedded (`None` before any, or in an index made before these
+    /// were recorded).
     pub last_update: Option<LastUpdate>,
 }
 
@@ -214,10 +215,10 @@ impl Index {
 
     /// Lets updates that fill an empty index, or change at least [`REUSE_MIN_FILES`] files
     /// with a slow model (where embedding is most of an update: with the built-in model a
-    /// branch switch's fetch costs more than it spares), take
-    /// a changed file's chunk records and vectors from what `reuse` offers (a teammate's synced
-    /// generation) where the file on disk has the bytes the offer was made from and each
-    /// chunk's text hashes to what the offer says (the proof that the records belong to this
+    /// branch switch's fetch costs more than it spares), take a changed file's chunk records
+    /// and vectors from what `reuse` offers (a teammate's synced generation) where the file on
+    /// disk has the bytes the offer was made from, and each chunk's text hashes to what the
+    /// offer says and lies on the lines it says (the proof that the records belong to this
     /// content). Vectors are taken only when the offer is of the update's model; every other
     /// file is chunked and embedded here.
     pub fn set_reuse(&mut self, reuse: Option<Reuse>) {
@@ -442,10 +443,10 @@ impl Index {
     }
 
     /// What [`Index::set_reuse`]'s offer has of `changed` (files whose stat differs from
-    /// `stored`), when the index is empty or enough stored files changed under a slow model (files the index
-    /// never keeps, binary or not UTF-8, are "changed" on every update and must not count):
-    /// hashed first, and those with the stored bytes (a touch, a checkout of the same content)
-    /// left out.
+    /// `stored`), when the index is empty or enough stored files changed under a slow model
+    /// (files the index never keeps, binary or not UTF-8, are "changed" on every update and
+    /// must not count): hashed first, and those with the stored bytes (a touch, a checkout of
+    /// the same content) left out.
     fn ask_reuse(
         &mut self,
         changed: &[&WalkedFile],
@@ -539,7 +540,9 @@ impl Index {
             for (i, chunk) in chunks.iter().enumerate() {
                 let hash = chunk.record.content_hash;
                 let vector = offered.and_then(|o| o.chunks[i].vector.as_ref());
-                if let Some(vector) = vector.filter(|(_, codes)| codes.len() == embedder.dim()) {
+                let usable =
+                    |(scale, codes): &&Codes| scale.is_finite() && codes.len() == embedder.dim();
+                if let Some(vector) = vector.filter(usable) {
                     batch.codes.push((hash, vector.clone()));
                 } else if wanted.contains_key(&hash) || lookup.contains(&tag, &hash)? {
                     batch.reused += 1;
@@ -1020,9 +1023,13 @@ mod tests {
         // Records that do not hash to the text they claim, and records whose range is not
         // in the file: neither is taken, both files are chunked here.
         let at = |path: &str| offered.files.iter().position(|f| f.path == path).unwrap();
-        let (m7, m8) = (at("m7.py"), at("m8.py"));
+        let (m7, m8, m9, m10) = (at("m7.py"), at("m8.py"), at("m9.py"), at("m10.py"));
         offered.files[m7].chunks[0].content_hash = [9; 16];
         offered.files[m8].chunks[0].end_byte = 1 << 20;
+        // Lines that are not those the bytes lie on: results would open the wrong place.
+        offered.files[m9].chunks[0].end_line += 1;
+        // A vector that is not a number: chunked here all the same, embedded here.
+        offered.files[m10].chunks[0].vector.as_mut().unwrap().0 = f32::NAN;
 
         let offer = |offered: Snapshot| -> Option<Reuse> {
             Some(Box::new(move |files: &[(String, [u8; 16])]| {
@@ -1035,10 +1042,14 @@ mod tests {
         reusing.set_reuse(offer(offered.clone()));
         let stats = reusing.update(Some(&model), &mut |_| {}).unwrap();
         assert_eq!(stats.files_indexed, 40);
-        assert_eq!(stats.chunks_reused, 36, "every file but m3, m7, m8 and new");
-        assert_eq!(stats.vectors_embedded, 4);
+        assert_eq!(
+            stats.chunks_reused, 35,
+            "every file but m3, m7, m8, m9 and new"
+        );
+        // m3, m7, m8, m9, new, and m10 whose offered vector was refused.
+        assert_eq!(stats.vectors_embedded, 6);
         let last = reusing.status().unwrap().last_update.unwrap();
-        assert_eq!((last.reused, last.embedded), (36, 4));
+        assert_eq!((last.reused, last.embedded), (35, 6));
 
         let mut fresh = Index::open(ours.path(), &dbs.path().join("fresh.redb")).unwrap();
         fresh.update(Some(&model), &mut |_| {}).unwrap();
@@ -1061,11 +1072,11 @@ mod tests {
         let mut other = Index::open(ours.path(), &dbs.path().join("other.redb")).unwrap();
         other.set_reuse(offer(offered.clone()));
         let stats = other.update(Some(&Synonyms), &mut |_| {}).unwrap();
-        assert_eq!((stats.chunks_reused, stats.vectors_embedded), (36, 40));
+        assert_eq!((stats.chunks_reused, stats.vectors_embedded), (35, 40));
         // A later update that changes nothing keeps what the last one did.
         other.update(Some(&Synonyms), &mut |_| {}).unwrap();
         let last = other.status().unwrap().last_update.unwrap();
-        assert_eq!((last.reused, last.embedded), (36, 40));
+        assert_eq!((last.reused, last.embedded), (35, 40));
     }
 
     #[test]

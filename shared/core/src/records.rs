@@ -32,8 +32,8 @@ pub(crate) fn chunk_file(rel_path: &str, text: &walk::FileText) -> Vec<NewChunk>
 /// The records of a file's chunks as another copy of the workspace cut them (`offered`, from
 /// a synced snapshot of a file with the same bytes): the chunker and the model are spared,
 /// and BM25 terms and signatures are made from the local text. `None` when a chunk does not
-/// fit the text or its content hash differs from what the text gives: then the file is
-/// chunked here, as nothing offered is taken on trust.
+/// fit the text, its lines are not those its bytes lie on, or its content hash differs from
+/// what the text gives: then the file is chunked here, as nothing offered is taken on trust.
 pub(crate) fn offered_records(
     rel_path: &str,
     text: &walk::FileText,
@@ -42,11 +42,25 @@ pub(crate) fn offered_records(
     if offered.language != text.language.name {
         return None;
     }
+    // Line `n` (from 1) holds the bytes after the `n - 1`th newline.
+    let newlines: Vec<usize> = (text.text.bytes().enumerate())
+        .filter_map(|(i, b)| (b == b'\n').then_some(i))
+        .collect();
+    let line_at = |byte: u32| newlines.partition_point(|&n| n < byte as usize) as u32 + 1;
     offered
         .chunks
         .iter()
         .map(|c| {
             let chunk_text = text.text.get(c.start_byte as usize..c.end_byte as usize)?;
+            // A chunk ends at its last line's newline, or with the text (past a final one).
+            let len = text.text.len() as u32;
+            let last_byte = match c.end_byte < len {
+                true => c.end_byte,
+                false => len.saturating_sub(1).max(c.start_byte),
+            };
+            if (c.start_line, c.end_line) != (line_at(c.start_byte), line_at(last_byte)) {
+                return None;
+            }
             let place = Place {
                 start_line: c.start_line,
                 end_line: c.end_line,
