@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Whole-repository development set: 79 questions about nine PyPI and crates.io projects (none in
+# the model's corpus), relevance judged per file, scored by the evaluation's own scorer
+# (../shared/eval/wholerepo, NDCG@10 by file). Sources are fetched once under ${DEV_DIR}.
+#   bench/wholerepo.sh [SCRY_BINARY] [run.py options…]
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+eval_dir=${EVAL_SCRIPTS:-$here/../../shared/eval}
+D=${DEV_DIR:-/tmp/scry-dev}/wholerepo
+mkdir -p "$D/dl" "$D/repos"
+python3 - "$here/wholerepo/repos.json" <<'PYEOF' | while read -r kind spec dir; do
+import json, sys
+for r in json.load(open(sys.argv[1])):
+    kind = "pypi" if r["url"].startswith("pypi:") else "crate"
+    print(kind, r["url"].removeprefix("pypi:"), r["name"])
+PYEOF
+  [ -d "$D/repos/$dir" ] && continue
+  if [ "$kind" = pypi ]; then
+    python3 -m pip download --quiet --no-deps --no-binary=:all: -d "$D/dl" "$spec"
+    tar xzf "$D/dl/$dir.tar.gz" -C "$D/repos"
+  else
+    curl -fsSL -o "$D/dl/$dir.crate" "$spec"
+    tar xzf "$D/dl/$dir.crate" -C "$D/repos"
+  fi
+done
+scry=${1:-$here/../target/release/scry}
+shift || true
+SCRY_INDEX_DIR=$(mktemp -d) python3 "$eval_dir/wholerepo/run.py" --data "$here/wholerepo" \
+  --repos "$D/repos" --tool "$scry" "$@"
