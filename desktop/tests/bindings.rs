@@ -12,7 +12,7 @@ use scry_desktop::commands::sync::{
     Excluded, LedgerRow, RepoView, SyncEvent, SyncPreview, SyncProgress, SyncView,
 };
 use scry_desktop::commands::usage::{AuditPage, AuditView, DayView, PlanView, QuotaBar};
-use scry_desktop::commands::workspaces::{SearchHit, WorkspaceProgress, WorkspaceView};
+use scry_desktop::commands::workspaces::{AlsoHit, SearchHit, WorkspaceProgress, WorkspaceView};
 use scry_desktop::error::CommandError;
 use scry_desktop::settings::Settings;
 use ts_rs::{Config, TS};
@@ -32,6 +32,7 @@ fn the_page_types_match_the_rust_ones() {
         generated::<DeviceStart>(),
         generated::<OrgView>(),
         generated::<SearchHit>(),
+        generated::<AlsoHit>(),
         generated::<SignInEvent>(),
         generated::<WorkspaceProgress>(),
         generated::<WorkspaceView>(),

@@ -216,6 +216,46 @@ fn search_finds_the_right_function_in_a_fresh_checkout() {
 }
 
 #[test]
+fn results_are_one_per_file_with_its_other_matches_unless_chunks_are_asked_for() {
+    let ws = fixture();
+    let query = "upload checksum";
+    let paths = |results: &[Value]| -> Vec<String> {
+        (results.iter())
+            .map(|r| r["path"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let chunks = ws.search(query, &["--chunks"]);
+    let in_upload = |rs: &[Value]| paths(rs).iter().filter(|p| *p == "src/upload.py").count();
+    assert!(in_upload(&chunks) >= 2, "{:?}", paths(&chunks));
+    assert!(chunks.iter().all(|r| r.get("more").is_none()));
+
+    let files = ws.search(query, &[]);
+    assert_eq!(in_upload(&files), 1, "{:?}", paths(&files));
+    let upload = files.iter().find(|r| r["path"] == "src/upload.py").unwrap();
+    let more = upload["more"].as_array().expect("its other matches");
+    let places: Vec<(u64, u64)> = (more.iter().chain([upload]))
+        .map(|m| {
+            (
+                m["start_line"].as_u64().unwrap(),
+                m["end_line"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert!(
+        places.contains(&(4, 10)) && places.contains(&(13, 17)),
+        "{places:?}"
+    );
+    assert!(
+        more.iter()
+            .all(|m| m["score"].as_f64() <= upload["score"].as_f64())
+    );
+
+    // People see the other matches under the file.
+    let text = ws.ok(&["search", "--path", &ws.path_arg(), query]);
+    assert!(text.contains("also: "), "{text}");
+}
+
+#[test]
 fn filters_by_language_and_glob() {
     let ws = fixture();
     let results = ws.search("config", &["--lang", "rust"]);

@@ -287,6 +287,25 @@ fn serves_search_that_follows_disk_buffers_and_deletes() {
             .contains("def retry_upload")
     );
 
+    // One result per file, unless chunks are asked for.
+    let mut unique = paths(&hits);
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), hits.len(), "{hits:#?}");
+    let chunks = server
+        .request(
+            "scry/search",
+            json!({"query": "retry a failed upload", "chunks": true}),
+        )
+        .unwrap();
+    assert!(
+        chunks
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|h| h.get("more").is_none())
+    );
+
     // Unsaved text is searchable; closing the buffer falls back to the file on disk.
     let slug = uri(&root.join("text/slug.py"));
     server.notify(

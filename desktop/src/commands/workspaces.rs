@@ -53,6 +53,16 @@ pub struct SearchHit {
     pub score: f32,
     /// The chunk's first lines.
     pub snippet: String,
+    /// The file's other matching chunks, best first.
+    pub more: Vec<AlsoHit>,
+}
+
+/// Another place in a result's file that matched.
+#[derive(Clone, Debug, Serialize, TS)]
+pub struct AlsoHit {
+    pub start_line: u32,
+    pub end_line: u32,
+    pub symbol: Option<String>,
 }
 
 /// The workspaces open in the app.
@@ -124,7 +134,7 @@ pub fn remove_workspace(
     Ok(())
 }
 
-/// Searches every open workspace; the best `limit` hits over all of them.
+/// Searches every open workspace; the best `limit` files over all of them.
 #[tauri::command]
 pub async fn search(
     state: State<'_, AppState>,
@@ -134,11 +144,18 @@ pub async fn search(
     let limit = limit.clamp(1, 200) as usize;
     let mut hits = Vec::new();
     for (root, workspace) in state.workspaces().iter() {
-        let found = workspace.with_searcher(|s| s.search(&query, limit, &Filter::default()));
+        let found = workspace.with_searcher(|s| s.search_files(&query, limit, &Filter::default()));
         for hit in found.transpose()?.unwrap_or_default() {
             hits.push(SearchHit {
                 root: root.display().to_string(),
                 snippet: hit.text.lines().take(8).collect::<Vec<_>>().join("\n"),
+                more: (hit.more.into_iter())
+                    .map(|m| AlsoHit {
+                        start_line: m.start_line,
+                        end_line: m.end_line,
+                        symbol: m.symbol,
+                    })
+                    .collect(),
                 path: hit.path,
                 start_line: hit.start_line,
                 end_line: hit.end_line,

@@ -25,6 +25,17 @@ function show(hits, ms) {
       const note = el('span', [hit.symbol, hit.root].filter(Boolean).join(' · '));
       note.className = 'state';
       li.append(note, el('pre', hit.snippet));
+      // The file's other matches, each a way into it at that place.
+      const also = hit.more.map((m) =>
+        button(m.symbol ? `${m.start_line} ${m.symbol}` : `${m.start_line}`, `Open ${hit.path} at line ${m.start_line}`, () =>
+          attempt(() => invoke('open_result', { root: hit.root, path: hit.path, line: m.start_line })),
+        ),
+      );
+      if (also.length > 0) {
+        const more = el('div', 'also: ', ...also);
+        more.className = 'also';
+        li.append(more);
+      }
       return li;
     }),
   );

@@ -144,15 +144,16 @@ test('offline, the banner says so and offers to try again', async () => {
 
 test('search results open in the editor: the first has the focus, Enter or a click opens it', async () => {
   answers.search = () => [
-    { root: '/src/app', path: 'src/upload.py', start_line: 1, end_line: 4, symbol: 'retry_upload', score: 0.9, snippet: 'def retry_upload(path):' },
-    { root: '/src/app', path: 'src/render.rs', start_line: 1, end_line: 3, symbol: null, score: 0.4, snippet: 'pub fn render()' },
+    { root: '/src/app', path: 'src/upload.py', start_line: 1, end_line: 4, symbol: 'retry_upload', score: 0.9, snippet: 'def retry_upload(path):',
+      more: [{ start_line: 20, end_line: 31, symbol: 'backoff' }] },
+    { root: '/src/app', path: 'src/render.rs', start_line: 1, end_line: 3, symbol: null, score: 0.4, snippet: 'pub fn render()', more: [] },
   ];
   answers.open_result = () => null;
   await screen('search');
   fill('query', 'retry the upload');
   await submit('search-form');
   assert.deepEqual(called('search').at(-1), { query: 'retry the upload', limit: 20 });
-  const results = [...document.querySelectorAll('#results button')];
+  const results = [...document.querySelectorAll('#results button.result')];
   assert.equal(results.length, 2);
   assert.equal(document.activeElement, results[0]);
   assert.equal(results[0].getAttribute('aria-label'), 'Open src/upload.py at line 1');
@@ -160,6 +161,12 @@ test('search results open in the editor: the first has the focus, Enter or a cli
   await settle();
   assert.deepEqual(called('open_result'), [{ root: '/src/app', path: 'src/render.rs', line: 1 }]);
   assert.match($('search-note').textContent ?? '', /^2 results in \d+ ms$/);
+  // A file's other matches are listed under it, each opening the file at its place.
+  const also = [...document.querySelectorAll('#results .also button')];
+  assert.deepEqual(also.map((b) => b.textContent), ['20 backoff']);
+  /** @type {HTMLElement} */ (also[0]).click();
+  await settle();
+  assert.deepEqual(called('open_result').at(-1), { root: '/src/app', path: 'src/upload.py', line: 20 });
 });
 
 test('an API key is shown once with a warning, and revoking asks first', async () => {

@@ -77,6 +77,18 @@ local function run()
   end
   log("search ok")
 
+  -- A file's other matches follow its entry in the quickfix list.
+  local place = { start = { line = 20, character = 0 }, ["end"] = { line = 31, character = 0 } }
+  local listed = scry.to_items({ {
+    uri = vim.uri_from_fname(ws .. "/net/retry.py"),
+    range = { start = { line = 3, character = 0 }, ["end"] = { line = 9, character = 0 } },
+    symbol = "retry_upload", snippet = "def retry_upload():",
+    more = { { range = place, score = 0.5, symbol = "backoff" } },
+  } })
+  if #listed ~= 2 or listed[2].lnum ~= 21 or listed[2].text ~= "  also backoff" then
+    fail("quickfix items with more: " .. vim.inspect(listed))
+  end
+
   -- Installed pickers take the results: stand-ins record how each is called.
   local seen = {}
   package.loaded["telescope.pickers"] = {

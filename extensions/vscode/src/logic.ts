@@ -12,6 +12,8 @@ export interface SearchResult {
   language: string;
   path: string;
   snippet: string;
+  /** The file's other matching chunks, best first (results by file). */
+  more?: Array<{ range: SearchResult["range"]; score: number; symbol: string | null }>;
 }
 
 /** A workspace's index, from `scry/status` or `scry/indexStatus`. */
@@ -93,16 +95,26 @@ export interface Item {
   result: SearchResult;
 }
 
-/** QuickPick entries: the symbol (or first line), where it is, the first line of code. */
+/**
+ * QuickPick entries: the symbol (or first line), where it is, the first line of code; under
+ * each file, its other matching places, indented.
+ */
 export function toItems(results: SearchResult[]): Item[] {
-  return results.map((r) => {
+  return results.flatMap((r) => {
     const firstLine = r.snippet.split("\n").find((l) => l.trim() !== "")?.trim() ?? "";
-    return {
+    const best: Item = {
       label: `$(${icon(r.kind)}) ${r.symbol ?? firstLine}`,
       description: `${r.path}:${r.range.start.line + 1}`,
       detail: r.symbol ? firstLine : r.kind,
       result: r,
     };
+    const more = (r.more ?? []).map((m) => ({
+      label: `$(blank) $(arrow-small-right) ${m.symbol ?? `line ${m.range.start.line + 1}`}`,
+      description: `${r.path}:${m.range.start.line + 1}`,
+      detail: "",
+      result: { ...r, range: m.range, score: m.score, symbol: m.symbol, more: [] },
+    }));
+    return [best, ...more];
   });
 }
 

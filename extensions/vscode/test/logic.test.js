@@ -33,6 +33,13 @@ test("QuickPick entries name the symbol, where it is and its first line", () => 
   assert.strictEqual(item.detail, "def retry_upload(send, attempts=3):");
   const [block] = toItems([{ ...result, symbol: null, kind: "block" }]);
   assert.strictEqual(block.label, "$(symbol-misc) def retry_upload(send, attempts=3):");
+  // A file's other matches follow it, each opening the file at its place.
+  const place = { start: { line: 20, character: 0 }, end: { line: 31, character: 0 } };
+  const [, also] = toItems([{ ...result, more: [{ range: place, score: 0.5, symbol: "backoff" }] }]);
+  assert.strictEqual(also.label, "$(blank) $(arrow-small-right) backoff");
+  assert.strictEqual(also.description, "net/retry.py:21");
+  assert.deepStrictEqual(also.result.range, place);
+  assert.strictEqual(also.result.uri, result.uri);
 });
 
 test("the status bar says what the index is doing", () => {

@@ -66,6 +66,10 @@ enum Command {
         /// Only results whose path matches this glob (`src/**`, `*.py`).
         #[arg(long)]
         glob: Option<String>,
+        /// List matching chunks, several of a file if they match, instead of one result per
+        /// file (at its best chunk, with the file's other matches under "more").
+        #[arg(long)]
+        chunks: bool,
         #[command(flatten)]
         output: OutputArgs,
         #[command(flatten)]
@@ -395,6 +399,7 @@ fn dispatch(cli: Cli) -> Result<()> {
             queries,
             lang,
             glob,
+            chunks,
             output,
             common,
         } => {
@@ -415,7 +420,10 @@ fn dispatch(cli: Cli) -> Result<()> {
             }
             let mut out = io::BufWriter::new(io::stdout().lock());
             for query in &queries {
-                let hits = searcher.search(query, output.limit, &filter)?;
+                let hits = match chunks {
+                    true => searcher.search(query, output.limit, &filter)?,
+                    false => searcher.search_files(query, output.limit, &filter)?,
+                };
                 output::print_hits(query, &hits, output.json, &mut out)?;
             }
             out.flush()?;

@@ -27,6 +27,17 @@ struct JsonHit<'a> {
     kind: &'a str,
     scope: Option<&'a str>,
     snippet: String,
+    /// The file's other matching chunks, when results are by file.
+    #[serde(skip_serializing_if = "<[JsonAlso]>::is_empty")]
+    more: Vec<JsonAlso<'a>>,
+}
+
+#[derive(Serialize)]
+struct JsonAlso<'a> {
+    start_line: u32,
+    end_line: u32,
+    symbol: Option<&'a str>,
+    score: f32,
 }
 
 pub fn print_hits(query: &str, hits: &[Hit], json: bool, out: &mut impl Write) -> io::Result<()> {
@@ -45,6 +56,14 @@ pub fn print_hits(query: &str, hits: &[Hit], json: bool, out: &mut impl Write) -
                     kind: h.kind.as_str(),
                     scope: h.scope.as_deref(),
                     snippet: snippet(&h.text),
+                    more: (h.more.iter())
+                        .map(|m| JsonAlso {
+                            start_line: m.start_line,
+                            end_line: m.end_line,
+                            symbol: m.symbol.as_deref(),
+                            score: m.score,
+                        })
+                        .collect(),
                 })
                 .collect(),
         };
@@ -78,6 +97,20 @@ pub fn print_hits(query: &str, hits: &[Hit], json: bool, out: &mut impl Write) -
                 "{} {}",
                 number.if_supports_color(Stream::Stdout, |t| t.dimmed()),
                 shown(line)
+            )?;
+        }
+        if !hit.more.is_empty() {
+            let places: Vec<String> = (hit.more.iter())
+                .map(|m| match &m.symbol {
+                    Some(symbol) => format!("{}-{} {}", m.start_line, m.end_line, shown(symbol)),
+                    None => format!("{}-{}", m.start_line, m.end_line),
+                })
+                .collect();
+            let also = format!("      also: {}", places.join(", "));
+            writeln!(
+                out,
+                "{}",
+                also.if_supports_color(Stream::Stdout, |t| t.dimmed())
             )?;
         }
         writeln!(out)?;

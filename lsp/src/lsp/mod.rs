@@ -186,12 +186,15 @@ impl Backend {
         let limit = limit(params.limit, &self.settings());
         let filter = Filter::new(params.lang.as_deref(), params.glob.as_deref())
             .map_err(|e| invalid(&e.to_string()))?;
-        let query = params.query;
+        let (query, chunks) = (params.query, params.chunks);
         blocking(move || {
             let mut results = Vec::new();
             let mut searched = 0;
             for ws in &workspaces {
-                let hits = ws.with_searcher(|s| s.search(&query, limit, &filter));
+                let hits = ws.with_searcher(|s| match chunks {
+                    true => s.search(&query, limit, &filter),
+                    false => s.search_files(&query, limit, &filter),
+                });
                 if let Some(hits) = hits {
                     searched += 1;
                     results.extend(to_results(ws, hits.map_err(|e| invalid(&e.to_string()))?));
@@ -464,9 +467,8 @@ impl LanguageServer for Backend {
         let results = self
             .search(SearchParams {
                 query: params.query,
-                limit: None,
-                lang: None,
-                glob: None,
+                chunks: true,
+                ..SearchParams::default()
             })
             .await?;
         #[allow(deprecated)]
@@ -517,9 +519,7 @@ impl LanguageServer for Backend {
                 let params: SearchParams = match argument {
                     Some(Value::String(query)) => SearchParams {
                         query,
-                        limit: None,
-                        lang: None,
-                        glob: None,
+                        ..SearchParams::default()
                     },
                     Some(value) => parse(value)?,
                     None => return Err(invalid("scry.search takes a query")),

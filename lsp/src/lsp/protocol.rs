@@ -14,13 +14,16 @@ pub const DEFAULT_LIMIT: usize = 20;
 pub const MAX_LIMIT: usize = 200;
 
 /// `scry/search` (also the argument of the `scry.search` command).
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SearchParams {
     pub query: String,
     pub limit: Option<usize>,
     pub lang: Option<String>,
     pub glob: Option<String>,
+    /// Matching chunks, several of a file if they match, instead of one result per file.
+    #[serde(default)]
+    pub chunks: bool,
 }
 
 /// `scry/similar` (also the argument of the `scry.similar` command).
@@ -53,6 +56,18 @@ pub struct SearchResult {
     pub path: String,
     /// The chunk's first lines.
     pub snippet: String,
+    /// The file's other matching chunks, best first (results by file).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub more: Vec<MoreResult>,
+}
+
+/// Another chunk of a result's file that matched.
+#[derive(Clone, Debug, Serialize)]
+pub struct MoreResult {
+    /// Whole lines.
+    pub range: Range,
+    pub score: f32,
+    pub symbol: Option<String>,
 }
 
 const SNIPPET_LINES: usize = 8;
@@ -87,6 +102,16 @@ impl SearchResult {
             language: hit.language,
             path: hit.path,
             snippet,
+            more: (hit.more.into_iter())
+                .map(|m| MoreResult {
+                    range: Range::new(
+                        Position::new(m.start_line.saturating_sub(1), 0),
+                        Position::new(m.end_line, 0),
+                    ),
+                    score: m.score,
+                    symbol: m.symbol,
+                })
+                .collect(),
         }
     }
 }

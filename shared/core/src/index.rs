@@ -1225,6 +1225,57 @@ mod tests {
     }
 
     #[test]
+    fn results_by_file_give_each_file_one_place_and_put_code_before_prose() {
+        let ws = tempfile::tempdir().unwrap();
+        let db = tempfile::tempdir().unwrap();
+        let uploads = "def retry_upload(path):\n    return send(path)\n\n\n\
+                       def upload_parts(parts):\n    return [retry_upload(p) for p in parts]\n\n\n\
+                       def upload_status(job):\n    return job.upload_state\n";
+        std::fs::write(ws.path().join("transfer.py"), uploads).unwrap();
+        std::fs::write(
+            ws.path().join("network.py"),
+            "def send(path):\n    return post(path, retry=True)\n",
+        )
+        .unwrap();
+        std::fs::write(
+            ws.path().join("README.md"),
+            "# Uploads\n\nUploads retry on failure: retry upload, retry upload, upload again.\n",
+        )
+        .unwrap();
+        let mut index = Index::open(ws.path(), &db.path().join("index.redb")).unwrap();
+        index.update(Some(&BagOfWords), &mut |_| {}).unwrap();
+        let searcher = index.searcher(Some(Arc::new(BagOfWords))).unwrap();
+        let all = Filter::default();
+
+        let chunks = searcher.search("retry upload", 10, &all).unwrap();
+        let in_uploads = chunks.iter().filter(|h| h.path == "transfer.py").count();
+        assert!(in_uploads >= 2, "the flat list keeps every matching chunk");
+        assert!(chunks.iter().all(|h| h.more.is_empty()));
+
+        let files = searcher.search_files("retry upload", 10, &all).unwrap();
+        let paths: Vec<&str> = files.iter().map(|h| h.path.as_str()).collect();
+        let mut unique = paths.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), paths.len(), "one result per file: {paths:?}");
+        assert_eq!(paths[0], "transfer.py", "code before the README: {paths:?}");
+        let first = &files[0];
+        assert!(!first.more.is_empty(), "its other matches come with it");
+        assert!(first.more.iter().all(|m| m.score <= first.score));
+        assert!(
+            (first.more.iter())
+                .all(|m| (m.start_line, m.end_line) != (first.start_line, first.end_line))
+        );
+        // Asking for the docs puts them first again.
+        let docs = searcher
+            .search_files("readme about retry upload", 10, &all)
+            .unwrap();
+        assert_eq!(docs[0].path, "README.md");
+        let limited = searcher.search_files("retry upload", 1, &all).unwrap();
+        assert_eq!(limited.len(), 1);
+    }
+
+    #[test]
     fn updating_paths_matches_a_whole_update() {
         let ws = tempfile::tempdir().unwrap();
         let db = tempfile::tempdir().unwrap();

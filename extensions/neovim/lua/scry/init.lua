@@ -159,17 +159,26 @@ local function client_or_warn()
   return client
 end
 
--- Quickfix items from results.
+-- Quickfix items from results: each file's best place, then its other matches under it.
 function M.to_items(results)
   local items = {}
   for _, r in ipairs(results) do
     local first = (r.snippet or ""):match("[^\n]*") or ""
+    local filename = vim.uri_to_fname(r.uri)
     table.insert(items, {
-      filename = vim.uri_to_fname(r.uri),
+      filename = filename,
       lnum = r.range.start.line + 1,
       col = r.range.start.character + 1,
       text = (r.symbol and (r.symbol .. "  ") or "") .. vim.trim(first),
     })
+    for _, m in ipairs(r.more or {}) do
+      table.insert(items, {
+        filename = filename,
+        lnum = m.range.start.line + 1,
+        col = 1,
+        text = "  also " .. (m.symbol or ""),
+      })
+    end
   end
   return items
 end

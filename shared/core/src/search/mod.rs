@@ -3,6 +3,7 @@
 
 mod bm25;
 pub(crate) mod dense;
+mod files;
 mod live;
 mod positions;
 mod rank;
@@ -103,6 +104,18 @@ pub struct Hit {
     pub scope: Option<String>,
     /// The chunk's text.
     pub text: String,
+    /// Where else its file matched, best first: filled by [`Searcher::search_files`].
+    pub more: Vec<Also>,
+}
+
+/// Another chunk of a result's file that matched the query.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Also {
+    /// 1-based, inclusive.
+    pub start_line: u32,
+    pub end_line: u32,
+    pub score: f32,
+    pub symbol: Option<String>,
 }
 
 /// Restricts results to a language and/or a path glob.
@@ -319,11 +332,45 @@ impl Searcher {
     /// The chunks that best answer `query`, best first.
     pub fn search(&self, query: &str, limit: usize, filter: &Filter) -> Result<Vec<Hit>> {
         guarded(self.reader.path(), || {
-            self.search_unguarded(query, limit, filter)
+            let ranked = self.ranked(query, limit, filter)?;
+            ranked
+                .into_iter()
+                .map(|(pos, score)| self.hit(pos, score))
+                .collect()
         })
     }
 
-    fn search_unguarded(&self, query: &str, limit: usize, filter: &Filter) -> Result<Vec<Hit>> {
+    /// The files that best answer `query`, best first: each at its best chunk, with the
+    /// file's other matching chunks in [`Hit::more`]. A reader judges a result by the file it
+    /// opens, so one file does not take several places.
+    pub fn search_files(&self, query: &str, limit: usize, filter: &Filter) -> Result<Vec<Hit>> {
+        guarded(self.reader.path(), || {
+            let ranked = self.ranked(query, files::depth(limit), filter)?;
+            files::group(query, &ranked, &self.chunks, limit)
+                .into_iter()
+                .map(|file| {
+                    let mut hit = self.hit(file.best, file.score)?;
+                    hit.more = file
+                        .more
+                        .into_iter()
+                        .map(|(pos, score)| {
+                            let c = &self.chunks[pos as usize];
+                            Also {
+                                start_line: c.start_line,
+                                end_line: c.end_line,
+                                score,
+                                symbol: c.symbol.as_deref().map(String::from),
+                            }
+                        })
+                        .collect();
+                    Ok(hit)
+                })
+                .collect()
+        })
+    }
+
+    /// The best `limit` chunk positions for `query`, with their scores.
+    fn ranked(&self, query: &str, limit: usize, filter: &Filter) -> Result<Vec<(u32, f32)>> {
         let query = query.trim();
         if query.is_empty() {
             return Err(Error::InvalidQuery(
@@ -406,10 +453,7 @@ impl Searcher {
         if let Some(reranker) = self.reranker.as_deref() {
             ranked = self.rerank(reranker, query, ranked, limit)?;
         }
-        ranked
-            .into_iter()
-            .map(|(pos, score)| self.hit(pos, score))
-            .collect()
+        Ok(ranked)
     }
 
     /// Re-orders the leading candidates by a second model's similarity to the query, mixed
@@ -628,6 +672,7 @@ impl Searcher {
             kind: c.kind,
             scope: c.scope.as_deref().map(String::from),
             text: self.text(pos)?.into_owned(),
+            more: Vec::new(),
         })
     }
 

@@ -19,6 +19,11 @@ const NAME_COVERAGE_BONUS: f32 = 0.5;
 const GLUE_PRIOR: f32 = 0.8;
 /// Tests against sources.
 const TEST_PRIOR: f32 = 0.8;
+/// Examples and documentation sources against the code they show.
+const EXAMPLE_PRIOR: f32 = 0.8;
+/// Prose (Markdown, reStructuredText, plain text) against code, unless the query asks for
+/// documentation: READMEs and guides mention every concept a code question names.
+const PROSE_PRIOR: f32 = 0.7;
 
 /// The vectors' view of the candidates: cosine similarities, the best in the corpus, and the
 /// corpus's median for this query (what an unrelated chunk scores).
@@ -67,6 +72,7 @@ pub(crate) fn fuse(
         }
     }
     let query_lower = query.to_lowercase();
+    let docs = wants_docs(&query_lower);
     let mut ranked: Vec<(u32, f32)> = scores
         .into_iter()
         .map(|(pos, score)| {
@@ -76,7 +82,7 @@ pub(crate) fn fuse(
                 .map_or(0.0, |&cos| cos.max(0.0));
             (
                 pos,
-                (score + LABEL_WEIGHT * label) * prior(chunk)
+                (score + LABEL_WEIGHT * label) * prior(chunk, docs)
                     + name_bonus(chunk, identifier.then_some(query_lower.as_str()), terms),
             )
         })
@@ -99,7 +105,7 @@ fn is_identifier_like(query: &str) -> bool {
 
 /// How much a chunk is worth before it matches anything: definitions over glue code, sources
 /// over tests.
-fn prior(chunk: &Chunk) -> f32 {
+fn prior(chunk: &Chunk, docs: bool) -> f32 {
     let kind = if chunk.kind.is_definition() {
         1.0
     } else {
@@ -107,10 +113,58 @@ fn prior(chunk: &Chunk) -> f32 {
     };
     let path = if is_test_path(&chunk.path) {
         TEST_PRIOR
+    } else if is_example_path(&chunk.path) {
+        EXAMPLE_PRIOR
     } else {
         1.0
     };
-    kind * path
+    let prose = match !docs && is_prose(chunk.language.name) {
+        true => PROSE_PRIOR,
+        false => 1.0,
+    };
+    kind * path * prose
+}
+
+/// Documentation written as prose rather than code.
+fn is_prose(language: &str) -> bool {
+    matches!(language, "markdown" | "rst" | "text")
+}
+
+/// Whether a (lower-cased) query asks for documentation rather than code: how to install or
+/// upgrade, what changed, where the docs are.
+fn wants_docs(query: &str) -> bool {
+    const WORDS: &[&str] = &[
+        "install",
+        "installation",
+        "installing",
+        "changelog",
+        "changes",
+        "release",
+        "readme",
+        "documentation",
+        "docs",
+        "tutorial",
+        "guide",
+        "upgrade",
+        "upgrading",
+        "license",
+        "contributing",
+        "markdown",
+    ];
+    query
+        .split(|c: char| !c.is_alphanumeric())
+        .any(|w| WORDS.contains(&w))
+}
+
+/// Examples and documentation sources: below the code they show.
+fn is_example_path(path: &str) -> bool {
+    let lower = path.to_ascii_lowercase();
+    lower.split('/').rev().skip(1).any(|part| {
+        matches!(
+            part,
+            "examples" | "example" | "docs" | "doc" | "demo" | "demos"
+        )
+    })
 }
 
 /// A chunk named what the query names ranks first; one whose name holds the query's words
@@ -172,6 +226,31 @@ mod tests {
         }
         for p in ["src/contest.rs", "lib/attestation.py", "src/main.rs"] {
             assert!(!is_test_path(p), "{p}");
+        }
+    }
+
+    #[test]
+    fn prose_and_examples_rank_below_code_unless_docs_are_asked_for() {
+        assert!(is_prose("markdown") && is_prose("rst") && !is_prose("python"));
+        for q in [
+            "how do i install it",
+            "changelog of 2.0",
+            "where is the readme",
+        ] {
+            assert!(wants_docs(q), "{q}");
+        }
+        for q in [
+            "parse the config file",
+            "retry failed uploads",
+            "reinstall_hooks",
+        ] {
+            assert!(!wants_docs(q), "{q}");
+        }
+        for p in ["examples/basic.py", "docs/conf.py", "site/doc/x.rs"] {
+            assert!(is_example_path(p), "{p}");
+        }
+        for p in ["src/docs.rs", "lib/example.py", "src/main.rs"] {
+            assert!(!is_example_path(p), "{p}");
         }
     }
 
