@@ -631,8 +631,42 @@ impl<'a> TreeCutter<'a> {
             return Some(def);
         }
         let rule = self.language.rule(node.kind())?;
-        let name = match node.kind() {
-            "lexical_declaration" | "variable_declaration" => {
+        let (mut kind, mut container) = (rule.kind, rule.container);
+        let name = match (self.language.name, node.kind()) {
+            ("elixir", "call") => {
+                let (name, k, holds) = self.elixir_definition(node)?;
+                (kind, container) = (k, holds);
+                name
+            }
+            ("r", "binary_operator") => {
+                // Only `name <- function(…)` defines something.
+                let operator = self.text(node.child_by_field_name("operator")?);
+                let value = node.child_by_field_name("rhs")?;
+                if !matches!(operator, "<-" | "<<-" | "=") || value.kind() != "function_definition"
+                {
+                    return None;
+                }
+                Some(self.text(node.child_by_field_name("lhs")?).to_string())
+            }
+            ("zig", "variable_declaration") => {
+                // Only `const Name = struct { … }` and its kin define a type.
+                named_children(node).into_iter().find(|c| {
+                    matches!(
+                        c.kind(),
+                        "struct_declaration"
+                            | "enum_declaration"
+                            | "union_declaration"
+                            | "opaque_declaration"
+                            | "error_set_declaration"
+                    )
+                })?;
+                self.first_identifier(node, 1)
+            }
+            ("zig", "test_declaration") => named_children(node)
+                .into_iter()
+                .find(|c| matches!(c.kind(), "string" | "identifier"))
+                .map(|n| self.text(n).trim_matches('"').to_string()),
+            (_, "lexical_declaration" | "variable_declaration") => {
                 // Only `const f = () => …` and its kin define something.
                 let declarator = named_children(node)
                     .into_iter()
@@ -652,7 +686,7 @@ impl<'a> TreeCutter<'a> {
                     .child_by_field_name("name")
                     .map(|n| self.text(n).to_string())
             }
-            "struct_specifier" | "union_specifier" | "enum_specifier" | "class_specifier" => {
+            (_, "struct_specifier" | "union_specifier" | "enum_specifier" | "class_specifier") => {
                 // `struct foo *p` names a type; only a body defines one.
                 node.child_by_field_name("body")?;
                 node.child_by_field_name("name")
@@ -663,10 +697,71 @@ impl<'a> TreeCutter<'a> {
         Some(Definition {
             inner: node,
             outer: node,
-            kind: rule.kind,
-            container: rule.container,
+            kind,
+            container,
             name,
         })
+    }
+
+    /// An Elixir call that defines something (`def`, `defmodule`…): its name, kind and
+    /// whether it holds further definitions. `None` for every other call.
+    fn elixir_definition(&self, node: Node) -> Option<(Option<String>, ChunkKind, bool)> {
+        let (kind, holds) = match self.text(node.child_by_field_name("target")?) {
+            "def" | "defp" | "defdelegate" | "defguard" | "defguardp" => {
+                (ChunkKind::Function, false)
+            }
+            "defmacro" | "defmacrop" => (ChunkKind::Macro, false),
+            "defmodule" => (ChunkKind::Module, true),
+            "defprotocol" => (ChunkKind::Interface, true),
+            "defimpl" => (ChunkKind::Impl, true),
+            "defstruct" | "defexception" => (ChunkKind::Struct, false),
+            _ => return None,
+        };
+        let arguments = named_children(node)
+            .into_iter()
+            .find(|c| c.kind() == "arguments");
+        // `def name(args)`, `def name(args) when guard`, `defmodule Name`.
+        let mut head = arguments.and_then(|a| a.named_child(0));
+        for _ in 0..3 {
+            match head {
+                Some(h) if matches!(h.kind(), "call") => {
+                    head = h.child_by_field_name("target");
+                }
+                Some(h) if h.kind() == "binary_operator" => {
+                    head = h.child_by_field_name("left");
+                }
+                _ => break,
+            }
+        }
+        let name = head
+            .filter(|h| matches!(h.kind(), "identifier" | "alias" | "atom"))
+            .map(|h| self.text(h).to_string());
+        Some((name, kind, holds))
+    }
+
+    /// The first identifier-like node among `node`'s named descendants, breadth first, down
+    /// to `depth` levels: where grammars without a `name` field keep a definition's name.
+    fn first_identifier(&self, node: Node, depth: usize) -> Option<String> {
+        const NAMES: &[&str] = &[
+            "identifier",
+            "simple_identifier",
+            "type_identifier",
+            "value_name",
+            "module_name",
+            "type_constructor",
+            "class_name",
+            "tag_name",
+            "variable",
+        ];
+        let mut level = vec![node];
+        for _ in 0..=depth {
+            let children: Vec<Node> = level.iter().flat_map(|n| named_children(*n)).collect();
+            if let Some(found) = children.iter().find(|c| NAMES.contains(&c.kind())) {
+                return Some(self.text(*found).to_string());
+            }
+            level = children;
+        }
+        None
     }
 
     fn name(&self, node: Node) -> Option<String> {
@@ -688,8 +783,22 @@ impl<'a> TreeCutter<'a> {
                 .child_by_field_name("name")
                 .map(|n| self.text(n).to_string());
         }
+        if node.kind() == "rule_set" {
+            let selectors = named_children(node)
+                .into_iter()
+                .find(|c| c.kind() == "selectors")?;
+            return Some(self.text(selectors).lines().next()?.trim().to_string());
+        }
         // C and C++ bury the name in declarators: `static int *(*f)(void)`.
-        let mut current = node.child_by_field_name("declarator")?;
+        let Some(mut current) = node.child_by_field_name("declarator") else {
+            // Grammars without name fields keep it a level or two down.
+            return match self.language.name {
+                "julia" | "ocaml" | "html" | "kotlin" | "swift" | "haskell" => {
+                    self.first_identifier(node, 2)
+                }
+                _ => None,
+            };
+        };
         for _ in 0..8 {
             match current.kind() {
                 "identifier"
@@ -891,6 +1000,108 @@ mod tests {
                 summary(src, lang)
             );
         }
+    }
+
+    /// Each grammar added for issue 25: its definitions become chunks with their names, and
+    /// a container's members their own (under its scope) once it is large.
+    #[test]
+    fn definitions_in_the_newer_grammars() {
+        let body = |open: &str, line: &str, close: &str| {
+            format!("{open}\n{}{close}\n", format!("{line}\n").repeat(24))
+        };
+        let cases: Vec<(&str, String, Vec<&str>)> = vec![
+            (
+                "kotlin",
+                format!(
+                    "class Cart(val id: Int) {{\n{}    fun add(item: String) {{\n        items.add(item)\n    }}\n}}\n\nfun checkout(cart: Cart): Boolean {{\n    return true\n}}\n",
+                    "    // padding\n".repeat(24)
+                ),
+                vec!["Cart", "add", "checkout"],
+            ),
+            (
+                "swift",
+                format!(
+                    "struct Point {{\n{}    func distance(to other: Point) -> Double {{\n        return 0\n    }}\n}}\n\nprotocol Shape {{\n    func area() -> Double\n}}\n",
+                    "    var x = 0.0\n".repeat(24)
+                ),
+                vec!["Point", "distance", "Shape"],
+            ),
+            (
+                "scala",
+                format!(
+                    "object Parser {{\n{}  def parse(text: String): Int = {{\n    text.length\n  }}\n}}\n\ntrait Shape {{\n  def area: Double\n}}\n",
+                    "  val x = 1\n".repeat(24)
+                ),
+                vec!["Parser", "parse", "Shape"],
+            ),
+            (
+                "haskell",
+                "module Main where\n\n-- | Adds.\nadd :: Int -> Int -> Int\nadd a b = a + b\n\ndata Shape = Circle Double | Square Double\n\nclass Area a where\n  area :: a -> Double\n".to_string(),
+                vec!["add", "Shape", "Area"],
+            ),
+            (
+                "lua",
+                "local M = {}\n\nfunction M.retry(fn, n)\n  return fn()\nend\n\nlocal function helper(x)\n  return x\nend\n".to_string(),
+                vec!["M.retry", "helper"],
+            ),
+            (
+                "zig",
+                format!(
+                    "const std = @import(\"std\");\n\npub const Point = struct {{\n{}    pub fn len(self: Point) f64 {{\n        return self.x;\n    }}\n}};\n\npub fn main() void {{\n    return;\n}}\n\ntest \"adds\" {{\n    try std.testing.expect(true);\n}}\n",
+                    "    x: f64 = 0,\n".repeat(24)
+                ),
+                vec!["Point", "len", "main", "adds"],
+            ),
+            (
+                "julia",
+                format!(
+                    "module Geo\n\nstruct Point\n    x::Float64\nend\n\nfunction distance(a::Point, b::Point)\n    return abs(a.x - b.x)\nend\n{}\nend\n",
+                    "const ORIGIN = 0\n".repeat(24)
+                ),
+                vec!["Point", "distance"],
+            ),
+            (
+                "r",
+                "library(stats)\n\nretry_upload <- function(path, n = 3) {\n  for (i in 1:n) upload(path)\n}\n\nx <- 5\n".to_string(),
+                vec!["retry_upload"],
+            ),
+            (
+                "elixir",
+                body(
+                    "defmodule Shop.Cart do\n  def add(cart, item) do\n    [item | cart]\n  end\n\n  defp total(cart) when is_list(cart) do\n    length(cart)\n  end",
+                    "  # padding",
+                    "end",
+                ),
+                vec!["Shop.Cart", "add", "total"],
+            ),
+            (
+                "ocaml",
+                "let rec fib n = if n < 2 then n else fib (n - 1) + fib (n - 2)\n\ntype shape = Circle of float | Square of float\n\nmodule Stack = struct\n  let empty = []\nend\n".to_string(),
+                vec!["fib", "shape", "Stack"],
+            ),
+            (
+                "css",
+                ".button, .link {\n  color: red;\n}\n\n@media (max-width: 600px) {\n  .button { color: blue; }\n}\n".to_string(),
+                vec![".button, .link"],
+            ),
+            (
+                "html",
+                "<!DOCTYPE html>\n<html>\n<body>\n<p>Hi</p>\n</body>\n</html>\n".to_string(),
+                vec!["html"],
+            ),
+        ];
+        let mut missing = Vec::new();
+        for (lang, src, names) in cases {
+            let language = by_name(lang).unwrap();
+            assert!(language.has_grammar(), "{lang}");
+            let chunks = chunk(&src, language);
+            for name in names {
+                if !chunks.iter().any(|c| c.symbol.as_deref() == Some(name)) {
+                    missing.push(format!("{lang}: no {name} in {:?}", summary(&src, lang)));
+                }
+            }
+        }
+        assert!(missing.is_empty(), "{missing:#?}");
     }
 
     #[test]

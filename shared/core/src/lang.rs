@@ -144,6 +144,42 @@ fn ts_php() -> tree_sitter::Language {
 fn ts_bash() -> tree_sitter::Language {
     tree_sitter_bash::LANGUAGE.into()
 }
+fn ts_kotlin() -> tree_sitter::Language {
+    tree_sitter_kotlin_ng::LANGUAGE.into()
+}
+fn ts_swift() -> tree_sitter::Language {
+    tree_sitter_swift::LANGUAGE.into()
+}
+fn ts_scala() -> tree_sitter::Language {
+    tree_sitter_scala::LANGUAGE.into()
+}
+fn ts_haskell() -> tree_sitter::Language {
+    tree_sitter_haskell::LANGUAGE.into()
+}
+fn ts_lua() -> tree_sitter::Language {
+    tree_sitter_lua::LANGUAGE.into()
+}
+fn ts_zig() -> tree_sitter::Language {
+    tree_sitter_zig::LANGUAGE.into()
+}
+fn ts_julia() -> tree_sitter::Language {
+    tree_sitter_julia::LANGUAGE.into()
+}
+fn ts_r() -> tree_sitter::Language {
+    tree_sitter_r::LANGUAGE.into()
+}
+fn ts_elixir() -> tree_sitter::Language {
+    tree_sitter_elixir::LANGUAGE.into()
+}
+fn ts_ocaml() -> tree_sitter::Language {
+    tree_sitter_ocaml::LANGUAGE_OCAML.into()
+}
+fn ts_html() -> tree_sitter::Language {
+    tree_sitter_html::LANGUAGE.into()
+}
+fn ts_css() -> tree_sitter::Language {
+    tree_sitter_css::LANGUAGE.into()
+}
 
 use ChunkKind as K;
 
@@ -481,25 +517,272 @@ pub(crate) static LANGUAGES: &[Language] = &[
     text("yaml"),
     text("toml"),
     text("sql"),
-    text("html"),
-    text("css"),
+    Language {
+        name: "html",
+        grammar: Some(ts_html),
+        defs: &[
+            container("element", K::Block),
+            def("script_element", K::Block),
+            def("style_element", K::Block),
+        ],
+        wrappers: &[],
+        comments: &["comment"],
+        keywords: &[],
+    },
+    Language {
+        name: "css",
+        grammar: Some(ts_css),
+        defs: &[
+            def("rule_set", K::Block),
+            container("media_statement", K::Block),
+            def("keyframes_statement", K::Block),
+        ],
+        wrappers: &[],
+        comments: &["comment"],
+        keywords: &[],
+    },
     text("xml"),
     text("ini"),
     text("make"),
     text("dockerfile"),
     text("protobuf"),
     text("graphql"),
-    text("kotlin"),
-    text("swift"),
-    text("scala"),
-    text("lua"),
+    Language {
+        name: "kotlin",
+        grammar: Some(ts_kotlin),
+        defs: &[
+            def("function_declaration", K::Function),
+            def("secondary_constructor", K::Function),
+            container("class_declaration", K::Class),
+            container("object_declaration", K::Class),
+            container("companion_object", K::Class),
+        ],
+        wrappers: &[],
+        comments: &["line_comment", "block_comment"],
+        keywords: &[
+            "fun",
+            "val",
+            "var",
+            "if",
+            "else",
+            "when",
+            "for",
+            "while",
+            "do",
+            "return",
+            "class",
+            "object",
+            "interface",
+            "override",
+            "private",
+            "public",
+            "internal",
+            "this",
+            "null",
+            "true",
+            "false",
+            "is",
+            "as",
+            "in",
+            "try",
+            "catch",
+            "throw",
+            "suspend",
+            "data",
+        ],
+    },
+    Language {
+        name: "swift",
+        grammar: Some(ts_swift),
+        defs: &[
+            def("function_declaration", K::Function),
+            def("init_declaration", K::Function),
+            def("protocol_function_declaration", K::Function),
+            container("class_declaration", K::Class),
+            container("protocol_declaration", K::Interface),
+            def("typealias_declaration", K::Type),
+        ],
+        wrappers: &[],
+        comments: &["comment", "multiline_comment"],
+        keywords: &[
+            "func",
+            "let",
+            "var",
+            "if",
+            "else",
+            "guard",
+            "switch",
+            "case",
+            "for",
+            "while",
+            "return",
+            "class",
+            "struct",
+            "enum",
+            "protocol",
+            "extension",
+            "self",
+            "nil",
+            "true",
+            "false",
+            "in",
+            "try",
+            "catch",
+            "throw",
+            "throws",
+            "async",
+            "await",
+            "init",
+        ],
+    },
+    Language {
+        name: "scala",
+        grammar: Some(ts_scala),
+        defs: &[
+            def("function_definition", K::Function),
+            def("function_declaration", K::Function),
+            container("class_definition", K::Class),
+            container("object_definition", K::Class),
+            container("trait_definition", K::Interface),
+            container("enum_definition", K::Enum),
+            def("given_definition", K::Function),
+            container("extension_definition", K::Impl),
+            def("type_definition", K::Type),
+        ],
+        wrappers: &[],
+        comments: &["comment", "block_comment"],
+        keywords: &[
+            "def", "val", "var", "if", "else", "match", "case", "for", "while", "yield", "return",
+            "class", "object", "trait", "extends", "with", "new", "this", "null", "true", "false",
+            "try", "catch", "throw", "implicit", "given", "using",
+        ],
+    },
+    Language {
+        name: "lua",
+        grammar: Some(ts_lua),
+        defs: &[def("function_declaration", K::Function)],
+        wrappers: &[],
+        comments: &["comment"],
+        keywords: &[
+            "function", "local", "if", "then", "else", "elseif", "end", "for", "while", "do",
+            "repeat", "until", "return", "nil", "true", "false", "and", "or", "not", "in",
+        ],
+    },
     text("perl"),
-    text("r"),
-    text("elixir"),
-    text("haskell"),
-    text("ocaml"),
+    Language {
+        name: "r",
+        grammar: Some(ts_r),
+        // `name <- function(…)`: an assignment whose value is a function (see chunk::tree).
+        defs: &[def("binary_operator", K::Function)],
+        wrappers: &[],
+        comments: &["comment"],
+        keywords: &[
+            "function", "if", "else", "for", "while", "repeat", "return", "in", "next", "break",
+            "TRUE", "FALSE", "NULL", "NA",
+        ],
+    },
+    Language {
+        name: "elixir",
+        grammar: Some(ts_elixir),
+        // Definitions are calls of `def`, `defmodule`… (see chunk::tree).
+        defs: &[container("call", K::Function)],
+        wrappers: &[],
+        comments: &["comment"],
+        keywords: &[
+            "def",
+            "defp",
+            "defmodule",
+            "do",
+            "end",
+            "fn",
+            "if",
+            "else",
+            "case",
+            "cond",
+            "with",
+            "when",
+            "for",
+            "receive",
+            "nil",
+            "true",
+            "false",
+            "and",
+            "or",
+            "not",
+        ],
+    },
+    Language {
+        name: "haskell",
+        grammar: Some(ts_haskell),
+        defs: &[
+            def("function", K::Function),
+            def("bind", K::Function),
+            def("data_type", K::Type),
+            def("newtype", K::Type),
+            def("type_synonym", K::Type),
+            def("class", K::Interface),
+            def("instance", K::Impl),
+        ],
+        wrappers: &[],
+        // A type signature documents the equations under it: it travels with them.
+        comments: &["comment", "haddock", "signature"],
+        keywords: &[
+            "let", "in", "where", "if", "then", "else", "case", "of", "do", "data", "type",
+            "newtype", "class", "instance", "module", "import", "deriving", "return",
+        ],
+    },
+    Language {
+        name: "ocaml",
+        grammar: Some(ts_ocaml),
+        defs: &[
+            def("value_definition", K::Function),
+            def("type_definition", K::Type),
+            container("module_definition", K::Module),
+            container("class_definition", K::Class),
+        ],
+        wrappers: &[],
+        comments: &["comment"],
+        keywords: &[
+            "let", "rec", "in", "if", "then", "else", "match", "with", "fun", "function", "type",
+            "module", "struct", "end", "sig", "open", "begin", "true", "false",
+        ],
+    },
     text("dart"),
-    text("zig"),
+    Language {
+        name: "zig",
+        grammar: Some(ts_zig),
+        defs: &[
+            def("function_declaration", K::Function),
+            def("test_declaration", K::Function),
+            // `const Point = struct { … }` (see chunk::tree).
+            container("variable_declaration", K::Struct),
+        ],
+        wrappers: &[],
+        comments: &["comment"],
+        keywords: &[
+            "fn", "const", "var", "if", "else", "switch", "for", "while", "return", "try", "catch",
+            "defer", "errdefer", "struct", "enum", "union", "pub", "comptime", "null", "true",
+            "false", "orelse", "and", "or",
+        ],
+    },
+    Language {
+        name: "julia",
+        grammar: Some(ts_julia),
+        defs: &[
+            def("function_definition", K::Function),
+            def("macro_definition", K::Macro),
+            def("struct_definition", K::Struct),
+            def("abstract_definition", K::Type),
+            container("module_definition", K::Module),
+        ],
+        wrappers: &[],
+        comments: &["line_comment", "block_comment"],
+        keywords: &[
+            "function", "end", "if", "elseif", "else", "for", "while", "return", "struct",
+            "mutable", "module", "using", "import", "begin", "let", "do", "nothing", "true",
+            "false", "in",
+        ],
+    },
     text("vue"),
     text("svelte"),
     text("terraform"),
