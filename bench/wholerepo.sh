@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Whole-repository development set: 79 questions about nine PyPI and crates.io projects (none in
-# the model's corpus), relevance judged per file, scored by the evaluation's own scorer
-# (../shared/eval/wholerepo, NDCG@10 by file). Sources are fetched once under ${DEV_DIR}.
-#   bench/wholerepo.sh [SCRY_BINARY] [run.py options…]
+# Whole-repository development set: 88 questions about ten PyPI and crates.io projects, none in
+# the model's corpus nor in its crates' dependencies (cargo vendor of xtask/corpus brings tokio,
+# hyper and serde_json: they are not here), relevance judged per file, scored by the evaluation's
+# own scorer (../shared/eval/wholerepo, NDCG@10 by file). Sources are fetched once under
+# ${DEV_DIR}.
+#   bench/wholerepo.sh [SCRY_BINARY | bm25] [run.py options…]
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 eval_dir=${EVAL_SCRIPTS:-$here/../../shared/eval}
@@ -23,7 +25,12 @@ PYEOF
     tar xzf "$D/dl/$dir.crate" -C "$D/repos"
   fi
 done
+# `bm25` as the binary scores the scorer's BM25 baseline (50-line windows) instead.
 scry=${1:-$here/../target/release/scry}
 shift || true
+case $scry in
+  bm25) tool=(--baseline bm25) ;;
+  *) tool=(--tool "$scry") ;;
+esac
 SCRY_INDEX_DIR=$(mktemp -d) python3 "$eval_dir/wholerepo/run.py" --data "$here/wholerepo" \
-  --repos "$D/repos" --tool "$scry" "$@"
+  --repos "$D/repos" "${tool[@]}" "$@"
