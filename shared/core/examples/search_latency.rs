@@ -1,5 +1,6 @@
 //! In-process search latency on an indexed workspace: one searcher, every query once to warm
-//! up, then each timed; prints the percentiles.
+//! up, then each timed, as a chunk list and by file (the default of the shells); prints the
+//! percentiles.
 //!   cargo run --release -p scry-core --example search_latency -- WORKSPACE QUERIES_FILE [none]
 //! The workspace must already be indexed (`scry index WORKSPACE`) with the same model: the
 //! built-in one, or none with a third argument `none`.
@@ -35,19 +36,32 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let filter = Filter::default();
     for q in &queries {
         searcher.search(q, 10, &filter)?;
+        searcher.search_files(q, 10, &filter)?;
     }
     let mut times: Vec<f64> = Vec::with_capacity(queries.len());
+    let mut file_times: Vec<f64> = Vec::with_capacity(queries.len());
     for q in &queries {
         let t = Instant::now();
         searcher.search(q, 10, &filter)?;
         times.push(t.elapsed().as_secs_f64() * 1e3);
+        let t = Instant::now();
+        searcher.search_files(q, 10, &filter)?;
+        file_times.push(t.elapsed().as_secs_f64() * 1e3);
     }
     times.sort_by(f64::total_cmp);
+    file_times.sort_by(f64::total_cmp);
     let refs: Vec<&str> = queries.iter().map(String::as_str).collect();
     let recall = searcher.vector_recall(&refs, 10)?;
-    let pct = |p: f64| times[((times.len() - 1) as f64 * p).round() as usize];
+    let at = |times: &[f64], p: f64| times[((times.len() - 1) as f64 * p).round() as usize];
+    let pct = |p: f64| at(&times, p);
     println!(
-        "{} queries: p50 {:.2} ms, p95 {:.2} ms, p99 {:.2} ms, max {:.2} ms (searcher opened in {open_ms:.0} ms; {} chunks, vectors {})",
+        "by file: p50 {:.2} ms, p95 {:.2} ms, p99 {:.2} ms",
+        at(&file_times, 0.5),
+        at(&file_times, 0.95),
+        at(&file_times, 0.99)
+    );
+    println!(
+        "chunks, {} queries: p50 {:.2} ms, p95 {:.2} ms, p99 {:.2} ms, max {:.2} ms (searcher opened in {open_ms:.0} ms; {} chunks, vectors {})",
         times.len(),
         pct(0.5),
         pct(0.95),
