@@ -8,7 +8,9 @@ here=$(cd "$(dirname "$0")" && pwd)
 eval_dir=${EVAL_SCRIPTS:-$here/../../shared/eval}
 D=${DEV_DIR:-/tmp/scry-dev}
 PY_PACKAGES="rich==13.9.4 click==8.1.7 requests==2.32.3 attrs==24.2.0 jinja2==3.1.4 httpx==0.27.2 pydantic==2.9.2"
-RS_CRATES="regex-automata@0.4.9 clap_builder@4.5.20 serde_json@1.0.132 tokio@1.41.0 hyper@1.5.0"
+# Crates outside the model's corpus *and* its dependency closure (cargo vendor of xtask/corpus
+# brings regex-automata, serde_json, tokio and hyper, so they are not here).
+RS_CRATES="clap_builder@4.5.20 indicatif@0.17.8 pulldown-cmark@0.12.2 ureq@2.10.1 minijinja@2.5.0"
 
 build_py() {
   [ -f "$D/py/queries.jsonl" ] && return
