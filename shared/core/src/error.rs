@@ -28,6 +28,14 @@ pub enum Error {
     #[error("index storage failed: {0} (if this persists, run `scry index --rebuild`)")]
     Storage(String),
 
+    /// The file system refused to write the index: full, over quota, read-only or not ours.
+    /// Nothing is damaged, so rebuilding would not help.
+    #[error(
+        "cannot write the index: {0}; free some space or make its directory writable (or set \
+         SCRY_INDEX_DIR to another disk): what is indexed stays, and the next update carries on"
+    )]
+    Unwritable(String),
+
     /// Damage found inside the index; the engine's boundary turns it into [`Error::CorruptIndex`]
     /// naming the file.
     #[error("the index is corrupt ({0}); run `scry index --rebuild` to recreate it")]
@@ -66,6 +74,7 @@ macro_rules! storage_errors {
                     redb::Error::Io(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
                         Error::Damaged("the file is shorter than its contents".into())
                     }
+                    redb::Error::Io(io) if refused_write(&io) => Error::Unwritable(io.to_string()),
                     other => Error::Storage(other.to_string()),
                 }
             }
@@ -80,3 +89,31 @@ storage_errors!(
     redb::StorageError,
     redb::CommitError
 );
+
+/// Whether the file system refused a write for a reason of its own (not damage).
+pub(crate) fn refused_write(io: &std::io::Error) -> bool {
+    use std::io::ErrorKind as K;
+    // EDQUOT: over quota; its `ErrorKind` is not stable.
+    const EDQUOT: i32 = 122;
+    matches!(
+        io.kind(),
+        K::StorageFull | K::ReadOnlyFilesystem | K::PermissionDenied
+    ) || io.raw_os_error() == Some(EDQUOT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_or_read_only_disk_is_not_called_damage() {
+        for errno in [28, 30, 13, 122] {
+            let err = Error::from(redb::Error::Io(std::io::Error::from_raw_os_error(errno)));
+            assert!(matches!(err, Error::Unwritable(_)), "{errno}: {err}");
+            let message = err.to_string();
+            assert!(!message.contains("--rebuild") && message.contains("free some space"));
+        }
+        let eio = Error::from(redb::Error::Io(std::io::Error::from_raw_os_error(5)));
+        assert!(matches!(eio, Error::Storage(_)), "{eio}");
+    }
+}

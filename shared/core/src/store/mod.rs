@@ -211,6 +211,11 @@ impl Store {
                         _ => io.to_string(),
                     })
                 }
+                redb::DatabaseError::Storage(redb::StorageError::Io(io))
+                    if crate::error::refused_write(&io) =>
+                {
+                    Error::Unwritable(format!("{}: {}", path.display(), io.kind()))
+                }
                 redb::DatabaseError::Storage(redb::StorageError::Io(io)) => Error::io(path, io),
                 redb::DatabaseError::Storage(other) => corrupt(other.to_string()),
                 redb::DatabaseError::UpgradeRequired(v) => {
