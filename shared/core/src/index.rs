@@ -120,16 +120,22 @@ pub struct LastUpdate {
 /// Where a workspace's index lives unless told otherwise: `$SCRY_INDEX_DIR`, else the user's
 /// cache directory, one folder per workspace named after it plus a digest of its path.
 pub fn default_db_path(root: &Path) -> PathBuf {
-    let base = std::env::var_os("SCRY_INDEX_DIR")
-        .map(PathBuf::from)
-        .or_else(|| dirs::cache_dir().map(|d| d.join("scry")))
-        .unwrap_or_else(|| std::env::temp_dir().join("scry"));
+    let base = index_home();
     let name = root
         .file_name()
         .map_or("root".into(), |n| n.to_string_lossy().into_owned());
     let digest = blake3::hash(root.to_string_lossy().as_bytes()).to_hex();
     base.join(format!("{name}-{}", &digest[..12]))
         .join("index.redb")
+}
+
+/// Where indexes live unless told otherwise: `$SCRY_INDEX_DIR`, else the user's cache
+/// directory's `scry`.
+pub fn index_home() -> PathBuf {
+    std::env::var_os("SCRY_INDEX_DIR")
+        .map(PathBuf::from)
+        .or_else(|| dirs::cache_dir().map(|d| d.join("scry")))
+        .unwrap_or_else(|| std::env::temp_dir().join("scry"))
 }
 
 /// Asked by an update that changes many files (a first index, a branch switch), with the

@@ -25,6 +25,7 @@ mod error;
 mod index;
 pub mod lang;
 pub mod live;
+pub mod mirror;
 pub mod model;
 mod records;
 pub mod repo;
@@ -38,6 +39,7 @@ pub use embed::{BertEmbedder, Embedder, StaticModel};
 pub use error::{Error, Result};
 pub use index::{
     Index, LastUpdate, Progress, REUSE_MIN_FILES, Reuse, Status, UpdateStats, default_db_path,
+    index_home,
 };
 pub use lang::ChunkKind;
 pub use search::{Buffer, Changes, Filter, Hit, Searcher, Span};
