@@ -216,6 +216,13 @@ impl Service {
     }
 }
 
+/// Writes `text` to `path` of the machine's workspace.
+fn write(m: &Machine, path: &str, text: &str) {
+    let path = m.workspace.path().join(path);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+}
+
 fn edit(root: &Path, path: &str, from: &str, to: &str) {
     let path = root.join(path);
     let text = std::fs::read_to_string(&path).unwrap();
@@ -897,11 +904,6 @@ fn a_sync_killed_anywhere_converges_when_run_again() {
 #[test]
 fn a_fresh_clone_starts_from_the_orgs_index_and_trusts_only_identical_files() {
     let s = service();
-    let write = |m: &Machine, path: &str, text: &str| {
-        let path = m.workspace.path().join(path);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, text).unwrap();
-    };
     let teammate = Machine::new();
     for i in 0..30 {
         let text = format!(
@@ -1168,4 +1170,93 @@ fn find_file(dir: &Path, name: &str) -> Option<std::path::PathBuf> {
         }
     }
     None
+}
+
+#[test]
+fn an_org_search_ranks_every_synced_repository_and_works_offline() {
+    let s = service();
+    let web = Machine::new();
+    write(
+        &web,
+        "src/upload.py",
+        "def retry_upload(blob, attempts):\n    for _ in range(attempts):\n        send(blob)\n",
+    );
+    web.ok(&s, &["sync", "enable", "--repo", "web"]);
+    web.sync_json(&s, &[]);
+    let geo = Machine::new();
+    write(
+        &geo,
+        "geo/area.py",
+        "def circle_area(radius):\n    return 3.14159 * radius * radius\n",
+    );
+    geo.ok(&s, &["sync", "enable", "--repo", "geo"]);
+    geo.sync_json(&s, &[]);
+
+    let search = |m: &Machine, args: &[&str]| -> (Vec<Value>, String) {
+        let mut all = vec!["search", "--org", "--json"];
+        all.extend(args);
+        let (out, said) = m.ok(&s, &all);
+        let line: Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+        (line["results"].as_array().unwrap().clone(), said)
+    };
+    // From a checkout of one repository, the other's code is found as its owner synced it.
+    let (hits, said) = search(&web, &["area of a circle"]);
+    assert!(said.contains("2 repositories (2 fetched"), "{said}");
+    assert_eq!(hits[0]["repo"], "geo", "{hits:#?}");
+    assert_eq!(hits[0]["path"], "geo/area.py");
+    assert_eq!(hits[0]["symbol"], "circle_area");
+    assert_eq!(
+        (hits[0]["start_line"].as_u64(), hits[0]["end_line"].as_u64()),
+        (Some(1), Some(2))
+    );
+    assert_eq!(hits[0]["snippet"], "", "no code travels");
+    // This checkout's own repository shows its code, read here.
+    let (hits, said) = search(&web, &["retry an upload"]);
+    assert!(said.contains("(0 fetched"), "nothing changed: {said}");
+    assert_eq!(
+        (hits[0]["repo"].as_str(), hits[0]["path"].as_str()),
+        (Some("web"), Some("src/upload.py"))
+    );
+    assert!(
+        hits[0]["snippet"]
+            .as_str()
+            .unwrap()
+            .starts_with("def retry_upload")
+    );
+    // --repo keeps to the named repositories; an unknown one is named with those there are.
+    let (hits, _) = search(&web, &["--repo", "web", "area of a circle"]);
+    assert!(hits.iter().all(|h| h["repo"] == "web"), "{hits:#?}");
+    let out = web.scry(&s, &["search", "--org", "--repo", "nope", "x"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success()
+            && err.contains("no synced repository nope")
+            && err.contains("geo, web"),
+        "{err}"
+    );
+
+    // A new generation of a repository is fetched once; the others stay as they were.
+    edit(
+        geo.workspace.path(),
+        "geo/area.py",
+        "circle_area",
+        "disc_area",
+    );
+    geo.sync_json(&s, &[]);
+    let (hits, said) = search(&web, &["disc_area"]);
+    assert!(said.contains("(1 fetched"), "{said}");
+    assert_eq!(hits[0]["symbol"], "disc_area");
+
+    // With the service out of reach, the copy kept here still answers.
+    let link = find_file(web.index.path(), "sync.json").unwrap();
+    let text = std::fs::read_to_string(&link).unwrap();
+    std::fs::write(&link, text.replace(&s.base, "http://127.0.0.1:9")).unwrap();
+    let (hits, said) = search(&web, &["disc_area"]);
+    assert!(said.contains("searching the copy of org"), "{said}");
+    assert_eq!(hits[0]["repo"], "geo");
+
+    // A workspace not linked to an org is told how to link it.
+    let alone = Machine::new();
+    let out = alone.scry(&s, &["search", "--org", "x"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("scry sync enable"));
 }

@@ -3,6 +3,7 @@
 
 mod account;
 mod keys;
+mod org;
 mod output;
 mod progress;
 mod recovery;
@@ -68,8 +69,17 @@ enum Command {
         glob: Option<String>,
         /// List matching chunks, several of a file if they match, instead of one result per
         /// file (at its best chunk, with the file's other matches under "more").
-        #[arg(long)]
+        #[arg(long, conflicts_with = "org")]
         chunks: bool,
+        /// Search every repository of the org this workspace is linked to (`scry sync
+        /// enable`), as their teammates or CI synced them: fetched, decrypted and kept here,
+        /// so later searches work offline. Each result names its repository ("repo" in JSON);
+        /// the code shows for this workspace's own repository.
+        #[arg(long)]
+        org: bool,
+        /// With --org: only this repository of the org (repeatable).
+        #[arg(long, requires = "org", value_name = "NAME")]
+        repo: Vec<String>,
         #[command(flatten)]
         output: OutputArgs,
         #[command(flatten)]
@@ -400,6 +410,8 @@ fn dispatch(cli: Cli) -> Result<()> {
             lang,
             glob,
             chunks,
+            org,
+            repo,
             output,
             common,
         } => {
@@ -411,6 +423,17 @@ fn dispatch(cli: Cli) -> Result<()> {
                 (None, Some(file)) => read_lines(&file)?,
                 (None, None) => unreachable!("clap requires one"),
             };
+            if org {
+                let asked = org::Asked {
+                    queries: &queries,
+                    lang: lang.as_deref(),
+                    glob: glob.as_deref(),
+                    repos: &repo,
+                    limit: output.limit,
+                    json: output.json,
+                };
+                return org::search(&root, &model, &asked);
+            }
             let mut index = open_index(&root, false)?;
             update(&mut index, &model, true)?;
             let reranker = common.reranker(&mut index)?;

@@ -18,6 +18,9 @@ struct JsonLine<'a> {
 
 #[derive(Serialize)]
 struct JsonHit<'a> {
+    /// Org-wide results only: the repository, and `path` inside it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    repo: Option<&'a str>,
     path: &'a str,
     start_line: u32,
     end_line: u32,
@@ -41,13 +44,38 @@ struct JsonAlso<'a> {
 }
 
 pub fn print_hits(query: &str, hits: &[Hit], json: bool, out: &mut impl Write) -> io::Result<()> {
+    print(query, hits, json, false, out)
+}
+
+/// Org-wide results: each hit's path is `repo/path`; JSON gives them apart.
+pub fn print_org_hits(
+    query: &str,
+    hits: &[Hit],
+    json: bool,
+    out: &mut impl Write,
+) -> io::Result<()> {
+    print(query, hits, json, true, out)
+}
+
+fn print(query: &str, hits: &[Hit], json: bool, org: bool, out: &mut impl Write) -> io::Result<()> {
     if json {
         let line = JsonLine {
             query,
             results: hits
                 .iter()
-                .map(|h| JsonHit {
-                    path: &h.path,
+                .map(|h| {
+                    let (repo, path) = match org {
+                        true => h
+                            .path
+                            .split_once('/')
+                            .map_or((None, &*h.path), |(r, p)| (Some(r), p)),
+                        false => (None, &*h.path),
+                    };
+                    (h, repo, path)
+                })
+                .map(|(h, repo, path)| JsonHit {
+                    repo,
+                    path,
                     start_line: h.start_line,
                     end_line: h.end_line,
                     score: h.score,

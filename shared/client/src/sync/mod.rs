@@ -3,9 +3,11 @@
 //! with the org's key and sends through the session protocol. [`state`] keeps, beside the
 //! index, which repository a workspace is linked to and a ledger of every upload;
 //! [`workspace::sync_workspace`] is one sync of a linked workspace, as every shell runs it;
-//! [`reuse::offer`] fetches the generation a fresh copy of the workspace starts from.
+//! [`reuse::offer`] fetches the generation a fresh copy of the workspace starts from;
+//! [`org`] keeps the org's repositories decrypted on this machine for org-wide search.
 
 pub mod keys;
+pub mod org;
 pub mod plan;
 pub mod pull;
 pub mod push;

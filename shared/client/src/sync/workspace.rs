@@ -204,7 +204,7 @@ pub(super) fn ref_name(key: &OrgKey, root: &Path) -> String {
     line_ref(key, &line_of(root))
 }
 
-fn line_ref(key: &OrgKey, line: &str) -> String {
+pub(super) fn line_ref(key: &OrgKey, line: &str) -> String {
     hex(&key.object_id("ref", line.as_bytes()))[..32].to_string()
 }
 
