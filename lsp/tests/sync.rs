@@ -478,6 +478,23 @@ impl Lsp {
         }
     }
 
+    /// Sends a request and waits for its answer (the result, or the error as `Err`).
+    fn request(&mut self, id: u64, method: &str, params: Value) -> Result<Value, Value> {
+        lsp_send(
+            &mut self.stdin,
+            json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}),
+        );
+        loop {
+            let message = self.rx.recv_timeout(Duration::from_secs(60)).unwrap();
+            if message["id"] == id && message.get("method").is_none() {
+                return match message.get("error") {
+                    Some(error) => Err(error.clone()),
+                    None => Ok(message["result"].clone()),
+                };
+            }
+        }
+    }
+
     fn wait_sync(&mut self, state: &str, seen: &mut Vec<Value>) -> Value {
         wait_sync(&self.rx, &mut self.stdin, state, seen)
     }
@@ -1246,6 +1263,29 @@ fn an_org_search_ranks_every_synced_repository_and_works_offline() {
     let (hits, said) = search(&web, &["disc_area"]);
     assert!(said.contains("(1 fetched"), "{said}");
     assert_eq!(hits[0]["symbol"], "disc_area");
+
+    // The language server answers the same with "scope": "org"; a result elsewhere has no URI.
+    let mut lsp = Lsp::start(&web, &s, &[]);
+    let org = |lsp: &mut Lsp, id: u64, query: &str| -> Vec<Value> {
+        let params = json!({"query": query, "scope": "org", "limit": 5});
+        let found = lsp.request(id, "scry/search", params).unwrap();
+        found.as_array().unwrap().clone()
+    };
+    let found = org(&mut lsp, 10, "disc_area");
+    assert_eq!(
+        (found[0]["repo"].as_str(), found[0]["uri"].is_null()),
+        (Some("geo"), true)
+    );
+    let found = org(&mut lsp, 11, "retry an upload");
+    assert_eq!(found[0]["repo"], "web");
+    assert!(
+        found[0]["uri"]
+            .as_str()
+            .unwrap()
+            .ends_with("/src/upload.py"),
+        "{found:#?}"
+    );
+    lsp.stop();
 
     // With the service out of reach, the copy kept here still answers.
     let link = find_file(web.index.path(), "sync.json").unwrap();

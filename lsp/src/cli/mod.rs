@@ -426,10 +426,13 @@ fn dispatch(cli: Cli) -> Result<()> {
             if org {
                 let asked = org::Asked {
                     queries: &queries,
-                    lang: lang.as_deref(),
-                    glob: glob.as_deref(),
-                    repos: &repo,
-                    limit: output.limit,
+                    base: scry_client::sync::org::Asked {
+                        limit: output.limit,
+                        lang,
+                        glob,
+                        repos: repo,
+                        ..Default::default()
+                    },
                     json: output.json,
                 };
                 return org::search(&root, &model, &asked);

@@ -4,6 +4,7 @@ use std::borrow::Cow;
 use std::io::{self, Write};
 
 use owo_colors::{OwoColorize, Stream};
+use scry_client::sync::org::OrgHit;
 use scry_core::{Hit, Status, UpdateStats};
 use serde::Serialize;
 
@@ -44,38 +45,38 @@ struct JsonAlso<'a> {
 }
 
 pub fn print_hits(query: &str, hits: &[Hit], json: bool, out: &mut impl Write) -> io::Result<()> {
-    print(query, hits, json, false, out)
+    let placed: Vec<(Option<&str>, &Hit)> = hits.iter().map(|h| (None, h)).collect();
+    print(query, &placed, json, out)
 }
 
-/// Org-wide results: each hit's path is `repo/path`; JSON gives them apart.
+/// Org-wide results: each hit with its repository (its path is inside it).
 pub fn print_org_hits(
     query: &str,
-    hits: &[Hit],
+    hits: &[OrgHit],
     json: bool,
     out: &mut impl Write,
 ) -> io::Result<()> {
-    print(query, hits, json, true, out)
+    let placed: Vec<(Option<&str>, &Hit)> = hits
+        .iter()
+        .map(|h| (Some(h.repo.as_str()), &h.hit))
+        .collect();
+    print(query, &placed, json, out)
 }
 
-fn print(query: &str, hits: &[Hit], json: bool, org: bool, out: &mut impl Write) -> io::Result<()> {
+fn print(
+    query: &str,
+    hits: &[(Option<&str>, &Hit)],
+    json: bool,
+    out: &mut impl Write,
+) -> io::Result<()> {
     if json {
         let line = JsonLine {
             query,
             results: hits
                 .iter()
-                .map(|h| {
-                    let (repo, path) = match org {
-                        true => h
-                            .path
-                            .split_once('/')
-                            .map_or((None, &*h.path), |(r, p)| (Some(r), p)),
-                        false => (None, &*h.path),
-                    };
-                    (h, repo, path)
-                })
-                .map(|(h, repo, path)| JsonHit {
+                .map(|&(repo, h)| JsonHit {
                     repo,
-                    path,
+                    path: &h.path,
                     start_line: h.start_line,
                     end_line: h.end_line,
                     score: h.score,
@@ -101,8 +102,14 @@ fn print(query: &str, hits: &[Hit], json: bool, org: bool, out: &mut impl Write)
     if hits.is_empty() {
         return writeln!(out, "no results for {query:?}");
     }
-    for hit in hits {
-        let location = format!("{}:{}-{}", shown(&hit.path), hit.start_line, hit.end_line);
+    for &(repo, hit) in hits {
+        let repo = repo.map_or(String::new(), |r| format!("{}/", shown(r)));
+        let location = format!(
+            "{repo}{}:{}-{}",
+            shown(&hit.path),
+            hit.start_line,
+            hit.end_line
+        );
         let name = match (&hit.scope, &hit.symbol) {
             (Some(scope), Some(symbol)) => format!("{}.{}", shown(scope), shown(symbol)),
             (None, Some(symbol)) => shown(symbol).into_owned(),

@@ -9,6 +9,7 @@
 //! the order the editor sent them. Searches run on the blocking pool.
 
 mod framing;
+mod org;
 mod protocol;
 mod sync;
 
@@ -25,7 +26,7 @@ use tower_lsp_server::ls_types::*;
 use tower_lsp_server::{Client, LanguageServer, LspService, Server};
 
 use protocol::{
-    IndexStatus, SearchParams, SearchResult, Settings, SimilarParams, StatusResult,
+    IndexStatus, Scope, SearchParams, SearchResult, Settings, SimilarParams, StatusResult,
     WorkspaceStatus, limit,
 };
 use scry_core::live::{Event, Workspace};
@@ -182,6 +183,13 @@ impl Backend {
     }
 
     async fn search(&self, params: SearchParams) -> RpcResult<Vec<SearchResult>> {
+        if params.scope == Some(Scope::Org) {
+            let limit = limit(params.limit, &self.settings());
+            let model = self.settings().model;
+            let workspaces = self.workspaces();
+            return blocking(move || org::search(&workspaces, model.as_deref(), params, limit))
+                .await;
+        }
         let workspaces = self.ready_workspaces().await?;
         let limit = limit(params.limit, &self.settings());
         let filter = Filter::new(params.lang.as_deref(), params.glob.as_deref())
@@ -289,11 +297,14 @@ impl Backend {
             .as_ref()
             .and_then(|w| w.show_document.as_ref())
             .is_some_and(|s| s.support);
-        let Some(result) = result.filter(|_| supported) else {
+        let Some((result, uri)) = result
+            .filter(|_| supported)
+            .and_then(|r| Some((r, r.uri.clone()?)))
+        else {
             return;
         };
         let params = ShowDocumentParams {
-            uri: result.uri.clone(),
+            uri,
             external: None,
             take_focus: Some(true),
             selection: Some(result.range),
@@ -474,16 +485,18 @@ impl LanguageServer for Backend {
         #[allow(deprecated)]
         let symbols = results
             .into_iter()
-            .map(|r| SymbolInformation {
-                name: r
-                    .symbol
-                    .clone()
-                    .unwrap_or_else(|| r.snippet.lines().next().unwrap_or("").trim().into()),
-                kind: symbol_kind(r.chunk_kind),
-                tags: None,
-                deprecated: None,
-                location: Location::new(r.uri, r.range),
-                container_name: Some(r.path),
+            .filter_map(|r| {
+                Some(SymbolInformation {
+                    name: r
+                        .symbol
+                        .clone()
+                        .unwrap_or_else(|| r.snippet.lines().next().unwrap_or("").trim().into()),
+                    kind: symbol_kind(r.chunk_kind),
+                    tags: None,
+                    deprecated: None,
+                    location: Location::new(r.uri?, r.range),
+                    container_name: Some(r.path),
+                })
             })
             .collect();
         Ok(Some(WorkspaceSymbolResponse::Flat(symbols)))
@@ -613,7 +626,7 @@ fn to_results(ws: &Workspace, hits: Vec<Hit>) -> Vec<SearchResult> {
     hits.into_iter()
         .filter_map(|hit| {
             let uri = Uri::from_file_path(ws.root().join(&hit.path))?;
-            Some(SearchResult::new(uri, hit))
+            Some(SearchResult::new(Some(uri), hit))
         })
         .collect()
 }

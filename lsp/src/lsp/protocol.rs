@@ -24,6 +24,20 @@ pub struct SearchParams {
     /// Matching chunks, several of a file if they match, instead of one result per file.
     #[serde(default)]
     pub chunks: bool,
+    /// `workspace` (the default: the open folders) or `org` (every synced repository of the
+    /// org the first linked folder belongs to).
+    pub scope: Option<Scope>,
+    /// With `org`: only these repositories, by name.
+    #[serde(default)]
+    pub repos: Vec<String>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    #[default]
+    Workspace,
+    Org,
 }
 
 /// `scry/similar` (also the argument of the `scry.similar` command).
@@ -44,7 +58,11 @@ pub struct SimilarParams {
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SearchResult {
-    pub uri: Uri,
+    /// `null` for an org-wide result in a repository not checked out here.
+    pub uri: Option<Uri>,
+    /// Org-wide results: the repository (`path` lies inside it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub repo: Option<String>,
     pub range: Range,
     pub score: f32,
     pub symbol: Option<String>,
@@ -74,7 +92,7 @@ const SNIPPET_LINES: usize = 8;
 const SNIPPET_CHARS: usize = 600;
 
 impl SearchResult {
-    pub fn new(uri: Uri, hit: Hit) -> SearchResult {
+    pub fn new(uri: Option<Uri>, hit: Hit) -> SearchResult {
         let last_line = hit.text.lines().last().unwrap_or("");
         let range = Range::new(
             Position::new(hit.start_line.saturating_sub(1), 0),
@@ -94,6 +112,7 @@ impl SearchResult {
         }
         SearchResult {
             uri,
+            repo: None,
             range,
             score: hit.score,
             symbol: hit.symbol,

@@ -6,10 +6,12 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use scry_api::{Generation, Repo};
 use scry_core::mirror::Mirror;
+use scry_core::{Embedder, Filter, Hit};
 use serde::{Deserialize, Serialize};
 
 use super::SyncError;
@@ -133,6 +135,55 @@ impl OrgMirror {
         Ok(done)
     }
 
+    /// The files of the org that best answer `query`, best first, across repositories (or
+    /// only `repos`, by name); `lang` and `glob` (a path inside a repository) filter as in a
+    /// local search. `embedder` must be the model the generations were synced with for their
+    /// vectors to count. Hits in the repository of the workspace at `root` carry their code,
+    /// read there.
+    pub fn search(
+        &self,
+        root: &Path,
+        embedder: Option<Arc<dyn Embedder>>,
+        asked: &Asked,
+    ) -> Result<Vec<OrgHit>, SyncError> {
+        let held = self.mirror.repos()?;
+        if held.is_empty() {
+            return Err(SyncError::Conflict(format!(
+                "no repository of org {} has a synced index yet: run `scry sync` in a checkout \
+                 of each",
+                self.link.org
+            )));
+        }
+        if let Some(missing) = asked.repos.iter().find(|r| !held.contains(r)) {
+            return Err(SyncError::Conflict(format!(
+                "org {} has no synced repository {missing}; it has: {}",
+                self.link.org,
+                held.join(", ")
+            )));
+        }
+        let glob = repo_glob(&asked.repos, asked.glob.as_deref());
+        let filter = Filter::new(asked.lang.as_deref(), glob.as_deref())
+            .map_err(|e| SyncError::Conflict(e.to_string()))?;
+        let searcher = self.mirror.searcher(embedder)?;
+        let hits = searcher.search_files(&asked.query, asked.limit, &filter)?;
+        Ok(hits
+            .into_iter()
+            .filter_map(|mut hit| {
+                let (repo, path) = hit.path.split_once('/')?;
+                let (repo, path) = (repo.to_string(), path.to_string());
+                let local = (repo == mirror_name_of(&self.link.repo_name))
+                    .then(|| root.join(&path))
+                    .filter(|p| p.is_file());
+                hit.text = local
+                    .as_deref()
+                    .and_then(|p| lines(p, &hit))
+                    .unwrap_or_default();
+                hit.path = path;
+                Some(OrgHit { repo, local, hit })
+            })
+            .collect())
+    }
+
     fn held_path(&self) -> PathBuf {
         self.dir.join("generations.json")
     }
@@ -156,10 +207,58 @@ impl OrgMirror {
     }
 }
 
+/// What an org-wide search asks.
+#[derive(Clone, Debug, Default)]
+pub struct Asked {
+    pub query: String,
+    pub limit: usize,
+    pub lang: Option<String>,
+    /// A path glob inside a repository.
+    pub glob: Option<String>,
+    /// Only these repositories (by name); all when empty.
+    pub repos: Vec<String>,
+}
+
+/// One result of an org-wide search.
+#[derive(Clone, Debug)]
+pub struct OrgHit {
+    pub repo: String,
+    /// Where the file lies on this machine, when the search ran from a checkout of its
+    /// repository.
+    pub local: Option<PathBuf>,
+    /// `path` inside the repository; `text` only when `local`.
+    pub hit: Hit,
+}
+
 /// A repository's name as the mirror files it: its name, `/` replaced (a mirror path's first
 /// part names the repository).
 fn mirror_name(repo: &Repo) -> String {
-    repo.name.replace('/', "_")
+    mirror_name_of(&repo.name)
+}
+
+fn mirror_name_of(name: &str) -> String {
+    name.replace('/', "_")
+}
+
+/// The glob over mirror paths (`repo/path`) for `repos` and `glob` (a path inside one).
+fn repo_glob(repos: &[String], glob: Option<&str>) -> Option<String> {
+    let inside = glob.unwrap_or("**");
+    match repos {
+        [] => glob.map(|g| format!("*/{g}")),
+        [one] => Some(format!("{one}/{inside}")),
+        many => Some(format!("{{{}}}/{inside}", many.join(","))),
+    }
+}
+
+/// `hit`'s lines of the file at `path`.
+fn lines(path: &Path, hit: &Hit) -> Option<String> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let lines: Vec<&str> = text
+        .lines()
+        .skip(hit.start_line.saturating_sub(1) as usize)
+        .take((hit.end_line + 1).saturating_sub(hit.start_line) as usize)
+        .collect();
+    Some(lines.join("\n"))
 }
 
 /// The generation that stands for a repository: its `main` ref's, else `master`'s, else the
@@ -187,5 +286,19 @@ async fn all_repos(client: &Client, org: &str) -> Result<Vec<Repo>, SyncError> {
             Some(next) => page.after = Some(next),
             None => return Ok(repos),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repo_and_path_globs_combine() {
+        assert_eq!(repo_glob(&[], None), None);
+        assert_eq!(repo_glob(&[], Some("src/**")).as_deref(), Some("*/src/**"));
+        assert_eq!(repo_glob(&["a".into()], None).as_deref(), Some("a/**"));
+        let two = repo_glob(&["a".into(), "b".into()], Some("*.py"));
+        assert_eq!(two.as_deref(), Some("{a,b}/*.py"));
     }
 }
