@@ -1,4 +1,4 @@
--- :Scry search [query] | similar (a visual range, or the definition at the cursor) | status | reindex
+-- :Scry search[!] [query] (! = every synced repository of the org) | similar (a visual range, or the definition at the cursor) | status | reindex
 if vim.g.loaded_scry then
   return
 end
@@ -10,7 +10,7 @@ vim.api.nvim_create_user_command("Scry", function(opts)
   local scry = require("scry")
   local sub, rest = (opts.args or ""):match("^%s*(%S*)%s*(.-)%s*$")
   if sub == "search" then
-    scry.search(rest)
+    scry.search(rest, opts.bang and "org" or nil)
   elseif sub == "similar" then
     if opts.range > 0 then
       scry.similar(opts.line1, opts.line2)
@@ -27,6 +27,7 @@ vim.api.nvim_create_user_command("Scry", function(opts)
 end, {
   nargs = "*",
   range = true,
+  bang = true,
   complete = function(arg_lead, line)
     if line:match("^%S+%s+%S+%s") then
       return {}

@@ -88,6 +88,14 @@ local function run()
   if #listed ~= 2 or listed[2].lnum ~= 21 or listed[2].text ~= "  also backoff" then
     fail("quickfix items with more: " .. vim.inspect(listed))
   end
+  -- An org-wide result in a repository not checked out here names it instead of a file.
+  local remote = scry.to_items({ {
+    uri = vim.NIL, repo = "geo", path = "geo/area.py", symbol = "circle_area", snippet = "",
+    range = { start = { line = 0, character = 0 }, ["end"] = { line = 1, character = 0 } },
+  } })
+  if remote[1].filename ~= nil or remote[1].text ~= "geo/geo/area.py:1  circle_area  " then
+    fail("org-wide quickfix item: " .. vim.inspect(remote))
+  end
 
   -- Installed pickers take the results: stand-ins record how each is called.
   local seen = {}

@@ -9,6 +9,8 @@ import {
   SyncStatus,
   WorkspaceStatus,
   findServer,
+  Scope,
+  scopeToggle,
   serverSettings,
   statusText,
   toItems,
@@ -106,13 +108,18 @@ function running(): LanguageClient {
   return client;
 }
 
-function toLocation(r: SearchResult): vscode.Location {
+function toLocation(r: SearchResult & { uri: string }): vscode.Location {
   const range = new vscode.Range(r.range.start.line, r.range.start.character, r.range.end.line, r.range.end.character);
   return new vscode.Location(vscode.Uri.parse(r.uri), range);
 }
 
 async function open(r: SearchResult, preview: boolean): Promise<void> {
-  const location = toLocation(r);
+  if (r.uri === null) {
+    // An org-wide result in a repository not checked out here: nothing to open.
+    if (!preview) vscode.window.showInformationMessage(`Scry: ${r.path} is in ${r.repo}, which is not checked out here`);
+    return;
+  }
+  const location = toLocation({ ...r, uri: r.uri });
   await vscode.window.showTextDocument(location.uri, {
     selection: new vscode.Range(location.range.start, location.range.start),
     preview,
@@ -127,9 +134,22 @@ async function search(): Promise<void> {
   pick.placeholder = "Describe the code (\"retry failed uploads\") or name it";
   pick.matchOnDescription = false;
   pick.matchOnDetail = false;
+  // The scope toggle: this workspace, or every synced repository of its org.
+  let scope: Scope = "workspace";
+  const toggle = () => {
+    const next = scopeToggle(scope);
+    pick.buttons = [{ iconPath: new vscode.ThemeIcon(next.icon), tooltip: next.tooltip }];
+    pick.title = next.title;
+  };
+  toggle();
+  pick.onDidTriggerButton(() => {
+    scope = scope === "workspace" ? "org" : "workspace";
+    toggle();
+    run(pick.value);
+  });
   let serial = 0;
   let timer: NodeJS.Timeout | undefined;
-  pick.onDidChangeValue((query) => {
+  const run = (query: string) => {
     if (timer) clearTimeout(timer);
     if (!query.trim()) {
       pick.items = [];
@@ -139,7 +159,7 @@ async function search(): Promise<void> {
       const mine = ++serial;
       pick.busy = true;
       try {
-        const results = await c.sendRequest<SearchResult[]>("scry/search", { query, limit: settings().limit });
+        const results = await c.sendRequest<SearchResult[]>("scry/search", { query, limit: settings().limit, scope });
         if (mine !== serial) return;
         pick.items = toItems(results).map((i) => ({ ...i, alwaysShow: true }));
       } catch (e) {
@@ -149,7 +169,8 @@ async function search(): Promise<void> {
         if (mine === serial) pick.busy = false;
       }
     }, 120);
-  });
+  };
+  pick.onDidChangeValue(run);
   pick.onDidChangeActive((items) => {
     if (items[0]) void open(items[0].result, true);
   });
@@ -186,7 +207,8 @@ async function findSimilar(): Promise<void> {
     "editor.action.peekLocations",
     editor.document.uri,
     sel.active,
-    results.map(toLocation),
+    // Similar code is always in an open folder: every result has a URI.
+    results.flatMap((r) => (r.uri === null ? [] : [toLocation({ ...r, uri: r.uri })])),
     "peek",
   );
 }

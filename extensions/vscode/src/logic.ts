@@ -4,7 +4,10 @@ import * as path from "path";
 
 /** One result of `scry/search` or `scry/similar` (docs/lsp-extensions.md). */
 export interface SearchResult {
-  uri: string;
+  /** `null` for an org-wide result in a repository not checked out here. */
+  uri: string | null;
+  /** Org-wide results: the repository (`path` lies inside it). */
+  repo?: string;
   range: { start: { line: number; character: number }; end: { line: number; character: number } };
   score: number;
   symbol: string | null;
@@ -104,7 +107,7 @@ export function toItems(results: SearchResult[]): Item[] {
     const firstLine = r.snippet.split("\n").find((l) => l.trim() !== "")?.trim() ?? "";
     const best: Item = {
       label: `$(${icon(r.kind)}) ${r.symbol ?? firstLine}`,
-      description: `${r.path}:${r.range.start.line + 1}`,
+      description: `${r.repo ? `${r.repo}: ` : ""}${r.path}:${r.range.start.line + 1}`,
       detail: r.symbol ? firstLine : r.kind,
       result: r,
     };
@@ -168,4 +171,14 @@ function syncBadge(syncs: SyncStatus[]): string {
   if (syncs.some((s) => s.state === "offline")) return " $(cloud) offline";
   if (syncs.some((s) => s.state === "syncing")) return " $(cloud-upload) syncing";
   return syncs.length > 0 ? " $(cloud) synced" : "";
+}
+
+/** Where `scry/search` looks: the open folders, or every synced repository of their org. */
+export type Scope = "workspace" | "org";
+
+/** The search box's scope button while searching `scope`: what it shows and says. */
+export function scopeToggle(scope: Scope): { icon: string; tooltip: string; title: string } {
+  return scope === "workspace"
+    ? { icon: "repo", tooltip: "Search every synced repository of the org", title: "Scry: this workspace" }
+    : { icon: "organization", tooltip: "Search this workspace only", title: "Scry: the whole org" };
 }

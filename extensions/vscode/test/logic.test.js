@@ -3,7 +3,7 @@
 const test = require("node:test");
 const assert = require("node:assert");
 const path = require("node:path");
-const { findServer, serverSettings, statusText, toItems } = require("../out/logic.js");
+const { findServer, scopeToggle, serverSettings, statusText, toItems } = require("../out/logic.js");
 
 test("finds the server: SCRY_PATH, the setting, the bundled binary, then PATH", () => {
   const files = new Set(["/env/scry", "/setting/scry", "/ext/bin/scry", "/usr/local/bin/scry"]);
@@ -40,6 +40,14 @@ test("QuickPick entries name the symbol, where it is and its first line", () => 
   assert.strictEqual(also.description, "net/retry.py:21");
   assert.deepStrictEqual(also.result.range, place);
   assert.strictEqual(also.result.uri, result.uri);
+  // An org-wide result names its repository.
+  const [remote] = toItems([{ ...result, uri: null, repo: "geo", path: "geo/area.py" }]);
+  assert.strictEqual(remote.description, "geo: geo/area.py:4");
+});
+
+test("the scope button says where the next search looks", () => {
+  assert.match(scopeToggle("workspace").tooltip, /every synced repository of the org/);
+  assert.strictEqual(scopeToggle("org").title, "Scry: the whole org");
 });
 
 test("the status bar says what the index is doing", () => {

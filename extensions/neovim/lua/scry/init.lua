@@ -164,12 +164,16 @@ function M.to_items(results)
   local items = {}
   for _, r in ipairs(results) do
     local first = (r.snippet or ""):match("[^\n]*") or ""
-    local filename = vim.uri_to_fname(r.uri)
+    local symbol = (r.symbol and r.symbol ~= vim.NIL) and (r.symbol .. "  ") or ""
+    local here = r.uri and r.uri ~= vim.NIL
+    local filename = here and vim.uri_to_fname(r.uri) or nil
     table.insert(items, {
       filename = filename,
       lnum = r.range.start.line + 1,
       col = r.range.start.character + 1,
-      text = (r.symbol and (r.symbol .. "  ") or "") .. vim.trim(first),
+      -- An org-wide result elsewhere names its repository, path and line instead of a file.
+      text = here and (symbol .. vim.trim(first))
+        or string.format("%s/%s:%d  %s", r.repo or "?", r.path or "", r.range.start.line + 1, symbol),
     })
     for _, m in ipairs(r.more or {}) do
       table.insert(items, {
@@ -196,7 +200,8 @@ function M.show(title, results)
   require("scry.pickers").show(M.config.picker, title, items)
 end
 
-function M.search(query)
+-- `scope`: nil (the workspace) or "org" (every synced repository of its org: :Scry search!).
+function M.search(query, scope)
   local client = client_or_warn()
   if not client then
     return
@@ -205,8 +210,10 @@ function M.search(query)
     if not q or vim.trim(q) == "" then
       return
     end
-    request(client, "scry/search", { query = q, limit = M.config.limit }, function(results)
-      M.show("Scry: " .. q, results)
+    local params = { query = q, limit = M.config.limit, scope = scope }
+    local title = (scope == "org" and "Scry (org): " or "Scry: ") .. q
+    request(client, "scry/search", params, function(results)
+      M.show(title, results)
     end, 0)
   end
   if query and query ~= "" then
