@@ -35,7 +35,7 @@ const BACKFILL_CHUNKS: usize = 512;
 const COMPACT_MIN_WRITES: u64 = 1000;
 /// Indexes this large get an inverted file of their vectors; smaller ones scan every vector,
 /// which is exact and, below this size, about as fast.
-const IVF_MIN_CHUNKS: u64 = 50_000;
+pub(crate) const IVF_MIN_CHUNKS: u64 = 50_000;
 /// Names the inverted file's layout in `Meta::IvfInfo`: a different one is rebuilt.
 const IVF_FORMAT: &str = "inverted-file-1";
 
@@ -728,61 +728,10 @@ impl Index {
         })
     }
 
-    /// Rebuilds the inverted file when the index is large and it is missing, of another
-    /// model, or covers too few of the chunks. Chunks added since it was built are scanned
-    /// exactly at search time, so it need not be rebuilt on every change.
+    /// See [`refresh_ivf`].
     fn refresh_ivf(&self, embedder: &dyn Embedder, tag: &[u8; 8], min_chunks: u64) -> Result<()> {
-        let reader = self.store.read()?;
-        let n_chunks = reader.n_chunks()?;
-        if n_chunks < min_chunks {
-            return Ok(());
-        }
-        let info = reader
-            .meta(Meta::IvfInfo)?
-            .map(|b| String::from_utf8_lossy(&b).into_owned())
-            .unwrap_or_default();
-        let mut lines = info.lines();
-        let built_len: u64 = lines.next().and_then(|l| l.parse().ok()).unwrap_or(0);
-        let built_model = lines.next().unwrap_or("");
-        // Indexes of earlier versions hold an HNSW graph there, which no searcher reads.
-        let fresh = lines.next() == Some(IVF_FORMAT)
-            && built_model == embedder.model_id()
-            && n_chunks * 4 <= built_len * 5
-            && n_chunks * 4 >= built_len * 3;
-        if fresh {
-            return Ok(());
-        }
-        let started = Instant::now();
-        let lookup = reader.embedding_table()?;
-        let mut hashes = Vec::with_capacity(n_chunks as usize);
-        reader.for_each_chunk(|id, record| {
-            hashes.push((record.content_hash, id));
-            Ok(())
-        })?;
-        // In key order, beside a scan of the model's vectors.
-        hashes.sort_unstable();
-        let mut points = Vec::with_capacity(hashes.len());
-        lookup.for_each_codes(
-            tag,
-            &hashes,
-            |(hash, _)| hash,
-            |i, _, codes| points.push((hashes[i].1, codes.to_vec())),
-        )?;
-        let len = points.len();
-        let ivf = Ivf::build(embedder.model_id(), embedder.dim(), &points);
-        let mut w = self.store.write()?;
-        w.set_meta(Meta::Ivf, &ivf.to_bytes())?;
-        w.set_meta(
-            Meta::IvfInfo,
-            format!("{len}\n{}\n{IVF_FORMAT}", embedder.model_id()).as_bytes(),
-        )?;
-        w.commit()?;
-        tracing::info!(
-            points = len,
-            elapsed_ms = started.elapsed().as_millis() as u64,
-            "built the inverted file of vectors"
-        );
-        Ok(())
+        debug_assert_eq!(*tag, model_tag(embedder.model_id()));
+        refresh_ivf(&self.store, embedder.model_id(), min_chunks)
     }
 
     /// What the index holds, file by file, with each chunk's vector (what sync uploads).
@@ -943,6 +892,67 @@ fn prepare<'a>(
 #[cfg(test)]
 #[path = "index_equality_tests.rs"]
 mod equality_tests;
+
+/// Rebuilds the inverted file of `store` (vectors of `model_id`) when the index is large and it is missing, of another
+/// model, or covers too few of the chunks. Chunks added since it was built are scanned
+/// exactly at search time, so it need not be rebuilt on every change.
+pub(crate) fn refresh_ivf(store: &Store, model_id: &str, min_chunks: u64) -> Result<()> {
+    let tag = &model_tag(model_id);
+    let reader = store.read()?;
+    let n_chunks = reader.n_chunks()?;
+    if n_chunks < min_chunks {
+        return Ok(());
+    }
+    let info = reader
+        .meta(Meta::IvfInfo)?
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default();
+    let mut lines = info.lines();
+    let built_len: u64 = lines.next().and_then(|l| l.parse().ok()).unwrap_or(0);
+    let built_model = lines.next().unwrap_or("");
+    // Indexes of earlier versions hold an HNSW graph there, which no searcher reads.
+    let fresh = lines.next() == Some(IVF_FORMAT)
+        && built_model == model_id
+        && n_chunks * 4 <= built_len * 5
+        && n_chunks * 4 >= built_len * 3;
+    if fresh {
+        return Ok(());
+    }
+    let started = Instant::now();
+    let lookup = reader.embedding_table()?;
+    let mut hashes = Vec::with_capacity(n_chunks as usize);
+    reader.for_each_chunk(|id, record| {
+        hashes.push((record.content_hash, id));
+        Ok(())
+    })?;
+    // In key order, beside a scan of the model's vectors.
+    hashes.sort_unstable();
+    let mut points = Vec::with_capacity(hashes.len());
+    lookup.for_each_codes(
+        tag,
+        &hashes,
+        |(hash, _)| hash,
+        |i, _, codes| points.push((hashes[i].1, codes.to_vec())),
+    )?;
+    let len = points.len();
+    let Some(dim) = points.first().map(|(_, codes)| codes.len()) else {
+        return Ok(());
+    };
+    let ivf = Ivf::build(model_id, dim, &points);
+    let mut w = store.write()?;
+    w.set_meta(Meta::Ivf, &ivf.to_bytes())?;
+    w.set_meta(
+        Meta::IvfInfo,
+        format!("{len}\n{model_id}\n{IVF_FORMAT}").as_bytes(),
+    )?;
+    w.commit()?;
+    tracing::info!(
+        points = len,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "built the inverted file of vectors"
+    );
+    Ok(())
+}
 
 #[cfg(test)]
 mod tests {

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use crate::embed::Embedder;
 use crate::error::{Error, Result};
+use crate::index::{IVF_MIN_CHUNKS, refresh_ivf};
 use crate::search::Searcher;
 use crate::snapshot::Snapshot;
 use crate::store::{ChunkRecord, Codes, Meta, NewChunk, NewFile, Store, model_tag};
@@ -112,7 +113,15 @@ impl Mirror {
             vectors.dedup_by_key(|(hash, _)| *hash);
             w.put_embedding_codes(&model_tag(&model), &vectors)?;
         }
-        w.commit()
+        w.commit()?;
+        // A large org is searched through an inverted file, as a large index is.
+        match self.store.read()?.meta(Meta::Model)? {
+            Some(model) if !model.is_empty() => {
+                let model = String::from_utf8_lossy(&model);
+                refresh_ivf(&self.store, &model, IVF_MIN_CHUNKS)
+            }
+            _ => Ok(()),
+        }
     }
 
     /// A searcher over every repository it holds; `embedder` must be the mirror's model for

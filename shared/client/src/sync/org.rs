@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use scry_api::{Generation, Repo};
 use scry_core::mirror::Mirror;
-use scry_core::{Embedder, Filter, Hit};
+use scry_core::{Embedder, Filter, Hit, Searcher};
 use serde::{Deserialize, Serialize};
 
 use super::SyncError;
@@ -52,6 +52,8 @@ pub struct OrgMirror {
     pub link: Link,
     pub mirror: Mirror,
     dir: PathBuf,
+    /// Loaded by the first search after a refresh, kept for the next ones.
+    searcher: Option<Searcher>,
 }
 
 /// Opens the mirror of the org the workspace at `root` is linked to.
@@ -66,7 +68,12 @@ pub fn open(root: &Path) -> Result<OrgMirror, SyncError> {
     // Org ids are the service's random ids: one folder per org, whatever address reaches it.
     let dir = scry_core::index_home().join("orgs").join(&link.org);
     let mirror = Mirror::open(&dir.join("mirror.redb"))?;
-    Ok(OrgMirror { link, mirror, dir })
+    Ok(OrgMirror {
+        link,
+        mirror,
+        dir,
+        searcher: None,
+    })
 }
 
 impl OrgMirror {
@@ -80,6 +87,7 @@ impl OrgMirror {
         progress: &mut dyn FnMut(&str, Downloaded),
     ) -> Result<Refreshed, SyncError> {
         let started = Instant::now();
+        self.searcher = None;
         let mut done = Refreshed {
             org: self.link.org.clone(),
             ..Refreshed::default()
@@ -137,11 +145,12 @@ impl OrgMirror {
 
     /// The files of the org that best answer `query`, best first, across repositories (or
     /// only `repos`, by name); `lang` and `glob` (a path inside a repository) filter as in a
-    /// local search. `embedder` must be the model the generations were synced with for their
+    /// local search. `embedder` (read by the first search after a refresh, whose searcher the
+    /// next ones reuse) must be the model the generations were synced with for their
     /// vectors to count. Hits in the repository of the workspace at `root` carry their code,
     /// read there.
     pub fn search(
-        &self,
+        &mut self,
         root: &Path,
         embedder: Option<Arc<dyn Embedder>>,
         asked: &Asked,
@@ -164,8 +173,13 @@ impl OrgMirror {
         let glob = repo_glob(&asked.repos, asked.glob.as_deref());
         let filter = Filter::new(asked.lang.as_deref(), glob.as_deref())
             .map_err(|e| SyncError::Conflict(e.to_string()))?;
-        let searcher = self.mirror.searcher(embedder)?;
-        let hits = searcher.search_files(&asked.query, asked.limit, &filter)?;
+        let searcher = match self.searcher.take() {
+            Some(searcher) => searcher,
+            None => self.mirror.searcher(embedder)?,
+        };
+        let hits = searcher.search_files(&asked.query, asked.limit, &filter);
+        self.searcher = Some(searcher);
+        let hits = hits?;
         Ok(hits
             .into_iter()
             .filter_map(|mut hit| {
