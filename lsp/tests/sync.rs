@@ -1287,13 +1287,19 @@ fn an_org_search_ranks_every_synced_repository_and_works_offline() {
     );
     lsp.stop();
 
+    // A repository deleted from the org leaves the copy kept here.
+    geo.ok(&s, &["sync", "disable", "--delete"]);
+    let (hits, said) = search(&web, &["disc_area"]);
+    assert!(said.contains("1 repositories"), "{said}");
+    assert!(hits.iter().all(|h| h["repo"] == "web"), "{hits:#?}");
+
     // With the service out of reach, the copy kept here still answers.
     let link = find_file(web.index.path(), "sync.json").unwrap();
     let text = std::fs::read_to_string(&link).unwrap();
     std::fs::write(&link, text.replace(&s.base, "http://127.0.0.1:9")).unwrap();
-    let (hits, said) = search(&web, &["disc_area"]);
+    let (hits, said) = search(&web, &["retry an upload"]);
     assert!(said.contains("searching the copy of org"), "{said}");
-    assert_eq!(hits[0]["repo"], "geo");
+    assert_eq!(hits[0]["path"], "src/upload.py");
 
     // A workspace not linked to an org is told how to link it.
     let alone = Machine::new();

@@ -124,6 +124,16 @@ impl Mirror {
         }
     }
 
+    /// Drops what the mirror holds of `repo` (gone from the org, or renamed).
+    pub fn remove(&mut self, repo: &str) -> Result<()> {
+        let held = self.store.read()?.files_under(repo)?;
+        let mut w = self.store.write()?;
+        for path in held.into_keys() {
+            w.remove_file(&path)?;
+        }
+        w.commit()
+    }
+
     /// A searcher over every repository it holds; `embedder` must be the mirror's model for
     /// its vectors to take part.
     pub fn searcher(&self, embedder: Option<Arc<dyn Embedder>>) -> Result<Searcher> {
@@ -195,5 +205,7 @@ mod tests {
         let hits = searcher.search_files("area", 5, &only).unwrap();
         assert!(!hits.is_empty() && hits.iter().all(|h| h.path.starts_with("geometry/")));
         assert!(mirror.replace("a/b", &uploads).is_err());
+        mirror.remove("uploads").unwrap();
+        assert_eq!(mirror.repos().unwrap(), ["geometry"]);
     }
 }

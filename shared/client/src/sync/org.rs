@@ -107,6 +107,21 @@ impl OrgMirror {
         };
         let key = org_key(&runtime, &client, &self.link.server, org)?;
         let mut held = self.held();
+        // Repositories gone from the org (or renamed) leave the mirror.
+        let listed: BTreeMap<&str, String> = repos
+            .iter()
+            .map(|r| (r.id.as_str(), mirror_name(r)))
+            .collect();
+        let gone: Vec<String> = (held.iter())
+            .filter(|(id, h)| listed.get(id.as_str()) != Some(&h.name))
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in gone {
+            if let Some(h) = held.remove(&id) {
+                self.mirror.remove(&h.name)?;
+            }
+        }
+        self.save_held(&held)?;
         for repo in repos {
             let refs = runtime.block_on(client.refs(org, &repo.id))?;
             let Some(generation) = standing(&refs, &key) else {
