@@ -15,6 +15,8 @@ use crate::{Changes, Embedder, Error, Index, Progress, Result, Searcher};
 
 /// Quiet time that ends a burst of jobs.
 const QUIET: Duration = Duration::from_millis(8);
+/// How soon an index the disk refused is tried again without a change to prompt it.
+const STORAGE_RETRY: Duration = Duration::from_secs(30);
 /// A burst that never goes quiet is still handled this often.
 const MAX_BURST: Duration = Duration::from_millis(250);
 /// An update of this many files (a branch switch, a first index) leaves the allocator holding
@@ -102,10 +104,23 @@ impl Worker {
     }
 
     pub fn run(mut self, rx: Receiver<Job>) {
+        let mut retry = None;
         if let Err(err) = self.open() {
-            self.fail(&err);
+            retry = self.fail(&err);
         }
-        while let Ok(first) = rx.recv() {
+        loop {
+            // An index the disk refused (full, read-only) is tried again now and then: the
+            // cause may go away without a file changing.
+            let first = match retry {
+                None => rx.recv().map_err(|_| ()),
+                Some(after) => match rx.recv_timeout(after) {
+                    Ok(job) => Ok(job),
+                    Err(RecvTimeoutError::Timeout) => Ok(Job::Disk(Vec::new())),
+                    Err(RecvTimeoutError::Disconnected) => Err(()),
+                },
+            };
+            let Ok(first) = first else { break };
+            retry = None;
             let mut burst = Burst::default();
             burst.absorb(first);
             let started = Instant::now();
@@ -120,7 +135,7 @@ impl Worker {
             }
             let snapshots = std::mem::take(&mut burst.snapshots);
             if let Err(err) = self.handle(burst) {
-                self.fail(&err);
+                retry = self.fail(&err);
             }
             for (since, reply) in snapshots {
                 let snapshot = match &self.index {
@@ -465,13 +480,23 @@ impl Worker {
         }
     }
 
-    fn fail(&self, err: &Error) {
+    /// Reports `err`; returns when to try again by itself, for a storage failure. redb
+    /// refuses every write after a failed one until the file is opened again, so the index is
+    /// closed: the next job (or the retry) opens it afresh.
+    fn fail(&mut self, err: &Error) -> Option<Duration> {
         let message = format!("Scry cannot index {}: {err}", self.shared.root.display());
         tracing::error!("{message}");
         // The state first: a client that asks for it on seeing the warning reads `failed`.
         self.publish_status(State::Failed, Some(message.clone()));
         self.shared.settled.set();
         self.emit(Event::Warning(message));
+        match err {
+            Error::Unwritable(_) | Error::Storage(_) => {
+                self.index = None;
+                Some(STORAGE_RETRY)
+            }
+            _ => None,
+        }
     }
 
     fn publish_status(&self, state: State, message: Option<String>) {
