@@ -49,6 +49,8 @@ pub(super) struct Worker {
     index: Option<Index>,
     embedder: Option<Arc<dyn Embedder>>,
     watch: Option<Watch>,
+    /// The warning last shown for a failure, so that retries of the same failure stay quiet.
+    warned: Option<String>,
 }
 
 /// What one burst of jobs asks for.
@@ -100,6 +102,7 @@ impl Worker {
             index: None,
             embedder: None,
             watch: None,
+            warned: None,
         }
     }
 
@@ -134,8 +137,9 @@ impl Worker {
                 break;
             }
             let snapshots = std::mem::take(&mut burst.snapshots);
-            if let Err(err) = self.handle(burst) {
-                retry = self.fail(&err);
+            match self.handle(burst) {
+                Ok(()) => self.warned = None,
+                Err(err) => retry = self.fail(&err),
             }
             for (since, reply) in snapshots {
                 let snapshot = match &self.index {
@@ -489,7 +493,10 @@ impl Worker {
         // The state first: a client that asks for it on seeing the warning reads `failed`.
         self.publish_status(State::Failed, Some(message.clone()));
         self.shared.settled.set();
-        self.emit(Event::Warning(message));
+        if self.warned.as_ref() != Some(&message) {
+            self.warned = Some(message.clone());
+            self.emit(Event::Warning(message));
+        }
         match err {
             Error::Unwritable(_) | Error::Storage(_) => {
                 self.index = None;
