@@ -88,6 +88,8 @@ struct Backend {
     /// Folders named at `initialize`, opened at `initialized` (when the client may be asked
     /// to show progress).
     pending_folders: Mutex<Vec<PathBuf>>,
+    /// The org mirror org-wide searches read, refreshed at most once a minute.
+    org: org::Kept,
 }
 
 impl Backend {
@@ -97,6 +99,7 @@ impl Backend {
         let syncer = sync::Syncer::start(client.clone(), workspaces.clone());
         tokio::spawn(forward_events(client.clone(), syncer.clone(), rx));
         Backend {
+            org: org::Kept::default(),
             client,
             workspaces,
             syncer,
@@ -186,8 +189,8 @@ impl Backend {
         if params.scope == Some(Scope::Org) {
             let limit = limit(params.limit, &self.settings());
             let model = self.settings().model;
-            let workspaces = self.workspaces();
-            return blocking(move || org::search(&workspaces, model.as_deref(), params, limit))
+            let (workspaces, kept) = (self.workspaces(), self.org.clone());
+            return blocking(move || kept.search(&workspaces, model.as_deref(), params, limit))
                 .await;
         }
         let workspaces = self.ready_workspaces().await?;
