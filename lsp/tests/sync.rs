@@ -1293,6 +1293,13 @@ fn an_org_search_ranks_every_synced_repository_and_works_offline() {
     assert!(said.contains("1 repositories"), "{said}");
     assert!(hits.iter().all(|h| h["repo"] == "web"), "{hits:#?}");
 
+    // A damaged copy is fetched again rather than reported.
+    let mirror = find_file(web.index.path(), "mirror.redb").unwrap();
+    std::fs::write(&mirror, b"not a database at all").unwrap();
+    let (hits, said) = search(&web, &["retry an upload"]);
+    assert!(said.contains("1 repositories (1 fetched"), "{said}");
+    assert_eq!(hits[0]["path"], "src/upload.py");
+
     // With the service out of reach, the copy kept here still answers.
     let link = find_file(web.index.path(), "sync.json").unwrap();
     let text = std::fs::read_to_string(&link).unwrap();

@@ -67,7 +67,23 @@ pub fn open(root: &Path) -> Result<OrgMirror, SyncError> {
     }
     // Org ids are the service's random ids: one folder per org, whatever address reaches it.
     let dir = scry_core::index_home().join("orgs").join(&link.org);
-    let mirror = Mirror::open(&dir.join("mirror.redb"))?;
+    let path = dir.join("mirror.redb");
+    let mirror = match Mirror::open(&path) {
+        // A copy of what the service holds: a damaged one is fetched again, not repaired.
+        Err(scry_core::Error::CorruptIndex { .. }) => {
+            tracing::warn!(
+                "{} is damaged; fetching the org's repositories again",
+                path.display()
+            );
+            let _ = std::fs::remove_file(dir.join("generations.json"));
+            std::fs::remove_file(&path).map_err(|source| SyncError::Io {
+                path: path.clone(),
+                source,
+            })?;
+            Mirror::open(&path)?
+        }
+        opened => opened?,
+    };
     Ok(OrgMirror {
         link,
         mirror,
