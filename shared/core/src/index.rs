@@ -16,7 +16,9 @@ use crate::records::{chunk_file, embedding_input, embedding_text, offered_record
 use crate::search::dense::Ivf;
 use crate::search::{Changes, Searcher};
 use crate::snapshot::{Snapshot, SnapshotFile};
-use crate::store::{Codes, FileRecord, Meta, NewChunk, NewFile, Opened, Store, model_tag};
+use crate::store::{
+    Codes, FileRecord, Meta, NewChunk, NewFile, Opened, SkippedFile, Store, model_tag,
+};
 use crate::walk::{self, Excludes, SkipReason, WalkedFile};
 
 /// Files in the first write transaction: small, so a short update commits quickly and progress
@@ -243,8 +245,13 @@ impl Index {
         progress(Progress::Walked {
             files: report.files.len() as u64,
         });
-        let stored = self.store.read()?.files()?;
-        self.sync(report, stored, embedder, progress, started)
+        let reader = self.store.read()?;
+        let held = Held {
+            files: reader.files()?,
+            skipped: reader.skipped_under("")?,
+        };
+        drop(reader);
+        self.sync(report, held, embedder, progress, started)
     }
 
     /// The workspace may have been deleted or unmounted since the index was opened.
@@ -282,19 +289,20 @@ impl Index {
             return self.update_unguarded(embedder, progress);
         };
         let reader = self.store.read()?;
-        let mut stored = BTreeMap::new();
+        let mut held = Held::default();
         for rel in &scope {
-            stored.extend(reader.files_under(rel)?);
+            held.files.extend(reader.files_under(rel)?);
+            held.skipped.extend(reader.skipped_under(rel)?);
         }
         drop(reader);
-        self.sync(report, stored, embedder, progress, started)
+        self.sync(report, held, embedder, progress, started)
     }
 
     /// Makes the index hold what `report` found, given what it held of the same paths.
     fn sync(
         &mut self,
         report: walk::WalkReport,
-        stored: BTreeMap<String, FileRecord>,
+        held: Held,
         embedder: Option<&dyn Embedder>,
         progress: &mut dyn FnMut(Progress),
         started: Instant,
@@ -306,21 +314,34 @@ impl Index {
             all_ignored: report.all_ignored,
             ..Default::default()
         };
+        let Held {
+            files: stored,
+            skipped,
+        } = held;
         let seen: HashSet<&str> = report.files.iter().map(|f| f.rel_path.as_str()).collect();
         let deleted: Vec<&String> = stored
             .keys()
             .filter(|p| !seen.contains(p.as_str()))
             .collect();
-        let changed: Vec<&WalkedFile> = report
-            .files
-            .iter()
-            .filter(|f| {
-                stored
-                    .get(&f.rel_path)
-                    .is_none_or(|r| r.size != f.size || r.mtime_ns != f.mtime_ns)
-            })
+        let gone_skipped: Vec<&str> = (skipped.keys())
+            .filter(|p| !seen.contains(p.as_str()))
+            .map(String::as_str)
             .collect();
-        stats.files_unchanged = stats.files_seen - changed.len() as u64;
+        let mut changed: Vec<&WalkedFile> = Vec::new();
+        // Skipped before, with the same stat: not read again.
+        let mut remembered = 0;
+        for f in &report.files {
+            let same = |size, mtime_ns| size == f.size && mtime_ns == f.mtime_ns;
+            match (stored.get(&f.rel_path), skipped.get(&f.rel_path)) {
+                (Some(r), _) if same(r.size, r.mtime_ns) => {}
+                (None, Some(s)) if same(s.size, s.mtime_ns) => {
+                    *stats.skipped.entry(s.reason).or_default() += 1;
+                    remembered += 1;
+                }
+                _ => changed.push(f),
+            }
+        }
+        stats.files_unchanged = stats.files_seen - changed.len() as u64 - remembered;
         let slow_model = embedder.is_some_and(|e| !e.is_fast());
         let offered = self.ask_reuse(&changed, &stored, slow_model, progress);
         let offer = offered.as_ref().map(|offered| Offered {
@@ -411,11 +432,12 @@ impl Index {
                 }
             }
         })?;
-        if !deleted.is_empty() {
+        if !deleted.is_empty() || !gone_skipped.is_empty() {
             let mut w = self.store.write()?;
             for path in &deleted {
                 w.remove_file(path)?;
             }
+            w.forget_skipped(gone_skipped)?;
             w.commit()?;
             stats.files_deleted = deleted.len() as u64;
         }
@@ -591,7 +613,16 @@ impl Index {
                             .errors
                             .push(format!("{}: could not be read", file.rel_path));
                     }
-                    w.remove_file(&file.rel_path)?;
+                    let skipped = SkippedFile {
+                        size: file.size,
+                        mtime_ns: file.mtime_ns,
+                        reason,
+                    };
+                    // Unreadable may pass (a permission, a lock): it is tried again.
+                    match reason {
+                        SkipReason::Unreadable => w.remove_file(&file.rel_path)?,
+                        _ => w.skip_file(&file.rel_path, &skipped)?,
+                    }
                 }
                 Prepared::Same(record) => w.touch_file(&file.rel_path, &record)?,
                 Prepared::Changed {
@@ -849,6 +880,13 @@ enum Prepared<'a> {
         /// The offered file the chunks were taken from, chunk for chunk.
         offered: Option<&'a SnapshotFile>,
     },
+}
+
+/// What the index held of the paths an update looks at.
+#[derive(Default)]
+struct Held {
+    files: BTreeMap<String, FileRecord>,
+    skipped: BTreeMap<String, SkippedFile>,
 }
 
 /// Chunks a file from its `bytes` (`None`: it could not be read), or takes the chunks of
@@ -1139,9 +1177,9 @@ mod tests {
             write(ours.path(), &format!("m{i}.py"), j);
         }
         let switched = ours_index.update(Some(&model), &mut |_| {}).unwrap();
-        // The first five went back to the bytes both branches share.
-        // (The never-kept files are asked about too, and the offer has nothing of them.)
-        assert_eq!(*asked.lock().unwrap(), [n - 20 + 5 + REUSE_MIN_FILES + 10]);
+        // The first five went back to the bytes both branches share. (The files skipped
+        // before are neither read again nor asked about.)
+        assert_eq!(*asked.lock().unwrap(), [n - 20 + 5]);
         assert_eq!(switched.chunks_reused, (n - 20 + 5) as u64);
         assert_eq!(switched.vectors_embedded, 0);
         let mut fresh = Index::open(ours.path(), &dbs.path().join("fresh.redb")).unwrap();
@@ -1289,6 +1327,52 @@ mod tests {
         assert_eq!(docs[0].path, "README.md");
         let limited = searcher.search_files("retry upload", 1, &all).unwrap();
         assert_eq!(limited.len(), 1);
+    }
+
+    #[test]
+    fn a_skipped_file_is_read_again_only_when_it_changes() {
+        let ws = tempfile::tempdir().unwrap();
+        let db = tempfile::tempdir().unwrap();
+        let root = ws.path();
+        std::fs::create_dir_all(root.join("pkg")).unwrap();
+        write(root, "pkg/a.py", 1);
+        let blob = root.join("pkg/blob.py");
+        std::fs::write(&blob, b"\0\x01binary\0\x02").unwrap();
+        let mut index = Index::open(root, &db.path().join("index.redb")).unwrap();
+        let binary = |stats: &UpdateStats| stats.skipped.get(&SkipReason::Binary).copied();
+        let skipped = |index: &Index| -> Vec<String> {
+            let reader = index.store.read().unwrap();
+            reader.skipped_under("").unwrap().into_keys().collect()
+        };
+        let first = index.update(None, &mut |_| {}).unwrap();
+        assert_eq!((first.files_indexed, binary(&first)), (1, Some(1)));
+        let mark = index.store.read().unwrap().change_mark().unwrap();
+        let again = index.update(None, &mut |_| {}).unwrap();
+        assert_eq!((again.files_indexed, again.files_unchanged), (0, 1));
+        assert_eq!(binary(&again), Some(1), "still reported");
+        assert_eq!(
+            index.store.read().unwrap().change_mark().unwrap(),
+            mark,
+            "a no-op update writes nothing"
+        );
+        // Once it is source, it is indexed and no longer remembered as skipped.
+        std::fs::write(&blob, "def no_longer_binary():\n    pass\n").unwrap();
+        let fixed = index
+            .update_paths(std::slice::from_ref(&blob), None, &mut |_| {})
+            .unwrap();
+        assert_eq!((fixed.files_indexed, binary(&fixed)), (1, None));
+        assert!(skipped(&index).is_empty());
+        std::fs::write(&blob, b"\0\0").unwrap();
+        index
+            .update_paths(std::slice::from_ref(&blob), None, &mut |_| {})
+            .unwrap();
+        assert_eq!(index.status().unwrap().files, 1, "its chunks went");
+        assert_eq!(index.check().unwrap(), Vec::<String>::new());
+        assert_eq!(skipped(&index), ["pkg/blob.py"]);
+        // A deleted file is forgotten.
+        std::fs::remove_file(&blob).unwrap();
+        index.update(None, &mut |_| {}).unwrap();
+        assert!(skipped(&index).is_empty());
     }
 
     #[test]

@@ -53,7 +53,10 @@ const LOCK_FILES: &[&str] = &[
 ];
 
 /// Why a file was left out. Counted, so a user can tell "not indexed" from "not found".
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// Stored by variant index (the index remembers files it skipped): new reasons go last.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub enum SkipReason {
     UnknownType,
     TooLarge,

@@ -5,6 +5,15 @@
 use serde::{Deserialize, Serialize};
 
 use super::*;
+use crate::walk::SkipReason;
+
+/// A file the walk lists but the index skipped on reading it, with the stat it had then.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub(crate) struct SkippedFile {
+    pub size: u64,
+    pub mtime_ns: u64,
+    pub reason: SkipReason,
+}
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) struct FileRecord {

@@ -90,6 +90,12 @@ const TERM_TO_POSTINGS: TableDefinition<(&str, u64), &[u8]> = TableDefinition::n
 /// models never mix, and by content, so identical chunks embed once and moves cost nothing.
 const EMBEDDING_KEY_TO_VECTOR: TableDefinition<&[u8], &[u8]> = TableDefinition::new("embeddings");
 
+/// Relative path → [`SkippedFile`]: a file the walk lists but the index skipped once it read
+/// it (binary, not UTF-8, minified, generated, no known text type), so that an update reads
+/// it again only when its size or mtime changes. Added after schema 5 was set: an index
+/// without the table has skipped nothing yet.
+const PATH_TO_SKIPPED: TableDefinition<&str, &[u8]> = TableDefinition::new("skipped");
+
 /// Change number → a path whose chunks a write transaction replaced or removed, numbered from
 /// `next_change` on, the last [`CHANGES_KEPT`] of them: a searcher catches up by reading the
 /// files named since its snapshot instead of comparing every file record.
@@ -373,31 +379,41 @@ impl Reader {
     }
 
     pub fn files(&self) -> Result<BTreeMap<String, FileRecord>> {
-        let table = self.txn.open_table(PATH_TO_FILE)?;
-        let mut files = BTreeMap::new();
-        for entry in table.iter()? {
-            let (path, value) = entry?;
-            let record = decode(value.value())?;
-            files.insert(path.value().to_string(), record);
-        }
-        Ok(files)
+        self.records_under(PATH_TO_FILE, "")
     }
 
     /// The stored files at `rel` or under it (`rel` a file or a directory, `/`-separated).
     pub fn files_under(&self, rel: &str) -> Result<BTreeMap<String, FileRecord>> {
-        let table = self.txn.open_table(PATH_TO_FILE)?;
-        let mut files = BTreeMap::new();
+        self.records_under(PATH_TO_FILE, rel)
+    }
+
+    /// The files skipped at `rel` or under it (everywhere, for `""`).
+    pub fn skipped_under(&self, rel: &str) -> Result<BTreeMap<String, SkippedFile>> {
+        match self.txn.open_table(PATH_TO_SKIPPED) {
+            Err(e) if table_missing(&e) => Ok(BTreeMap::new()),
+            _ => self.records_under(PATH_TO_SKIPPED, rel),
+        }
+    }
+
+    /// The records of a path-keyed table at `rel` or under it (everything, for `""`).
+    fn records_under<T: serde::de::DeserializeOwned>(
+        &self,
+        definition: TableDefinition<&str, &[u8]>,
+        rel: &str,
+    ) -> Result<BTreeMap<String, T>> {
+        let table = self.txn.open_table(definition)?;
+        let mut records = BTreeMap::new();
         for entry in table.range(rel..)? {
             let (path, value) = entry?;
             let path = path.value();
             if !path.starts_with(rel) {
                 break;
             }
-            if path.len() == rel.len() || path.as_bytes()[rel.len()] == b'/' {
-                files.insert(path.to_string(), decode(value.value())?);
+            if rel.is_empty() || path.len() == rel.len() || path.as_bytes()[rel.len()] == b'/' {
+                records.insert(path.to_string(), decode(value.value())?);
             }
         }
-        Ok(files)
+        Ok(records)
     }
 
     pub fn n_files(&self) -> Result<u64> {
@@ -591,7 +607,31 @@ impl Writer {
     /// Removes a file and everything derived from it.
     pub fn remove_file(&mut self, path: &str) -> Result<()> {
         self.log_changes([path])?;
-        self.drop_file(path)
+        self.drop_file(path)?;
+        self.forget_skipped([path])
+    }
+
+    /// Remembers that the file at `path` was skipped when it had this stat (and drops what
+    /// the index held of it).
+    pub fn skip_file(&mut self, path: &str, skipped: &SkippedFile) -> Result<()> {
+        let held = self.txn.open_table(PATH_TO_FILE)?.get(path)?.is_some();
+        if held {
+            self.log_changes([path])?;
+            self.drop_file(path)?;
+        }
+        self.txn
+            .open_table(PATH_TO_SKIPPED)?
+            .insert(path, encode(skipped).as_slice())?;
+        Ok(())
+    }
+
+    /// Forgets that files were skipped: they are gone, or indexed now.
+    pub fn forget_skipped<'p>(&mut self, paths: impl IntoIterator<Item = &'p str>) -> Result<()> {
+        let mut table = self.txn.open_table(PATH_TO_SKIPPED)?;
+        for path in paths {
+            table.remove(path)?;
+        }
+        Ok(())
     }
 
     fn log_changes<'p>(&mut self, paths: impl IntoIterator<Item = &'p str>) -> Result<()> {
@@ -689,6 +729,7 @@ impl Writer {
     /// of postings, inserted sorted by term: neighbouring inserts touch the same B-tree pages.
     pub fn put_files(&mut self, files: Vec<NewFile>) -> Result<()> {
         self.log_changes(files.iter().map(|f| f.path.as_str()))?;
+        self.forget_skipped(files.iter().map(|f| f.path.as_str()))?;
         for file in &files {
             self.drop_file(&file.path)?;
         }
