@@ -109,6 +109,50 @@ impl WalkReport {
     fn skip(&mut self, reason: SkipReason) {
         *self.skipped.entry(reason).or_default() += 1;
     }
+
+    fn absorb(&mut self, other: WalkReport) {
+        self.files.extend(other.files);
+        for (reason, n) in other.skipped {
+            *self.skipped.entry(reason).or_default() += n;
+        }
+        self.errors.extend(other.errors);
+    }
+}
+
+/// A parallel walk's threads: each admits into a report of its own, merged when it ends.
+struct Admitting<'a> {
+    root: &'a Path,
+    merged: &'a std::sync::Mutex<WalkReport>,
+}
+
+struct Admitter<'a> {
+    root: &'a Path,
+    report: WalkReport,
+    merged: &'a std::sync::Mutex<WalkReport>,
+}
+
+impl<'s> ignore::ParallelVisitorBuilder<'s> for Admitting<'s> {
+    fn build(&mut self) -> Box<dyn ignore::ParallelVisitor + 's> {
+        Box::new(Admitter {
+            root: self.root,
+            report: WalkReport::default(),
+            merged: self.merged,
+        })
+    }
+}
+
+impl ignore::ParallelVisitor for Admitter<'_> {
+    fn visit(&mut self, entry: Result<ignore::DirEntry, ignore::Error>) -> ignore::WalkState {
+        admit(self.root, entry, &mut self.report);
+        ignore::WalkState::Continue
+    }
+}
+
+impl Drop for Admitter<'_> {
+    fn drop(&mut self) {
+        let report = std::mem::take(&mut self.report);
+        self.merged.lock().expect("walk report lock").absorb(report);
+    }
 }
 
 /// Paths a user keeps out of the index beyond the ignore files: globs in `.gitignore` syntax
@@ -150,10 +194,17 @@ impl Excludes {
 pub fn walk(root: &Path, excludes: &Excludes) -> WalkReport {
     let mut report = WalkReport::default();
     let overrides = overrides(root, excludes, &mut report);
-    for entry in builder(root, overrides).build() {
-        admit(root, entry, &mut report);
-    }
+    // On every core: a large tree's walk is mostly stat and readdir calls.
+    let merged = std::sync::Mutex::new(report);
+    builder(root, overrides)
+        .build_parallel()
+        .visit(&mut Admitting {
+            root,
+            merged: &merged,
+        });
+    let mut report = merged.into_inner().expect("walk report lock");
     report.files.sort_by(|a, b| a.rel_path.cmp(&b.rel_path));
+    report.errors.sort();
     if report.files.is_empty() {
         report.all_ignored = explain_all_ignored(root);
     }
