@@ -868,3 +868,108 @@ fn exits_when_the_editor_goes_away() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// `scry search` or `scry similar` in a folder a server holds, as one process: what it prints,
+/// and whether the server's live index answered (its debug log says so).
+fn one_shot(root: &Path, index_dir: &Path, args: &[&str]) -> (std::process::Output, bool) {
+    let out = Command::new(env!("CARGO_BIN_EXE_scry"))
+        .args(args)
+        .arg("--path")
+        .arg(root)
+        .env("SCRY_INDEX_DIR", index_dir)
+        .env("SCRY_LOG", "scry=debug")
+        .env_remove("SCRY_MODEL")
+        .output()
+        .unwrap();
+    let live = String::from_utf8_lossy(&out.stderr).contains("answered by the live index");
+    (out, live)
+}
+
+#[test]
+#[cfg(unix)]
+fn one_shot_commands_ask_the_server_that_holds_the_folder() {
+    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+    let (_dir, root) = fixture();
+    common::write_retry_download(&root);
+    let index = tempfile::tempdir().unwrap();
+    let mut server = Server::start(&root, index.path(), json!({}));
+    server.wait_ready();
+    let socket = fs::read_dir(index.path())
+        .unwrap()
+        .map(|e| e.unwrap().path().join("live.sock"))
+        .find(|p| p.exists())
+        .expect("the server listens beside its index");
+    let meta = fs::metadata(&socket).unwrap();
+    assert!(meta.file_type().is_socket());
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600, "only its user");
+
+    // A file written just before the command is in its answer: the server's watcher has it.
+    fs::write(
+        root.join("net/queue.py"),
+        "def drain_message_queue(queue):\n    while queue:\n        yield queue.pop()\n",
+    )
+    .unwrap();
+    let (out, live) = one_shot(
+        &root,
+        index.path(),
+        &["search", "--json", "drain_message_queue"],
+    );
+    assert!(out.status.success() && live, "{out:?}");
+    let answered: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(answered["results"][0]["path"], "net/queue.py", "{answered}");
+    let (similar, live) = one_shot(
+        &root,
+        index.path(),
+        &["similar", "--json", "net/retry.py:4-11"],
+    );
+    assert!(similar.status.success() && live, "{similar:?}");
+    // A bad question fails as it would have without the server.
+    let (bad, live) = one_shot(&root, index.path(), &["similar", "net/retry.py:40-50"]);
+    assert!(!bad.status.success() && live, "{bad:?}");
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("is not a span of the file"));
+    // A server with another model does not answer: the command searches with its own.
+    let (out, live) = one_shot(
+        &root,
+        index.path(),
+        &["search", "--model", "none", "upload"],
+    );
+    assert!(out.status.success() && !live, "{out:?}");
+
+    server.shutdown();
+    assert!(!socket.exists(), "the socket goes with its server");
+    // Without a server the command loads the index and prints the same answers.
+    let (alone, live) = one_shot(
+        &root,
+        index.path(),
+        &["search", "--json", "drain_message_queue"],
+    );
+    assert!(alone.status.success() && !live, "{alone:?}");
+    let alone_answer: Value = serde_json::from_slice(&alone.stdout).unwrap();
+    assert_eq!(alone_answer, answered);
+    let (similar_alone, _) = one_shot(
+        &root,
+        index.path(),
+        &["similar", "--json", "net/retry.py:4-11"],
+    );
+    assert_eq!(similar_alone.stdout, similar.stdout);
+
+    // A server killed without warning leaves its socket behind: commands still answer, and
+    // the next server takes the socket over.
+    let mut killed = Server::start(&root, index.path(), json!({}));
+    killed.wait_ready();
+    let _ = killed.child.kill();
+    let _ = killed.child.wait();
+    assert!(socket.exists());
+    let (out, live) = one_shot(
+        &root,
+        index.path(),
+        &["search", "--json", "drain_message_queue"],
+    );
+    assert!(out.status.success() && !live, "{out:?}");
+    assert_eq!(out.stdout, alone.stdout);
+    let mut next = Server::start(&root, index.path(), json!({}));
+    next.wait_ready();
+    let (_, live) = one_shot(&root, index.path(), &["search", "drain_message_queue"]);
+    assert!(live, "the next server answers");
+    next.shutdown();
+}

@@ -21,6 +21,7 @@ use clap::{Args, Parser, Subcommand};
 use scry_core::{BertEmbedder, Filter, Index, Span, default_db_path};
 
 use scry_client::api::Role;
+use scry_core::live::{self, Ask, Question};
 use scry_core::model::ModelChoice;
 
 #[derive(Parser)]
@@ -437,6 +438,21 @@ fn dispatch(cli: Cli) -> Result<()> {
                 };
                 return org::search(&root, &model, &asked);
             }
+            let asks: Vec<(&str, Ask)> = queries
+                .iter()
+                .map(|q| {
+                    let query = q.clone();
+                    (q.as_str(), Ask::Search { query, chunks })
+                })
+                .collect();
+            let live = Asked {
+                lang: lang.as_deref(),
+                glob: glob.as_deref(),
+                output: &output,
+            };
+            if common.rerank.is_none() && live.answered(&root, &model, &asks)? {
+                return Ok(());
+            }
             let mut index = open_index(&root, false)?;
             update(&mut index, &model, true)?;
             let reranker = common.reranker(&mut index)?;
@@ -472,6 +488,19 @@ fn dispatch(cli: Cli) -> Result<()> {
                 (None, None) => unreachable!("clap requires one"),
             };
             let parsed: Vec<Span> = specs.iter().map(|s| parse_span(s)).collect::<Result<_>>()?;
+            let asks: Vec<(&str, Ask)> = specs
+                .iter()
+                .zip(&parsed)
+                .map(|(spec, span)| (spec.as_str(), Ask::Similar { span: span.clone() }))
+                .collect();
+            let live = Asked {
+                lang: lang.as_deref(),
+                glob: glob.as_deref(),
+                output: &output,
+            };
+            if live.answered(&root, &model, &asks)? {
+                return Ok(());
+            }
             let mut index = open_index(&root, false)?;
             update(&mut index, &model, true)?;
             let searcher = index.searcher(model.shared())?;
@@ -607,6 +636,45 @@ fn dispatch_sync(
             &mut io::stdin().lock(),
             &mut err,
         ),
+    }
+}
+
+/// What a one-shot search or similar asks the live index of its workspace.
+struct Asked<'a> {
+    lang: Option<&'a str>,
+    glob: Option<&'a str>,
+    output: &'a OutputArgs,
+}
+
+impl Asked<'_> {
+    /// Prints every answer of the live index that holds the workspace (a language server's,
+    /// kept current by its watcher): `false` when none answers, and the command loads the
+    /// index itself. Each ask carries the line its results are printed under.
+    fn answered(&self, root: &Path, model: &ModelChoice, asks: &[(&str, Ask)]) -> Result<bool> {
+        let Ok(root) = root.canonicalize() else {
+            return Ok(false);
+        };
+        let mut answers = Vec::with_capacity(asks.len());
+        for (label, ask) in asks {
+            let question = Question {
+                ask: ask.clone(),
+                limit: self.output.limit,
+                language: self.lang.map(String::from),
+                glob: self.glob.map(String::from),
+                model: model.embedder().map(|e| e.model_id().to_string()),
+            };
+            match live::ask(&root, &question) {
+                Some(hits) => answers.push((label, hits)),
+                None => return Ok(false),
+            }
+        }
+        tracing::debug!("answered by the live index of {}", root.display());
+        let mut out = io::BufWriter::new(io::stdout().lock());
+        for (label, hits) in answers {
+            output::print_hits(label, &hits?, self.output.json, &mut out)?;
+        }
+        out.flush()?;
+        Ok(true)
     }
 }
 

@@ -11,8 +11,13 @@
 //! indexing: they read the searcher as of the last applied commit, plus the open buffers.
 
 mod pool;
+#[cfg(unix)]
+mod socket;
 mod watcher;
 mod worker;
+
+#[cfg(unix)]
+pub use socket::{Ask, Question, ask};
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::Sender;
@@ -116,6 +121,8 @@ enum Job {
     /// What changed in the index since a change mark (everything, without one) once the jobs
     /// before it are applied.
     Snapshot(Option<u64>, SnapshotReply),
+    /// Answered once the jobs before it are applied: a one-shot question's freshness.
+    Settle(Sender<()>),
     Stop,
 }
 
@@ -141,6 +148,9 @@ pub struct Workspace {
     settled: Arc<Settled>,
     status: Arc<Mutex<Status>>,
     jobs: Sender<Job>,
+    /// Where one-shot commands ask this live index instead of loading the index.
+    #[cfg(unix)]
+    _socket: Option<socket::Server>,
 }
 
 impl Workspace {
@@ -180,12 +190,25 @@ impl Workspace {
             message: None,
         };
         let (jobs, rx) = std::sync::mpsc::channel();
+        let searcher = Arc::new(RwLock::new(None));
+        let status = Arc::new(Mutex::new(status));
+        #[cfg(unix)]
+        let _socket = socket::Server::start(
+            &db_path,
+            socket::Served {
+                searcher: searcher.clone(),
+                status: status.clone(),
+                jobs: jobs.clone(),
+            },
+        );
         let ws = Workspace {
             root: root.clone(),
-            searcher: Arc::new(RwLock::new(None)),
+            searcher,
             settled: Arc::new(Settled::default()),
-            status: Arc::new(Mutex::new(status)),
+            status,
             jobs: jobs.clone(),
+            #[cfg(unix)]
+            _socket,
         };
         let worker = worker::Worker::new(worker::Shared {
             root,

@@ -64,6 +64,7 @@ struct Burst {
     buffers: HashMap<String, Option<String>>,
     settings: Option<Settings>,
     snapshots: Vec<(Option<u64>, super::SnapshotReply)>,
+    settles: Vec<Sender<()>>,
     stop: bool,
 }
 
@@ -80,6 +81,7 @@ impl Burst {
             }
             Job::Settings(s) => self.settings = Some(s),
             Job::Snapshot(since, reply) => self.snapshots.push((since, reply)),
+            Job::Settle(reply) => self.settles.push(reply),
             Job::Stop => self.stop = true,
         }
     }
@@ -137,9 +139,13 @@ impl Worker {
                 break;
             }
             let snapshots = std::mem::take(&mut burst.snapshots);
+            let settles = std::mem::take(&mut burst.settles);
             match self.handle(burst) {
                 Ok(()) => self.warned = None,
                 Err(err) => retry = self.fail(&err),
+            }
+            for reply in settles {
+                let _ = reply.send(());
             }
             for (since, reply) in snapshots {
                 let snapshot = match &self.index {

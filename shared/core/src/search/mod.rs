@@ -16,6 +16,7 @@ use std::sync::Arc;
 
 use globset::{Glob, GlobMatcher};
 use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
 
 use crate::damage::guarded;
 use crate::embed::{self, Embedder};
@@ -90,7 +91,7 @@ fn label(chunk: &Chunk) -> Option<String> {
 }
 
 /// One result.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Hit {
     /// Relative to the workspace root, `/`-separated.
     pub path: String,
@@ -109,7 +110,7 @@ pub struct Hit {
 }
 
 /// Another chunk of a result's file that matched the query.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Also {
     /// 1-based, inclusive.
     pub start_line: u32,
@@ -168,7 +169,7 @@ impl Filter {
 }
 
 /// A span of a file: what `similar` starts from.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Span {
     pub path: PathBuf,
     /// 1-based, inclusive.
@@ -317,6 +318,11 @@ impl Searcher {
             self.ids.as_ptr() as usize,
             self.vectors.as_ref().map_or(0, |v| v.rows_address()),
         ]
+    }
+
+    /// The model that embeds queries (`None`: lexical search only).
+    pub fn model_id(&self) -> Option<&str> {
+        self.embedder.as_deref().map(|e| e.model_id())
     }
 
     /// Whether vectors take part (a model was given and the index holds its vectors).
