@@ -1330,6 +1330,49 @@ mod tests {
     }
 
     #[test]
+    fn kept_rows_load_like_the_index_and_follow_its_changes() {
+        let ws = tempfile::tempdir().unwrap();
+        let db = tempfile::tempdir().unwrap();
+        let root = ws.path();
+        for i in 0..40 {
+            write(root, &format!("m{i}.py"), i);
+        }
+        let db_path = db.path().join("index.redb");
+        let mut index = Index::open(root, &db_path).unwrap();
+        let model: Arc<dyn Embedder> = Arc::new(BagOfWords);
+        index.update(Some(&BagOfWords), &mut |_| {}).unwrap();
+        let queries = ["word3 other2", "return x plus word17", "word1003", "word77"];
+        let answers = |index: &Index| -> Vec<Vec<crate::Hit>> {
+            let searcher = index.searcher(Some(model.clone())).unwrap();
+            (queries.iter())
+                .map(|q| searcher.search(q, 5, &Filter::default()).unwrap())
+                .collect()
+        };
+        let kept = db.path().join("rows.bin");
+        let loaded = answers(&index);
+        assert!(kept.exists(), "the first load keeps its rows");
+        assert_eq!(answers(&index), loaded, "the kept rows answer alike");
+        // New chunks have no kept row: read from the index, they are found all the same.
+        write(root, "m3.py", 1003);
+        write(root, "new.py", 77);
+        index.update(Some(&BagOfWords), &mut |_| {}).unwrap();
+        let with_kept = answers(&index);
+        assert_eq!(
+            (&with_kept[2][0].path, &with_kept[3][0].path),
+            (&"m3.py".into(), &"new.py".into())
+        );
+        std::fs::remove_file(&kept).unwrap();
+        assert_eq!(answers(&index), with_kept);
+        // A damaged, cut or foreign file is ignored (and replaced).
+        let good = std::fs::read(&kept).unwrap();
+        for bad in [&good[..good.len() - 3], b"not rows", &good[..8]] {
+            std::fs::write(&kept, bad).unwrap();
+            assert_eq!(answers(&index), with_kept);
+            assert_eq!(std::fs::read(&kept).unwrap(), good);
+        }
+    }
+
+    #[test]
     fn a_skipped_file_is_read_again_only_when_it_changes() {
         let ws = tempfile::tempdir().unwrap();
         let db = tempfile::tempdir().unwrap();

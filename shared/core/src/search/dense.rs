@@ -72,6 +72,39 @@ impl Vectors {
         }
     }
 
+    /// `n` rows without vectors, whose statistics are known (those of stored rows).
+    pub fn with_stats(dim: usize, n: usize, mean: Vec<f32>, step: Vec<f32>) -> Self {
+        Vectors {
+            mean,
+            step,
+            learnt: true,
+            ..Vectors::zeros(dim, n)
+        }
+    }
+
+    /// The statistics the rows are quantised with: means and steps.
+    pub fn stats(&self) -> (&[f32], &[f32]) {
+        (&self.mean, &self.step)
+    }
+
+    /// Row `pos` as stored, when it has a vector.
+    pub fn row(&self, pos: usize) -> Option<&[u8]> {
+        self.present[pos].then(|| &self.nibbles[pos * self.half..(pos + 1) * self.half])
+    }
+
+    /// Sets row `pos` to 4-bit codes quantised with these statistics.
+    pub fn set_codes(&mut self, pos: usize, row: &[u8]) {
+        self.nibbles[pos * self.half..(pos + 1) * self.half].copy_from_slice(row);
+        self.present[pos] = true;
+    }
+
+    /// Sets row `pos` to a stored vector, once the statistics are known.
+    pub fn set_vector(&mut self, pos: usize, vector: &[f32]) {
+        if self.learnt && vector.len() == self.dim {
+            self.write(pos, vector);
+        }
+    }
+
     /// Sets row `pos` to stored int8 codes (left empty when they have another length). The
     /// first rows wait until they are enough to learn the statistics from.
     pub fn set(&mut self, pos: usize, scale: f32, codes: &[i8]) {

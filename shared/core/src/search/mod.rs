@@ -7,6 +7,7 @@ mod files;
 mod live;
 mod positions;
 mod rank;
+mod rows;
 mod similar;
 
 use std::collections::{HashMap, HashSet};
@@ -249,26 +250,7 @@ impl Searcher {
         let mut ivf = None;
         if let Some(embedder) = embedder.as_deref() {
             if model.as_deref() == Some(embedder.model_id().as_bytes()) {
-                let tag = model_tag(embedder.model_id());
-                let lookup = reader.embedding_table()?;
-                let mut v = Vectors::zeros(embedder.dim(), chunks.len());
-                // In key order, beside a scan of the model's vectors. The hashes are sorted
-                // beside their positions: sorting positions by a hash looked up in `chunks`
-                // would miss the cache at every comparison.
-                let mut order: Vec<([u8; 16], u32)> = chunks
-                    .iter()
-                    .enumerate()
-                    .map(|(p, c)| (c.content_hash, p as u32))
-                    .collect();
-                order.sort_unstable();
-                lookup.for_each_codes(
-                    &tag,
-                    &order,
-                    |(hash, _)| hash,
-                    |i, scale, codes| v.set(order[i].1 as usize, scale, codes),
-                )?;
-                v.finish();
-                vectors = Some(v);
+                vectors = Some(load_vectors(&reader, embedder, &chunks)?);
                 ivf = reader
                     .meta(Meta::Ivf)?
                     .and_then(|b| Ivf::from_bytes(&b))
@@ -814,6 +796,52 @@ impl Searcher {
         let language = lang::detect(&abs, content.lines().next());
         Ok((rel_path, text.join("\n"), language))
     }
+}
+
+/// The 4-bit rows of `chunks` (by position): from the rows kept beside the index where it
+/// holds them, the rest from the index's vectors of `embedder`'s model.
+fn load_vectors(reader: &Reader, embedder: &dyn Embedder, chunks: &[Chunk]) -> Result<Vectors> {
+    let tag = model_tag(embedder.model_id());
+    let lookup = reader.embedding_table()?;
+    // In key order, beside a scan of the model's vectors (or the kept rows). The hashes are
+    // sorted beside their positions: sorting positions by a hash looked up in `chunks` would
+    // miss the cache at every comparison.
+    let mut order: Vec<([u8; 16], u32)> = chunks
+        .iter()
+        .enumerate()
+        .map(|(p, c)| (c.content_hash, p as u32))
+        .collect();
+    order.sort_unstable();
+    let kept = rows::path(reader.path());
+    let (dim, n) = (embedder.dim(), chunks.len());
+    let (v, lacking) = match rows::load(&kept, embedder.model_id(), dim, n, &order) {
+        Some(mut loaded) => {
+            for &i in &loaded.lacking {
+                let (hash, pos) = order[i];
+                if let Some(v) = lookup.get(&tag, &hash)? {
+                    loaded.vectors.set_vector(pos as usize, &v);
+                }
+            }
+            (loaded.vectors, loaded.lacking.len())
+        }
+        None => {
+            let mut v = Vectors::zeros(dim, n);
+            lookup.for_each_codes(
+                &tag,
+                &order,
+                |(hash, _)| hash,
+                |i, scale, codes| v.set(order[i].1 as usize, scale, codes),
+            )?;
+            v.finish();
+            (v, n)
+        }
+    };
+    if rows::stale(lacking, n)
+        && let Err(err) = rows::write(&kept, embedder.model_id(), &v, &order)
+    {
+        tracing::debug!("cannot keep the rows at {}: {err}", kept.display());
+    }
+    Ok(v)
 }
 
 /// Chunk positions with their scores.
