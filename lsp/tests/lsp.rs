@@ -973,3 +973,47 @@ fn one_shot_commands_ask_the_server_that_holds_the_folder() {
     assert!(live, "the next server answers");
     next.shutdown();
 }
+
+#[test]
+fn an_index_deleted_under_the_server_is_built_again() {
+    let (_dir, root) = fixture();
+    let index = tempfile::tempdir().unwrap();
+    let mut server = Server::start(&root, index.path(), json!({}));
+    let status = server.wait_ready();
+    let file = Path::new(status["workspaces"][0]["index"].as_str().unwrap()).to_path_buf();
+    // Deleted to free space while the editor runs, then a file changes.
+    fs::remove_file(&file).unwrap();
+    fs::write(
+        root.join("net/queue.py"),
+        "def drain_message_queue(queue):\n    while queue:\n        yield queue.pop()\n",
+    )
+    .unwrap();
+    server.wait_notification("window/showMessage", |p| {
+        p["message"].as_str().unwrap().contains("was deleted")
+    });
+    server.search_until("drain_message_queue", |r| {
+        paths(r).first().is_some_and(|p| p == "net/queue.py")
+    });
+    let status = server.wait_ready();
+    assert_eq!(status["workspaces"][0]["files"], 4, "{status}");
+    assert!(file.exists(), "a new index where the old one was");
+    #[cfg(target_os = "linux")]
+    {
+        // The deleted file is let go of: its space comes back.
+        let fds = fs::read_dir(format!("/proc/{}/fd", server.child.id())).unwrap();
+        let held: Vec<String> = fds
+            .filter_map(|fd| fs::read_link(fd.unwrap().path()).ok())
+            .map(|target| target.display().to_string())
+            .filter(|target| target.contains("index.redb"))
+            .collect();
+        assert!(held.iter().all(|t| !t.ends_with("(deleted)")), "{held:?}");
+    }
+    server.shutdown();
+    let check = Command::new(env!("CARGO_BIN_EXE_scry"))
+        .args(["status", "--check", "--path"])
+        .arg(&root)
+        .env("SCRY_INDEX_DIR", index.path())
+        .output()
+        .unwrap();
+    assert!(check.status.success(), "{check:?}");
+}

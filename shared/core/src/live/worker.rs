@@ -17,6 +17,9 @@ use crate::{Changes, Embedder, Error, Index, Progress, Result, Searcher};
 const QUIET: Duration = Duration::from_millis(8);
 /// How soon an index the disk refused is tried again without a change to prompt it.
 const STORAGE_RETRY: Duration = Duration::from_secs(30);
+/// How often an idle worker checks that its index file is still there (deleted to free space,
+/// it would otherwise stay open and growing until the process ends).
+const FILE_CHECK: Duration = Duration::from_secs(30);
 /// A burst that never goes quiet is still handled this often.
 const MAX_BURST: Duration = Duration::from_millis(250);
 /// An update of this many files (a branch switch, a first index) leaves the allocator holding
@@ -51,6 +54,28 @@ pub(super) struct Worker {
     watch: Option<Watch>,
     /// The warning last shown for a failure, so that retries of the same failure stay quiet.
     warned: Option<String>,
+    /// The index file as opened: another file at its path (or none) means it was deleted.
+    opened: Option<FileId>,
+}
+
+/// A file's identity: device and inode where there are such things.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct FileId(u64, u64);
+
+impl FileId {
+    fn of(path: &Path) -> Option<FileId> {
+        let meta = std::fs::metadata(path).ok()?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            Some(FileId(meta.dev(), meta.ino()))
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = meta;
+            Some(FileId(0, 0))
+        }
+    }
 }
 
 /// What one burst of jobs asks for.
@@ -105,6 +130,7 @@ impl Worker {
             embedder: None,
             watch: None,
             warned: None,
+            opened: None,
         }
     }
 
@@ -117,7 +143,15 @@ impl Worker {
             // An index the disk refused (full, read-only) is tried again now and then: the
             // cause may go away without a file changing.
             let first = match retry {
-                None => rx.recv().map_err(|_| ()),
+                None => match rx.recv_timeout(FILE_CHECK) {
+                    Ok(job) => Ok(job),
+                    // Handling a rescan finds the file gone and indexes afresh.
+                    Err(RecvTimeoutError::Timeout) if self.index_file_gone() => {
+                        Ok(Job::Disk(Vec::new()))
+                    }
+                    Err(RecvTimeoutError::Timeout) => continue,
+                    Err(RecvTimeoutError::Disconnected) => Err(()),
+                },
                 Some(after) => match rx.recv_timeout(after) {
                     Ok(job) => Ok(job),
                     Err(RecvTimeoutError::Timeout) => Ok(Job::Disk(Vec::new())),
@@ -174,6 +208,7 @@ impl Worker {
     fn open(&mut self) -> Result<()> {
         self.embedder = choose_model(&self.shared.settings, &self.shared.root)?;
         let mut index = Index::open(&self.shared.root, &self.shared.db_path)?;
+        self.opened = FileId::of(&self.shared.db_path);
         if let Some(note) = index.open_note() {
             self.emit(Event::Warning(note));
         }
@@ -235,7 +270,20 @@ impl Worker {
         Excludes::new(&self.shared.settings.exclude).map_err(Error::Config)
     }
 
+    /// Whether the open index's file is no longer at its path.
+    fn index_file_gone(&self) -> bool {
+        self.index.is_some() && FileId::of(&self.shared.db_path) != self.opened
+    }
+
     fn handle(&mut self, burst: Burst) -> Result<()> {
+        if self.index_file_gone() {
+            self.emit(Event::Warning(format!(
+                "The index of {} was deleted; Scry indexes the folder again",
+                self.shared.root.display()
+            )));
+            // Closed here; the searcher answers from the old file until the new one is ready.
+            self.index = None;
+        }
         if self.index.is_none() {
             // Opening failed earlier: a burst (a settings change, a file fixed) retries it.
             if let Some(settings) = &burst.settings {
