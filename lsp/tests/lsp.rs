@@ -1017,3 +1017,62 @@ fn an_index_deleted_under_the_server_is_built_again() {
         .unwrap();
     assert!(check.status.success(), "{check:?}");
 }
+
+#[test]
+fn a_folder_that_goes_away_and_comes_back_is_indexed_again() {
+    let (_dir, root) = fixture();
+    let index = tempfile::tempdir().unwrap();
+    let mut server = Server::start(&root, index.path(), json!({}));
+    server.wait_ready();
+    // A mount that went, or a folder moved away: a rescan (or the next check) says so.
+    let away = root.with_extension("away");
+    fs::rename(&root, &away).unwrap();
+    server
+        .request(
+            "workspace/executeCommand",
+            json!({"command": "scry.reindex"}),
+        )
+        .unwrap();
+    let failed = server.wait_notification("scry/indexStatus", |p| p["state"] == "failed");
+    assert!(
+        failed["params"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("does not exist"),
+        "{failed}"
+    );
+    // Searches still answer, from what the index held.
+    assert_eq!(
+        paths(&server.search("retry a failed upload"))[0],
+        "net/retry.py"
+    );
+    // Back as another directory (a mount again, a copy), with a change made meanwhile:
+    // indexed again, and watched again (no watch outlives the directory it was on).
+    fs::write(
+        away.join("net/queue.py"),
+        "def drain_message_queue(queue):\n    while queue:\n        yield queue.pop()\n",
+    )
+    .unwrap();
+    let copied = Command::new("cp").arg("-a").arg(&away).arg(&root).status();
+    assert!(copied.unwrap().success());
+    fs::remove_dir_all(&away).unwrap();
+    server
+        .request(
+            "workspace/executeCommand",
+            json!({"command": "scry.reindex"}),
+        )
+        .unwrap();
+    server.search_until("drain_message_queue", |r| {
+        paths(r).first().is_some_and(|p| p == "net/queue.py")
+    });
+    server.wait_ready();
+    fs::write(
+        root.join("text/words.py"),
+        "def count_distinct_words(text):\n    return len(set(text.split()))\n",
+    )
+    .unwrap();
+    server.search_until("count_distinct_words", |r| {
+        paths(r).first().is_some_and(|p| p == "text/words.py")
+    });
+    server.shutdown();
+}

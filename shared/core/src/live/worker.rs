@@ -15,8 +15,9 @@ use crate::{Changes, Embedder, Error, Index, Progress, Result, Searcher};
 
 /// Quiet time that ends a burst of jobs.
 const QUIET: Duration = Duration::from_millis(8);
-/// How soon an index the disk refused is tried again without a change to prompt it.
-const STORAGE_RETRY: Duration = Duration::from_secs(30);
+/// How soon an index the disk refused, or a folder that went away, is tried again without a
+/// change to prompt it.
+const RETRY: Duration = Duration::from_secs(30);
 /// How often an idle worker checks that its index file is still there (deleted to free space,
 /// it would otherwise stay open and growing until the process ends).
 const FILE_CHECK: Duration = Duration::from_secs(30);
@@ -56,6 +57,9 @@ pub(super) struct Worker {
     warned: Option<String>,
     /// The index file as opened: another file at its path (or none) means it was deleted.
     opened: Option<FileId>,
+    /// An index closed to be opened again, kept until a searcher of the new one replaces the
+    /// searcher reading it: a closed database fails every read.
+    retired: Option<Index>,
 }
 
 /// A file's identity: device and inode where there are such things.
@@ -131,6 +135,7 @@ impl Worker {
             watch: None,
             warned: None,
             opened: None,
+            retired: None,
         }
     }
 
@@ -145,8 +150,10 @@ impl Worker {
             let first = match retry {
                 None => match rx.recv_timeout(FILE_CHECK) {
                     Ok(job) => Ok(job),
-                    // Handling a rescan finds the file gone and indexes afresh.
-                    Err(RecvTimeoutError::Timeout) if self.index_file_gone() => {
+                    // Handling a rescan finds the file or the folder gone and says so.
+                    Err(RecvTimeoutError::Timeout)
+                        if self.index_file_gone() || !self.shared.root.is_dir() =>
+                    {
                         Ok(Job::Disk(Vec::new()))
                     }
                     Err(RecvTimeoutError::Timeout) => continue,
@@ -235,6 +242,7 @@ impl Worker {
     fn load_searcher(&mut self) -> Result<()> {
         let searcher = self.index().searcher(self.embedder.clone())?;
         *self.shared.searcher.write().expect("searcher lock") = Some(searcher);
+        self.retired = None;
         self.shared.settled.set();
         Ok(())
     }
@@ -270,6 +278,13 @@ impl Worker {
         Excludes::new(&self.shared.settings.exclude).map_err(Error::Config)
     }
 
+    /// Closes the index so that the next job opens it afresh.
+    fn retire(&mut self) {
+        if let Some(index) = self.index.take() {
+            self.retired = Some(index);
+        }
+    }
+
     /// Whether the open index's file is no longer at its path.
     fn index_file_gone(&self) -> bool {
         self.index.is_some() && FileId::of(&self.shared.db_path) != self.opened
@@ -281,10 +296,13 @@ impl Worker {
                 "The index of {} was deleted; Scry indexes the folder again",
                 self.shared.root.display()
             )));
-            // Closed here; the searcher answers from the old file until the new one is ready.
-            self.index = None;
+            // The searcher answers from the old file until the new one is ready.
+            self.retire();
         }
         if self.index.is_none() {
+            if !self.shared.root.is_dir() {
+                return Err(Error::NoWorkspace(self.shared.root.clone()));
+            }
             // Opening failed earlier: a burst (a settings change, a file fixed) retries it.
             if let Some(settings) = &burst.settings {
                 self.shared.settings = settings.clone();
@@ -553,8 +571,15 @@ impl Worker {
         }
         match err {
             Error::Unwritable(_) | Error::Storage(_) => {
-                self.index = None;
-                Some(STORAGE_RETRY)
+                self.retire();
+                Some(RETRY)
+            }
+            // A folder moved away or on a mount that went: looked for again, and indexed and
+            // watched afresh once it is back (a watch does not outlive its folder).
+            Error::NoWorkspace(_) => {
+                self.retire();
+                self.watch = None;
+                Some(RETRY)
             }
             _ => None,
         }
