@@ -1192,7 +1192,7 @@ fn find_file(dir: &Path, name: &str) -> Option<std::path::PathBuf> {
 #[test]
 fn an_org_search_ranks_every_synced_repository_and_works_offline() {
     let s = service();
-    let web = Machine::new();
+    let mut web = Machine::new();
     write(
         &web,
         "src/upload.py",
@@ -1299,6 +1299,19 @@ fn an_org_search_ranks_every_synced_repository_and_works_offline() {
     let (hits, said) = search(&web, &["retry an upload"]);
     assert!(said.contains("1 repositories (1 fetched"), "{said}");
     assert_eq!(hits[0]["path"], "src/upload.py");
+
+    // Signed out, or with a revoked key, the copy kept here still answers, and says why.
+    let revoked = Acting::Key("scry_revoked0000000000000000".into());
+    for (acting, why) in [(Acting::Person, "not signed in"), (revoked, "HTTP 401")] {
+        web.acting = acting;
+        let (hits, said) = search(&web, &["retry an upload"]);
+        assert!(
+            said.contains(why) && said.contains("searching the copy of org"),
+            "{said}"
+        );
+        assert_eq!(hits[0]["path"], "src/upload.py");
+    }
+    web.acting = Acting::ServiceKey;
 
     // With the service out of reach, the copy kept here still answers.
     let link = find_file(web.index.path(), "sync.json").unwrap();

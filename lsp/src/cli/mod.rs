@@ -436,6 +436,11 @@ fn dispatch(cli: Cli) -> Result<()> {
                     },
                     json: output.json,
                 };
+                if common.rerank.is_some() {
+                    eprintln!(
+                        "note: --rerank does not apply to --org (the org's copy holds no code to embed)"
+                    );
+                }
                 return org::search(&root, &model, &asked);
             }
             let asks: Vec<(&str, Ask)> = queries

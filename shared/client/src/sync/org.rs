@@ -35,7 +35,8 @@ pub struct Refreshed {
     pub fetched: usize,
     pub downloaded: Downloaded,
     pub elapsed: Duration,
-    /// Why the service could not be asked (the mirror is searched as it was).
+    /// Why the service could not be asked: out of reach, or not signed in or the session
+    /// revoked (the mirror is searched as it was).
     pub offline: Option<String>,
 }
 
@@ -108,16 +109,21 @@ impl OrgMirror {
             org: self.link.org.clone(),
             ..Refreshed::default()
         };
-        let (client, runtime) = connect(root, &self.link)?;
+        let (client, runtime) = match connect(root, &self.link) {
+            Ok(connected) => connected,
+            Err(e @ SyncError::SignedOut(_)) => return self.as_kept(done, e),
+            Err(e) => return Err(e),
+        };
         let org = self.link.org.as_str();
         let repos = match runtime.block_on(all_repos(&client, org)) {
             Ok(repos) => repos,
             Err(SyncError::Service(e))
-                if matches!(e.kind(), ErrorKind::Offline | ErrorKind::Unavailable) =>
+                if matches!(
+                    e.kind(),
+                    ErrorKind::Offline | ErrorKind::Unavailable | ErrorKind::Unauthorized
+                ) =>
             {
-                done.offline = Some(e.to_string());
-                done.repos = self.mirror.repos()?.len();
-                return Ok(done);
+                return self.as_kept(done, SyncError::Service(e));
             }
             Err(e) => return Err(e),
         };
@@ -171,6 +177,17 @@ impl OrgMirror {
             self.save_held(&held)?;
         }
         done.elapsed = started.elapsed();
+        Ok(done)
+    }
+
+    /// The mirror as it is, when the service cannot be asked (`why`): the copy kept here was
+    /// fetched with the person's access then. `why` itself when nothing is kept.
+    fn as_kept(&self, mut done: Refreshed, why: SyncError) -> Result<Refreshed, SyncError> {
+        done.repos = self.mirror.repos()?.len();
+        if done.repos == 0 {
+            return Err(why);
+        }
+        done.offline = Some(why.to_string());
         Ok(done)
     }
 
