@@ -64,6 +64,15 @@ impl From<StoreError> for ApiError {
             e @ StoreError::Quota { .. } => {
                 ApiError::new(StatusCode::FORBIDDEN, "quota_exceeded", e.to_string())
             }
+            StoreError::Db(e) if storage_full(&e) => {
+                tracing::error!("database: {e}");
+                ApiError::new(
+                    StatusCode::INSUFFICIENT_STORAGE,
+                    "storage_full",
+                    "the service's storage is full, so nothing was written; retry once its \
+                     operator frees space",
+                )
+            }
             StoreError::Db(e) => {
                 tracing::error!("database: {e}");
                 ApiError::new(
@@ -73,6 +82,16 @@ impl From<StoreError> for ApiError {
                 )
             }
         }
+    }
+}
+
+/// Whether the database refused a write for want of space: SQLite's `SQLITE_FULL`,
+/// PostgreSQL's `disk_full` (53100), or the OS's ENOSPC on the way.
+fn storage_full(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(db) => matches!(db.code().as_deref(), Some("13" | "53100")),
+        sqlx::Error::Io(io) => io.raw_os_error() == Some(28),
+        _ => false,
     }
 }
 
@@ -91,5 +110,43 @@ impl IntoResponse for ApiError {
                 .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sqlx::Connection;
+
+    #[tokio::test]
+    async fn a_full_database_answers_insufficient_storage() {
+        // SQLite's own limit on its size fails writes as a full disk does (SQLITE_FULL).
+        let mut db = sqlx::SqliteConnection::connect("sqlite::memory:")
+            .await
+            .unwrap();
+        sqlx::query("CREATE TABLE t (x BLOB)")
+            .execute(&mut db)
+            .await
+            .unwrap();
+        sqlx::query("PRAGMA max_page_count = 8")
+            .execute(&mut db)
+            .await
+            .unwrap();
+        let full = sqlx::query("INSERT INTO t VALUES (zeroblob(1000000))")
+            .execute(&mut db)
+            .await
+            .unwrap_err();
+        let answer = ApiError::from(StoreError::Db(full));
+        assert_eq!(
+            (answer.status, answer.code),
+            (StatusCode::INSUFFICIENT_STORAGE, "storage_full")
+        );
+        let enospc = sqlx::Error::Io(std::io::Error::from_raw_os_error(28));
+        assert_eq!(ApiError::from(StoreError::Db(enospc)).code, "storage_full");
+        let other = sqlx::query("SELECT * FROM missing")
+            .execute(&mut db)
+            .await
+            .unwrap_err();
+        assert_eq!(ApiError::from(StoreError::Db(other)).code, "unavailable");
     }
 }
