@@ -1,0 +1,155 @@
+#!/usr/bin/env python3
+"""PostgreSQL restarted under load: scry-server on a throwaway cluster takes writes (create an
+API key) from several threads while /readyz is polled; PostgreSQL is stopped for a while
+mid-run and started again. Prints what was sent, acknowledged and refused, whether any
+acknowledged write is missing afterwards (lost) or any refused one stored anyway, how long the
+service reported not-ready, and how soon writes succeeded again, with no restart of the service.
+
+    bench/server-pg-restart.py [SCRY_SERVER_BINARY] [SECONDS] [OUTAGE_SECONDS]
+(as root it runs PostgreSQL as `postgres`.)"""
+import base64, glob, json, os, shutil, socket, subprocess, sys, tempfile, threading, time
+import urllib.request, urllib.error
+
+binary = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "target/release/scry-server")
+duration = float(sys.argv[2]) if len(sys.argv) > 2 else 12
+outage = float(sys.argv[3]) if len(sys.argv) > 3 else 3
+THREADS = 8
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    return s.getsockname()[1]
+
+
+work = tempfile.mkdtemp()
+os.chmod(work, 0o755)
+pgbin = sorted(glob.glob("/usr/lib/postgresql/*/bin"))[-1]
+as_pg = ["runuser", "-u", "postgres", "--"] if os.getuid() == 0 else []
+pgdata = os.path.join(work, "pg")
+os.mkdir(pgdata)
+if as_pg:
+    shutil.chown(pgdata, "postgres")
+pgport = free_port()
+run = lambda *cmd: subprocess.run(as_pg + list(cmd), check=True, stdout=subprocess.DEVNULL)
+pg_ctl = lambda *args: run(f"{pgbin}/pg_ctl", "-D", pgdata, "-l", f"{pgdata}/log", *args)
+run(f"{pgbin}/initdb", "-D", pgdata, "-U", "postgres", "--auth=trust", "-E", "UTF8")
+pg_opts = f"-p {pgport} -k {pgdata} -c listen_addresses=127.0.0.1"
+pg_ctl("-w", "-o", pg_opts, "start")
+port = free_port()
+base = f"http://127.0.0.1:{port}"
+config = os.path.join(work, "config.toml")
+open(config, "w").write("[tiers.free]\nmax_repos = 3\nmax_chunks = 1000000\nrequests_per_minute = 1000000000\n")
+server = subprocess.Popen(
+    [binary, "--config", config, "--addr", f"127.0.0.1:{port}",
+     "--database-url", f"postgres://postgres@127.0.0.1:{pgport}/postgres",
+     "--secrets-key", base64.b64encode(os.urandom(32)).decode()],
+    env={**os.environ, "SCRY_SERVER_LOG": "warn"},
+    stdout=open(os.path.join(work, "server.log"), "w"), stderr=subprocess.STDOUT)
+
+
+def request(method, path, token=None, body=None, timeout=10):
+    req = urllib.request.Request(base + path, method=method,
+                                 data=None if body is None else json.dumps(body).encode())
+    req.add_header("content-type", "application/json")
+    if token:
+        req.add_header("authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, json.loads(r.read() or b"null")
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"null")
+    except (urllib.error.URLError, OSError) as e:
+        return 0, str(e)
+
+
+try:
+    for _ in range(100):
+        if request("GET", "/readyz")[0] == 200:
+            break
+        time.sleep(0.1)
+    else:
+        sys.exit("scry-server did not start:\n" + open(os.path.join(work, "server.log")).read())
+    user = {"email": "chaos@example.com", "password": "correct horse battery"}
+    assert request("POST", "/v1/users", body=user)[0] == 201
+    signed_in = request("POST", "/v1/sessions", body=user)
+    assert signed_in[0] in (200, 201), signed_in
+    token = signed_in[1]["token"]
+    org = request("POST", "/v1/orgs", token, {"name": "chaos"})[1]["id"]
+
+    outcomes = []  # (name, status, sent at, seconds taken)
+    ready = []  # (at, status)
+    started = time.monotonic()
+    stop = threading.Event()
+
+    def writer(n):
+        i = 0
+        while not stop.is_set():
+            name = f"w{n}-{i}"
+            at = time.monotonic() - started
+            status, _ = request("POST", f"/v1/orgs/{org}/keys", token,
+                                {"name": name, "role": "viewer"}, timeout=15)
+            outcomes.append((name, status, at, time.monotonic() - started - at))
+            i += 1
+
+    def prober():
+        while not stop.is_set():
+            at = time.monotonic() - started
+            status = request("GET", "/readyz", timeout=2)[0]
+            ready.append((at, time.monotonic() - started, status))
+            time.sleep(0.05)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(THREADS)]
+    threads.append(threading.Thread(target=prober))
+    for t in threads:
+        t.start()
+    time.sleep(duration / 3)
+    down_at = time.monotonic() - started
+    pg_ctl("-m", "fast", "-w", "stop")
+    time.sleep(outage)
+    pg_ctl("-w", "-o", pg_opts, "start")
+    up_at = time.monotonic() - started
+    time.sleep(duration - duration / 3 - outage)
+    stop.set()
+    for t in threads:
+        t.join()
+
+    names, cursor = set(), None
+    while True:
+        query = "?limit=100" + (f"&cursor={cursor}" if cursor else "")
+        status, page = request("GET", f"/v1/orgs/{org}/keys{query}", token)
+        assert status == 200, (status, page)
+        items = page["items"] if isinstance(page, dict) else page
+        names |= {k["name"] for k in items}
+        cursor = page.get("next_cursor") if isinstance(page, dict) else None
+        if not cursor:
+            break
+    acked = {n for n, s, _, _ in outcomes if s in (200, 201)}
+    refused = {n for n, s, _, _ in outcomes if s not in (200, 201)}
+    by_status = {}
+    for _, s, _, _ in outcomes:
+        by_status[s] = by_status.get(s, 0) + 1
+    not_ready = [(at, end, s) for at, end, s in ready if s != 200]
+    back = min((at + took for _, s, at, took in outcomes if s in (200, 201) and at + took > up_at),
+               default=None)
+    slowest = max(took for *_, took in outcomes)
+    print(f"PostgreSQL down at {down_at:.1f} s for {outage:.1f} s; {THREADS} writers, {duration:.0f} s")
+    print(f"sent {len(outcomes)}: " + ", ".join(f"{n}×{s}" for s, n in sorted(by_status.items())))
+    print(f"acknowledged {len(acked)}, lost {len(acked - names)}; refused {len(refused)}, "
+          f"stored anyway {len(refused & names)}")
+    print(f"slowest write answered in {slowest:.2f} s (held while the pool reconnects, 10 s at most)")
+    if not_ready:
+        kinds = sorted({s for *_, s in not_ready})
+        print(f"/readyz not ready (status {kinds}, 0 = no answer in 2 s) between "
+              f"{min(a for a, _, _ in not_ready):.1f} s and {max(e for _, e, _ in not_ready):.1f} s")
+    print(f"first write answered {back - up_at:.2f} s after PostgreSQL was back"
+          if back is not None else "no write answered after PostgreSQL was back")
+    print(f"service still the same process: {server.poll() is None}")
+finally:
+    server.terminate()
+    server.wait()
+    try:
+        pg_ctl("-m", "immediate", "stop")
+    except subprocess.CalledProcessError:
+        pass
+    shutil.rmtree(work, ignore_errors=True)
