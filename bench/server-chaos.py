@@ -1,18 +1,24 @@
 #!/usr/bin/env python3
-"""PostgreSQL restarted under load: scry-server on a throwaway cluster takes writes (create an
-API key) from several threads while /readyz is polled; PostgreSQL is stopped for a while
-mid-run and started again. Prints what was sent, acknowledged and refused, whether any
-acknowledged write is missing afterwards (lost) or any refused one stored anyway, how long the
-service reported not-ready, and how soon writes succeeded again, with no restart of the service.
+"""Faults under load for scry-server on PostgreSQL (a throwaway cluster): several threads create
+API keys (a write) through two replicas while /readyz of the first is polled, and a third of
+the way in
+  pg-restart:   PostgreSQL is stopped for OUTAGE seconds and started again;
+  replica-kill: the first replica is killed (-9) and started again OUTAGE seconds later; a
+                client whose request got no answer sends it again to the other replica.
+Prints what was sent, acknowledged and refused, whether any acknowledged write is missing
+afterwards (lost) or any refused one stored anyway (or twice, after a resend), how long the
+first replica reported not-ready, and how soon writes succeeded again.
 
-    bench/server-pg-restart.py [SCRY_SERVER_BINARY] [SECONDS] [OUTAGE_SECONDS]
+    bench/server-chaos.py [SCRY_SERVER_BINARY] [pg-restart|replica-kill] [SECONDS] [OUTAGE]
 (as root it runs PostgreSQL as `postgres`.)"""
 import base64, glob, json, os, shutil, socket, subprocess, sys, tempfile, threading, time
 import urllib.request, urllib.error
 
 binary = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "target/release/scry-server")
-duration = float(sys.argv[2]) if len(sys.argv) > 2 else 12
-outage = float(sys.argv[3]) if len(sys.argv) > 3 else 3
+mode = sys.argv[2] if len(sys.argv) > 2 else "pg-restart"
+assert mode in ("pg-restart", "replica-kill"), mode
+duration = float(sys.argv[3]) if len(sys.argv) > 3 else 12
+outage = float(sys.argv[4]) if len(sys.argv) > 4 else 3
 THREADS = 8
 
 
@@ -36,20 +42,30 @@ pg_ctl = lambda *args: run(f"{pgbin}/pg_ctl", "-D", pgdata, "-l", f"{pgdata}/log
 run(f"{pgbin}/initdb", "-D", pgdata, "-U", "postgres", "--auth=trust", "-E", "UTF8")
 pg_opts = f"-p {pgport} -k {pgdata} -c listen_addresses=127.0.0.1"
 pg_ctl("-w", "-o", pg_opts, "start")
-port = free_port()
-base = f"http://127.0.0.1:{port}"
 config = os.path.join(work, "config.toml")
 open(config, "w").write("[tiers.free]\nmax_repos = 3\nmax_chunks = 1000000\nrequests_per_minute = 1000000000\n")
-server = subprocess.Popen(
-    [binary, "--config", config, "--addr", f"127.0.0.1:{port}",
-     "--database-url", f"postgres://postgres@127.0.0.1:{pgport}/postgres",
-     "--secrets-key", base64.b64encode(os.urandom(32)).decode()],
-    env={**os.environ, "SCRY_SERVER_LOG": "warn"},
-    stdout=open(os.path.join(work, "server.log"), "w"), stderr=subprocess.STDOUT)
+secrets_key = base64.b64encode(os.urandom(32)).decode()
+ports = [free_port(), free_port()]
+bases = [f"http://127.0.0.1:{p}" for p in ports]
 
 
-def request(method, path, token=None, body=None, timeout=10):
-    req = urllib.request.Request(base + path, method=method,
+def start(replica):
+    """Starts replica 0 or 1 and waits until it is ready."""
+    process = subprocess.Popen(
+        [binary, "--config", config, "--addr", f"127.0.0.1:{ports[replica]}",
+         "--database-url", f"postgres://postgres@127.0.0.1:{pgport}/postgres",
+         "--secrets-key", secrets_key],
+        env={**os.environ, "SCRY_SERVER_LOG": "warn"},
+        stdout=open(os.path.join(work, f"server{replica}.log"), "a"), stderr=subprocess.STDOUT)
+    for _ in range(100):
+        if request("GET", "/readyz", replica=replica)[0] == 200:
+            return process
+        time.sleep(0.1)
+    sys.exit("scry-server did not start:\n" + open(os.path.join(work, f"server{replica}.log")).read())
+
+
+def request(method, path, token=None, body=None, timeout=10, replica=0):
+    req = urllib.request.Request(bases[replica] + path, method=method,
                                  data=None if body is None else json.dumps(body).encode())
     req.add_header("content-type", "application/json")
     if token:
@@ -63,13 +79,9 @@ def request(method, path, token=None, body=None, timeout=10):
         return 0, str(e)
 
 
+servers = []
 try:
-    for _ in range(100):
-        if request("GET", "/readyz")[0] == 200:
-            break
-        time.sleep(0.1)
-    else:
-        sys.exit("scry-server did not start:\n" + open(os.path.join(work, "server.log")).read())
+    servers = [start(0), start(1)]
     user = {"email": "chaos@example.com", "password": "correct horse battery"}
     assert request("POST", "/v1/users", body=user)[0] == 201
     signed_in = request("POST", "/v1/sessions", body=user)
@@ -78,6 +90,7 @@ try:
     org = request("POST", "/v1/orgs", token, {"name": "chaos"})[1]["id"]
 
     outcomes = []  # (name, status, sent at, seconds taken)
+    resent = []
     ready = []  # (at, status)
     started = time.monotonic()
     stop = threading.Event()
@@ -87,8 +100,12 @@ try:
         while not stop.is_set():
             name = f"w{n}-{i}"
             at = time.monotonic() - started
-            status, _ = request("POST", f"/v1/orgs/{org}/keys", token,
-                                {"name": name, "role": "viewer"}, timeout=15)
+            body = {"name": name, "role": "viewer"}
+            replica = i % 2
+            status, _ = request("POST", f"/v1/orgs/{org}/keys", token, body, 15, replica)
+            if status == 0 and mode == "replica-kill":
+                resent.append(name)
+                status, _ = request("POST", f"/v1/orgs/{org}/keys", token, body, 15, 1 - replica)
             outcomes.append((name, status, at, time.monotonic() - started - at))
             i += 1
 
@@ -105,22 +122,29 @@ try:
         t.start()
     time.sleep(duration / 3)
     down_at = time.monotonic() - started
-    pg_ctl("-m", "fast", "-w", "stop")
-    time.sleep(outage)
-    pg_ctl("-w", "-o", pg_opts, "start")
+    if mode == "pg-restart":
+        pg_ctl("-m", "fast", "-w", "stop")
+        time.sleep(outage)
+        pg_ctl("-w", "-o", pg_opts, "start")
+    else:
+        servers[0].kill()
+        servers[0].wait()
+        time.sleep(outage)
+        servers[0] = start(0)
     up_at = time.monotonic() - started
     time.sleep(duration - duration / 3 - outage)
     stop.set()
     for t in threads:
         t.join()
 
-    names, cursor = set(), None
+    names, cursor, stored = set(), None, []
     while True:
         query = "?limit=100" + (f"&cursor={cursor}" if cursor else "")
         status, page = request("GET", f"/v1/orgs/{org}/keys{query}", token)
         assert status == 200, (status, page)
         items = page["items"] if isinstance(page, dict) else page
         names |= {k["name"] for k in items}
+        stored += [k["name"] for k in items]
         cursor = page.get("next_cursor") if isinstance(page, dict) else None
         if not cursor:
             break
@@ -133,21 +157,23 @@ try:
     back = min((at + took for _, s, at, took in outcomes if s in (200, 201) and at + took > up_at),
                default=None)
     slowest = max(took for *_, took in outcomes)
-    print(f"PostgreSQL down at {down_at:.1f} s for {outage:.1f} s; {THREADS} writers, {duration:.0f} s")
+    what = "PostgreSQL" if mode == "pg-restart" else "replica 1 of 2"
+    print(f"{what} down at {down_at:.1f} s for {outage:.1f} s; {THREADS} writers, {duration:.0f} s")
     print(f"sent {len(outcomes)}: " + ", ".join(f"{n}×{s}" for s, n in sorted(by_status.items())))
     print(f"acknowledged {len(acked)}, lost {len(acked - names)}; refused {len(refused)}, "
-          f"stored anyway {len(refused & names)}")
-    print(f"slowest write answered in {slowest:.2f} s (held while the pool reconnects, 10 s at most)")
+          f"stored anyway {len(refused & names)}, stored twice {len(stored) - len(set(stored))}")
+    print(f"slowest write answered in {slowest:.2f} s; {len(resent)} sent again to the other replica")
     if not_ready:
         kinds = sorted({s for *_, s in not_ready})
         print(f"/readyz not ready (status {kinds}, 0 = no answer in 2 s) between "
               f"{min(a for a, _, _ in not_ready):.1f} s and {max(e for _, e, _ in not_ready):.1f} s")
-    print(f"first write answered {back - up_at:.2f} s after PostgreSQL was back"
-          if back is not None else "no write answered after PostgreSQL was back")
-    print(f"service still the same process: {server.poll() is None}")
+    print(f"first write answered {back - up_at:.2f} s after {what} was back"
+          if back is not None else f"no write answered after {what} was back")
+    print(f"replicas running: {sum(s.poll() is None for s in servers)} of 2")
 finally:
-    server.terminate()
-    server.wait()
+    for server in servers:
+        server.terminate()
+        server.wait()
     try:
         pg_ctl("-m", "immediate", "stop")
     except subprocess.CalledProcessError:
