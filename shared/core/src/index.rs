@@ -1349,8 +1349,14 @@ mod tests {
                 .collect()
         };
         let kept = db.path().join("rows.bin");
+        let rows = |index: &Index| index.searcher(Some(model.clone())).unwrap().rows();
         let loaded = answers(&index);
+        let built = rows(&index);
         assert!(kept.exists(), "the first load keeps its rows");
+        // A small index re-scores every candidate exactly, so answers alone would not show
+        // wrong rows: the copied rows must be the ones built.
+        assert!(built.iter().all(Option::is_some));
+        assert_eq!(rows(&index), built, "the kept rows are the built ones");
         assert_eq!(answers(&index), loaded, "the kept rows answer alike");
         // New chunks have no kept row: read from the index, they are found all the same.
         write(root, "m3.py", 1003);
@@ -1361,8 +1367,14 @@ mod tests {
             (&with_kept[2][0].path, &with_kept[3][0].path),
             (&"m3.py".into(), &"new.py".into())
         );
+        let copied = rows(&index);
         std::fs::remove_file(&kept).unwrap();
         assert_eq!(answers(&index), with_kept);
+        assert_eq!(
+            rows(&index),
+            copied,
+            "rows read from the index match copied ones"
+        );
         // A damaged, cut or foreign file is ignored (and replaced).
         let good = std::fs::read(&kept).unwrap();
         for bad in [&good[..good.len() - 3], b"not rows", &good[..8]] {

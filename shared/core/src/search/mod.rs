@@ -292,6 +292,17 @@ impl Searcher {
         self.chunks.is_empty()
     }
 
+    /// Each position's 4-bit row (`None` without one): what a load built or copied.
+    #[cfg(test)]
+    pub(crate) fn rows(&self) -> Vec<Option<Vec<u8>>> {
+        let Some(vectors) = &self.vectors else {
+            return Vec::new();
+        };
+        (0..self.chunks.len())
+            .map(|p| vectors.row(p).map(<[u8]>::to_vec))
+            .collect()
+    }
+
     /// Where the per-position tables live: edits must add rows without moving them.
     #[cfg(test)]
     pub(crate) fn table_addresses(&self) -> [usize; 3] {
