@@ -65,6 +65,12 @@ pub struct Config {
     pub secrets_key: Option<String>,
     /// Log lines as JSON objects instead of text.
     pub json_logs: bool,
+    /// Where hosted search writes out and indexes the code it serves (a cache, rebuilt from
+    /// the database): a new directory in this one, removed at exit (default: the system's
+    /// temporary directory).
+    pub search_cache_dir: Option<PathBuf>,
+    /// Orgs whose hosted search index this replica keeps at once.
+    pub search_cache_orgs: usize,
 }
 
 impl Default for Config {
@@ -113,6 +119,8 @@ impl Default for Config {
             metrics_addr: None,
             secrets_key: None,
             json_logs: false,
+            search_cache_dir: None,
+            search_cache_orgs: 8,
         }
     }
 }

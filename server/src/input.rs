@@ -97,9 +97,43 @@ pub fn object_id(id: &str) -> bool {
         && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
+/// A path inside a repository as hosted search writes it out: relative, `/`-separated, no
+/// empty, `.` or `..` component, no control character or backslash, at most 1,024 bytes and
+/// 255 per component.
+pub fn repo_path(path: &str) -> bool {
+    (1..=1_024).contains(&path.len())
+        && !path.chars().any(|c| c.is_control() || c == '\\')
+        && path
+            .split('/')
+            .all(|part| !matches!(part, "" | "." | "..") && part.len() <= 255)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn repository_paths_stay_inside_the_repository() {
+        for good in ["src/main.rs", "a", "docs/.vuepress/config.js", "x/y z/ü.py"] {
+            assert!(repo_path(good), "{good}");
+        }
+        for bad in [
+            "",
+            "/etc/passwd",
+            "../x",
+            "a/../../b",
+            "a//b",
+            "a/./b",
+            "a/",
+            "a\\..\\b",
+            "a\0b",
+            "a\nb",
+        ] {
+            assert!(!repo_path(bad), "{bad:?}");
+        }
+        assert!(!repo_path(&"a".repeat(256)));
+        assert!(!repo_path(&"ab/".repeat(400)));
+    }
 
     #[test]
     fn names_refuse_what_hides_or_reorders_text() {

@@ -13,6 +13,7 @@ pub mod guard;
 pub mod input;
 pub mod mail;
 pub mod model;
+pub mod search;
 pub mod secrets;
 pub mod store;
 pub mod webhooks;
@@ -34,6 +35,7 @@ use crate::config::Config;
 use crate::db::Db;
 use crate::guard::HashSlots;
 use crate::mail::Mailer;
+use crate::search::Shards;
 use crate::secrets::SecretBox;
 use crate::store::{SqlStore, Storage, Users};
 
@@ -74,6 +76,7 @@ pub fn app(
         secrets: SecretBox::new(&config.secrets_key()?),
         mailer: Mailer::from_config(&config),
         hash_slots: HashSlots::new(&config),
+        shards: Shards::new(config.search_cache_dir.as_deref(), config.search_cache_orgs)?,
         config,
     });
     Ok(api::router(state)

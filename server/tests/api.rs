@@ -868,8 +868,8 @@ async fn usage_is_recorded_per_day(backend: Backend) {
     assert_eq!(
         usage.body,
         json!([
-            {"day": "2026-11-22", "requests": 7, "repos_created": 1, "chunks_stored": 1200},
-            {"day": "2026-11-23", "requests": 3, "repos_created": 1, "chunks_stored": 0},
+            {"day": "2026-11-22", "requests": 7, "repos_created": 1, "chunks_stored": 1200, "searches": 0},
+            {"day": "2026-11-23", "requests": 3, "repos_created": 1, "chunks_stored": 0, "searches": 0},
         ])
     );
     let one_day = h

@@ -4,44 +4,15 @@ use std::borrow::Cow;
 use std::io::{self, Write};
 
 use owo_colors::{OwoColorize, Stream};
+use scry_client::api::{SearchResult, snippet};
 use scry_client::sync::org::OrgHit;
 use scry_core::{Hit, Status, UpdateStats};
 use serde::Serialize;
 
-/// Lines of a result's text shown under it.
-const SNIPPET_LINES: usize = 4;
-
 #[derive(Serialize)]
 struct JsonLine<'a> {
     query: &'a str,
-    results: Vec<JsonHit<'a>>,
-}
-
-#[derive(Serialize)]
-struct JsonHit<'a> {
-    /// Org-wide results only: the repository, and `path` inside it.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    repo: Option<&'a str>,
-    path: &'a str,
-    start_line: u32,
-    end_line: u32,
-    score: f32,
-    symbol: Option<&'a str>,
-    language: &'a str,
-    kind: &'a str,
-    scope: Option<&'a str>,
-    snippet: String,
-    /// The file's other matching chunks, when results are by file.
-    #[serde(skip_serializing_if = "<[JsonAlso]>::is_empty")]
-    more: Vec<JsonAlso<'a>>,
-}
-
-#[derive(Serialize)]
-struct JsonAlso<'a> {
-    start_line: u32,
-    end_line: u32,
-    symbol: Option<&'a str>,
-    score: f32,
+    results: Vec<SearchResult>,
 }
 
 pub fn print_hits(query: &str, hits: &[Hit], json: bool, out: &mut impl Write) -> io::Result<()> {
@@ -72,28 +43,8 @@ fn print(
     if json {
         let line = JsonLine {
             query,
-            results: hits
-                .iter()
-                .map(|&(repo, h)| JsonHit {
-                    repo,
-                    path: &h.path,
-                    start_line: h.start_line,
-                    end_line: h.end_line,
-                    score: h.score,
-                    symbol: h.symbol.as_deref(),
-                    language: &h.language,
-                    kind: h.kind.as_str(),
-                    scope: h.scope.as_deref(),
-                    snippet: snippet(&h.text),
-                    more: (h.more.iter())
-                        .map(|m| JsonAlso {
-                            start_line: m.start_line,
-                            end_line: m.end_line,
-                            symbol: m.symbol.as_deref(),
-                            score: m.score,
-                        })
-                        .collect(),
-                })
+            results: (hits.iter())
+                .map(|&(repo, h)| SearchResult::from_hit(repo, h))
                 .collect(),
         };
         serde_json::to_writer(&mut *out, &line)?;
@@ -173,12 +124,6 @@ pub fn shown(text: &str) -> Cow<'_, str> {
             })
             .collect(),
     )
-}
-
-/// The first lines of a chunk, trimmed of trailing blanks.
-fn snippet(text: &str) -> String {
-    let lines: Vec<&str> = text.lines().take(SNIPPET_LINES).collect();
-    lines.join("\n").trim_end().to_string()
 }
 
 pub fn print_update(stats: &UpdateStats, status: &Status, out: &mut impl Write) -> io::Result<()> {

@@ -4,6 +4,7 @@
 
 mod device;
 mod device_page;
+mod hosted;
 mod index;
 mod keys;
 mod operator;
@@ -39,6 +40,7 @@ use crate::extract::{Form, Json, Path, Query};
 use crate::guard::{ClientAddr, Counted, HashSlots, Throttles};
 use crate::mail::Mailer;
 use crate::model::*;
+use crate::search::Shards;
 use crate::secrets::SecretBox;
 use crate::store::{KeyGrant, RateBucket, Storage, StoreError, Tenant};
 use crate::webhooks::target;
@@ -52,6 +54,8 @@ pub struct AppState {
     pub secrets: SecretBox,
     pub mailer: Mailer,
     pub hash_slots: HashSlots,
+    /// Hosted search's indexes of the orgs searched lately.
+    pub shards: Shards,
 }
 
 #[derive(OpenApi)]
@@ -83,6 +87,7 @@ pub fn router(state: Arc<AppState>) -> axum::Router {
         orgs::routes,
         repos::routes,
         index::routes,
+        hosted::routes,
         recipients::routes,
         keys::routes,
         usage::routes,

@@ -463,7 +463,7 @@ fn absent_from(ids: &[String], sizes: &HashMap<String, usize>) -> Vec<String> {
 
 /// Runs `sql` once per batch of `ids` and returns every batch's rows: `{ids}` in it becomes
 /// the batch's placeholders, bound after the org ($1), the repository ($2) and `extra`.
-async fn per_batch(
+pub(super) async fn per_batch(
     tx: &mut Tx,
     t: &Tenant,
     repo: &str,

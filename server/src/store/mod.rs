@@ -5,6 +5,7 @@
 //! lock, usage, the audit event and its webhook deliveries).
 
 mod device;
+mod hosted;
 mod index;
 mod keys;
 mod orgs;
@@ -15,6 +16,7 @@ mod users;
 mod webhooks;
 
 pub use device::Devices;
+pub use hosted::{Hosted, HostedRepo, Published};
 pub use index::{CommitOutcome, Indexes, Quota, StoredObject};
 pub use keys::Keys;
 pub use orgs::Orgs;
@@ -114,12 +116,13 @@ pub struct KeyGrant {
 /// Everything the service stores, one trait per resource; `Arc<dyn Storage>` reaches them all
 /// (bring the resource's trait into scope to call its methods).
 pub trait Storage:
-    Users + Devices + Orgs + Repos + Indexes + RecipientKeys + Keys + Activity + Webhooks
+    Users + Devices + Orgs + Repos + Indexes + Hosted + RecipientKeys + Keys + Activity + Webhooks
 {
 }
 
-impl<T: Users + Devices + Orgs + Repos + Indexes + RecipientKeys + Keys + Activity + Webhooks>
-    Storage for T
+impl<
+    T: Users + Devices + Orgs + Repos + Indexes + Hosted + RecipientKeys + Keys + Activity + Webhooks,
+> Storage for T
 {
 }
 
@@ -315,8 +318,12 @@ fn repo_from(row: &sqlx::any::AnyRow) -> Result<Repo> {
         name: row.try_get("name")?,
         chunks: row.try_get("chunks")?,
         created_at: row.try_get("created_at")?,
+        hosted_search: row.try_get("hosted_branch")?,
     })
 }
+
+/// The columns [`repo_from`] reads.
+const REPO_COLUMNS: &str = "id, name, chunks, created_at, hosted_branch";
 
 fn key_from(row: &sqlx::any::AnyRow) -> Result<ApiKey> {
     Ok(ApiKey {

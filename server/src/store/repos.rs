@@ -47,6 +47,7 @@ impl Repos for SqlStore {
             name: name.to_string(),
             chunks: 0,
             created_at: now,
+            hosted_search: None,
         };
         sqlx::query(
             "INSERT INTO repos (id, org_id, name, chunks, created_at) VALUES ($1, $2, $3, 0, $4)",
@@ -65,9 +66,9 @@ impl Repos for SqlStore {
 
     async fn repos(&self, t: &Tenant, limit: i64, after: &str) -> Result<Page<Repo>> {
         let mut tx = self.org_tx(t, false).await?;
-        let rows = sqlx::query(
-            "SELECT id, name, chunks, created_at FROM repos WHERE org_id = $1 AND id > $2 ORDER BY id LIMIT $3",
-        )
+        let rows = sqlx::query(&format!(
+            "SELECT {REPO_COLUMNS} FROM repos WHERE org_id = $1 AND id > $2 ORDER BY id LIMIT $3",
+        ))
         .bind(&t.org_id)
         .bind(after)
         .bind(limit)
@@ -79,9 +80,9 @@ impl Repos for SqlStore {
 
     async fn repo(&self, t: &Tenant, id: &str) -> Result<Repo> {
         let mut tx = self.org_tx(t, false).await?;
-        let row = sqlx::query(
-            "SELECT id, name, chunks, created_at FROM repos WHERE org_id = $1 AND id = $2",
-        )
+        let row = sqlx::query(&format!(
+            "SELECT {REPO_COLUMNS} FROM repos WHERE org_id = $1 AND id = $2",
+        ))
         .bind(&t.org_id)
         .bind(id)
         .fetch_optional(&mut *tx)
@@ -101,6 +102,7 @@ impl Repos for SqlStore {
         let chunks: i64 = row.try_get("chunks")?;
         let name: String = row.try_get("name")?;
         index::delete_repo_index(&mut tx, t, id).await?;
+        hosted::delete_hosted(&mut tx, t, id).await?;
         sqlx::query("DELETE FROM repos WHERE org_id = $1 AND id = $2")
             .bind(&t.org_id)
             .bind(id)

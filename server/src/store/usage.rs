@@ -99,6 +99,7 @@ impl Activity for SqlStore {
                     requests: 0,
                     repos_created: 0,
                     chunks_stored: 0,
+                    searches: 0,
                 });
             }
             let entry = days.last_mut().expect("pushed");
@@ -107,6 +108,7 @@ impl Activity for SqlStore {
                 "requests" => entry.requests = amount,
                 "repos_created" => entry.repos_created = amount,
                 "chunks_stored" => entry.chunks_stored = amount,
+                "searches" => entry.searches = amount,
                 _ => {}
             }
         }

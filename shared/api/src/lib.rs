@@ -9,9 +9,11 @@ mod error;
 mod index;
 mod orgs;
 mod records;
+mod search;
 
 pub use account::*;
 pub use error::*;
 pub use index::*;
 pub use orgs::*;
 pub use records::*;
+pub use search::*;

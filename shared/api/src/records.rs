@@ -105,6 +105,10 @@ pub struct Repo {
     /// Chunks its synced index holds (counts against the chunk quota).
     pub chunks: i64,
     pub created_at: i64,
+    /// The branch whose code hosted search serves, readable by the service; `None`: off
+    /// (the default), the service holds only sealed objects.
+    #[serde(default)]
+    pub hosted_search: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -137,6 +141,9 @@ pub struct UsageDay {
     pub repos_created: i64,
     /// Change in chunks stored that day.
     pub chunks_stored: i64,
+    /// Hosted searches (`POST /v1/orgs/{org}/search`).
+    #[serde(default)]
+    pub searches: i64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
