@@ -13,7 +13,7 @@ use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
 use scry_client::Client;
-use scry_client::api::{PageQuery, Role};
+use scry_client::api::{PageQuery, Role, SearchRequest};
 use serde_json::{Value, json};
 
 struct Service {
@@ -1325,4 +1325,109 @@ fn an_org_search_ranks_every_synced_repository_and_works_offline() {
     let alone = Machine::new();
     let out = alone.scry(&s, &["search", "--org", "x"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("scry sync enable"));
+}
+
+#[test]
+fn hosted_search_serves_what_an_admin_opted_in_and_never_a_secret() {
+    let s = service();
+    let owner = Machine::person(&s);
+    owner.ok(&s, &["sync", "enable", "--repo", "web"]);
+    let synced = owner.sync_json(&s, &[]);
+    assert!(synced["hosted"].is_null(), "off by default: {synced}");
+    let member = Machine::new();
+    let out = member.scry(&s, &["sync", "enable", "--repo", "web", "--hosted-search"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("admin"), "{err}");
+
+    // The owner opts the repository in for the branch its checkout is on.
+    let (_, said) = owner.ok(&s, &["sync", "enable", "--repo", "web", "--hosted-search"]);
+    assert!(
+        said.contains("Hosted search on for branch default"),
+        "{said}"
+    );
+    let (out, _) = owner.ok(&s, &["sync", "--dry-run"]);
+    assert!(
+        out.contains("would send 2 texts") && out.contains("stored readable"),
+        "{out}"
+    );
+    let synced = owner.sync_json(&s, &[]);
+    let hosted = &synced["hosted"];
+    assert_eq!(
+        (
+            hosted["branch"].as_str(),
+            hosted["files"].as_u64(),
+            hosted["texts_uploaded"].as_u64()
+        ),
+        (Some("default"), Some(2), Some(2)),
+        "the two source files; the secrets stay here: {synced}"
+    );
+    let again = owner.sync_json(&s, &[]);
+    assert_eq!(again["hosted"]["texts_uploaded"], 0, "nothing new: {again}");
+
+    // A script with an API key searches the org with the CLI's engine and result shape.
+    let bot = Client::builder(&s.base)
+        .token(s.key.clone())
+        .build()
+        .unwrap();
+    let search = |query: &str| {
+        let request = SearchRequest {
+            query: query.into(),
+            repos: Vec::new(),
+            limit: Some(5),
+            lang: None,
+            glob: None,
+        };
+        s.runtime
+            .block_on(bot.search_org(&s.org, &request))
+            .unwrap()
+    };
+    let found = search("split text into words");
+    let first = &found.results[0];
+    assert_eq!(
+        (first.repo.as_deref(), first.path.as_str()),
+        (Some("web"), "src/parse.py")
+    );
+    assert_eq!(first.symbol.as_deref(), Some("parse"));
+    assert!(first.snippet.starts_with("def parse(text):"), "{first:?}");
+    let (out, _) = owner.ok(&s, &["search", "--json", "split text into words"]);
+    let local: Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+    let local = &local["results"][0];
+    assert_eq!(
+        (
+            local["path"].as_str(),
+            local["start_line"].as_u64(),
+            local["snippet"].as_str()
+        ),
+        (
+            Some("src/parse.py"),
+            Some(u64::from(first.start_line)),
+            Some(first.snippet.as_str())
+        ),
+        "the same place and snippet as the CLI"
+    );
+    let secret = search("stripe key sk_live_do_not_leak api_token");
+    assert!(
+        secret.results.iter().all(|r| r.path.starts_with("src/")),
+        "{secret:?}"
+    );
+
+    // The next sync of the branch is what the next search finds.
+    edit(
+        owner.workspace.path(),
+        "src/parse.py",
+        "def parse",
+        "def tokenize_words",
+    );
+    owner.sync_json(&s, &[]);
+    let found = search("tokenize_words");
+    assert_eq!(found.results[0].symbol.as_deref(), Some("tokenize_words"));
+
+    // Off: the service forgets the code, and syncs send only sealed objects again.
+    let (_, said) = owner.ok(
+        &s,
+        &["sync", "enable", "--repo", "web", "--no-hosted-search"],
+    );
+    assert!(said.contains("Hosted search off"), "{said}");
+    assert!(search("tokenize_words").results.is_empty());
+    assert!(owner.sync_json(&s, &[])["hosted"].is_null());
 }

@@ -342,6 +342,7 @@ fn run_sync(workspace: &live::Workspace, emit: &Arc<Emit>) -> (SyncEvent, Option
             Step::Negotiating { asked } => ("negotiating", asked as u64, 0),
             Step::Uploading { sent, total } => ("uploading", sent, total),
             Step::Committing => ("committing", 0, 0),
+            Step::Publishing { sent, total } => ("publishing", sent, total),
         };
         let progress = SyncProgress {
             root: shown.clone(),

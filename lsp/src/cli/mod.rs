@@ -208,6 +208,14 @@ enum SyncAction {
         /// The repository's name (default: the remote's last path segment, else the folder's).
         #[arg(long)]
         repo: Option<String>,
+        /// Org admins: let the service search this repository for the org (`POST
+        /// /v1/orgs/{org}/search`, for CI bots and scripts): syncs of the branch the
+        /// workspace is on then also store its code readable by the service.
+        #[arg(long, conflicts_with = "no_hosted_search")]
+        hosted_search: bool,
+        /// Org admins: turn hosted search off; the service deletes the code it held.
+        #[arg(long)]
+        no_hosted_search: bool,
         #[command(flatten)]
         server: ServerArg,
     },
@@ -618,12 +626,15 @@ fn dispatch_sync(
             path,
             org,
             repo,
+            hosted_search,
+            no_hosted_search,
             server,
         }) => sync::enable(
             &here(path),
             &account::server(server.server)?,
             org.as_deref(),
             repo.as_deref(),
+            (hosted_search || no_hosted_search).then_some(hosted_search),
             &mut err,
         ),
         Some(SyncAction::Disable { path, delete }) => sync::disable(&here(path), delete, &mut err),

@@ -61,7 +61,7 @@ impl Bar {
                 bar.set_message(format!("comparing with the account ({asked} objects)"));
                 bar.enable_steady_tick(Duration::from_millis(120));
             }
-            Step::Uploading { sent, total } => {
+            Step::Uploading { sent, total } | Step::Publishing { sent, total } => {
                 if bar.length() != Some(total) {
                     bar.set_style(
                         ProgressStyle::with_template(
@@ -71,7 +71,11 @@ impl Bar {
                         .progress_chars("=> "),
                     );
                     bar.set_length(total);
-                    bar.set_message("uploading");
+                    let what = match step {
+                        Step::Publishing { .. } => "publishing",
+                        _ => "uploading",
+                    };
+                    bar.set_message(what);
                 }
                 bar.set_position(sent);
             }

@@ -27,6 +27,7 @@ pub fn enable(
     server: &str,
     org: Option<&str>,
     repo: Option<&str>,
+    hosted_search: Option<bool>,
     err: &mut impl Write,
 ) -> Result<()> {
     let client = signed_in(server)?;
@@ -65,6 +66,28 @@ pub fn enable(
         shown(&link.repo_name),
         repo = link.repo,
     )?;
+    if let Some(on) = hosted_search {
+        let line = sync::workspace::line_of(&index_root(root)?);
+        let branch = on.then_some(line);
+        let set = client.set_hosted_search(&link.org, &link.repo, branch.as_deref());
+        runtime
+            .block_on(set)
+            .context("cannot change hosted search (an org admin's to change)")?;
+        match branch {
+            Some(branch) => writeln!(
+                err,
+                "Hosted search on for branch {}: from its next sync, the code of its indexed \
+                 files is stored readable by the service, which searches it for the org \
+                 (`POST /v1/orgs/{org}/search`, with a session or an API key).",
+                shown(&branch)
+            )?,
+            None => writeln!(
+                err,
+                "Hosted search off: the service deleted the code it held readable; syncs \
+                 send only sealed objects."
+            )?,
+        }
+    }
     Ok(())
 }
 
@@ -118,6 +141,7 @@ fn report(synced: &Synced, dry_run: bool, json: bool, out: &mut impl Write) -> R
         line,
         plan,
         pushed,
+        hosted,
     } = synced;
     if json {
         let value = json!({
@@ -128,6 +152,14 @@ fn report(synced: &Synced, dry_run: bool, json: bool, out: &mut impl Write) -> R
             "bytes_uploaded": pushed.bytes_uploaded,
             "chunks": pushed.chunks,
             "dry_run": dry_run,
+            "hosted": hosted.as_ref().map(|h| json!({
+                "branch": h.branch,
+                "files": h.files,
+                "bytes": h.bytes,
+                "texts_uploaded": h.texts_uploaded,
+                "bytes_uploaded": h.bytes_uploaded,
+                "skipped": h.skipped,
+            })),
         });
         writeln!(out, "{value}")?;
         return Ok(());
@@ -168,12 +200,36 @@ fn report(synced: &Synced, dry_run: bool, json: bool, out: &mut impl Write) -> R
             writeln!(out, "  {} — {why}", shown(path))?;
         }
     }
+    if let Some(h) = hosted {
+        writeln!(
+            out,
+            "hosted search ({}): {verb} {} texts ({}); the service holds the code of {} files \
+             ({}) readable, to search it{}",
+            shown(&h.branch),
+            h.texts_uploaded,
+            bytes(h.bytes_uploaded),
+            h.files,
+            bytes(h.bytes),
+            match h.skipped {
+                0 => String::new(),
+                n => format!("; {n} files not sent (unreadable, not UTF-8 or over 1 MiB)"),
+            }
+        )?;
+    }
     if dry_run {
         writeln!(
             out,
             "Nothing was sent. Paths, code and vectors leave sealed with the org's key; the \
              service sees ids, sizes and which node holds which ids."
         )?;
+        if hosted.is_some() {
+            writeln!(
+                out,
+                "Except: an org admin turned hosted search on for this repository, so the code \
+                 of the files above is also stored readable by the service (`scry sync enable \
+                 --no-hosted-search` turns it off and deletes it)."
+            )?;
+        }
     }
     Ok(())
 }

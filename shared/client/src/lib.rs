@@ -13,6 +13,7 @@ mod error;
 mod index;
 mod orgs;
 pub mod sealing;
+mod search;
 pub mod sync;
 
 use std::time::Duration;
@@ -26,6 +27,7 @@ pub use account::{DEFAULT_SERVER, DeviceToken, configured_server};
 pub use error::{Error, ErrorKind, Result};
 pub use index::Committed;
 pub use scry_api as api;
+pub use search::HostedPublished;
 
 /// A connection to one account service, with or without credentials (a session token, an
 /// API key, or the operator's token). Cheap to clone.

@@ -6,6 +6,7 @@
 //! [`reuse::offer`] fetches the generation a fresh copy of the workspace starts from;
 //! [`org`] keeps the org's repositories decrypted on this machine for org-wide search.
 
+pub mod hosted;
 pub mod keys;
 pub mod org;
 pub mod plan;

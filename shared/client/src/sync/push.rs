@@ -57,6 +57,12 @@ pub enum Step {
         total: u64,
     },
     Committing,
+    /// Uploading the code hosted search serves (the repository opted in): bytes sent of the
+    /// bytes to send.
+    Publishing {
+        sent: u64,
+        total: u64,
+    },
 }
 
 /// A batch stays a margin below the service's limits on its sealed bytes and on its request

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use scry_core::snapshot::SnapshotDelta;
 
+use super::hosted::{self, Publication};
 use super::state::{self, LedgerEntry, Link};
 use super::{Kept, Plan, Pushed, Remote, Step, SyncError, hex, keys, push};
 use crate::api::{NewRecoveryKey, PageQuery};
@@ -20,6 +21,8 @@ pub struct Synced {
     pub line: String,
     pub plan: Plan,
     pub pushed: Pushed,
+    /// What hosted search got of the code, when the repository serves it from this branch.
+    pub hosted: Option<Publication>,
 }
 
 /// Links the workspace at `root` (canonical) to the repository `name` of `org` on `server`
@@ -152,6 +155,8 @@ pub fn sync_workspace(
     if !dry_run {
         state::save_kept(&index_dir, &kept)?;
     }
+    let hosted = hosted::publish(&client, &link, &line, root, &plan, dry_run, progress);
+    let hosted = runtime.block_on(hosted)?;
     if !dry_run && !pushed.unchanged {
         state::record(
             &index_dir,
@@ -175,6 +180,7 @@ pub fn sync_workspace(
         line,
         plan,
         pushed,
+        hosted,
     })
 }
 
@@ -192,7 +198,7 @@ pub(super) fn connect(
 }
 
 /// The branch (or worktree) the workspace is on, as its ref is named before hashing.
-fn line_of(root: &Path) -> String {
+pub fn line_of(root: &Path) -> String {
     scry_core::repo::identify(root)
         .ok()
         .and_then(|c| c.line)
