@@ -26,7 +26,8 @@ struct Service {
     key: String,
     /// The owner's session token.
     session: String,
-    _data: tempfile::TempDir,
+    /// The service's data directory (its SQLite database).
+    data: tempfile::TempDir,
 }
 
 fn service() -> Service {
@@ -79,7 +80,7 @@ fn service() -> Service {
         owner,
         key,
         session,
-        _data: data,
+        data,
     }
 }
 
@@ -200,6 +201,33 @@ impl Machine {
 }
 
 impl Service {
+    fn repo_id(&self, name: &str) -> String {
+        let page = PageQuery {
+            limit: Some(100),
+            after: None,
+        };
+        let repos = self.runtime.block_on(self.owner.repos(&self.org, &page));
+        let repos = repos.unwrap().items;
+        repos.into_iter().find(|r| r.name == name).unwrap().id
+    }
+
+    /// Overwrites every stored object of a repository with bytes that open as nothing, past
+    /// the service (its SQLite file), as a damaged disk would.
+    fn damage_objects(&self, repo: &str) {
+        let db = self.data.path().join("scry-server.db");
+        let script = "import sqlite3, sys\n\
+                      c = sqlite3.connect(sys.argv[1], timeout=30)\n\
+                      c.execute(\"UPDATE index_objects SET body = x'00' WHERE repo_id = ?\", (sys.argv[2],))\n\
+                      c.commit()\n";
+        let status = Command::new("python3")
+            .args(["-c", script])
+            .arg(&db)
+            .arg(repo)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
     fn repo_chunks(&self, name: &str) -> Option<i64> {
         self.runtime.block_on(async {
             let page = PageQuery {
@@ -1286,6 +1314,29 @@ fn an_org_search_ranks_every_synced_repository_and_works_offline() {
         "{found:#?}"
     );
     lsp.stop();
+
+    // A repository the service cannot give whole (a damaged object) keeps its copy here and
+    // leaves the others to refresh.
+    edit(
+        geo.workspace.path(),
+        "geo/area.py",
+        "disc_area",
+        "round_area",
+    );
+    geo.sync_json(&s, &[]);
+    edit(
+        web.workspace.path(),
+        "src/upload.py",
+        "retry_upload",
+        "resend_upload",
+    );
+    web.sync_json(&s, &[]);
+    s.damage_objects(&s.repo_id("geo"));
+    let (hits, said) = search(&web, &["resend_upload"]);
+    assert!(said.contains("geo was not brought up to date"), "{said}");
+    assert_eq!(hits[0]["symbol"], "resend_upload", "web was refreshed");
+    let (hits, _) = search(&web, &["disc_area"]);
+    assert_eq!(hits[0]["symbol"], "disc_area", "geo as kept: {hits:#?}");
 
     // A repository deleted from the org leaves the copy kept here.
     geo.ok(&s, &["sync", "disable", "--delete"]);

@@ -47,6 +47,13 @@ pub fn search(root: &Path, model: &ModelChoice, asked: &Asked) -> anyhow::Result
             refreshed.elapsed.as_secs_f64()
         ),
     }
+    for (repo, why) in &refreshed.stale {
+        eprintln!(
+            "warning: {} was not brought up to date ({}); its copy kept here, if any, is searched",
+            shown(repo),
+            shown(why)
+        );
+    }
     let mut out = io::BufWriter::new(io::stdout().lock());
     for query in asked.queries {
         let one = org::Asked {

@@ -38,6 +38,51 @@ pub struct Refreshed {
     /// Why the service could not be asked: out of reach, or not signed in or the session
     /// revoked (the mirror is searched as it was).
     pub offline: Option<String>,
+    /// Repositories that could not be brought up to date, by name, with why: each is
+    /// searched as the mirror last held it (if at all); the others were refreshed.
+    pub stale: Vec<(String, String)>,
+}
+
+/// What the service holds of a repository against what the mirror does.
+enum Fetch {
+    /// No synced generation.
+    Unsynced,
+    /// The mirror holds its standing generation.
+    Current,
+    /// A newer generation, pulled.
+    New(Held, scry_core::snapshot::Snapshot, Downloaded),
+}
+
+/// The standing generation of `repo`, pulled unless the mirror holds it already.
+async fn fetch_repo(
+    client: &Client,
+    org: &str,
+    repo: &Repo,
+    key: &OrgKey,
+    held: &BTreeMap<String, Held>,
+    progress: &mut dyn FnMut(&str, Downloaded),
+) -> Result<Fetch, SyncError> {
+    let refs = client.refs(org, &repo.id).await?;
+    let Some(generation) = standing(&refs, key) else {
+        return Ok(Fetch::Unsynced);
+    };
+    let now = Held {
+        name: mirror_name(repo),
+        root: generation.root.clone(),
+        committed_at: generation.committed_at,
+    };
+    if held.get(&repo.id) == Some(&now) {
+        return Ok(Fetch::Current);
+    }
+    let everything = |_: &str, _: &[u8; 16]| true;
+    let mut fetched = Downloaded::default();
+    let mut heard = |d: Downloaded| {
+        fetched = d;
+        progress(&now.name, d);
+    };
+    let remote = (client, org, repo.id.as_str());
+    let snapshot = pull_generation(remote, generation, key, &everything, &mut heard).await?;
+    Ok(Fetch::New(now, snapshot, fetched))
 }
 
 /// The generation the mirror holds of a repository.
@@ -145,34 +190,30 @@ impl OrgMirror {
         }
         self.save_held(&held)?;
         for repo in repos {
-            let refs = runtime.block_on(client.refs(org, &repo.id))?;
-            let Some(generation) = standing(&refs, &key) else {
-                continue;
+            let name = mirror_name(&repo);
+            let fetched = runtime.block_on(fetch_repo(&client, org, &repo, &key, &held, progress));
+            let (now, snapshot, downloaded) = match fetched {
+                Ok(Fetch::Unsynced) => continue,
+                Ok(Fetch::Current) => {
+                    done.repos += 1;
+                    continue;
+                }
+                Ok(Fetch::New(now, snapshot, downloaded)) => (now, snapshot, downloaded),
+                // One repository the service will not give (deleted meanwhile, a damaged
+                // object) leaves the others to refresh.
+                Err(e @ (SyncError::Service(_) | SyncError::Protocol(_))) => {
+                    tracing::warn!("org search: {name} not refreshed: {e}");
+                    done.repos += usize::from(held.contains_key(&repo.id));
+                    done.stale.push((name, e.to_string()));
+                    continue;
+                }
+                Err(e) => return Err(e),
             };
             done.repos += 1;
-            let now = Held {
-                name: mirror_name(&repo),
-                root: generation.root.clone(),
-                committed_at: generation.committed_at,
-            };
-            if held.get(&repo.id) == Some(&now) {
-                continue;
-            }
-            let everything = |_: &str, _: &[u8; 16]| true;
-            let mut fetched = Downloaded::default();
-            let snapshot = {
-                let mut heard = |d: Downloaded| {
-                    fetched = d;
-                    progress(&now.name, d);
-                };
-                let remote = (&client, org, repo.id.as_str());
-                let pulled = pull_generation(remote, generation, &key, &everything, &mut heard);
-                runtime.block_on(pulled)?
-            };
             self.mirror.replace(&now.name, &snapshot)?;
             done.fetched += 1;
-            done.downloaded.objects += fetched.objects;
-            done.downloaded.bytes += fetched.bytes;
+            done.downloaded.objects += downloaded.objects;
+            done.downloaded.bytes += downloaded.bytes;
             held.insert(repo.id.clone(), now);
             self.save_held(&held)?;
         }
