@@ -69,8 +69,8 @@ pub struct Config {
     /// the database): a new directory in this one, removed at exit (default: the system's
     /// temporary directory).
     pub search_cache_dir: Option<PathBuf>,
-    /// Orgs whose hosted search index this replica keeps at once.
-    pub search_cache_orgs: usize,
+    /// Repositories whose hosted search index this replica keeps at once.
+    pub search_cache_repos: usize,
 }
 
 impl Default for Config {
@@ -120,7 +120,7 @@ impl Default for Config {
             secrets_key: None,
             json_logs: false,
             search_cache_dir: None,
-            search_cache_orgs: 8,
+            search_cache_repos: 64,
         }
     }
 }

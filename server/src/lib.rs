@@ -76,7 +76,10 @@ pub fn app(
         secrets: SecretBox::new(&config.secrets_key()?),
         mailer: Mailer::from_config(&config),
         hash_slots: HashSlots::new(&config),
-        shards: Shards::new(config.search_cache_dir.as_deref(), config.search_cache_orgs)?,
+        shards: Shards::new(
+            config.search_cache_dir.as_deref(),
+            config.search_cache_repos,
+        )?,
         config,
     });
     Ok(api::router(state)

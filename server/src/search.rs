@@ -1,11 +1,12 @@
-//! Hosted search's engine. Per organisation, a shard: the code its opted-in repositories
-//! published, written out under the cache directory (`tree/<repo id>/<path>`) and indexed
-//! there by `scry-core` as a workspace, so a search runs the CLI's chunker, built-in model and
-//! ranking, and scores compare across the org's repositories. The database is the source of
-//! truth: before each search a shard catches up with it (only repositories whose generation
-//! moved; only files whose text changed are written and re-indexed), so every replica serves
-//! every org. At most `capacity` shards are kept; the one searched longest ago is dropped
-//! first, and its files with it.
+//! Hosted search's engine. Per repository, a shard: the code its clients published, written
+//! out under the cache directory and indexed there by `scry-core` as a workspace, so a search
+//! runs the CLI's chunker, built-in model and ranking on the same files and answers as
+//! `scry search` in a checkout would. A search of several repositories merges their answers by
+//! score. The database is the source of truth: before each search a shard catches up with it
+//! (nothing when its generation has not moved; else only the files whose text changed are
+//! written and re-indexed), so every replica serves every org. At most `capacity` shards are
+//! kept; the one searched longest ago is dropped first, with its files, and so is a shard
+//! whose repository no longer has hosted search on.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -18,12 +19,12 @@ use scry_core::{Embedder, Filter, Index, Searcher, StaticModel};
 
 use crate::store::{HostedRepo, Storage, StoreError, Tenant};
 
-/// Every org's shard on this replica.
+/// The shards this replica keeps, by org and repository.
 pub struct Shards {
     dir: tempfile::TempDir,
     model: Arc<dyn Embedder>,
     capacity: usize,
-    held: Mutex<HashMap<String, Held>>,
+    held: Mutex<HashMap<(String, String), Held>>,
     clock: AtomicU64,
 }
 
@@ -32,20 +33,23 @@ struct Held {
     shard: Arc<tokio::sync::Mutex<Shard>>,
 }
 
-/// One org's published code and its index.
+/// One repository's published code and its index.
 struct Shard {
     root: PathBuf,
     index: Option<Index>,
     searcher: Option<Arc<Searcher>>,
-    /// Per repository: the generation written out, and each file's blob.
-    repos: HashMap<String, (i64, HashMap<String, String>)>,
+    /// The generation written out (none yet: -1), and each file's blob.
+    generation: i64,
+    files: HashMap<String, String>,
 }
 
 impl Drop for Shard {
     fn drop(&mut self) {
         self.searcher = None;
         self.index = None;
-        if let Err(e) = std::fs::remove_dir_all(&self.root) {
+        if let Err(e) = std::fs::remove_dir_all(&self.root)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
             tracing::warn!(
                 "could not remove the search shard {}: {e}",
                 self.root.display()
@@ -96,8 +100,9 @@ impl Shards {
         })
     }
 
-    /// Searches `repos` (hosted ones of the tenant's org, as the database lists them now),
-    /// after bringing the org's shard up to date with `hosted` (all of them).
+    /// Searches `repos`, each brought up to date first; `hosted` are the org's repositories
+    /// with hosted search on, as the database lists them now (the shards of any other of the
+    /// org's are dropped).
     pub async fn search(
         &self,
         store: &Arc<dyn Storage>,
@@ -106,73 +111,72 @@ impl Shards {
         repos: &[&HostedRepo],
         query: &Query<'_>,
     ) -> Result<(Vec<SearchResult>, Vec<SearchedRepo>), SearchError> {
-        let ids: Vec<&str> = repos.iter().map(|r| r.id.as_str()).collect();
-        let filter = filter(&ids, query)?;
-        let shard = self.shard(t.org_id());
-        let (searcher, searched) = {
-            let mut shard = shard.lock().await;
-            shard.catch_up(store, t, hosted, &self.model).await?;
-            let searched: Vec<SearchedRepo> = (repos.iter())
-                .map(|r| SearchedRepo {
-                    id: r.id.clone(),
-                    name: r.name.clone(),
-                    generation: shard.repos.get(&r.id).map_or(0, |(g, _)| *g),
-                })
-                .collect();
-            (shard.searcher.clone(), searched)
-        };
-        let Some(searcher) = searcher else {
-            return Ok((Vec::new(), searched));
-        };
-        let (text, limit) = (query.text.to_string(), query.limit);
-        let hits =
-            tokio::task::spawn_blocking(move || searcher.search_files(&text, limit, &filter))
-                .await
-                .map_err(|e| SearchError::Engine(e.into()))?
-                .map_err(|e| SearchError::Engine(e.into()))?;
-        let names: HashMap<&str, &str> = (repos.iter())
-            .map(|r| (r.id.as_str(), r.name.as_str()))
-            .collect();
-        let results = (hits.iter())
-            .filter_map(|hit| {
-                let (repo, path) = hit.path.split_once('/')?;
-                // Every row is checked against the repositories this request may read.
-                let Some(name) = names.get(repo) else {
-                    tracing::error!(org = t.org_id(), "a search shard held a row of {repo}");
-                    return None;
-                };
-                let mut result = SearchResult::from_hit(Some(name), hit);
-                result.path = path.to_string();
-                Some(result)
-            })
-            .collect();
+        let filter =
+            Filter::new(query.lang, query.glob).map_err(|e| SearchError::Query(e.to_string()))?;
+        self.forget_unhosted(t.org_id(), hosted);
+        let mut results = Vec::new();
+        let mut searched = Vec::with_capacity(repos.len());
+        for repo in repos {
+            let shard = self.shard(t.org_id(), &repo.id);
+            let (searcher, generation) = {
+                let mut shard = shard.lock().await;
+                shard.catch_up(store, t, repo, &self.model).await?;
+                (shard.searcher.clone(), shard.generation)
+            };
+            searched.push(SearchedRepo {
+                id: repo.id.clone(),
+                name: repo.name.clone(),
+                generation: generation.max(0),
+            });
+            let Some(searcher) = searcher else { continue };
+            let (text, limit, filter) = (query.text.to_string(), query.limit, filter.clone());
+            let hits =
+                tokio::task::spawn_blocking(move || searcher.search_files(&text, limit, &filter))
+                    .await
+                    .map_err(|e| SearchError::Engine(e.into()))?
+                    .map_err(|e| SearchError::Engine(e.into()))?;
+            results.extend(
+                hits.iter()
+                    .map(|h| SearchResult::from_hit(Some(&repo.name), h)),
+            );
+        }
+        results.sort_by(|a, b| b.score.total_cmp(&a.score));
+        results.truncate(query.limit);
         Ok((results, searched))
     }
 
-    /// The org's shard, made when absent; the least recently searched is let go beyond
+    /// Drops the org's shards of repositories no longer in `hosted` (turned off, deleted).
+    fn forget_unhosted(&self, org: &str, hosted: &[HostedRepo]) {
+        let mut held = self.held.lock().expect("the shard map is never poisoned");
+        held.retain(|(o, repo), _| o != org || hosted.iter().any(|h| &h.id == repo));
+    }
+
+    /// A repository's shard, made when absent; the least recently searched is let go beyond
     /// capacity (its files go when its last search ends).
-    fn shard(&self, org: &str) -> Arc<tokio::sync::Mutex<Shard>> {
+    fn shard(&self, org: &str, repo: &str) -> Arc<tokio::sync::Mutex<Shard>> {
         let now = self.clock.fetch_add(1, Ordering::Relaxed);
         let mut held = self.held.lock().expect("the shard map is never poisoned");
-        if let Some(h) = held.get_mut(org) {
+        let key = (org.to_string(), repo.to_string());
+        if let Some(h) = held.get_mut(&key) {
             h.used = now;
             return h.shard.clone();
         }
         if held.len() >= self.capacity
             && let Some(oldest) = (held.iter())
                 .min_by_key(|(_, h)| h.used)
-                .map(|(org, _)| org.clone())
+                .map(|(key, _)| key.clone())
         {
             held.remove(&oldest);
         }
         let shard = Arc::new(tokio::sync::Mutex::new(Shard {
-            root: self.dir.path().join(format!("{org}-{now}")),
+            root: self.dir.path().join(format!("{org}-{repo}-{now}")),
             index: None,
             searcher: None,
-            repos: HashMap::new(),
+            generation: -1,
+            files: HashMap::new(),
         }));
         held.insert(
-            org.to_string(),
+            key,
             Held {
                 used: now,
                 shard: shard.clone(),
@@ -188,65 +192,47 @@ impl Shard {
         &mut self,
         store: &Arc<dyn Storage>,
         t: &Tenant,
-        hosted: &[HostedRepo],
+        repo: &HostedRepo,
         model: &Arc<dyn Embedder>,
     ) -> Result<(), SearchError> {
-        let tree = self.root.join("tree");
-        let mut changed: Vec<PathBuf> = Vec::new();
-        let gone: Vec<String> = (self.repos.keys())
-            .filter(|id| !hosted.iter().any(|r| &r.id == *id))
-            .cloned()
-            .collect();
-        for id in gone {
-            self.repos.remove(&id);
-            let dir = tree.join(&id);
-            remove(&dir);
-            changed.push(dir);
-        }
-        for repo in hosted {
-            if self
-                .repos
-                .get(&repo.id)
-                .is_some_and(|(g, _)| *g == repo.generation)
-            {
-                continue;
-            }
-            let (generation, files) = match store.hosted_files(t, &repo.id).await {
-                Ok(read) => read,
-                // Turned off or deleted since it was listed: the next search drops it.
-                Err(StoreError::NotFound) => continue,
-                Err(e) => return Err(e.into()),
-            };
-            let held = self
-                .repos
-                .remove(&repo.id)
-                .map(|(_, f)| f)
-                .unwrap_or_default();
-            let dir = tree.join(&repo.id);
-            let now = write_repo(store, t, &repo.id, &dir, &held, &files, &mut changed).await?;
-            self.repos.insert(repo.id.clone(), (generation, now));
-        }
-        if changed.is_empty() && self.searcher.is_some() {
+        if self.generation == repo.generation && self.searcher.is_some() {
             return Ok(());
         }
-        std::fs::create_dir_all(&tree)
-            .map_err(|e| SearchError::Engine(anyhow::anyhow!("{}: {e}", tree.display())))?;
-        let index = self.index.take();
-        let (root, model) = (self.root.clone(), model.clone());
-        let (index, searcher) = tokio::task::spawn_blocking(move || {
-            reindex(
-                index,
-                &root.join("tree"),
-                &root.join("index.redb"),
-                &changed,
-                model,
-            )
-        })
-        .await
-        .map_err(|e| SearchError::Engine(e.into()))?
-        .map_err(SearchError::Engine)?;
-        self.index = Some(index);
-        self.searcher = Some(Arc::new(searcher));
+        let (generation, files) = match store.hosted_files(t, &repo.id).await {
+            Ok(read) => read,
+            // Turned off since the request listed it: nothing of it is served.
+            Err(StoreError::NotFound) => {
+                (self.searcher, self.index) = (None, None);
+                return Ok(());
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let tree = self.root.join("tree");
+        let mut changed: Vec<PathBuf> = Vec::new();
+        let written =
+            write_repo(store, t, &repo.id, &tree, &self.files, &files, &mut changed).await?;
+        self.files = written;
+        self.generation = generation;
+        if !changed.is_empty() || self.searcher.is_none() {
+            std::fs::create_dir_all(&tree)
+                .map_err(|e| SearchError::Engine(anyhow::anyhow!("{}: {e}", tree.display())))?;
+            let index = self.index.take();
+            let (root, model) = (self.root.clone(), model.clone());
+            let (index, searcher) = tokio::task::spawn_blocking(move || {
+                reindex(
+                    index,
+                    &root.join("tree"),
+                    &root.join("index.redb"),
+                    &changed,
+                    model,
+                )
+            })
+            .await
+            .map_err(|e| SearchError::Engine(e.into()))?
+            .map_err(SearchError::Engine)?;
+            self.index = Some(index);
+            self.searcher = Some(Arc::new(searcher));
+        }
         Ok(())
     }
 }
@@ -351,14 +337,4 @@ fn reindex(
     );
     let searcher = index.searcher(Some(model))?;
     Ok((index, searcher))
-}
-
-/// The filter of a search: its language, and its glob inside each of `repos` (by id).
-fn filter(repos: &[&str], query: &Query<'_>) -> Result<Filter, SearchError> {
-    let inside = query.glob.unwrap_or("**");
-    let glob = match repos {
-        [one] => format!("{one}/{inside}"),
-        many => format!("{{{}}}/{inside}", many.join(",")),
-    };
-    Filter::new(query.lang, Some(&glob)).map_err(|e| SearchError::Query(e.to_string()))
 }

@@ -118,7 +118,10 @@ fn places(results: &Value) -> Vec<(String, String)> {
 }
 
 async fn hosted_search_answers_for_the_org_only_and_forgets_when_off(backend: Backend) {
-    let h = Harness::new(backend, config()).await;
+    let cache = tempfile::tempdir().unwrap();
+    let mut config = config();
+    config.search_cache_dir = Some(cache.path().to_path_buf());
+    let h = Harness::new(backend, config).await;
     let (_, a) = h.user("alice@example.com").await;
     let (_, b) = h.user("bob@example.com").await;
     let (_, m) = h.user("mallory@example.com").await;
@@ -268,6 +271,10 @@ async fn hosted_search_answers_for_the_org_only_and_forgets_when_off(backend: Ba
             .await
             .unwrap();
     assert_eq!(held, 0);
+    assert!(
+        !holds_text(cache.path(), "push_with_backoff"),
+        "the replica's copy went too"
+    );
     assert_eq!(h.rows("hosted_files", &org).await, 1, "geo's file stays");
 }
 
@@ -356,4 +363,16 @@ async fn hosted_code_counts_against_the_tier(backend: Backend) {
     assert_eq!(r.code(), "quota_exceeded");
     let (status, _) = publish(&h, &org, &repo, &a, "main", &[("a.py", AREA)]).await;
     assert_eq!(status, StatusCode::OK, "a small file fits");
+}
+
+/// Whether a file under `dir` contains `needle`.
+fn holds_text(dir: &std::path::Path, needle: &str) -> bool {
+    std::fs::read_dir(dir).unwrap().flatten().any(|e| {
+        let path = e.path();
+        match path.is_dir() {
+            true => holds_text(&path, needle),
+            false => std::fs::read(&path)
+                .is_ok_and(|b| b.windows(needle.len()).any(|w| w == needle.as_bytes())),
+        }
+    })
 }
