@@ -23,6 +23,7 @@ on_both_backends!(
     deleting_removes_every_row_but_the_audit_entry,
     webhooks_are_signed_and_retried,
     bad_input_gets_a_json_4xx,
+    sealed_snippets_are_an_admins_choice_for_the_org,
 );
 
 async fn harness(backend: Backend) -> Harness {
@@ -1785,4 +1786,39 @@ mod fuzz {
             }
         }
     }
+}
+
+async fn sealed_snippets_are_an_admins_choice_for_the_org(backend: Backend) {
+    let h = harness(backend).await;
+    let (_, a) = h.user("alice@example.com").await;
+    let (_, b) = h.user("bob@example.com").await;
+    let org = h.org(&a, "acme").await;
+    h.join(&org, &a, "bob@example.com", "member", &b).await;
+    let at = format!("/v1/orgs/{org}/sealed-snippets");
+    assert_eq!(
+        h.get(&format!("/v1/orgs/{org}"), &b).await.body["sealed_snippets"],
+        false
+    );
+    let refused = h
+        .call("PUT", &at, Some(&b), Some(json!({"enabled": true})))
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    let on = h
+        .call("PUT", &at, Some(&a), Some(json!({"enabled": true})))
+        .await;
+    assert_eq!(on.status, StatusCode::OK, "{}", on.body);
+    assert_eq!(on.body["sealed_snippets"], true);
+    assert_eq!(
+        h.get(&format!("/v1/orgs/{org}"), &b).await.body["sealed_snippets"],
+        true
+    );
+    let audit = h.get(&format!("/v1/orgs/{org}/audit"), &a).await;
+    let entry = (audit.body["items"].as_array().unwrap().iter())
+        .find(|e| e["action"] == "org.settings_changed")
+        .cloned();
+    assert_eq!(entry.unwrap()["details"], json!({"sealed_snippets": true}));
+    let off = h
+        .call("PUT", &at, Some(&a), Some(json!({"enabled": false})))
+        .await;
+    assert_eq!(off.body["sealed_snippets"], false);
 }

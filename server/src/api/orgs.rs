@@ -11,6 +11,7 @@ pub(super) fn routes(api: OpenApiRouter<Arc<AppState>>) -> OpenApiRouter<Arc<App
         .routes(routes!(revoke_invitation))
         .routes(routes!(accept_invitation))
         .routes(routes!(quota))
+        .routes(routes!(set_sealed_snippets))
 }
 
 /// Creates an organisation on the free tier, with the caller as owner.
@@ -60,6 +61,27 @@ async fn get_org(
 ) -> Result<axum::Json<Org>, ApiError> {
     let t = state.authorize(&who, &org, Role::Viewer).await?;
     Ok(axum::Json(state.store.org(&t).await?))
+}
+
+/// Has members' syncs carry each chunk's text, sealed with the org's key, or not (admins):
+/// org-wide search then shows code and matches its words for repositories not checked out.
+/// The service reads none of it either way.
+#[utoipa::path(put, path = "/v1/orgs/{org}/sealed-snippets", tag = "orgs", security(("bearer" = [])), params(("org" = String, Path)),
+    request_body = SealedSnippets, responses((status = 200, body = Org), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn set_sealed_snippets(
+    State(state): State<Arc<AppState>>,
+    who: Principal,
+    Path(org): Path<String>,
+    Json(body): Json<SealedSnippets>,
+) -> Result<axum::Json<Org>, ApiError> {
+    let t = state.authorize(&who, &org, Role::Admin).await?;
+    let now = state.clock.now();
+    Ok(axum::Json(
+        state
+            .store
+            .set_sealed_snippets(&t, body.enabled, now)
+            .await?,
+    ))
 }
 
 /// Deletes an organisation and every row it owns; the audit entry of the deletion stays.

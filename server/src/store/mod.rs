@@ -306,11 +306,12 @@ fn org_from(row: &sqlx::any::AnyRow) -> Result<Org> {
         tier: row.try_get("tier")?,
         custom_limits,
         created_at: row.try_get("created_at")?,
+        sealed_snippets: row.try_get::<i64, _>("sealed_snippets")? != 0,
     })
 }
 
-const ORG_COLUMNS: &str =
-    "o.id, o.name, o.tier, o.max_repos, o.max_chunks, o.requests_per_minute, o.created_at";
+const ORG_COLUMNS: &str = "o.id, o.name, o.tier, o.max_repos, o.max_chunks, o.requests_per_minute, o.created_at, \
+     o.sealed_snippets";
 
 fn repo_from(row: &sqlx::any::AnyRow) -> Result<Repo> {
     Ok(Repo {

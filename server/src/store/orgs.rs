@@ -15,6 +15,7 @@ pub trait Orgs: Send + Sync {
     ) -> Result<(String, Role)>;
     async fn create_org(&self, t: &Tenant, name: &str, tier: &str, now: i64) -> Result<Org>;
     async fn org(&self, t: &Tenant) -> Result<Org>;
+    async fn set_sealed_snippets(&self, t: &Tenant, on: bool, now: i64) -> Result<Org>;
     async fn set_tier(
         &self,
         t: &Tenant,
@@ -154,7 +155,26 @@ impl Orgs for SqlStore {
             tier: tier.to_string(),
             custom_limits: None,
             created_at: now,
+            sealed_snippets: false,
         })
+    }
+
+    async fn set_sealed_snippets(&self, t: &Tenant, on: bool, now: i64) -> Result<Org> {
+        let mut tx = self.org_tx(t, true).await?;
+        sqlx::query("UPDATE orgs SET sealed_snippets = $2 WHERE id = $1")
+            .bind(&t.org_id)
+            .bind(i64::from(on))
+            .execute(&mut *tx)
+            .await?;
+        let row = sqlx::query(&format!("SELECT {ORG_COLUMNS} FROM orgs o WHERE o.id = $1"))
+            .bind(&t.org_id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        let org = org_from(&row)?;
+        let details = json!({"sealed_snippets": on});
+        commit_with(tx, t, "org.settings_changed", &t.org_id, details, now).await?;
+        Ok(org)
     }
 
     async fn org(&self, t: &Tenant) -> Result<Org> {

@@ -142,3 +142,11 @@ pub struct TierChange {
     /// Required for `enterprise`: the organisation's own limits.
     pub limits: Option<Limits>,
 }
+
+/// `PUT /v1/orgs/{org}/sealed-snippets`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct SealedSnippets {
+    pub enabled: bool,
+}

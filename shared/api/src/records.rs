@@ -67,6 +67,11 @@ pub struct Org {
     /// Set for enterprise organisations; the others take their tier's.
     pub custom_limits: Option<Limits>,
     pub created_at: i64,
+    /// Whether members' syncs carry each chunk's text, sealed with the org's key like the
+    /// rest (the service reads none of it), so org-wide search shows code for repositories
+    /// not checked out.
+    #[serde(default)]
+    pub sealed_snippets: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
