@@ -7,6 +7,7 @@
 #      the warm cost per question); peak RSS, the mirror's size on disk;
 #   2. restricted to each question's repository (`--repo`), scored by the eval kit's scorer
 #      beside the local search of that checkout (the mirror holds no code: what does it cost?).
+#   With SNIPPETS=1 the org has sealed snippets on (its syncs carry the chunks' code, sealed).
 #   bench/org.sh [SCRY] [SCRY_SERVER]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,6 +25,7 @@ cleanup() {
 trap cleanup EXIT
 source bench/loopback-server.sh
 export SCRY_INDEX_DIR=$work/index
+[ "${SNIPPETS:-0}" = 1 ] && post "/v1/orgs/$org/sealed-snippets" "$token" '{"enabled":true}' PUT >/dev/null
 
 # name, folder: one line each.
 python3 -I - bench/wholerepo/repos.json "$D/repos" >"$work/repos" <<'PY'

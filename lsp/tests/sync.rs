@@ -1338,6 +1338,27 @@ fn an_org_search_ranks_every_synced_repository_and_works_offline() {
     let (hits, _) = search(&web, &["disc_area"]);
     assert_eq!(hits[0]["symbol"], "disc_area", "geo as kept: {hits:#?}");
 
+    // With sealed snippets (an admin's choice for the org), code travels sealed: a result
+    // of a repository not checked out here shows it, and its words are matched.
+    let admin = Machine::person(&s);
+    let (_, said) = admin.ok(
+        &s,
+        &["sync", "enable", "--repo", "admin", "--sealed-snippets"],
+    );
+    assert!(said.contains("Sealed snippets on"), "{said}");
+    let synced = geo.sync_json(&s, &[]);
+    assert_eq!(synced["snippets"], true, "{synced}");
+    let (hits, said) = search(&web, &["radius"]);
+    assert!(
+        said.contains("1 fetched"),
+        "the new generation replaced the damaged one: {said}"
+    );
+    assert_eq!(hits[0]["repo"], "geo", "{hits:#?}");
+    assert!(
+        (hits[0]["snippet"].as_str().unwrap()).starts_with("def round_area(radius):"),
+        "{hits:#?}"
+    );
+
     // A repository deleted from the org leaves the copy kept here.
     geo.ok(&s, &["sync", "disable", "--delete"]);
     let (hits, said) = search(&web, &["disc_area"]);

@@ -138,7 +138,7 @@ pub async fn sync_preview(state: State<'_, AppState>, root: String) -> CommandRe
     blocking(move || {
         let delta = workspace.snapshot_since(None)?;
         let plan = Kept::default()
-            .plan(&delta, &OrgKey::generate(0))
+            .plan(&delta, &OrgKey::generate(0), false)
             .ok_or_else(|| CommandError::new("internal", "the whole index did not plan"))?;
         let sealed: usize = plan
             .objects

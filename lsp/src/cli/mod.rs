@@ -216,6 +216,14 @@ enum SyncAction {
         /// Org admins: turn hosted search off; the service deletes the code it held.
         #[arg(long)]
         no_hosted_search: bool,
+        /// Org admins, for the whole org: syncs also carry each chunk's code, sealed with the
+        /// org's key like the rest, so `scry search --org` shows and matches the code of
+        /// repositories not checked out here. The service reads none of it.
+        #[arg(long, conflicts_with = "no_sealed_snippets")]
+        sealed_snippets: bool,
+        /// Org admins: syncs carry no code again (generations synced after).
+        #[arg(long)]
+        no_sealed_snippets: bool,
         #[command(flatten)]
         server: ServerArg,
     },
@@ -628,13 +636,18 @@ fn dispatch_sync(
             repo,
             hosted_search,
             no_hosted_search,
+            sealed_snippets,
+            no_sealed_snippets,
             server,
         }) => sync::enable(
             &here(path),
             &account::server(server.server)?,
             org.as_deref(),
             repo.as_deref(),
-            (hosted_search || no_hosted_search).then_some(hosted_search),
+            sync::Choices {
+                hosted_search: (hosted_search || no_hosted_search).then_some(hosted_search),
+                sealed_snippets: (sealed_snippets || no_sealed_snippets).then_some(sealed_snippets),
+            },
             &mut err,
         ),
         Some(SyncAction::Disable { path, delete }) => sync::disable(&here(path), delete, &mut err),

@@ -19,6 +19,13 @@ use scry_client::display::{ago, bytes, utc};
 use super::output::shown;
 use super::{open_index, progress, update};
 
+/// The org's and the repository's settings an admin changes with `scry sync enable`; `None`
+/// leaves one as it is.
+pub struct Choices {
+    pub hosted_search: Option<bool>,
+    pub sealed_snippets: Option<bool>,
+}
+
 /// `scry sync enable`: links the workspace to a repository of an organisation (creating it),
 /// registers this device for the org's data key and takes it (making it when nobody holds
 /// one yet).
@@ -27,7 +34,7 @@ pub fn enable(
     server: &str,
     org: Option<&str>,
     repo: Option<&str>,
-    hosted_search: Option<bool>,
+    choices: Choices,
     err: &mut impl Write,
 ) -> Result<()> {
     let client = signed_in(server)?;
@@ -66,7 +73,24 @@ pub fn enable(
         shown(&link.repo_name),
         repo = link.repo,
     )?;
-    if let Some(on) = hosted_search {
+    if let Some(on) = choices.sealed_snippets {
+        let set = client.set_sealed_snippets(&link.org, on);
+        runtime
+            .block_on(set)
+            .context("cannot change sealed snippets (an org admin's to change)")?;
+        writeln!(
+            err,
+            "{}",
+            match on {
+                true =>
+                    "Sealed snippets on for the org: from each repository's next sync, its \
+                         chunks' code travels too, sealed with the org's key (the service reads \
+                         none of it), and `scry search --org` shows and matches it.",
+                false => "Sealed snippets off for the org: syncs from now on carry no code.",
+            }
+        )?;
+    }
+    if let Some(on) = choices.hosted_search {
         let line = sync::workspace::line_of(&index_root(root)?);
         let branch = on.then_some(line);
         let set = client.set_hosted_search(&link.org, &link.repo, branch.as_deref());
@@ -142,6 +166,7 @@ fn report(synced: &Synced, dry_run: bool, json: bool, out: &mut impl Write) -> R
         plan,
         pushed,
         hosted,
+        snippets,
     } = synced;
     if json {
         let value = json!({
@@ -152,6 +177,7 @@ fn report(synced: &Synced, dry_run: bool, json: bool, out: &mut impl Write) -> R
             "bytes_uploaded": pushed.bytes_uploaded,
             "chunks": pushed.chunks,
             "dry_run": dry_run,
+            "snippets": snippets,
             "hosted": hosted.as_ref().map(|h| json!({
                 "branch": h.branch,
                 "files": h.files,
@@ -222,6 +248,13 @@ fn report(synced: &Synced, dry_run: bool, json: bool, out: &mut impl Write) -> R
             "Nothing was sent. Paths, code and vectors leave sealed with the org's key; the \
              service sees ids, sizes and which node holds which ids."
         )?;
+        if *snippets {
+            writeln!(
+                out,
+                "The org has syncs carry each chunk's code (sealed snippets), so teammates' \
+                 org-wide search shows it."
+            )?;
+        }
         if hosted.is_some() {
             writeln!(
                 out,

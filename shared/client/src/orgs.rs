@@ -26,6 +26,13 @@ impl Client {
             .await
     }
 
+    /// Has members' syncs carry each chunk's text, sealed with the org's key, or not (admins).
+    pub async fn set_sealed_snippets(&self, org: &str, enabled: bool) -> Result<Org> {
+        let body = SealedSnippets { enabled };
+        let path = ["v1", "orgs", org, "sealed-snippets"];
+        self.call(Method::PUT, &path, None, Body::Json(&body)).await
+    }
+
     /// Deletes the organisation and everything it holds (owners).
     pub async fn delete_org(&self, org: &str) -> Result<()> {
         self.call_empty(Method::DELETE, &["v1", "orgs", org], NO_BODY)

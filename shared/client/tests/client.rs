@@ -568,6 +568,7 @@ fn big_snapshot(files: usize, per_file: usize) -> scry_core::snapshot::Snapshot 
                         scope: None,
                         content_hash: [c as u8; 16],
                         vector: Some((0.01, noise(f * 100_000 + c, 1024))),
+                        text: None,
                     })
                     .collect(),
             })
@@ -692,6 +693,10 @@ fn mutate(snapshot: &mut scry_core::snapshot::Snapshot, rng: &mut impl rand::Rng
         scope: None,
         content_hash: [rng.next_u32() as u8; 16],
         vector: Some((0.02, (0..64).map(|_| rng.next_u32() as i8).collect())),
+        text: rng
+            .next_u32()
+            .is_multiple_of(3)
+            .then(|| format!("fn f() {{ {} }}", rng.next_u32())),
     };
     let files = &mut snapshot.files;
     match rng.random_range(0..6) {

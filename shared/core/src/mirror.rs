@@ -1,8 +1,9 @@
 //! A searchable copy of other repositories' indexes, as their synced snapshots hold them
 //! (org-wide search): each repository's files under its name (`repo/path`), with the vectors
 //! as they were synced, in one index so that scores compare across repositories. A snapshot
-//! carries no code, so BM25 reads what it does carry (path, scope and name) and a hit's text is
-//! empty: whoever has the repository checked out reads the code there.
+//! carries no code unless the org chose sealed snippets: then BM25 reads the code and a hit
+//! has it; else BM25 reads what a snapshot does carry (path, scope and name), a hit's text is
+//! empty, and whoever has the repository checked out reads the code there.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -71,21 +72,31 @@ impl Mirror {
         let mut vectors: Vec<([u8; 16], Codes)> = Vec::new();
         for file in &snapshot.files {
             let path = format!("{repo}/{}", file.path);
+            // Chunks that carry their text (the org's sealed snippets) are laid end to end, one
+            // line apart, as the file text the mirror keeps.
+            let mut text = String::new();
             let chunks = (file.chunks.iter())
                 .map(|c| {
                     if let (true, Some(v)) = (same_model, &c.vector) {
                         vectors.push((c.content_hash, v.clone()));
                     }
+                    let code = c.text.as_deref().unwrap_or("");
+                    let start_byte = text.len() as u32;
+                    text.push_str(code);
+                    let end_byte = text.len() as u32;
+                    if !code.is_empty() {
+                        text.push('\n');
+                    }
                     let term_freqs =
-                        tokens::term_freqs(&path, c.symbol.as_deref(), c.scope.as_deref(), "");
+                        tokens::term_freqs(&path, c.symbol.as_deref(), c.scope.as_deref(), code);
                     NewChunk {
                         record: ChunkRecord {
                             path: path.clone(),
                             language: file.language.clone(),
                             start_line: c.start_line,
                             end_line: c.end_line,
-                            start_byte: 0,
-                            end_byte: 0,
+                            start_byte,
+                            end_byte,
                             symbol: c.symbol.clone(),
                             kind: c.kind,
                             scope: c.scope.clone(),
@@ -103,7 +114,7 @@ impl Mirror {
                 size: 0,
                 mtime_ns: 0,
                 hash: file.hash,
-                text: String::new(),
+                text,
                 chunks,
             });
         }

@@ -23,6 +23,9 @@ pub struct SnapshotChunk {
     pub content_hash: [u8; 16],
     /// The vector's scale and codes; `None` in a lexical-only index.
     pub vector: Option<(f32, Vec<i8>)>,
+    /// The chunk's code, when the org has syncs carry it (sealed, as all else): the index's
+    /// snapshots leave it out, a sync fills it in.
+    pub text: Option<String>,
 }
 
 /// One file and its chunks, in order.
@@ -117,6 +120,7 @@ pub(crate) fn take_since(store: &Store, since: Option<u64>) -> Result<SnapshotDe
                 scope: c.scope,
                 content_hash: c.content_hash,
                 vector: None,
+                text: None,
             });
         }
         files.push(SnapshotFile {

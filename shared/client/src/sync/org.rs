@@ -277,10 +277,11 @@ impl OrgMirror {
                 let local = (repo == mirror_name_of(&self.link.repo_name))
                     .then(|| root.join(&path))
                     .filter(|p| p.is_file());
-                hit.text = local
-                    .as_deref()
-                    .and_then(|p| lines(p, &hit))
-                    .unwrap_or_default();
+                // The checkout's code where there is one, else the sealed snippet, if the
+                // org has syncs carry them.
+                if let Some(text) = local.as_deref().and_then(|p| lines(p, &hit)) {
+                    hit.text = text;
+                }
                 hit.path = path;
                 Some(OrgHit { repo, local, hit })
             })
@@ -329,7 +330,8 @@ pub struct OrgHit {
     /// Where the file lies on this machine, when the search ran from a checkout of its
     /// repository.
     pub local: Option<PathBuf>,
-    /// `path` inside the repository; `text` only when `local`.
+    /// `path` inside the repository; `text` read from `local`, else the sealed snippet (when
+    /// the org has syncs carry them), else empty.
     pub hit: Hit,
 }
 

@@ -16,8 +16,10 @@ use serde::{Deserialize, Serialize};
 use super::sketch;
 use crate::sealing::{ObjectId, OrgKey};
 
-/// Bumped if an object's plaintext layout changes.
+/// Bumped if a node's plaintext layout changes.
 const LAYOUT: u8 = 2;
+/// Records objects' layout: 3 added each chunk's (optional) text; 2 is still read.
+const RECORDS_LAYOUT: u8 = 3;
 /// The most encoded bytes of chunk records in one records object: compressed and sealed, it
 /// stays under the service's [`MAX_OBJECT_BYTES`].
 pub const RECORDS_PART_BYTES: usize = MAX_OBJECT_BYTES / 2;
@@ -159,6 +161,9 @@ pub struct Kept {
     /// Whose ids these are: the org key's check, and the model.
     key_check: String,
     model: String,
+    /// Whether its records carry the chunks' text.
+    #[serde(default)]
+    snippets: bool,
     /// The index's change mark they are as of.
     pub mark: u64,
     files: BTreeMap<String, KeptFile>,
@@ -190,9 +195,13 @@ impl Kept {
     ///
     /// `None` for a partial delta this tree cannot take (made under another key or model):
     /// plan a complete one.
-    pub fn plan(&mut self, delta: &SnapshotDelta, key: &OrgKey) -> Option<Plan> {
+    ///
+    /// `snippets`: whether the delta's chunks carry their text (the org's choice); a tree
+    /// made the other way is planned afresh.
+    pub fn plan(&mut self, delta: &SnapshotDelta, key: &OrgKey, snippets: bool) -> Option<Plan> {
         let model = delta.model.as_deref().unwrap_or(NO_MODEL);
-        let same_tree = self.key_check == key.check() && self.model == model;
+        let same_tree =
+            self.key_check == key.check() && self.model == model && self.snippets == snippets;
         if !same_tree && !delta.complete {
             return None;
         }
@@ -202,6 +211,7 @@ impl Kept {
         let files: Vec<&SnapshotFile> = delta.files.iter().collect();
         let plan = self.apply(delta.model.as_deref(), &files, &delta.removed, key);
         self.mark = delta.mark;
+        self.snippets = snippets;
         Some(plan)
     }
 
@@ -249,7 +259,7 @@ impl Kept {
             self.excluded.remove(&file.path);
             let mut records = Vec::new();
             for part in records_parts(&file.chunks) {
-                let encoded = encode(&part);
+                let encoded = encode_as(RECORDS_LAYOUT, &part);
                 let id = key.object_id(&model, &encoded);
                 if seen_records.insert(id) {
                     objects.push(Planned {
@@ -337,7 +347,11 @@ fn bucket_of(key: &OrgKey, path: &str) -> u8 {
 }
 
 fn encode<T: Serialize>(value: &T) -> Vec<u8> {
-    let mut bytes = vec![LAYOUT];
+    encode_as(LAYOUT, value)
+}
+
+fn encode_as<T: Serialize>(layout: u8, value: &T) -> Vec<u8> {
+    let mut bytes = vec![layout];
     bytes.extend(postcard::to_allocvec(value).expect("records always serialise"));
     bytes
 }
@@ -363,7 +377,7 @@ fn records_parts(chunks: &[SnapshotChunk]) -> Vec<&[SnapshotChunk]> {
 
 /// A records object's plaintext: its encoding compressed, behind the layout byte.
 fn compress(encoded: &[u8]) -> Vec<u8> {
-    let mut out = vec![LAYOUT];
+    let mut out = vec![encoded[0]];
     out.extend(zstd::bulk::compress(&encoded[1..], ZSTD_LEVEL).expect("zstd compresses memory"));
     out
 }
@@ -373,10 +387,51 @@ fn compress(encoded: &[u8]) -> Vec<u8> {
 /// record is larger).
 pub(super) fn decompress(plaintext: &[u8]) -> Option<Vec<u8>> {
     let (&layout, rest) = plaintext.split_first()?;
-    (layout == LAYOUT).then_some(())?;
-    let mut out = vec![LAYOUT];
+    matches!(layout, 2 | RECORDS_LAYOUT).then_some(())?;
+    let mut out = vec![layout];
     out.extend(zstd::bulk::decompress(rest, 4 * MAX_OBJECT_BYTES).ok()?);
     Some(out)
+}
+
+/// A records object's chunks, from what [`decompress`] gave, in either layout.
+pub(super) fn decode_records(encoded: &[u8]) -> Option<Vec<SnapshotChunk>> {
+    /// A chunk as layout 2 held it: without text.
+    #[derive(Deserialize)]
+    struct Untexted {
+        start_line: u32,
+        end_line: u32,
+        start_byte: u32,
+        end_byte: u32,
+        symbol: Option<String>,
+        kind: scry_core::ChunkKind,
+        scope: Option<String>,
+        content_hash: [u8; 16],
+        vector: Option<(f32, Vec<i8>)>,
+    }
+    let (&layout, rest) = encoded.split_first()?;
+    match layout {
+        RECORDS_LAYOUT => postcard::from_bytes(rest).ok(),
+        2 => {
+            let old: Vec<Untexted> = postcard::from_bytes(rest).ok()?;
+            Some(
+                (old.into_iter())
+                    .map(|c| SnapshotChunk {
+                        start_line: c.start_line,
+                        end_line: c.end_line,
+                        start_byte: c.start_byte,
+                        end_byte: c.end_byte,
+                        symbol: c.symbol,
+                        kind: c.kind,
+                        scope: c.scope,
+                        content_hash: c.content_hash,
+                        vector: c.vector,
+                        text: None,
+                    })
+                    .collect(),
+            )
+        }
+        _ => None,
+    }
 }
 
 /// An object's plaintext, read back (a download); `None` for another layout or bytes that do
@@ -409,6 +464,7 @@ mod tests {
                     scope: None,
                     content_hash: [n as u8; 16],
                     vector: Some((0.01, vec![n as i8; 8])),
+                    text: None,
                 })
                 .collect(),
         }
@@ -483,7 +539,9 @@ mod tests {
             };
         let mut kept = Kept::default();
         let all = files.values().cloned().collect();
-        let first = kept.plan(&delta(all, vec![], 1, true), &key).unwrap();
+        let first = kept
+            .plan(&delta(all, vec![], 1, true), &key, false)
+            .unwrap();
         assert_eq!(first.root, full(&files).root);
 
         // Edits, new files, deletions and secrets, a few at a time (a fixed LCG).
@@ -515,7 +573,7 @@ mod tests {
             }
             changed.sort_by(|a, b| a.path.cmp(&b.path));
             let mark = u64::from(round) + 2;
-            let p = kept.plan(&delta(changed.clone(), removed, mark, false), &key);
+            let p = kept.plan(&delta(changed.clone(), removed, mark, false), &key, false);
             let p = p.unwrap();
             let f = full(&files);
             assert_eq!(
@@ -535,11 +593,16 @@ mod tests {
         // Under another key, a partial delta is refused: the caller plans a complete one.
         let other = OrgKey::generate(1);
         assert!(
-            kept.plan(&delta(vec![], vec![], 999, false), &other)
+            kept.plan(&delta(vec![], vec![], 999, false), &other, false)
+                .is_none()
+        );
+        // So is one that would mix records with and without text (the org changed its mind).
+        assert!(
+            kept.plan(&delta(vec![], vec![], 999, false), &key, true)
                 .is_none()
         );
         assert!(
-            kept.plan(&delta(vec![], vec![], 999, true), &other)
+            kept.plan(&delta(vec![], vec![], 999, true), &other, false)
                 .is_some()
         );
     }
@@ -570,6 +633,7 @@ mod tests {
         // ~600 records of ~1.1 kB: cut in two parts, each of which opens and hashes back.
         let mut big = file("gen/tables.c", &(0..600).collect::<Vec<_>>());
         for c in &mut big.chunks {
+            c.text = Some(format!("fn f{}() {{}}", c.start_line));
             c.vector = Some((
                 0.5,
                 (0..1024).map(|i| (i * 7 + c.start_line) as i8).collect(),
@@ -592,7 +656,7 @@ mod tests {
             );
             let encoded = decompress(&o.plaintext).unwrap();
             assert_eq!(key.object_id(&p.model, &encoded), o.id);
-            let part: Vec<SnapshotChunk> = decode(&encoded).unwrap();
+            let part = decode_records(&encoded).unwrap();
             assert_eq!(part.len() as u32, o.chunks);
             back.extend(part);
         }
@@ -607,5 +671,29 @@ mod tests {
         let bytes = encode(&f.chunks[0]);
         assert_eq!(decode::<SnapshotChunk>(&bytes), Some(f.chunks[0].clone()));
         assert_eq!(decode::<SnapshotChunk>(&[LAYOUT + 1]), None);
+    }
+
+    #[test]
+    fn records_synced_before_snippets_read_back_without_text() {
+        let c = file("a.rs", &[9]).chunks.remove(0);
+        let old = vec![(
+            c.start_line,
+            c.end_line,
+            c.start_byte,
+            c.end_byte,
+            c.symbol.clone(),
+            c.kind,
+            c.scope.clone(),
+            c.content_hash,
+            c.vector.clone(),
+        )];
+        assert_eq!(decode_records(&encode_as(2, &old)), Some(vec![c.clone()]));
+        let texted = SnapshotChunk {
+            text: Some("fn a() {}".into()),
+            ..c
+        };
+        let new = encode_as(RECORDS_LAYOUT, &vec![texted.clone()]);
+        assert_eq!(decode_records(&new), Some(vec![texted]));
+        assert_eq!(decode_records(&[RECORDS_LAYOUT + 1]), None);
     }
 }

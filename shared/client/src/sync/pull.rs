@@ -10,7 +10,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use scry_api::{Generation, MAX_IDS, ObjectKind, SealedObject};
 use scry_core::snapshot::{Snapshot, SnapshotChunk, SnapshotFile};
 
-use super::plan::{BucketBody, FileBody, NO_MODEL, RootBody, decode, decompress};
+use super::plan::{BucketBody, FileBody, NO_MODEL, RootBody, decode, decode_records, decompress};
 use super::{SyncError, hex};
 use crate::Client;
 use crate::sealing::{ObjectId, OrgKey};
@@ -87,7 +87,10 @@ pub async fn pull_generation(
         let compressed = store.take(id, ObjectKind::Records)?;
         let plain = decompress(&compressed).ok_or_else(|| damaged(id, "records object"))?;
         store.check_ids(&model, id, &plain)?;
-        records.insert(*id, decode(&plain).ok_or_else(|| damaged(id, "records"))?);
+        records.insert(
+            *id,
+            decode_records(&plain).ok_or_else(|| damaged(id, "records"))?,
+        );
     }
     let mut files = Vec::with_capacity(file_ids.len());
     for (id, plain) in &file_plains {

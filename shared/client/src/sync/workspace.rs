@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use scry_core::snapshot::SnapshotDelta;
+use scry_core::snapshot::{SnapshotDelta, SnapshotFile};
 
 use super::hosted::{self, Publication};
 use super::state::{self, LedgerEntry, Link};
@@ -23,6 +23,8 @@ pub struct Synced {
     pub pushed: Pushed,
     /// What hosted search got of the code, when the repository serves it from this branch.
     pub hosted: Option<Publication>,
+    /// Whether the chunks' text went too (sealed): the org's choice.
+    pub snippets: bool,
 }
 
 /// Links the workspace at `root` (canonical) to the repository `name` of `org` on `server`
@@ -124,11 +126,20 @@ pub fn sync_workspace(
     let since = loaded.as_ref().map(|k| k.mark);
     let mut kept = loaded.unwrap_or_default();
     let line = options.line.clone().unwrap_or_else(|| line_of(root));
+    // The org's choice: chunks' text travels (sealed) or not.
+    let snippets = runtime.block_on(client.org(&link.org))?.sealed_snippets;
+    let mut snapshot = |since| {
+        let mut delta = snapshot(since)?;
+        if snippets {
+            with_texts(root, &mut delta.files);
+        }
+        Ok::<_, scry_core::Error>(delta)
+    };
     let mut attempt = |kept: &mut Kept, progress: &mut (dyn FnMut(Step) + Send)| {
         let key = org_key(&runtime, &client, &link.server, &link.org)?;
-        let mut plan = match kept.plan(&snapshot(since)?, &key) {
+        let mut plan = match kept.plan(&snapshot(since)?, &key, snippets) {
             Some(plan) => plan,
-            None => complete_plan(kept, &mut snapshot, &key)?,
+            None => complete_plan(kept, &mut snapshot, &key, snippets)?,
         };
         let ref_name = line_ref(&key, &line);
         let remote = Remote {
@@ -139,7 +150,7 @@ pub fn sync_workspace(
         };
         let pushed = match runtime.block_on(push(&remote, &plan, &key, dry_run, progress)) {
             Err(SyncError::PlanIncomplete) if since.is_some() => {
-                plan = complete_plan(kept, &mut snapshot, &key)?;
+                plan = complete_plan(kept, &mut snapshot, &key, snippets)?;
                 runtime.block_on(push(&remote, &plan, &key, dry_run, progress))?
             }
             pushed => pushed?,
@@ -181,6 +192,7 @@ pub fn sync_workspace(
         plan,
         pushed,
         hosted,
+        snippets,
     })
 }
 
@@ -219,11 +231,31 @@ fn complete_plan(
     kept: &mut Kept,
     snapshot: &mut impl FnMut(Option<u64>) -> scry_core::Result<SnapshotDelta>,
     key: &OrgKey,
+    snippets: bool,
 ) -> Result<Plan, SyncError> {
     *kept = Kept::default();
     Ok(kept
-        .plan(&snapshot(None)?, key)
+        .plan(&snapshot(None)?, key, snippets)
         .expect("a complete delta always plans"))
+}
+
+/// Gives each chunk its text, read from the file under `root` when the file still has the
+/// bytes the index holds (else its chunks go without: the next sync after the index caught
+/// up sends them).
+fn with_texts(root: &Path, files: &mut [SnapshotFile]) {
+    for file in files {
+        let Ok(bytes) = std::fs::read(root.join(&file.path)) else {
+            continue;
+        };
+        if scry_core::walk::file_hash(&bytes) != file.hash {
+            continue;
+        }
+        let text = String::from_utf8_lossy(&bytes);
+        for chunk in &mut file.chunks {
+            let range = chunk.start_byte as usize..chunk.end_byte as usize;
+            chunk.text = text.get(range).map(String::from);
+        }
+    }
 }
 
 /// The org's data key for this device (see [`keys::settle`]), kept in the credential store
