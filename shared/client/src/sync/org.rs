@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use scry_api::{Generation, Repo};
@@ -321,6 +321,54 @@ pub struct Asked {
     pub glob: Option<String>,
     /// Only these repositories (by name); all when empty.
     pub repos: Vec<String>,
+}
+
+/// How long a refreshed mirror answers before the service is asked again: a search box asks
+/// on every keystroke.
+pub const REFRESH_EVERY: Duration = Duration::from_secs(60);
+
+/// Org-wide search as the long-running shells run it (the language server, the desktop app):
+/// the mirror last opened is kept with its searcher, and refreshed at most every
+/// [`REFRESH_EVERY`]. Cheap to clone; clones share the mirror.
+#[derive(Clone, Default)]
+pub struct KeptMirror(Arc<Mutex<Option<(PathBuf, OrgMirror, Instant)>>>);
+
+impl KeptMirror {
+    /// Searches the org of the first of `roots` linked to one, with `model` (as the
+    /// workspace's settings name it). Reads the credential store: call it off an async
+    /// runtime's threads.
+    pub fn search<'r>(
+        &self,
+        roots: impl IntoIterator<Item = &'r Path>,
+        model: Option<&str>,
+        asked: &Asked,
+    ) -> Result<(PathBuf, Vec<OrgHit>), SyncError> {
+        let root = (roots.into_iter())
+            .find(|root| matches!(link_of(root), Ok(Some(_))))
+            .ok_or_else(|| {
+                SyncError::Conflict(
+                    "no workspace is linked to an org: run `scry sync enable` in one to search \
+                     its org"
+                        .into(),
+                )
+            })?;
+        let mut kept = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let fresh = matches!(&*kept, Some((r, _, at)) if r == root && at.elapsed() < REFRESH_EVERY);
+        if !fresh {
+            let mut mirror = open(root)?;
+            let refreshed = mirror.refresh(root, &mut |_, _| {})?;
+            if let Some(why) = &refreshed.offline {
+                tracing::warn!("org search from the copy kept here: {why}");
+            }
+            *kept = Some((root.to_path_buf(), mirror, Instant::now()));
+        }
+        let (_, mirror, _) = kept.as_mut().expect("just kept");
+        let model = scry_core::model::ModelChoice::resolve(model, root)?;
+        Ok((
+            root.to_path_buf(),
+            mirror.search(root, model.shared(), asked)?,
+        ))
+    }
 }
 
 /// One result of an org-wide search.
