@@ -246,6 +246,16 @@ def main():
     assert "src/upload.py" in app.text("#results"), app.text("#results")
     timings["search_ms"] = latencies
     app.shot("search")
+    # The whole org: its synced repositories, fetched and decrypted here; this one's results
+    # name it and open the local file.
+    app.click("#search-org")
+    app.type("#query", "retry the upload")
+    app.click("#search-form button[type=submit]")
+    app.wait_text("#search-note", "results in")
+    assert "project/src/upload.py" in app.text("#results"), app.text("#results")
+    app.shot("search-org")
+    app.click("#search-org")
+    app.js("document.getElementById('search-note').textContent = ''")
 
     # A result opens in the editor the settings name: Enter on the focused first result.
     app.screen("settings")

@@ -64,6 +64,7 @@ pub fn app<R: Runtime>(
             commands::workspaces::remove_workspace,
             commands::workspaces::reindex_workspace,
             commands::workspaces::search,
+            commands::workspaces::search_org,
         ])
         .build(context)?;
     let state = AppState::load()?;

@@ -30,6 +30,8 @@ pub struct AppState {
     list: Option<PathBuf>,
     /// Set once the app is built (commands and workers send events through it).
     emit: OnceLock<std::sync::Arc<Emit>>,
+    /// Org-wide search's mirror, kept between searches.
+    pub org: scry_client::sync::org::KeptMirror,
 }
 
 impl AppState {
@@ -50,6 +52,7 @@ impl AppState {
             cue_receiver: Mutex::new(Some(cue_receiver)),
             list: dirs::config_dir().map(|d| d.join("scry").join("desktop-workspaces.json")),
             emit: OnceLock::new(),
+            org: Default::default(),
         };
         state.server()?;
         Ok(state)

@@ -11,6 +11,7 @@ use serde::Serialize;
 use tauri::State;
 use ts_rs::TS;
 
+use super::blocking;
 use crate::error::{CommandError, CommandResult};
 use crate::state::AppState;
 
@@ -44,8 +45,11 @@ pub struct WorkspaceProgress {
 
 #[derive(Clone, Debug, Serialize, TS)]
 pub struct SearchHit {
-    /// The workspace, and the file relative to it.
+    /// The workspace, and the file relative to it; empty for an org-wide result whose
+    /// repository is not checked out here (then `repo` names it).
     pub root: String,
+    /// Org-wide results: the repository.
+    pub repo: Option<String>,
     pub path: String,
     pub start_line: u32,
     pub end_line: u32,
@@ -146,27 +150,63 @@ pub async fn search(
     for (root, workspace) in state.workspaces().iter() {
         let found = workspace.with_searcher(|s| s.search_files(&query, limit, &Filter::default()));
         for hit in found.transpose()?.unwrap_or_default() {
-            hits.push(SearchHit {
-                root: root.display().to_string(),
-                snippet: hit.text.lines().take(8).collect::<Vec<_>>().join("\n"),
-                more: (hit.more.into_iter())
-                    .map(|m| AlsoHit {
-                        start_line: m.start_line,
-                        end_line: m.end_line,
-                        symbol: m.symbol,
-                    })
-                    .collect(),
-                path: hit.path,
-                start_line: hit.start_line,
-                end_line: hit.end_line,
-                symbol: hit.symbol,
-                score: hit.score,
-            });
+            hits.push(search_hit(root.display().to_string(), None, hit));
         }
     }
     hits.sort_by(|a, b| b.score.total_cmp(&a.score));
     hits.truncate(limit);
     Ok(hits)
+}
+
+/// Searches every repository of the org of the first open workspace linked to one, from the
+/// copy kept on this machine (refreshed at most once a minute; see `scry_client::sync::org`).
+/// A result in a repository checked out here opens there.
+#[tauri::command]
+pub async fn search_org(
+    state: State<'_, AppState>,
+    query: String,
+    limit: u32,
+) -> CommandResult<Vec<SearchHit>> {
+    let roots: Vec<PathBuf> = state.workspaces().keys().cloned().collect();
+    let (kept, model) = (state.org.clone(), state.settings().model.clone());
+    blocking(move || {
+        let asked = scry_client::sync::org::Asked {
+            query,
+            limit: limit.clamp(1, 200) as usize,
+            lang: None,
+            glob: None,
+            repos: Vec::new(),
+        };
+        let model = Some(model.as_str()).filter(|m| !m.is_empty());
+        let (root, hits) = kept.search(roots.iter().map(PathBuf::as_path), model, &asked)?;
+        Ok((hits.into_iter())
+            .map(|h| {
+                let here = h.local.is_some().then(|| root.display().to_string());
+                search_hit(here.unwrap_or_default(), Some(h.repo), h.hit)
+            })
+            .collect())
+    })
+    .await
+}
+
+fn search_hit(root: String, repo: Option<String>, hit: scry_core::Hit) -> SearchHit {
+    SearchHit {
+        root,
+        repo,
+        snippet: hit.text.lines().take(8).collect::<Vec<_>>().join("\n"),
+        more: (hit.more.into_iter())
+            .map(|m| AlsoHit {
+                start_line: m.start_line,
+                end_line: m.end_line,
+                symbol: m.symbol,
+            })
+            .collect(),
+        path: hit.path,
+        start_line: hit.start_line,
+        end_line: hit.end_line,
+        symbol: hit.symbol,
+        score: hit.score,
+    }
 }
 
 /// Starts the live index of the folder at `root`, its events sent to the page.

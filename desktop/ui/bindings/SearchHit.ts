@@ -3,9 +3,14 @@ import type { AlsoHit } from "./AlsoHit";
 
 export type SearchHit = { 
 /**
- * The workspace, and the file relative to it.
+ * The workspace, and the file relative to it; empty for an org-wide result whose
+ * repository is not checked out here (then `repo` names it).
  */
-root: string, path: string, start_line: number, end_line: number, symbol: string | null, score: number, 
+root: string, 
+/**
+ * Org-wide results: the repository.
+ */
+repo: string | null, path: string, start_line: number, end_line: number, symbol: string | null, score: number, 
 /**
  * The chunk's first lines.
  */

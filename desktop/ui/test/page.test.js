@@ -144,9 +144,9 @@ test('offline, the banner says so and offers to try again', async () => {
 
 test('search results open in the editor: the first has the focus, Enter or a click opens it', async () => {
   answers.search = () => [
-    { root: '/src/app', path: 'src/upload.py', start_line: 1, end_line: 4, symbol: 'retry_upload', score: 0.9, snippet: 'def retry_upload(path):',
+    { root: '/src/app', repo: null, path: 'src/upload.py', start_line: 1, end_line: 4, symbol: 'retry_upload', score: 0.9, snippet: 'def retry_upload(path):',
       more: [{ start_line: 20, end_line: 31, symbol: 'backoff' }] },
-    { root: '/src/app', path: 'src/render.rs', start_line: 1, end_line: 3, symbol: null, score: 0.4, snippet: 'pub fn render()', more: [] },
+    { root: '/src/app', repo: null, path: 'src/render.rs', start_line: 1, end_line: 3, symbol: null, score: 0.4, snippet: 'pub fn render()', more: [] },
   ];
   answers.open_result = () => null;
   await screen('search');
@@ -167,6 +167,29 @@ test('search results open in the editor: the first has the focus, Enter or a cli
   /** @type {HTMLElement} */ (also[0]).click();
   await settle();
   assert.deepEqual(called('open_result').at(-1), { root: '/src/app', path: 'src/upload.py', line: 20 });
+});
+
+test('a whole-org search names each repository and opens only what is checked out here', async () => {
+  answers.search_org = () => [
+    { root: '', repo: 'geo', path: 'geo/area.py', start_line: 1, end_line: 2, symbol: 'circle_area', score: 0.8, snippet: 'def circle_area(radius):',
+      more: [{ start_line: 9, end_line: 12, symbol: 'square_area' }] },
+    { root: '/src/app', repo: 'web', path: 'src/upload.py', start_line: 1, end_line: 4, symbol: 'retry_upload', score: 0.5, snippet: 'def retry_upload(path):', more: [] },
+  ];
+  answers.open_result = () => null;
+  await screen('search');
+  fill('query', 'area of a circle');
+  /** @type {HTMLInputElement} */ ($('search-org')).checked = true;
+  await submit('search-form');
+  assert.deepEqual(called('search_org').at(-1), { query: 'area of a circle', limit: 20 });
+  const items = [...document.querySelectorAll('#results li')];
+  assert.match(items[0].textContent ?? '', /geo\/geo\/area\.py:1-2/);
+  assert.match(items[0].textContent ?? '', /def circle_area\(radius\):/);
+  assert.equal(items[0].querySelector('button'), null, 'not checked out here: nothing to open');
+  const open = /** @type {HTMLElement} */ (items[1].querySelector('button.result'));
+  open.click();
+  await settle();
+  assert.deepEqual(called('open_result').at(-1), { root: '/src/app', path: 'src/upload.py', line: 1 });
+  /** @type {HTMLInputElement} */ ($('search-org')).checked = false;
 });
 
 test('an API key is shown once with a warning, and revoking asks first', async () => {
