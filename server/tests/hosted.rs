@@ -240,6 +240,22 @@ async fn hosted_search_answers_for_the_org_only_and_forgets_when_off(backend: Ba
         StatusCode::NOT_FOUND,
         "a key works in its own org only"
     );
+    let other = json!({"query": "retry", "repos": [web]});
+    let (status, _) = search(&h, &morg, &m, other).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "another org's repository");
+
+    // Searches sent at once are each metered once.
+    let before = searches(&h, &org, &a).await;
+    let mut burst = tokio::task::JoinSet::new();
+    for i in 0..16 {
+        let (app, key, at) = (h.app.clone(), key.clone(), format!("/v1/orgs/{org}/search"));
+        let body = json!({"query": format!("retry upload {i}")});
+        burst.spawn(async move { support::send(&app, "POST", &at, Some(&key), Some(body)).await });
+    }
+    for r in burst.join_all().await {
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    }
+    assert_eq!(searches(&h, &org, &a).await - before, 16);
 
     // A new publication is what the next search sees.
     let renamed = RETRY.replace("retry_upload", "push_with_backoff");
@@ -375,4 +391,10 @@ fn holds_text(dir: &std::path::Path, needle: &str) -> bool {
                 .is_ok_and(|b| b.windows(needle.len()).any(|w| w == needle.as_bytes())),
         }
     })
+}
+
+/// Searches the org's usage counts today.
+async fn searches(h: &Harness, org: &str, token: &str) -> i64 {
+    let usage = h.get(&format!("/v1/orgs/{org}/usage"), token).await;
+    usage.body[0]["searches"].as_i64().unwrap()
 }
