@@ -10,8 +10,9 @@ max_repos = 3
 max_chunks = 10000
 requests_per_minute = 1000000
 TOML
+# $server_args: more flags for the service (a PostgreSQL URL and secrets key).
 SCRY_SERVER_LOG=warn "$server_bin" --config "$work/config.toml" --data-dir "$work/data" \
-  --addr "127.0.0.1:$port" >"$work/server.log" 2>&1 &
+  --addr "127.0.0.1:$port" ${server_args[@]+"${server_args[@]}"} >"$work/server.log" 2>&1 &
 server=$!
 base="http://127.0.0.1:$port"
 for _ in $(seq 100); do curl -sf "$base/readyz" >/dev/null && break; sleep 0.1; done
