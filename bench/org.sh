@@ -71,3 +71,22 @@ for tool in "$scry" "$work/org-tool"; do
     --no-index 2>&1 | grep -E '^(NDCG|by )' | sed "s|^|$(basename "$tool"): |"
 done
 
+
+# Each repository's questions asked of it alone: org search (`--repo`) against local search in
+# its checkout, top 10 (path and lines, in order) compared question by question.
+same=0; asked=0
+while read -r name dir; do
+  python3 -I -c 'import json, sys; print("\n".join(q["query"] for q in json.load(open(sys.argv[1]))))' \
+    "bench/wholerepo/annotations/$name.json" >"$work/q"
+  (cd "$dir" && "$scry" search --json --limit 10 --queries "$work/q" >"$work/local" 2>/dev/null \
+    && "$scry" search --org --repo "$name" --json --limit 10 --queries "$work/q" >"$work/org" 2>/dev/null)
+  read -r s n < <(python3 -I - "$work/local" "$work/org" <<'PY'
+import json, sys
+place = lambda r: (r["path"], r["start_line"], r["end_line"])
+rows = [[[place(r) for r in json.loads(l)["results"]] for l in open(f) if l.startswith("{")] for f in sys.argv[1:]]
+print(sum(a == b for a, b in zip(*rows)), len(rows[0]))
+PY
+)
+  same=$((same + s)); asked=$((asked + n))
+done <"$work/repos"
+echo "top-10 of each repository's questions identical to local search: $same of $asked"

@@ -1203,15 +1203,17 @@ fn a_branch_switch_with_the_built_in_model_indexes_here() {
 }
 
 /// The first file called `name` under `dir`.
+/// The first file or directory named `name` under `dir`.
 fn find_file(dir: &Path, name: &str) -> Option<std::path::PathBuf> {
     for entry in std::fs::read_dir(dir).ok()? {
         let path = entry.ok()?.path();
-        if path.is_dir() {
-            if let Some(found) = find_file(&path, name) {
-                return Some(found);
-            }
-        } else if path.file_name().is_some_and(|n| n == name) {
+        if path.file_name().is_some_and(|n| n == name) {
             return Some(path);
+        }
+        if path.is_dir()
+            && let Some(found) = find_file(&path, name)
+        {
+            return Some(found);
         }
     }
     None
@@ -1366,7 +1368,8 @@ fn an_org_search_ranks_every_synced_repository_and_works_offline() {
     assert!(hits.iter().all(|h| h["repo"] == "web"), "{hits:#?}");
 
     // A damaged copy is fetched again rather than reported.
-    let mirror = find_file(web.index.path(), "mirror.redb").unwrap();
+    let orgs = find_file(web.index.path(), "orgs").unwrap();
+    let mirror = find_file(&orgs, "index.redb").unwrap();
     std::fs::write(&mirror, b"not a database at all").unwrap();
     let (hits, said) = search(&web, &["retry an upload"]);
     assert!(said.contains("1 repositories (1 fetched"), "{said}");

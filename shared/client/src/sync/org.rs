@@ -1,5 +1,5 @@
 //! Org-wide search, the client's half: every repository of the workspace's org that has a
-//! synced generation, kept decrypted in one [`Mirror`] on this machine (so one query ranks them
+//! synced generation, kept decrypted in a [`Mirror`] on this machine (one query ranks them
 //! together, and searches work offline), refreshed from the service where a repository's
 //! generation moved on. Which generation: the ref of `main`, else of `master`, else the latest
 //! committed.
@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 
 use scry_api::{Generation, Repo};
 use scry_core::mirror::Mirror;
-use scry_core::{Embedder, Filter, Hit, Searcher};
+use scry_core::mirror::MirrorSearcher;
+use scry_core::{Embedder, Filter, Hit};
 use serde::{Deserialize, Serialize};
 
 use super::SyncError;
@@ -99,7 +100,7 @@ pub struct OrgMirror {
     pub mirror: Mirror,
     dir: PathBuf,
     /// Loaded by the first search after a refresh, kept for the next ones.
-    searcher: Option<Searcher>,
+    searcher: Option<MirrorSearcher>,
 }
 
 /// Opens the mirror of the org the workspace at `root` is linked to.
@@ -113,23 +114,9 @@ pub fn open(root: &Path) -> Result<OrgMirror, SyncError> {
     }
     // Org ids are the service's random ids: one folder per org, whatever address reaches it.
     let dir = scry_core::index_home().join("orgs").join(&link.org);
-    let path = dir.join("mirror.redb");
-    let mirror = match Mirror::open(&path) {
-        // A copy of what the service holds: a damaged one is fetched again, not repaired.
-        Err(scry_core::Error::CorruptIndex { .. }) => {
-            tracing::warn!(
-                "{} is damaged; fetching the org's repositories again",
-                path.display()
-            );
-            let _ = std::fs::remove_file(dir.join("generations.json"));
-            std::fs::remove_file(&path).map_err(|source| SyncError::Io {
-                path: path.clone(),
-                source,
-            })?;
-            Mirror::open(&path)?
-        }
-        opened => opened?,
-    };
+    // The mirror was one index for the whole org before it was one per repository.
+    let _ = std::fs::remove_file(dir.join("mirror.redb"));
+    let mirror = Mirror::open(&dir.join("mirror"))?;
     Ok(OrgMirror {
         link,
         mirror,
@@ -174,6 +161,9 @@ impl OrgMirror {
         };
         let key = org_key(&runtime, &client, &self.link.server, org)?;
         let mut held = self.held();
+        // A copy missing or damaged here is fetched again.
+        let kept = self.mirror.repos()?;
+        held.retain(|_, h| kept.contains(&h.name) && self.mirror.sound(&h.name));
         // Repositories gone from the org (or renamed) leave the mirror.
         let listed: BTreeMap<&str, String> = repos
             .iter()
@@ -259,14 +249,13 @@ impl OrgMirror {
                 held.join(", ")
             )));
         }
-        let glob = repo_glob(&asked.repos, asked.glob.as_deref());
-        let filter = Filter::new(asked.lang.as_deref(), glob.as_deref())
+        let filter = Filter::new(asked.lang.as_deref(), asked.glob.as_deref())
             .map_err(|e| SyncError::Conflict(e.to_string()))?;
         let searcher = match self.searcher.take() {
             Some(searcher) => searcher,
             None => self.mirror.searcher(embedder)?,
         };
-        let hits = searcher.search_files(&asked.query, asked.limit, &filter);
+        let hits = searcher.search_files(&asked.query, asked.limit, &filter, &asked.repos);
         self.searcher = Some(searcher);
         let hits = hits?;
         Ok(hits
@@ -393,16 +382,6 @@ fn mirror_name_of(name: &str) -> String {
     name.replace('/', "_")
 }
 
-/// The glob over mirror paths (`repo/path`) for `repos` and `glob` (a path inside one).
-fn repo_glob(repos: &[String], glob: Option<&str>) -> Option<String> {
-    let inside = glob.unwrap_or("**");
-    match repos {
-        [] => glob.map(|g| format!("*/{g}")),
-        [one] => Some(format!("{one}/{inside}")),
-        many => Some(format!("{{{}}}/{inside}", many.join(","))),
-    }
-}
-
 /// `hit`'s lines of the file at `path`.
 fn lines(path: &Path, hit: &Hit) -> Option<String> {
     let text = std::fs::read_to_string(path).ok()?;
@@ -439,19 +418,5 @@ async fn all_repos(client: &Client, org: &str) -> Result<Vec<Repo>, SyncError> {
             Some(next) => page.after = Some(next),
             None => return Ok(repos),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn repo_and_path_globs_combine() {
-        assert_eq!(repo_glob(&[], None), None);
-        assert_eq!(repo_glob(&[], Some("src/**")).as_deref(), Some("*/src/**"));
-        assert_eq!(repo_glob(&["a".into()], None).as_deref(), Some("a/**"));
-        let two = repo_glob(&["a".into(), "b".into()], Some("*.py"));
-        assert_eq!(two.as_deref(), Some("{a,b}/*.py"));
     }
 }
