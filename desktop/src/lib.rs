@@ -65,6 +65,7 @@ pub fn app<R: Runtime>(
             commands::workspaces::reindex_workspace,
             commands::workspaces::search,
             commands::workspaces::search_org,
+            commands::sync::set_hosted_search,
         ])
         .build(context)?;
     let state = AppState::load()?;

@@ -121,6 +121,8 @@ pub struct RepoView {
     #[ts(type = "number | null")]
     pub generation: Option<i64>,
     pub last_sync: Option<String>,
+    /// The branch whose code hosted search serves, readable by the service; `null`: off.
+    pub hosted_search: Option<String>,
 }
 
 /// Where a workspace's sync stands.
@@ -323,6 +325,7 @@ pub async fn account_repos(
                 name: r.name,
                 chunks: r.chunks,
                 created: utc(r.created_at),
+                hosted_search: r.hosted_search,
             });
         }
         match found.next {
@@ -330,6 +333,23 @@ pub async fn account_repos(
             None => return Ok(repos),
         }
     }
+}
+
+/// Turns hosted search on for `branch` of a repository (the service then keeps the code its
+/// syncs publish readable, to search it for the org), or off (`null`: the service deletes that
+/// code). Admins.
+#[tauri::command]
+pub async fn set_hosted_search(
+    state: State<'_, AppState>,
+    org: String,
+    repo: String,
+    branch: Option<String>,
+) -> CommandResult<()> {
+    let client = session(&state).await?;
+    client
+        .set_hosted_search(&org, &repo, branch.as_deref())
+        .await?;
+    Ok(())
 }
 
 /// One sync of `workspace`, its steps sent as `sync-progress`; how it ended, and when to try

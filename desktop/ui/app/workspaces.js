@@ -169,23 +169,41 @@ export async function refreshRepos() {
   }
   try {
     const repos = /** @type {RepoView[]} */ (await invoke('account_repos', { org: org.id }));
+    const admin = org.role === 'admin' || org.role === 'owner';
     $('repo-list').replaceChildren(
-      ...repos.map((r) =>
-        item(
+      ...repos.map((r) => {
+        const li = item(
           r.name,
           [
             count(r.chunks, 'chunk'),
             r.generation === null ? 'never synced' : `generation ${r.generation}, last synced ${r.last_sync}`,
             r.linked ? `linked to ${r.linked}` : 'not on this machine',
+            r.hosted_search
+              ? `hosted search on (${r.hosted_search}): the service keeps its code readable to search it`
+              : 'hosted search off: the service holds only sealed objects',
           ].join(' · '),
-        ),
-      ),
+        );
+        if (admin) li.append(' ', hostedSwitch(org.id, r));
+        return li;
+      }),
     );
     if (repos.length === 0) $('repo-list').replaceChildren(item(`${org.name} has no repositories yet.`));
   } catch (e) {
     $('repo-list').replaceChildren(item('The account cannot be reached; local workspaces still work.'));
     fail(e);
   }
+}
+
+/** Hosted search on or off for a repository (admins), asked twice: on sends readable code.
+ * @param {string} org @param {RepoView} repo */
+function hostedSwitch(org, repo) {
+  const [text, label, branch] = repo.hosted_search
+    ? ['Turn hosted search off', `Turn hosted search off for ${repo.name}: the service deletes its readable code`, null]
+    : ['Turn hosted search on', `Turn hosted search on for ${repo.name}: syncs of main then send its code readable by the service`, 'main'];
+  return confirmed(text, label, async () => {
+    await attempt(() => invoke('set_hosted_search', { org, repo: repo.id, branch }));
+    await refreshRepos();
+  });
 }
 
 $('workspace-form').addEventListener('submit', async (event) => {

@@ -8,4 +8,8 @@ linked: string | null,
 /**
  * Its branches' generations on the account: the highest, and when the last came.
  */
-generation: number | null, last_sync: string | null, };
+generation: number | null, last_sync: string | null, 
+/**
+ * The branch whose code hosted search serves, readable by the service; `null`: off.
+ */
+hosted_search: string | null, };

@@ -242,6 +242,30 @@ test('a sync preview says what leaves and what never does before enabling', asyn
   assert.match(panel, /Enable sync to acme/);
 });
 
+test('hosted search is switched per repository by admins, said readable before it is on', async () => {
+  let hosted = /** @type {string | null} */ (null);
+  answers.account_repos = () => [
+    { id: 'repo_1', name: 'web', chunks: 12, created: '2026-12-07 04:00 UTC', linked: null, generation: 3, last_sync: '1 min ago', hosted_search: hosted },
+  ];
+  answers.set_hosted_search = ({ branch }) => {
+    hosted = branch;
+    return null;
+  };
+  await screen('workspaces');
+  await settle();
+  assert.match($('repo-list').textContent ?? '', /hosted search off: the service holds only sealed objects/);
+  const on = /** @type {HTMLElement} */ (document.querySelector('#repo-list button'));
+  assert.match(on.getAttribute('aria-label') ?? '', /send its code readable by the service/);
+  on.click();
+  await settle();
+  assert.deepEqual(called('set_hosted_search'), [], 'asked once more first');
+  on.click();
+  await settle();
+  assert.deepEqual(called('set_hosted_search'), [{ org: 'org_1', repo: 'repo_1', branch: 'main' }]);
+  assert.match($('repo-list').textContent ?? '', /hosted search on \(main\): the service keeps its code readable/);
+  answers.account_repos = () => [];
+});
+
 test('the tray, the shortcut and links switch screens and search', async () => {
   emit('navigate', { screen: 'search', query: 'join words' });
   await settle();
