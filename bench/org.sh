@@ -7,6 +7,7 @@
 #      the warm cost per question); peak RSS, the mirror's size on disk;
 #   2. restricted to each question's repository (`--repo`), scored by the eval kit's scorer
 #      beside the local search of that checkout (the mirror holds no code: what does it cost?).
+#   EXTRA="DIR…" syncs more checkouts into the org (scale only).
 #   With SNIPPETS=1 the org has sealed snippets on (its syncs carry the chunks' code, sealed).
 #   bench/org.sh [SCRY] [SCRY_SERVER]
 set -euo pipefail
@@ -33,10 +34,14 @@ import json, os, sys
 for r in json.load(open(sys.argv[1])):
     print(r["name"], os.path.realpath(os.path.join(sys.argv[2], r["name"], r["benchmark_root"])))
 PY
+# EXTRA="DIR…": more checkouts to sync into the org (scale only: they have no questions).
+for dir in ${EXTRA:-}; do
+  echo "$(basename "$dir") $(realpath "$dir")" >>"$work/extra"
+done
 while read -r name dir; do
   (cd "$dir" && "$scry" sync enable --repo "$name" >/dev/null 2>&1 && "$scry" sync --json >/dev/null 2>>"$work/errors")
-done <"$work/repos"
-echo "synced $(wc -l <"$work/repos") repositories"
+done < <(cat "$work/repos" "$work/extra" 2>/dev/null)
+echo "synced $(cat "$work/repos" "$work/extra" 2>/dev/null | wc -l) repositories"
 
 # The whole org from one checkout: all questions, one process; first fetch, then current.
 cat bench/wholerepo/annotations/*.json | python3 -I -c '
@@ -52,6 +57,28 @@ for pass in "fetching:one" "current:one" "current:questions"; do
   echo "${pass%:*}, $(wc -l <"$work/${pass#*:}") questions: ${wall} s, peak RSS $((rss / 1024)) MB; $(grep '^org' "$work/said" | cut -d: -f2-)"
 done
 echo "mirror: $(du -sh "$SCRY_INDEX_DIR/orgs" | cut -f1)"
+
+# Warm, through the language server (it keeps the mirror between requests): every question over
+# the whole org, one request each; latency and the server's memory.
+python3 -I - "$first" "$SCRY_INDEX_DIR" "$scry" "$work/questions" <<'PY'
+import os, sys, time
+sys.path.insert(0, "bench")
+from lsp_latency import Server, rss_mb, summary
+root, index, scry, questions = sys.argv[1:5]
+server = Server(scry, root, index)
+ask = lambda q: server.request("scry/search", {"query": q, "limit": 10, "scope": "org"})
+t = time.perf_counter()
+ask("open the file")
+print(f"language server, first org question (mirror loaded): {(time.perf_counter() - t) * 1000:.0f} ms")
+ms = []
+for q in open(questions).read().splitlines():
+    t = time.perf_counter()
+    ask(q)
+    ms.append((time.perf_counter() - t) * 1000)
+summary("language server, org, warm", ms)
+print(f"language server RSS: {rss_mb(server.proc.pid):.0f} MB")
+server.stop()
+PY
 
 # The scorer's tool contract, answered by org search restricted to the asked folder's repo.
 cat >"$work/org-tool" <<SH

@@ -9,6 +9,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use rayon::prelude::*;
+
 use crate::embed::Embedder;
 use crate::error::{Error, Result};
 use crate::index::{IVF_MIN_CHUNKS, refresh_ivf};
@@ -130,15 +132,20 @@ impl MirrorSearcher {
         filter: &Filter,
         repos: &[String],
     ) -> Result<Vec<Hit>> {
+        // The repositories are searched on every core; each search is short.
+        let answers: Vec<Result<Vec<Hit>>> = (self.repos.par_iter())
+            .filter(|(repo, _, _)| repos.is_empty() || repos.contains(repo))
+            .map(|(repo, _, searcher)| {
+                let mut hits = searcher.search_files(query, limit, filter)?;
+                for hit in &mut hits {
+                    hit.path = format!("{repo}/{}", hit.path);
+                }
+                Ok(hits)
+            })
+            .collect();
         let mut hits = Vec::new();
-        for (repo, _, searcher) in &self.repos {
-            if !repos.is_empty() && !repos.contains(repo) {
-                continue;
-            }
-            for mut hit in searcher.search_files(query, limit, filter)? {
-                hit.path = format!("{repo}/{}", hit.path);
-                hits.push(hit);
-            }
+        for answer in answers {
+            hits.extend(answer?);
         }
         hits.sort_by(|a, b| b.score.total_cmp(&a.score));
         hits.truncate(limit);
