@@ -14,6 +14,7 @@ on_both_backends!(
     hosted_search_answers_for_the_org_only_and_forgets_when_off,
     publishing_refuses_what_it_cannot_trust,
     hosted_code_counts_against_the_tier,
+    every_replica_serves_what_another_was_sent,
 );
 
 const RETRY: &str = "import time\n\n\ndef retry_upload(blob, attempts):\n    \"\"\"Send a blob, retrying with a pause.\"\"\"\n    for _ in range(attempts):\n        if send(blob):\n            return True\n        time.sleep(1)\n    return False\n";
@@ -397,4 +398,34 @@ fn holds_text(dir: &std::path::Path, needle: &str) -> bool {
 async fn searches(h: &Harness, org: &str, token: &str) -> i64 {
     let usage = h.get(&format!("/v1/orgs/{org}/usage"), token).await;
     usage.body[0]["searches"].as_i64().unwrap()
+}
+
+async fn every_replica_serves_what_another_was_sent(backend: Backend) {
+    let h = Harness::new(backend, config()).await;
+    let replica = h.replica().await;
+    let (_, a) = h.user("alice@example.com").await;
+    let (org, repo) = setup(&h, &a, "acme", "web").await;
+    turn(&h, &org, &repo, &a, json!({"enabled": true})).await;
+    publish(&h, &org, &repo, &a, "main", &[("src/retry.py", RETRY)]).await;
+    let at = format!("/v1/orgs/{org}/search");
+    let ask = |query: &str| {
+        let body = json!({"query": query, "limit": 3});
+        support::send(&replica, "POST", &at, Some(&a), Some(body))
+    };
+    // The other replica built its copy from the database alone.
+    let r = ask("retry an upload").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(places(&r.body)[0], ("web".into(), "src/retry.py".into()));
+    // A publication through the first is what the other answers next.
+    let renamed = RETRY.replace("retry_upload", "push_with_backoff");
+    publish(&h, &org, &repo, &a, "main", &[("src/send.py", &renamed)]).await;
+    let r = ask("push_with_backoff").await;
+    assert_eq!(
+        places(&r.body),
+        [("web".to_string(), "src/send.py".to_string())]
+    );
+    // Off through the first: the other serves none of it.
+    turn(&h, &org, &repo, &a, json!({"enabled": false})).await;
+    let r = ask("push_with_backoff").await;
+    assert_eq!(r.body["results"], json!([]));
 }
