@@ -932,6 +932,39 @@ fn one_shot_commands_ask_the_server_that_holds_the_folder() {
     );
     assert!(out.status.success() && !live, "{out:?}");
 
+    // Hostile or broken clients get an answer or a timeout, never the server: a line that is
+    // no question, one far too long, and a client that connects and says nothing.
+    use std::io::{BufRead, Write as _};
+    use std::os::unix::net::UnixStream;
+    let ask_raw = |bytes: &[u8]| {
+        let mut stream = UnixStream::connect(&socket).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        let _ = stream.write_all(bytes);
+        let mut reply = String::new();
+        let _ = std::io::BufReader::new(&stream).read_line(&mut reply);
+        reply
+    };
+    assert!(ask_raw(b"{\"not\": \"a question\"}\n").contains("not a question"));
+    assert!(ask_raw(&vec![b'x'; 200 << 10]).contains("not a question"));
+    let silent = UnixStream::connect(&socket).unwrap();
+    let (out, live) = one_shot(
+        &root,
+        index.path(),
+        &["search", "--json", "drain_message_queue"],
+    );
+    assert!(
+        out.status.success() && live,
+        "answered beside a silent client: {out:?}"
+    );
+    drop(silent);
+    assert!(
+        server.child.try_wait().unwrap().is_none(),
+        "the server outlived them"
+    );
+    assert!(!server.search("drain_message_queue").is_empty());
+
     server.shutdown();
     assert!(!socket.exists(), "the socket goes with its server");
     // Without a server the command loads the index and prints the same answers.
