@@ -240,6 +240,7 @@ impl Index {
     ) -> Result<UpdateStats> {
         let started = Instant::now();
         self.ensure_root()?;
+        self.forget_stale_skips()?;
         let report = walk::walk(&self.root, &self.excludes);
         tracing::debug!(ms = started.elapsed().as_millis() as u64, "walked");
         progress(Progress::Walked {
@@ -252,6 +253,19 @@ impl Index {
         };
         drop(reader);
         self.sync(report, held, embedder, progress, started)
+    }
+
+    /// Files remembered as skipped were judged by the rules of the binary that wrote them;
+    /// under other rules ([`walk::CLASSIFIER`]) they are forgotten, so this update reads them.
+    fn forget_stale_skips(&self) -> Result<()> {
+        let current = walk::CLASSIFIER.to_le_bytes();
+        if self.store.read()?.meta(Meta::Classifier)?.as_deref() == Some(&current[..]) {
+            return Ok(());
+        }
+        let mut w = self.store.write()?;
+        w.forget_all_skipped()?;
+        w.set_meta(Meta::Classifier, &current)?;
+        w.commit()
     }
 
     /// The workspace may have been deleted or unmounted since the index was opened.
@@ -285,6 +299,7 @@ impl Index {
     ) -> Result<UpdateStats> {
         let started = Instant::now();
         self.ensure_root()?;
+        self.forget_stale_skips()?;
         let Some((report, scope)) = walk::walk_paths(&self.root, &self.excludes, paths) else {
             return self.update_unguarded(embedder, progress);
         };
@@ -1428,6 +1443,43 @@ mod tests {
         std::fs::remove_file(&blob).unwrap();
         index.update(None, &mut |_| {}).unwrap();
         assert!(skipped(&index).is_empty());
+    }
+
+    #[test]
+    fn skips_judged_by_other_rules_are_judged_again() {
+        let ws = tempfile::tempdir().unwrap();
+        let db = tempfile::tempdir().unwrap();
+        let root = ws.path();
+        write(root, "a.py", 1);
+        let mut index = Index::open(root, &db.path().join("index.redb")).unwrap();
+        index.update(None, &mut |_| {}).unwrap();
+        // As if an older binary had judged a.py unindexable, with its stat as it is now.
+        let meta = std::fs::metadata(root.join("a.py")).unwrap();
+        let remember = |index: &Index, classifier: u32| {
+            let mut w = index.store.write().unwrap();
+            let skipped = SkippedFile {
+                size: meta.len(),
+                mtime_ns: (meta.modified().unwrap())
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_nanos() as u64,
+                reason: SkipReason::UnknownType,
+            };
+            w.skip_file("a.py", &skipped).unwrap();
+            w.set_meta(Meta::Classifier, &classifier.to_le_bytes())
+                .unwrap();
+            w.commit().unwrap();
+        };
+        // Judged by these rules, the memory is trusted and the file is not read.
+        remember(&index, walk::CLASSIFIER);
+        index.update(None, &mut |_| {}).unwrap();
+        assert_eq!(index.status().unwrap().files, 0);
+        // Judged by other rules, it is read again, and indexed.
+        remember(&index, walk::CLASSIFIER + 1);
+        let stats = index.update(None, &mut |_| {}).unwrap();
+        assert_eq!((stats.files_indexed, index.status().unwrap().files), (1, 1));
+        let reader = index.store.read().unwrap();
+        assert!(reader.skipped_under("").unwrap().is_empty());
     }
 
     #[test]

@@ -946,6 +946,18 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_classifier_version_knows_the_languages() {
+        // A language learnt changes which files are unindexable: bump `walk::CLASSIFIER`,
+        // then this list, so that indexes read the files they skipped again.
+        const KNOWN: &str = "rust python javascript typescript tsx go java c cpp csharp ruby php bash markdown rst text yaml toml sql html css xml ini make dockerfile protobuf graphql kotlin swift scala lua perl r elixir haskell ocaml dart zig julia vue svelte terraform nix cmake";
+        let known: Vec<&str> = names().collect();
+        assert_eq!(
+            (crate::walk::CLASSIFIER, known.len(), known.join(" ")),
+            (1, KNOWN.split(' ').count(), KNOWN.to_string())
+        );
+    }
+
+    #[test]
     fn detects_by_extension_name_and_shebang() {
         let name = |p: &str, first: Option<&str>| detect(Path::new(p), first).map(|l| l.name);
         assert_eq!(name("src/lib.rs", None), Some("rust"));

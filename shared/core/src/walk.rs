@@ -573,6 +573,12 @@ pub struct FileText {
     pub language: &'static Language,
 }
 
+/// The version of the rules that make a file unindexable once read (binary, not UTF-8, no
+/// known type): bumped when they change, a language learnt above all (a test of `lang` names
+/// the languages it was bumped for), so that files an index remembers as skipped are read
+/// again by a binary that may index them.
+pub(crate) const CLASSIFIER: u32 = 1;
+
 /// The hash of a file's bytes, as the index records it.
 pub fn file_hash(bytes: &[u8]) -> [u8; 16] {
     blake3::hash(bytes).as_bytes()[..16]

@@ -53,6 +53,9 @@ pub(crate) enum Meta {
     /// What the last update that changed the index did: chunks reused from another copy's
     /// index, then chunks embedded, each `u64` little-endian.
     LastUpdate,
+    /// The version of the rules the remembered skipped files were judged by, `u32`
+    /// little-endian (see `walk::CLASSIFIER`).
+    Classifier,
 }
 
 impl Meta {
@@ -69,6 +72,7 @@ impl Meta {
             Meta::NextChunkId => "next_chunk_id",
             Meta::NextChange => "next_change",
             Meta::LastUpdate => "last_update",
+            Meta::Classifier => "classifier",
         }
     }
 }
@@ -622,6 +626,12 @@ impl Writer {
         self.txn
             .open_table(PATH_TO_SKIPPED)?
             .insert(path, encode(skipped).as_slice())?;
+        Ok(())
+    }
+
+    /// Forgets every file remembered as skipped: they are judged again.
+    pub fn forget_all_skipped(&mut self) -> Result<()> {
+        self.txn.delete_table(PATH_TO_SKIPPED)?;
         Ok(())
     }
 
