@@ -158,7 +158,9 @@ enum Command {
         #[arg(long = "ref", value_name = "BRANCH")]
         line: Option<String>,
         /// One JSON object: {"repo", "ref", "generation", "objects_uploaded",
-        /// "bytes_uploaded", "chunks", "dry_run"}.
+        /// "bytes_uploaded", "chunks", "dry_run", "snippets", "hosted"}; "hosted" is null unless
+        /// hosted search serves this branch: {"branch", "files", "bytes", "texts_uploaded",
+        /// "bytes_uploaded", "skipped"}.
         #[arg(long)]
         json: bool,
     },
