@@ -169,6 +169,14 @@ async fn hosted_search_answers_for_the_org_only_and_forgets_when_off(backend: Ba
     let (status, _) = publish(&h, &org, &geo, &a, "trunk", &[("geo/area.py", AREA)]).await;
     assert_eq!(status, StatusCode::OK);
 
+    // Turned on again for the branch it serves: what was published stays.
+    let (status, _) = turn(&h, &org, &web, &a, json!({"enabled": true})).await;
+    assert_eq!(status, StatusCode::OK);
+    let state = h
+        .get(&format!("/v1/orgs/{org}/repos/{web}/hosted"), &a)
+        .await;
+    assert_eq!(state.body["files"], 1, "{}", state.body);
+
     // One ranked list over both repositories, in the CLI's result shape.
     let (status, body) = search(
         &h,

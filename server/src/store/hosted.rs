@@ -89,6 +89,11 @@ impl Hosted for SqlStore {
         now: i64,
     ) -> Result<Repo> {
         let mut tx = self.org_tx(t, true).await?;
+        // Asked again for what it is already: nothing moves, nothing published is lost.
+        let now_served = repo_in(&mut tx, t, repo).await?;
+        if now_served.hosted_search.as_deref() == branch {
+            return Ok(now_served);
+        }
         let n = sqlx::query(
             "UPDATE repos SET hosted_branch = $3, hosted_generation = hosted_generation + 1, \
              hosted_at = NULL WHERE org_id = $1 AND id = $2",
