@@ -239,6 +239,20 @@ fn complete_plan(
         .expect("a complete delta always plans"))
 }
 
+/// The most bytes of a chunk's text a sync carries: the service takes at most
+/// `MAX_BYTES_PER_CHUNK` (4 KiB) sealed bytes per chunk on average, and a chunk may be 12 kB of
+/// text that does not compress; the rest of a chunk that long is not carried.
+const SNIPPET_BYTES: usize = 3_072;
+
+/// The first `max` bytes of `text`, cut at a character's boundary.
+fn head(text: &str, max: usize) -> &str {
+    let end = (0..=max.min(text.len()))
+        .rev()
+        .find(|&i| text.is_char_boundary(i))
+        .unwrap_or(0);
+    &text[..end]
+}
+
 /// Gives each chunk its text, read from the file under `root` when the file still has the
 /// bytes the index holds (else its chunks go without: the next sync after the index caught
 /// up sends them).
@@ -253,7 +267,7 @@ fn with_texts(root: &Path, files: &mut [SnapshotFile]) {
         let text = String::from_utf8_lossy(&bytes);
         for chunk in &mut file.chunks {
             let range = chunk.start_byte as usize..chunk.end_byte as usize;
-            chunk.text = text.get(range).map(String::from);
+            chunk.text = text.get(range).map(|t| head(t, SNIPPET_BYTES).to_string());
         }
     }
 }
@@ -320,4 +334,19 @@ pub fn now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_chunk_carries_its_head_only() {
+        assert_eq!(head("abc", 10), "abc");
+        assert_eq!(head("aé", 2), "a", "never inside a character");
+        let long = "x".repeat(12_000);
+        assert_eq!(head(&long, SNIPPET_BYTES).len(), SNIPPET_BYTES);
+        // Room beside it for the vector (768 codes at most) and the record.
+        const _: () = assert!(SNIPPET_BYTES + 1_024 <= scry_api::MAX_BYTES_PER_CHUNK);
+    }
 }
