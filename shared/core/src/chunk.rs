@@ -244,8 +244,12 @@ impl<'a> Lines<'a> {
         self.starts.len()
     }
 
-    /// Byte range of rows `first..=last`, without the final newline.
+    /// Byte range of rows `first..=last`, without the final newline. A row past the last line
+    /// (where a parser puts a node it made up at the end of the text, such as a missing `}`)
+    /// reads as the last line.
     fn bytes(&self, first: usize, last: usize) -> (usize, usize) {
+        let top = self.starts.len() - 1;
+        let (first, last) = (first.min(top), last.min(top));
         let start = self.starts[first];
         let end = self
             .starts
@@ -272,6 +276,13 @@ impl<'a> Lines<'a> {
         kind: ChunkKind,
         scope: Option<String>,
     ) -> Option<Chunk> {
+        if rows.first >= self.count() {
+            return None;
+        }
+        let rows = Rows {
+            first: rows.first,
+            last: rows.last.min(self.count() - 1),
+        };
         let (start, end) = self.bytes(rows.first, rows.last);
         let text = &self.src[start..end];
         if text.bytes().filter(|b| !b.is_ascii_whitespace()).count() < 4 {
@@ -900,6 +911,21 @@ mod tests {
                 )
             })
             .collect()
+    }
+
+    /// Found by the `chunk` fuzz target: in a text that ends with a newline, the parser puts
+    /// the `}` it made up on the row after the last line; that row was read past the text.
+    #[test]
+    fn a_made_up_node_after_the_last_line_stays_inside_the_text() {
+        let src = "p\nu{\nclass\n\u{fffd}\n";
+        for lang in ["scala", "rust", "kotlin", "java"] {
+            for c in chunk(src, by_name(lang).unwrap()) {
+                assert!(
+                    c.end_line <= 4 && c.end_byte as usize <= src.len(),
+                    "{lang}: {c:?}"
+                );
+            }
+        }
     }
 
     #[test]
