@@ -37,7 +37,28 @@ pub struct Chunk {
 
 /// Cuts `text` (the content of a file in `language`) into chunks, in file order.
 pub fn chunk(text: &str, language: &'static Language) -> Vec<Chunk> {
-    chunk_with(text, language, language.name == "c")
+    let skip_bodies = language.name == "c";
+    or_windows(text, language, || chunk_with(text, language, skip_bodies))
+}
+
+/// What `cut` makes of `text`; if it panics, paragraph windows: a grammar's odd tree costs
+/// one file its structure, not the whole index. The fuzz build lets the panic through, for
+/// the fuzzer to see.
+fn or_windows(
+    text: &str,
+    language: &Language,
+    cut: impl FnOnce() -> Vec<Chunk> + std::panic::UnwindSafe,
+) -> Vec<Chunk> {
+    if cfg!(fuzzing) {
+        return cut();
+    }
+    std::panic::catch_unwind(cut).unwrap_or_else(|_| {
+        tracing::warn!(
+            "the {} chunker failed on a file; it is cut into windows instead",
+            language.name
+        );
+        chunk_prose(text, &Lines::new(text), false)
+    })
 }
 
 fn chunk_with(text: &str, language: &'static Language, skip_bodies: bool) -> Vec<Chunk> {
@@ -926,6 +947,15 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn a_chunker_that_fails_leaves_the_file_in_windows() {
+        let src = "fn a() {\n    1\n}\n\nfn b() {\n    2\n}\n";
+        let rust = by_name("rust").unwrap();
+        let chunks = or_windows(src, rust, || panic!("a grammar's odd tree"));
+        assert_eq!(chunks, chunk_prose(src, &Lines::new(src), false));
+        assert!(!chunks.is_empty() && chunks.iter().all(|c| c.kind == ChunkKind::Block));
     }
 
     #[test]
