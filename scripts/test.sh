@@ -74,6 +74,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 say "cargo test"
 cargo test --workspace --locked
 
+say "coverage-guided fuzzing (libFuzzer): each target 10 s from its checked-in corpus"
+fuzz/run.sh 10
+
 say "sign-in with a real Secret Service (D-Bus session + gnome-keyring)"
 # --workspace, like the build above: selecting one package would resolve other features and
 # rebuild much of the tree.

@@ -441,6 +441,32 @@ pub(super) fn decode<'a, T: Deserialize<'a>>(plaintext: &'a [u8]) -> Option<T> {
     (layout == LAYOUT).then(|| postcard::from_bytes(rest).ok())?
 }
 
+/// Reads `plaintext` as each kind of object a download holds, as [`super::pull`] does, and
+/// says how many ids and chunks it found: the entry point of the `sync_objects` fuzz target
+/// (`fuzz/`), compiled only into its instrumented build.
+#[cfg(fuzzing)]
+#[doc(hidden)]
+pub fn read_any_object(plaintext: &[u8]) -> usize {
+    let mut found = 0;
+    if let Some(root) = RootBody::decode(plaintext) {
+        found += root.model.len() + root.buckets.len() + root.sketch.len();
+    }
+    if let Some(bucket) = decode::<BucketBody>(plaintext) {
+        found += bucket.files.len();
+    }
+    if let Some(file) = decode::<FileBody>(plaintext) {
+        found += file.path.len() + file.records.len();
+    }
+    if let Some(chunks) = decompress(plaintext).as_deref().and_then(decode_records) {
+        found += chunks.len();
+    }
+    // A records object as the layout byte and postcard, uncompressed: the decoder behind it.
+    if let Some(chunks) = decode_records(plaintext) {
+        found += chunks.len();
+    }
+    found
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
