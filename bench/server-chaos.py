@@ -4,22 +4,27 @@ API keys (a write) through two replicas while /readyz of the first is polled, an
 the way in
   pg-restart:   PostgreSQL is stopped for OUTAGE seconds and started again;
   replica-kill: the first replica is killed (-9) and started again OUTAGE seconds later; a
-                client whose request got no answer sends it again to the other replica.
+                client whose request got no answer sends it again to the other replica;
+  table-lock:   a slow database: another session holds the API keys' table locked for OUTAGE
+                seconds (as a migration or a stuck transaction would), while a reader also
+                asks for the org, which needs no such lock.
 Prints what was sent, acknowledged and refused, whether any acknowledged write is missing
 afterwards (lost) or any refused one stored anyway (or twice, after a resend), how long the
 first replica reported not-ready, and how soon writes succeeded again.
 
-    bench/server-chaos.py [SCRY_SERVER_BINARY] [pg-restart|replica-kill] [SECONDS] [OUTAGE]
-(as root it runs PostgreSQL as `postgres`.)"""
+    [WRITERS=8] [STATEMENT_TIMEOUT_MS=N] [LOCK_TIMEOUT_MS=N] bench/server-chaos.py
+        [SCRY_SERVER_BINARY] [pg-restart|replica-kill|table-lock] [SECONDS] [OUTAGE]
+(as root it runs PostgreSQL as `postgres`; the *_TIMEOUT_MS set the service's settings of
+those names, 0 for none.)"""
 import base64, glob, json, os, shutil, socket, subprocess, sys, tempfile, threading, time
 import urllib.request, urllib.error
 
 binary = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "target/release/scry-server")
 mode = sys.argv[2] if len(sys.argv) > 2 else "pg-restart"
-assert mode in ("pg-restart", "replica-kill"), mode
+assert mode in ("pg-restart", "replica-kill", "table-lock"), mode
 duration = float(sys.argv[3]) if len(sys.argv) > 3 else 12
 outage = float(sys.argv[4]) if len(sys.argv) > 4 else 3
-THREADS = 8
+THREADS = int(os.environ.get("WRITERS", 8))
 
 
 def free_port():
@@ -43,7 +48,10 @@ run(f"{pgbin}/initdb", "-D", pgdata, "-U", "postgres", "--auth=trust", "-E", "UT
 pg_opts = f"-p {pgport} -k {pgdata} -c listen_addresses=127.0.0.1"
 pg_ctl("-w", "-o", pg_opts, "start")
 config = os.path.join(work, "config.toml")
-open(config, "w").write("[tiers.free]\nmax_repos = 3\nmax_chunks = 1000000\nrequests_per_minute = 1000000000\n")
+settings = "".join(f"{key.lower()} = {int(os.environ[key])}\n"
+                   for key in ("STATEMENT_TIMEOUT_MS", "LOCK_TIMEOUT_MS") if key in os.environ)
+open(config, "w").write(settings + "[tiers.free]\nmax_repos = 3\nmax_chunks = 1000000\n"
+                        "requests_per_minute = 1000000000\n")
 secrets_key = base64.b64encode(os.urandom(32)).decode()
 ports = [free_port(), free_port()]
 bases = [f"http://127.0.0.1:{p}" for p in ports]
@@ -92,6 +100,7 @@ try:
     outcomes = []  # (name, status, sent at, seconds taken)
     resent = []
     ready = []  # (at, status)
+    reads = []  # (status, sent at, seconds taken)
     started = time.monotonic()
     stop = threading.Event()
 
@@ -102,10 +111,10 @@ try:
             at = time.monotonic() - started
             body = {"name": name, "role": "viewer"}
             replica = i % 2
-            status, _ = request("POST", f"/v1/orgs/{org}/keys", token, body, 15, replica)
+            status, _ = request("POST", f"/v1/orgs/{org}/keys", token, body, 60, replica)
             if status == 0 and mode == "replica-kill":
                 resent.append(name)
-                status, _ = request("POST", f"/v1/orgs/{org}/keys", token, body, 15, 1 - replica)
+                status, _ = request("POST", f"/v1/orgs/{org}/keys", token, body, 60, 1 - replica)
             outcomes.append((name, status, at, time.monotonic() - started - at))
             i += 1
 
@@ -116,8 +125,15 @@ try:
             ready.append((at, time.monotonic() - started, status))
             time.sleep(0.05)
 
+    def reader():
+        while not stop.is_set():
+            at = time.monotonic() - started
+            status = request("GET", f"/v1/orgs/{org}", token, timeout=60)[0]
+            reads.append((status, at, time.monotonic() - started - at))
+            time.sleep(0.05)
+
     threads = [threading.Thread(target=writer, args=(n,)) for n in range(THREADS)]
-    threads.append(threading.Thread(target=prober))
+    threads += [threading.Thread(target=prober), threading.Thread(target=reader)]
     for t in threads:
         t.start()
     time.sleep(duration / 3)
@@ -126,13 +142,16 @@ try:
         pg_ctl("-m", "fast", "-w", "stop")
         time.sleep(outage)
         pg_ctl("-w", "-o", pg_opts, "start")
+    elif mode == "table-lock":
+        run(f"{pgbin}/psql", "-h", pgdata, "-p", str(pgport), "-U", "postgres", "-q", "-c",
+            f"BEGIN; LOCK TABLE api_keys IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep({outage}); COMMIT;")
     else:
         servers[0].kill()
         servers[0].wait()
         time.sleep(outage)
         servers[0] = start(0)
     up_at = time.monotonic() - started
-    time.sleep(duration - duration / 3 - outage)
+    time.sleep(max(0, duration - duration / 3 - outage))
     stop.set()
     for t in threads:
         t.join()
@@ -157,7 +176,9 @@ try:
     back = min((at + took for _, s, at, took in outcomes if s in (200, 201) and at + took > up_at),
                default=None)
     slowest = max(took for *_, took in outcomes)
-    what = "PostgreSQL" if mode == "pg-restart" else "replica 1 of 2"
+    what = {"pg-restart": "PostgreSQL", "replica-kill": "replica 1 of 2",
+            "table-lock": "the API keys' table"}[mode]
+    lock = [(s, took) for s, at, took in reads if at + took > down_at and at < up_at]
     print(f"{what} down at {down_at:.1f} s for {outage:.1f} s; {THREADS} writers, {duration:.0f} s")
     print(f"sent {len(outcomes)}: " + ", ".join(f"{n}×{s}" for s, n in sorted(by_status.items())))
     print(f"acknowledged {len(acked)}, lost {len(acked - names)}; refused {len(refused)}, "
@@ -169,6 +190,8 @@ try:
               f"{min(a for a, _, _ in not_ready):.1f} s and {max(e for _, e, _ in not_ready):.1f} s")
     print(f"first write answered {back - up_at:.2f} s after {what} was back"
           if back is not None else f"no write answered after {what} was back")
+    print(f"reads of the org during the fault: {len(lock)}, failed "
+          f"{sum(s != 200 for s, _ in lock)}, slowest {max((t for _, t in lock), default=0):.2f} s")
     print(f"replicas running: {sum(s.poll() is None for s in servers)} of 2")
 finally:
     for server in servers:

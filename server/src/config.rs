@@ -20,6 +20,12 @@ pub struct Config {
     /// A PostgreSQL URL for migrations (the tables' owner); `database_url` then only logs in.
     pub migration_database_url: Option<String>,
     pub max_connections: u32,
+    /// PostgreSQL cancels a statement that runs longer, so a slow database answers `503`
+    /// instead of holding every connection; 0: never.
+    pub statement_timeout_ms: u64,
+    /// PostgreSQL cancels a statement that waits longer for a lock (a table a migration or a
+    /// stuck transaction holds): a connection that only waits is soon given back; 0: never.
+    pub lock_timeout_ms: u64,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
     pub session_ttl_s: i64,
@@ -81,6 +87,8 @@ impl Default for Config {
             database_url: None,
             migration_database_url: None,
             max_connections: 16,
+            statement_timeout_ms: 15_000,
+            lock_timeout_ms: 2_000,
             max_body_bytes: 64 * 1024,
             session_ttl_s: 30 * 86_400,
             invitation_ttl_s: 7 * 86_400,

@@ -65,6 +65,27 @@ fn sqlite_pool_options() -> AnyPoolOptions {
         })
 }
 
+/// How much of PostgreSQL one replica may hold, and for how long (see [`Config`]'s fields of
+/// the same names).
+///
+/// [`Config`]: crate::config::Config
+#[derive(Clone, Copy, Debug)]
+pub struct PgLimits {
+    pub max_connections: u32,
+    pub statement_timeout_ms: u64,
+    pub lock_timeout_ms: u64,
+}
+
+impl PgLimits {
+    pub fn of(config: &crate::config::Config) -> PgLimits {
+        PgLimits {
+            max_connections: config.max_connections,
+            statement_timeout_ms: config.statement_timeout_ms,
+            lock_timeout_ms: config.lock_timeout_ms,
+        }
+    }
+}
+
 impl Db {
     /// Opens (creating) `data_dir/scry-server.db`, readable by this user only.
     pub async fn sqlite(data_dir: &Path) -> anyhow::Result<Db> {
@@ -117,7 +138,7 @@ impl Db {
     pub async fn postgres(
         url: &str,
         migration_url: Option<&str>,
-        max_connections: u32,
+        limits: PgLimits,
     ) -> anyhow::Result<Db> {
         sqlx::any::install_default_drivers();
         let options = AnyConnectOptions::from_str(url).context("invalid database URL")?;
@@ -153,11 +174,15 @@ impl Db {
         }
         conn.close().await?;
         let pool = AnyPoolOptions::new()
-            .max_connections(max_connections)
+            .max_connections(limits.max_connections)
             .acquire_timeout(Duration::from_secs(10))
-            .after_connect(|conn, _| {
+            .after_connect(move |conn, _| {
                 Box::pin(async move {
-                    conn.execute("SET ROLE scry_app").await?;
+                    let setup = format!(
+                        "SET ROLE scry_app; SET statement_timeout = {}; SET lock_timeout = {}",
+                        limits.statement_timeout_ms, limits.lock_timeout_ms
+                    );
+                    conn.execute(setup.as_str()).await?;
                     Ok(())
                 })
             })

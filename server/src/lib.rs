@@ -32,7 +32,7 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use crate::api::AppState;
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::db::Db;
+use crate::db::{Db, PgLimits};
 use crate::guard::HashSlots;
 use crate::mail::Mailer;
 use crate::search::Shards;
@@ -44,7 +44,7 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<SqlStore>> {
     let db = match &config.database_url {
         Some(url) => {
             let migration = config.migration_database_url.as_deref();
-            Db::postgres(url, migration, config.max_connections).await?
+            Db::postgres(url, migration, PgLimits::of(config)).await?
         }
         None => Db::sqlite(&config.data_dir).await?,
     };

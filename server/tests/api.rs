@@ -1411,12 +1411,20 @@ async fn bad_input_gets_a_json_4xx(backend: Backend) {
     assert_eq!(h.rows("repos", &org).await, 0);
 }
 
+/// A PostgreSQL pool of one connection, with the default timeouts.
+fn one_connection() -> scry_server::db::PgLimits {
+    scry_server::db::PgLimits {
+        max_connections: 1,
+        ..support::pg_limits(&config())
+    }
+}
+
 // ---- PostgreSQL only: the database enforces the isolation -----------------------------------
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_catalog_forces_row_level_security_on_every_tenant_table() {
     let (url, login) = support::fresh_postgres_database().await;
-    scry_server::db::Db::postgres(&login, Some(&url), 1)
+    scry_server::db::Db::postgres(&login, Some(&url), one_connection())
         .await
         .unwrap();
     let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
@@ -1478,11 +1486,60 @@ async fn postgres_catalog_forces_row_level_security_on_every_tenant_table() {
     assert!(denied.is_err(), "the login reads tables without SET ROLE");
 }
 
+/// A table locked for long (an operator's migration, a stuck transaction): a request that
+/// needs it is refused with 503 once its wait for the lock times out, instead of holding a
+/// connection for as long as the lock; others go on; it recovers alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_locked_table_times_out_with_503_not_a_pile_up() {
+    let config = scry_server::config::Config {
+        lock_timeout_ms: 1_000,
+        ..config()
+    };
+    let h = Harness::new(Backend::Postgres, config).await;
+    let (_, a) = h.user("alice@example.com").await;
+    let org = h.org(&a, "acme").await;
+    let keys = format!("/v1/orgs/{org}/keys");
+    let new_key = json!({"name": "ci", "role": "member"});
+
+    let mut lock = h.raw.begin().await.unwrap();
+    lock.execute("LOCK TABLE api_keys IN ACCESS EXCLUSIVE MODE")
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let waiting: Vec<_> = (0..12)
+        .map(|_| {
+            let (app, keys, a, body) = (h.app.clone(), keys.clone(), a.clone(), new_key.clone());
+            tokio::spawn(
+                async move { support::send(&app, "POST", &keys, Some(&a), Some(body)).await },
+            )
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for task in waiting {
+        answers.push(task.await.unwrap());
+    }
+    // Twelve requests on eight connections: the last four wait for a connection, then for
+    // the lock, so two timeouts at most.
+    let waited = started.elapsed();
+    for r in &answers {
+        assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.body);
+        assert_eq!(r.code(), "unavailable");
+    }
+    assert!(waited < std::time::Duration::from_secs(5), "{waited:?}");
+    let repos = h.get(&format!("/v1/orgs/{org}/repos"), &a).await;
+    assert_eq!(repos.status, StatusCode::OK, "{}", repos.body);
+
+    lock.rollback().await.unwrap();
+    let r = h.post(&keys, &a, new_key).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(h.rows("api_keys", &org).await, 1);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_one_connection_serving_two_orgs_leaks_nothing() {
     let (url, login) = support::fresh_postgres_database().await;
     let store = scry_server::store::SqlStore::new(
-        scry_server::db::Db::postgres(&login, Some(&url), 1)
+        scry_server::db::Db::postgres(&login, Some(&url), one_connection())
             .await
             .unwrap(),
     );

@@ -14,7 +14,7 @@ use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use http_body_util::BodyExt;
 use scry_server::clock::ManualClock;
 use scry_server::config::Config;
-use scry_server::db::Db;
+use scry_server::db::{Db, PgLimits};
 use scry_server::model::Limits;
 use scry_server::secrets::SecretBox;
 use scry_server::store::SqlStore;
@@ -97,6 +97,14 @@ pub fn config() -> Config {
     config
 }
 
+/// A harness's pool: 8 connections, the timeouts `config` sets.
+pub fn pg_limits(config: &Config) -> PgLimits {
+    PgLimits {
+        max_connections: 8,
+        ..PgLimits::of(config)
+    }
+}
+
 /// The key a PostgreSQL harness seals secrets with (SQLite keeps one in its data directory).
 pub const TEST_SECRETS_KEY: &str = "c2NyeS10ZXN0LXNlY3JldHMta2V5LTMyLWJ5dGVzISE=";
 
@@ -123,7 +131,9 @@ impl Harness {
             }
             Backend::Postgres => {
                 let (owner, login) = fresh_postgres_database().await;
-                let db = Db::postgres(&login, Some(&owner), 8).await.unwrap();
+                let db = Db::postgres(&login, Some(&owner), pg_limits(&config))
+                    .await
+                    .unwrap();
                 config.secrets_key = Some(TEST_SECRETS_KEY.into());
                 (db, login, Some(owner.clone()), owner)
             }
@@ -188,9 +198,13 @@ impl Harness {
     pub async fn replica_store(&self) -> Arc<SqlStore> {
         let db = match self.backend {
             Backend::Sqlite => Db::sqlite(Path::new(&self.url)).await.unwrap(),
-            Backend::Postgres => Db::postgres(&self.url, self.owner_url.as_deref(), 8)
-                .await
-                .unwrap(),
+            Backend::Postgres => Db::postgres(
+                &self.url,
+                self.owner_url.as_deref(),
+                pg_limits(&self.config),
+            )
+            .await
+            .unwrap(),
         };
         Arc::new(SqlStore::new(db))
     }
