@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 
 use crate::model::Limits;
 
@@ -40,6 +40,7 @@ pub struct Config {
     /// without one.
     pub admin_token: Option<String>,
     /// The tiers, by name: `free` and `pro` by default; `enterprise` takes each org's own limits.
+    #[serde(deserialize_with = "tiers")]
     pub tiers: BTreeMap<String, Limits>,
     /// Webhook sending: how often due deliveries are looked for, and attempts before giving up.
     pub webhook_poll_ms: u64,
@@ -296,6 +297,28 @@ impl Config {
     }
 }
 
+/// `[tiers.*]`, refusing unknown keys as every other setting does (`Limits` is also a type
+/// of the API, which clients read leniently).
+fn tiers<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, Limits>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Tier {
+        max_repos: i64,
+        max_chunks: i64,
+        requests_per_minute: i64,
+    }
+    let tiers = BTreeMap::<String, Tier>::deserialize(d)?;
+    let limits = |t: Tier| Limits {
+        max_repos: t.max_repos,
+        max_chunks: t.max_chunks,
+        requests_per_minute: t.requests_per_minute,
+    };
+    Ok(tiers
+        .into_iter()
+        .map(|(name, t)| (name, limits(t)))
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -336,5 +359,10 @@ mod tests {
             toml::from_str::<Config>("adr = \"x\"").is_err(),
             "unknown keys are refused"
         );
+        // A setting written below a tier's header lands in the tier: refused, not ignored.
+        let misplaced = "[tiers.free]\nmax_repos = 3\nmax_chunks = 10\nrequests_per_minute = 10\n\
+                         statement_timeout_ms = 0\n";
+        let err = toml::from_str::<Config>(misplaced).unwrap_err().to_string();
+        assert!(err.contains("statement_timeout_ms"), "{err}");
     }
 }
