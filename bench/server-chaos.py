@@ -7,7 +7,10 @@ the way in
                 client whose request got no answer sends it again to the other replica;
   table-lock:   a slow database: another session holds the API keys' table locked for OUTAGE
                 seconds (as a migration or a stuck transaction would), while a reader also
-                asks for the org, which needs no such lock.
+                asks for the org, which needs no such lock;
+  clock-skew:   the second replica's clock runs OUTAGE seconds ahead (libfaketime, installed
+                with apt when missing) and the org may make 300 requests a minute: how many
+                writes each minute (by this machine's clock) was acknowledged.
 Prints what was sent, acknowledged and refused, whether any acknowledged write is missing
 afterwards (lost) or any refused one stored anyway (or twice, after a resend), how long the
 first replica reported not-ready, and how soon writes succeeded again.
@@ -21,7 +24,7 @@ import urllib.request, urllib.error
 
 binary = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "target/release/scry-server")
 mode = sys.argv[2] if len(sys.argv) > 2 else "pg-restart"
-assert mode in ("pg-restart", "replica-kill", "table-lock"), mode
+assert mode in ("pg-restart", "replica-kill", "table-lock", "clock-skew"), mode
 duration = float(sys.argv[3]) if len(sys.argv) > 3 else 12
 outage = float(sys.argv[4]) if len(sys.argv) > 4 else 3
 THREADS = int(os.environ.get("WRITERS", 8))
@@ -50,8 +53,15 @@ pg_ctl("-w", "-o", pg_opts, "start")
 config = os.path.join(work, "config.toml")
 settings = "".join(f"{key.lower()} = {int(os.environ[key])}\n"
                    for key in ("STATEMENT_TIMEOUT_MS", "LOCK_TIMEOUT_MS") if key in os.environ)
+per_minute = 300 if mode == "clock-skew" else 1000000000
 open(config, "w").write(settings + "[tiers.free]\nmax_repos = 3\nmax_chunks = 1000000\n"
-                        "requests_per_minute = 1000000000\n")
+                        f"requests_per_minute = {per_minute}\n")
+faketime = []
+if mode == "clock-skew":
+    if not shutil.which("faketime"):
+        subprocess.run((["sudo"] if os.getuid() else []) + ["apt-get", "install", "-y", "-q", "faketime"],
+                       check=True, stdout=subprocess.DEVNULL)
+    faketime = ["faketime", "-f", f"+{outage}s"]
 secrets_key = base64.b64encode(os.urandom(32)).decode()
 ports = [free_port(), free_port()]
 bases = [f"http://127.0.0.1:{p}" for p in ports]
@@ -60,7 +70,7 @@ bases = [f"http://127.0.0.1:{p}" for p in ports]
 def start(replica):
     """Starts replica 0 or 1 and waits until it is ready."""
     process = subprocess.Popen(
-        [binary, "--config", config, "--addr", f"127.0.0.1:{ports[replica]}",
+        (faketime if replica == 1 else []) + [binary, "--config", config, "--addr", f"127.0.0.1:{ports[replica]}",
          "--database-url", f"postgres://postgres@127.0.0.1:{pgport}/postgres",
          "--secrets-key", secrets_key],
         env={**os.environ, "SCRY_SERVER_LOG": "warn"},
@@ -102,6 +112,7 @@ try:
     ready = []  # (at, status)
     reads = []  # (status, sent at, seconds taken)
     started = time.monotonic()
+    wall_start = time.time()
     stop = threading.Event()
 
     def writer(n):
@@ -142,6 +153,8 @@ try:
         pg_ctl("-m", "fast", "-w", "stop")
         time.sleep(outage)
         pg_ctl("-w", "-o", pg_opts, "start")
+    elif mode == "clock-skew":
+        time.sleep(outage)
     elif mode == "table-lock":
         run(f"{pgbin}/psql", "-h", pgdata, "-p", str(pgport), "-U", "postgres", "-q", "-c",
             f"BEGIN; LOCK TABLE api_keys IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep({outage}); COMMIT;")
@@ -160,6 +173,9 @@ try:
     while True:
         query = "?limit=100" + (f"&cursor={cursor}" if cursor else "")
         status, page = request("GET", f"/v1/orgs/{org}/keys{query}", token)
+        if status == 429:  # clock-skew's limit: wait for the next window
+            time.sleep(5)
+            continue
         assert status == 200, (status, page)
         items = page["items"] if isinstance(page, dict) else page
         names |= {k["name"] for k in items}
@@ -177,9 +193,12 @@ try:
                default=None)
     slowest = max(took for *_, took in outcomes)
     what = {"pg-restart": "PostgreSQL", "replica-kill": "replica 1 of 2",
-            "table-lock": "the API keys' table"}[mode]
+            "table-lock": "the API keys' table", "clock-skew": "the clocks"}[mode]
     lock = [(s, took) for s, at, took in reads if at + took > down_at and at < up_at]
-    print(f"{what} down at {down_at:.1f} s for {outage:.1f} s; {THREADS} writers, {duration:.0f} s")
+    if mode == "clock-skew":
+        print(f"the second replica's clock {outage:.0f} s ahead; {THREADS} writers, {duration:.0f} s")
+    else:
+        print(f"{what} down at {down_at:.1f} s for {outage:.1f} s; {THREADS} writers, {duration:.0f} s")
     print(f"sent {len(outcomes)}: " + ", ".join(f"{n}×{s}" for s, n in sorted(by_status.items())))
     print(f"acknowledged {len(acked)}, lost {len(acked - names)}; refused {len(refused)}, "
           f"stored anyway {len(refused & names)}, stored twice {len(stored) - len(set(stored))}")
@@ -188,10 +207,20 @@ try:
         kinds = sorted({s for *_, s in not_ready})
         print(f"/readyz not ready (status {kinds}, 0 = no answer in 2 s) between "
               f"{min(a for a, _, _ in not_ready):.1f} s and {max(e for _, e, _ in not_ready):.1f} s")
-    print(f"first write answered {back - up_at:.2f} s after {what} was back"
-          if back is not None else f"no write answered after {what} was back")
-    print(f"reads of the org during the fault: {len(lock)}, failed "
-          f"{sum(s != 200 for s, _ in lock)}, slowest {max((t for _, t in lock), default=0):.2f} s")
+    if mode != "clock-skew":
+        print(f"first write answered {back - up_at:.2f} s after {what} was back"
+              if back is not None else f"no write answered after {what} was back")
+        print(f"reads of the org during the fault: {len(lock)}, failed "
+              f"{sum(s != 200 for s, _ in lock)}, slowest {max((t for _, t in lock), default=0):.2f} s")
+    else:
+        minutes = {}
+        for _, s, at, took in outcomes:
+            if s in (200, 201):
+                minute = int((wall_start + at + took) // 60)
+                minutes[minute] = minutes.get(minute, 0) + 1
+        whole = sorted(minutes.items())[1:-1]
+        print(f"writes acknowledged in each whole minute (limit {per_minute}): "
+              + ", ".join(str(n) for _, n in whole))
     print(f"replicas running: {sum(s.poll() is None for s in servers)} of 2")
 finally:
     for server in servers:

@@ -206,6 +206,15 @@ impl Db {
             .map(|_| ())
     }
 
+    /// The database's clock, in milliseconds since the Unix epoch.
+    pub async fn now_ms(&self) -> Result<i64, sqlx::Error> {
+        let query = match self.backend {
+            Backend::Postgres => "SELECT (EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT",
+            Backend::Sqlite => "SELECT CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)",
+        };
+        sqlx::query_scalar(query).fetch_one(&self.read).await
+    }
+
     pub async fn close(&self) {
         self.write.close().await;
         self.read.close().await;

@@ -30,7 +30,7 @@ use axum::response::Response;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 use crate::api::AppState;
-use crate::clock::Clock;
+use crate::clock::{Clock, DatabaseClock, SystemClock};
 use crate::config::Config;
 use crate::db::{Db, PgLimits};
 use crate::guard::HashSlots;
@@ -132,8 +132,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     config.validate().context("invalid configuration")?;
     let store = open_store(&config).await?;
     let backend = store.db().backend();
-    let clock: Arc<dyn Clock> = Arc::new(clock::SystemClock);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let clock = service_clock(&store, stop_rx.clone()).await;
     let secrets = SecretBox::new(&config.secrets_key()?);
     let sender = webhooks::Sender::new(store.clone(), clock.clone(), secrets, &config);
     let sender_task = tokio::spawn(sender.run(
@@ -176,6 +176,50 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     store.db().close().await;
     tracing::info!("scry-server stopped");
     Ok(())
+}
+
+/// The service's clock. On PostgreSQL, the database's ([`DatabaseClock`]): set at start and
+/// every 30 s after, so a replica whose host clock jumps is back in step within 30 s. On
+/// SQLite, where one process holds the database, the system's.
+async fn service_clock(
+    store: &Arc<SqlStore>,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> Arc<dyn Clock> {
+    if store.db().backend() == db::Backend::Sqlite {
+        return Arc::new(SystemClock);
+    }
+    let clock = Arc::new(DatabaseClock::new(Arc::new(SystemClock)));
+    set_clock(&clock, store).await;
+    tokio::spawn(keep_in_step(clock.clone(), store.clone(), stop));
+    clock
+}
+
+async fn keep_in_step(
+    clock: Arc<DatabaseClock>,
+    store: Arc<SqlStore>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(30)) => {}
+            _ = stop.changed() => return,
+        }
+        set_clock(&clock, &store).await;
+    }
+}
+
+/// Sets `clock` by the database's; a failure keeps the time it told (the local clock's, set
+/// by the last reading that succeeded).
+async fn set_clock(clock: &DatabaseClock, store: &SqlStore) {
+    match clock.set(store.db()).await {
+        Ok(offset) if offset.abs() >= 1_000 => tracing::warn!(
+            "this host's clock is {:.1} s {} the database's; the service keeps the database's time",
+            offset.abs() as f64 / 1000.0,
+            if offset > 0 { "behind" } else { "ahead of" }
+        ),
+        Ok(offset) => tracing::debug!(offset_ms = offset, "clock set by the database's"),
+        Err(e) => tracing::warn!("cannot read the database's clock: {e}"),
+    }
 }
 
 /// Deletes expired sessions, device codes, email tokens and throttle windows once a minute.

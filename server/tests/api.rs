@@ -6,6 +6,7 @@ mod support;
 use std::sync::{Arc, Mutex};
 
 use axum::http::StatusCode;
+use scry_server::clock::{Clock, DatabaseClock, SystemClock};
 use serde_json::{Value, json};
 use sqlx::{Connection, Executor, Row};
 use support::{Backend, Harness, config, limits};
@@ -1484,6 +1485,56 @@ async fn postgres_catalog_forces_row_level_security_on_every_tenant_table() {
         .fetch_one(&mut service)
         .await;
     assert!(denied.is_err(), "the login reads tables without SET ROLE");
+}
+
+/// Two replicas whose hosts' clocks are 90 s apart count one rate window: each keeps the
+/// database's time. (On their own clocks each counted a window of its own, twice the limit,
+/// and the one ahead collected the other's window as expired.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_replicas_with_skewed_clocks_share_one_rate_window() {
+    struct Skewed(i64);
+    impl Clock for Skewed {
+        fn now(&self) -> i64 {
+            self.now_ms().div_euclid(1000)
+        }
+        fn now_ms(&self) -> i64 {
+            SystemClock.now_ms() + self.0
+        }
+    }
+    let mut config = config();
+    config.tiers.get_mut("free").unwrap().requests_per_minute = 10;
+    let h = Harness::new(Backend::Postgres, config).await;
+    let (_, manual) = h.user("alice@example.com").await;
+    let org = h.org(&manual, "acme").await;
+    let mut replicas = Vec::new();
+    for skew_ms in [-45_000, 45_000] {
+        let clock = Arc::new(DatabaseClock::new(Arc::new(Skewed(skew_ms))));
+        let offset = clock.set(h.store.db()).await.unwrap();
+        assert!(
+            (offset + skew_ms).abs() < 1_000,
+            "{offset} for a skew of {skew_ms}"
+        );
+        let store = h.replica_store().await;
+        replicas.push(scry_server::app(store, clock, h.config.clone()).unwrap());
+    }
+    let login = json!({"email": "alice@example.com", "password": "correct horse battery"});
+    let a = support::send(&replicas[0], "POST", "/v1/sessions", None, Some(login)).await;
+    let a = a.body["token"].as_str().unwrap().to_string();
+    // Twenty requests within one minute of the database's.
+    let into_minute = h.store.db().now_ms().await.unwrap().rem_euclid(60_000);
+    if into_minute > 55_000 {
+        tokio::time::sleep(std::time::Duration::from_millis(
+            (60_500 - into_minute) as u64,
+        ))
+        .await;
+    }
+    let path = format!("/v1/orgs/{org}");
+    let mut ok = 0;
+    for i in 0..20 {
+        let r = support::send(&replicas[i % 2], "GET", &path, Some(&a), None).await;
+        ok += (r.status == StatusCode::OK) as usize;
+    }
+    assert_eq!(ok, 10);
 }
 
 /// A table locked for long (an operator's migration, a stuck transaction): a request that
