@@ -188,11 +188,13 @@ impl SearchResult {
     }
 }
 
-/// 409 from `PUT …/hosted/tree` when blobs it names are not held: upload `missing` (up to
-/// 1,000 of them), then publish again.
+/// 409 from `PUT …/hosted/tree`: code `missing_objects` when blobs it names are not held
+/// (upload `missing`, up to 1,000 of them, then publish again); code `conflict`, without
+/// `missing`, when hosted search is off for the repository or serves another branch.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HostedConflict {
     pub error: crate::ErrorDetail,
+    #[serde(default)]
     pub missing: Vec<String>,
 }
