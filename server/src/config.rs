@@ -249,6 +249,18 @@ impl Config {
                  webhook_timeout_ms and webhook_concurrency_per_org at least 1"
             );
         }
+        // PostgreSQL refuses a longer timeout, and would refuse every connection.
+        for (key, ms) in [
+            ("statement_timeout_ms", self.statement_timeout_ms),
+            ("lock_timeout_ms", self.lock_timeout_ms),
+        ] {
+            if ms > i32::MAX as u64 {
+                anyhow::bail!(
+                    "{key} must be at most {} (it is {ms}); 0 for none",
+                    i32::MAX
+                );
+            }
+        }
         Ok(())
     }
 
@@ -359,6 +371,12 @@ mod tests {
             toml::from_str::<Config>("adr = \"x\"").is_err(),
             "unknown keys are refused"
         );
+        let endless = Config {
+            lock_timeout_ms: 1 << 40,
+            ..Config::default()
+        };
+        let err = endless.validate().unwrap_err().to_string();
+        assert!(err.contains("lock_timeout_ms"), "{err}");
         // A setting written below a tier's header lands in the tier: refused, not ignored.
         let misplaced = "[tiers.free]\nmax_repos = 3\nmax_chunks = 10\nrequests_per_minute = 10\n\
                          statement_timeout_ms = 0\n";
