@@ -56,7 +56,7 @@ pub fn run(work: &Path, roots: &[PathBuf]) -> Result<()> {
     std::fs::create_dir_all(work)?;
     let mut files = Vec::new();
     for root in roots {
-        let report = walk::walk(root, &walk::Excludes::default());
+        let report = walk::walk(root, &walk::Excludes::default(), &Default::default());
         files.extend(report.files.into_iter().filter(|f| {
             let p = f.abs_path.to_string_lossy();
             !SKIP_PARTS.iter().any(|s| p.contains(s))

@@ -10,7 +10,7 @@ use scry_core::{Embedder, Filter, Index, StaticModel, chunk, lang, tokens, walk}
 /// The repository's Rust, Python and TypeScript sources, read once.
 fn sources() -> Vec<(String, walk::FileText)> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let report = walk::walk(&root, &walk::Excludes::default());
+    let report = walk::walk(&root, &walk::Excludes::default(), &Default::default());
     report
         .files
         .iter()

@@ -10,6 +10,7 @@ use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
 use crate::damage::guarded;
+use crate::disk_wait::DiskWait;
 use crate::embed::Embedder;
 use crate::error::{Error, Result};
 use crate::records::{chunk_file, embedding_input, embedding_text, offered_records};
@@ -156,6 +157,7 @@ pub struct Index {
     opened: Opened,
     excludes: Excludes,
     reuse: Option<Reuse>,
+    disk: DiskWait,
 }
 
 impl Index {
@@ -169,6 +171,7 @@ impl Index {
             opened,
             excludes: Excludes::default(),
             reuse: None,
+            disk: DiskWait::default(),
         })
     }
 
@@ -182,6 +185,7 @@ impl Index {
             opened: Opened::Created,
             excludes: Excludes::default(),
             reuse: None,
+            disk: DiskWait::default(),
         })
     }
 
@@ -233,6 +237,12 @@ impl Index {
         self.reuse = reuse;
     }
 
+    /// Where updates mark their calls to the workspace's disk, for a watchdog that reports a
+    /// stalled mount.
+    pub fn set_disk_wait(&mut self, disk: DiskWait) {
+        self.disk = disk;
+    }
+
     fn update_unguarded(
         &mut self,
         embedder: Option<&dyn Embedder>,
@@ -241,7 +251,7 @@ impl Index {
         let started = Instant::now();
         self.ensure_root()?;
         self.forget_stale_skips()?;
-        let report = walk::walk(&self.root, &self.excludes);
+        let report = walk::walk(&self.root, &self.excludes, &self.disk);
         tracing::debug!(ms = started.elapsed().as_millis() as u64, "walked");
         progress(Progress::Walked {
             files: report.files.len() as u64,
@@ -270,7 +280,11 @@ impl Index {
 
     /// The workspace may have been deleted or unmounted since the index was opened.
     fn ensure_root(&self) -> Result<()> {
-        match self.root.is_dir() {
+        let is_dir = {
+            let _waiting = self.disk.begin();
+            self.root.is_dir()
+        };
+        match is_dir {
             true => Ok(()),
             false => Err(Error::NoWorkspace(self.root.clone())),
         }
@@ -300,7 +314,8 @@ impl Index {
         let started = Instant::now();
         self.ensure_root()?;
         self.forget_stale_skips()?;
-        let Some((report, scope)) = walk::walk_paths(&self.root, &self.excludes, paths) else {
+        let Some((report, scope)) = walk::walk_paths(&self.root, &self.excludes, paths, &self.disk)
+        else {
             return self.update_unguarded(embedder, progress);
         };
         let reader = self.store.read()?;
@@ -391,11 +406,15 @@ impl Index {
         std::thread::scope(|scope| -> Result<()> {
             let (sender, contents) = std::sync::mpsc::sync_channel::<Vec<Option<Vec<u8>>>>(0);
             let to_read = batches.clone();
+            let disk = &self.disk;
             scope.spawn(move || {
                 for files in to_read {
                     let read = files
                         .iter()
-                        .map(|f| std::fs::read(&f.abs_path).ok())
+                        .map(|f| {
+                            let _waiting = disk.begin();
+                            std::fs::read(&f.abs_path).ok()
+                        })
                         .collect();
                     if sender.send(read).is_err() {
                         break;
@@ -509,7 +528,11 @@ impl Index {
         let hashed: Vec<(String, [u8; 16])> = changed
             .par_iter()
             .filter_map(|f| {
-                let hash = walk::file_hash(&std::fs::read(&f.abs_path).ok()?);
+                let read = {
+                    let _waiting = self.disk.begin();
+                    std::fs::read(&f.abs_path)
+                };
+                let hash = walk::file_hash(&read.ok()?);
                 let same = stored.get(&f.rel_path).is_some_and(|r| r.hash == hash);
                 (!same).then(|| (f.rel_path.clone(), hash))
             })

@@ -20,6 +20,7 @@ pub mod alloc;
 pub mod chunk;
 pub mod config;
 mod damage;
+pub mod disk_wait;
 pub mod embed;
 mod error;
 mod index;

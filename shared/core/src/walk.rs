@@ -6,6 +6,7 @@ use std::time::UNIX_EPOCH;
 
 use ignore::WalkBuilder;
 
+use crate::disk_wait::DiskWait;
 use crate::lang::{self, Language};
 
 /// Files larger than this are skipped: they are data or generated, rarely code someone wrote.
@@ -123,12 +124,14 @@ impl WalkReport {
 struct Admitting<'a> {
     root: &'a Path,
     merged: &'a std::sync::Mutex<WalkReport>,
+    disk: &'a DiskWait,
 }
 
 struct Admitter<'a> {
     root: &'a Path,
     report: WalkReport,
     merged: &'a std::sync::Mutex<WalkReport>,
+    disk: &'a DiskWait,
 }
 
 impl<'s> ignore::ParallelVisitorBuilder<'s> for Admitting<'s> {
@@ -137,12 +140,14 @@ impl<'s> ignore::ParallelVisitorBuilder<'s> for Admitting<'s> {
             root: self.root,
             report: WalkReport::default(),
             merged: self.merged,
+            disk: self.disk,
         })
     }
 }
 
 impl ignore::ParallelVisitor for Admitter<'_> {
     fn visit(&mut self, entry: Result<ignore::DirEntry, ignore::Error>) -> ignore::WalkState {
+        self.disk.answered();
         admit(self.root, entry, &mut self.report);
         ignore::WalkState::Continue
     }
@@ -190,8 +195,10 @@ impl Excludes {
 
 /// Lists the files under `root` that Scry indexes: honours `.gitignore` (also outside a git
 /// repository), `.ignore`, git's global excludes, `.scryignore` and `excludes`; skips hidden
-/// files, vendored directories, lock files, minified and oversized files.
-pub fn walk(root: &Path, excludes: &Excludes) -> WalkReport {
+/// files, vendored directories, lock files, minified and oversized files. Each entry counts as
+/// an answer of the disk in `disk`.
+pub fn walk(root: &Path, excludes: &Excludes, disk: &DiskWait) -> WalkReport {
+    let _waiting = disk.begin();
     let mut report = WalkReport::default();
     let overrides = overrides(root, excludes, &mut report);
     // On every core: a large tree's walk is mostly stat and readdir calls.
@@ -201,6 +208,7 @@ pub fn walk(root: &Path, excludes: &Excludes) -> WalkReport {
         .visit(&mut Admitting {
             root,
             merged: &merged,
+            disk,
         });
     let mut report = merged.into_inner().expect("walk report lock");
     report.files.sort_by(|a, b| a.rel_path.cmp(&b.rel_path));
@@ -219,7 +227,9 @@ pub fn walk_paths(
     root: &Path,
     excludes: &Excludes,
     paths: &[PathBuf],
+    disk: &DiskWait,
 ) -> Option<(WalkReport, Vec<String>)> {
+    let _waiting = disk.begin();
     let mut report = WalkReport::default();
     let overrides = overrides(root, excludes, &mut report);
     let mut scope = Vec::new();
@@ -236,7 +246,9 @@ pub fn walk_paths(
         if never_walked {
             continue;
         }
-        match std::fs::symlink_metadata(path) {
+        let meta = std::fs::symlink_metadata(path);
+        disk.answered();
+        match meta {
             Ok(meta) if meta.is_dir() => dirs.push(path.clone()),
             Ok(_) => {
                 let dir = path.parent().unwrap_or(root).to_path_buf();
@@ -252,6 +264,7 @@ pub fn walk_paths(
         }
         let entries = builder(&dir, overrides.clone()).max_depth(Some(1)).build();
         for entry in entries {
+            disk.answered();
             if entry
                 .as_ref()
                 .is_ok_and(|e| files.iter().any(|f| f == e.path()))
@@ -265,6 +278,7 @@ pub fn walk_paths(
             continue;
         }
         for entry in builder(&dir, overrides.clone()).build() {
+            disk.answered();
             admit(root, entry, &mut report);
         }
     }
@@ -590,7 +604,7 @@ pub fn file_hash(bytes: &[u8]) -> [u8; 16] {
 /// out), read in parallel: what a copy of a workspace holds, to compare with another's.
 pub fn hashed_files(root: &Path, excludes: &Excludes) -> Vec<(String, [u8; 16])> {
     use rayon::prelude::*;
-    walk(root, excludes)
+    walk(root, excludes, &DiskWait::default())
         .files
         .par_iter()
         .filter_map(|f| {
@@ -666,7 +680,7 @@ mod tests {
         write(root, "big.py", &vec![b'#'; (MAX_FILE_BYTES + 1) as usize]);
         write(root, "image.png", b"\x89PNG");
         write(root, "scripts/deploy", b"#!/bin/sh\necho hi\n");
-        let report = walk(root, &Excludes::default());
+        let report = walk(root, &Excludes::default(), &DiskWait::default());
         let paths: Vec<&str> = report.files.iter().map(|f| f.rel_path.as_str()).collect();
         assert_eq!(paths, ["scripts/deploy", "src/main.rs"]);
         assert_eq!(report.skipped[&SkipReason::LockFile], 1);
@@ -712,7 +726,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         write(dir.path(), "a/ok.rs", b"fn ok() {}\n");
         std::os::unix::fs::symlink(dir.path().join("a"), dir.path().join("a/loop")).unwrap();
-        let report = walk(dir.path(), &Excludes::default());
+        let report = walk(dir.path(), &Excludes::default(), &DiskWait::default());
         assert_eq!(report.files.len(), 1);
     }
 
@@ -732,7 +746,7 @@ mod tests {
         assert!(filter.is_relevant(&root.join("kernel/sched.c")));
         assert!(filter.is_relevant(&root.join("kernel/new.c")));
         assert!(!filter.is_relevant(&root.join("kernel/sched.o")));
-        let walked: Vec<String> = walk(root, &Excludes::default())
+        let walked: Vec<String> = walk(root, &Excludes::default(), &DiskWait::default())
             .files
             .into_iter()
             .map(|f| f.rel_path)
@@ -753,7 +767,7 @@ mod tests {
         write(root, "node_modules/x/index.js", b"var x;\n");
         write(root, ".gitignore", b"*.o\nbuild/\n/*\n");
         write(root, ".scryignore", b"!/*\n");
-        let all: Vec<String> = walk(root, &Excludes::default())
+        let all: Vec<String> = walk(root, &Excludes::default(), &DiskWait::default())
             .files
             .into_iter()
             .map(|f| f.rel_path)
@@ -769,16 +783,26 @@ mod tests {
             "node_modules/x/index.js",
         ]
         .map(|p| root.join(p));
-        let (report, scope) = walk_paths(root, &Excludes::default(), &paths).unwrap();
+        let (report, scope) =
+            walk_paths(root, &Excludes::default(), &paths, &DiskWait::default()).unwrap();
         let found: Vec<&str> = report.files.iter().map(|f| f.rel_path.as_str()).collect();
         assert_eq!(found, all);
         assert_eq!(scope.len(), paths.len());
-        assert!(walk_paths(root, &Excludes::default(), &[root.to_path_buf()]).is_none());
         assert!(
             walk_paths(
                 root,
                 &Excludes::default(),
-                &[PathBuf::from("/elsewhere/x.c")]
+                &[root.to_path_buf()],
+                &DiskWait::default()
+            )
+            .is_none()
+        );
+        assert!(
+            walk_paths(
+                root,
+                &Excludes::default(),
+                &[PathBuf::from("/elsewhere/x.c")],
+                &DiskWait::default()
             )
             .is_none()
         );
@@ -791,7 +815,7 @@ mod tests {
         write(root, "kernel/sched.c", b"int main(void) { return 0; }\n");
         write(root, "kernel/sched.o", b"\x7fELF");
         write(root, ".gitignore", b"*.o\n/*\n!.gitignore\n");
-        let report = walk(root, &Excludes::default());
+        let report = walk(root, &Excludes::default(), &DiskWait::default());
         assert!(report.files.is_empty());
         let note = report.all_ignored.expect("explained");
         assert!(note.contains("`/*`"), "{note}");
@@ -799,14 +823,14 @@ mod tests {
         assert!(note.contains("kernel/sched.c"), "{note}");
         // Following the advice indexes the code, and only the code.
         write(root, ".scryignore", b"!/*\n");
-        let report = walk(root, &Excludes::default());
+        let report = walk(root, &Excludes::default(), &DiskWait::default());
         let paths: Vec<&str> = report.files.iter().map(|f| f.rel_path.as_str()).collect();
         assert_eq!(paths, ["kernel/sched.c"]);
         assert!(report.all_ignored.is_none());
         // An empty tree needs no explanation.
         let empty = tempfile::tempdir().unwrap();
         assert!(
-            walk(empty.path(), &Excludes::default())
+            walk(empty.path(), &Excludes::default(), &DiskWait::default())
                 .all_ignored
                 .is_none()
         );

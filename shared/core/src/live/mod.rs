@@ -13,8 +13,11 @@
 mod pool;
 #[cfg(unix)]
 mod socket;
+mod watchdog;
 mod watcher;
 mod worker;
+
+pub use watchdog::{DISK_PATIENCE, disk_stall_message};
 
 #[cfg(unix)]
 pub use socket::{Ask, Question, ask};
@@ -26,6 +29,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::disk_wait::DiskWait;
 use crate::snapshot::Snapshot;
 use crate::{Error, Result, Searcher, default_db_path};
 
@@ -68,6 +72,23 @@ pub struct Status {
     /// Open buffers whose unsaved text is searched instead of their file.
     pub buffers: usize,
     pub message: Option<String>,
+}
+
+impl Status {
+    /// A folder's status before its index is open.
+    pub fn opening(root: &Path) -> Status {
+        Status {
+            root: root.to_path_buf(),
+            state: State::Opening,
+            index: default_db_path(root),
+            files: 0,
+            chunks: 0,
+            vectors: 0,
+            model: None,
+            buffers: 0,
+            message: None,
+        }
+    }
 }
 
 /// What a workspace reports, in order. Progress ids are unique in the process.
@@ -151,6 +172,8 @@ pub struct Workspace {
     /// Where one-shot commands ask this live index instead of loading the index.
     #[cfg(unix)]
     _socket: Option<socket::Server>,
+    /// Stops the watchdog (see [`watchdog`]) when dropped.
+    _watchdog: Sender<()>,
 }
 
 impl Workspace {
@@ -178,17 +201,7 @@ impl Workspace {
         }
         let root = root.canonicalize().map_err(|e| Error::io(root, e))?;
         let db_path = default_db_path(&root);
-        let status = Status {
-            root: root.clone(),
-            state: State::Opening,
-            index: db_path.clone(),
-            files: 0,
-            chunks: 0,
-            vectors: 0,
-            model: None,
-            buffers: 0,
-            message: None,
-        };
+        let status = Status::opening(&root);
         let (jobs, rx) = std::sync::mpsc::channel();
         let searcher = Arc::new(RwLock::new(None));
         let status = Arc::new(Mutex::new(status));
@@ -201,6 +214,7 @@ impl Workspace {
                 jobs: jobs.clone(),
             },
         );
+        let (watchdog, stop_watchdog) = std::sync::mpsc::channel();
         let ws = Workspace {
             root: root.clone(),
             searcher,
@@ -209,7 +223,20 @@ impl Workspace {
             jobs: jobs.clone(),
             #[cfg(unix)]
             _socket,
+            _watchdog: watchdog,
         };
+        let events: Sink = Arc::new(on_event);
+        let disk = DiskWait::default();
+        let dog = watchdog::Watchdog {
+            root: root.clone(),
+            disk: disk.clone(),
+            status: ws.status.clone(),
+            events: events.clone(),
+        };
+        std::thread::Builder::new()
+            .name(format!("scry-disk-{}", ws.name()))
+            .spawn(move || dog.run(stop_watchdog))
+            .map_err(|e| Error::io(&ws.root, e))?;
         let worker = worker::Worker::new(worker::Shared {
             root,
             db_path,
@@ -217,9 +244,10 @@ impl Workspace {
             searcher: ws.searcher.clone(),
             status: ws.status.clone(),
             settled: ws.settled.clone(),
-            events: Arc::new(on_event),
+            events,
             jobs,
             offer: Mutex::new(offer),
+            disk,
         });
         std::thread::Builder::new()
             .name(format!("scry-index-{}", ws.name()))

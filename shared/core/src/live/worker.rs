@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use super::watcher::{self, Watch};
 use super::{Event, Job, Settings, Settled, Sink, State, Status, pool};
+use crate::disk_wait::DiskWait;
 use crate::model::ModelChoice;
 use crate::walk::{ChangeFilter, Excludes, IGNORE_FILES};
 use crate::{Changes, Embedder, Error, Index, Progress, Result, Searcher};
@@ -46,6 +47,8 @@ pub(super) struct Shared {
     pub jobs: Sender<Job>,
     /// Given to the index when it opens (see `Index::set_reuse`).
     pub offer: Mutex<Option<super::Offer>>,
+    /// Where calls to the workspace's disk are marked, for the watchdog.
+    pub disk: DiskWait,
 }
 
 pub(super) struct Worker {
@@ -213,13 +216,20 @@ impl Worker {
     /// Opens the index and model, loads a searcher over what the index already holds (so
     /// searches answer at once), starts watching, then brings the index up to date.
     fn open(&mut self) -> Result<()> {
-        self.embedder = choose_model(&self.shared.settings, &self.shared.root)?;
-        let mut index = Index::open(&self.shared.root, &self.shared.db_path)?;
+        let (mut index, excludes) = {
+            let _waiting = self.shared.disk.begin();
+            self.embedder = choose_model(&self.shared.settings, &self.shared.root)?;
+            (
+                Index::open(&self.shared.root, &self.shared.db_path)?,
+                self.excludes()?,
+            )
+        };
         self.opened = FileId::of(&self.shared.db_path);
         if let Some(note) = index.open_note() {
             self.emit(Event::Warning(note));
         }
-        index.set_excludes(self.excludes()?);
+        index.set_excludes(excludes);
+        index.set_disk_wait(self.shared.disk.clone());
         let offer = self.shared.offer.lock().expect("offer lock").take();
         index.set_reuse(offer.map(|offer| announced(offer, self.shared.events.clone())));
         // A first index is searched once built: a searcher holding the empty snapshot would
@@ -487,7 +497,11 @@ impl Worker {
             let Some(path) = crate::walk::workspace_path(&self.shared.root, abs) else {
                 continue;
             };
-            let text = match std::fs::read_to_string(abs) {
+            let read = {
+                let _waiting = self.shared.disk.begin();
+                std::fs::read_to_string(abs)
+            };
+            let text = match read {
                 Ok(text) => text,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
                 Err(_) => continue,
