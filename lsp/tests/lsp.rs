@@ -1104,3 +1104,133 @@ fn a_folder_that_goes_away_and_comes_back_is_indexed_again() {
     server.search_until("count_distinct_words", first_is("text/words.py"));
     server.shutdown();
 }
+
+/// A FUSE mount of `source` (bench/slowfs.py) whose calls all wait while `stall` exists, as
+/// a network share's do when its server stops answering. `None` where FUSE or fusepy is
+/// missing.
+#[cfg(target_os = "linux")]
+struct Stallable {
+    mountpoint: tempfile::TempDir,
+    stall: std::path::PathBuf,
+    fs: Child,
+}
+
+#[cfg(target_os = "linux")]
+impl Stallable {
+    fn mount(source: &Path) -> Option<Stallable> {
+        let mountpoint = tempfile::tempdir().unwrap();
+        let stall = source.with_extension("stall");
+        let fs = Command::new("python3")
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/../bench/slowfs.py"))
+            .args([source, mountpoint.path(), Path::new("0"), &stall])
+            .stderr(Stdio::null())
+            .spawn()
+            .ok()?;
+        let mut this = Stallable {
+            mountpoint,
+            stall,
+            fs,
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            let mounts = fs::read_to_string("/proc/self/mounts").unwrap();
+            if mounts.contains(this.mountpoint.path().to_str().unwrap()) {
+                return Some(this);
+            }
+            if this.fs.try_wait().unwrap().is_some() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+
+    fn path(&self) -> &Path {
+        self.mountpoint.path()
+    }
+
+    fn stall(&self, stalled: bool) {
+        match stalled {
+            true => fs::write(&self.stall, "").unwrap(),
+            false => fs::remove_file(&self.stall).unwrap(),
+        }
+    }
+}
+
+#[cfg(target_os = "linux")]
+impl Drop for Stallable {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.stall);
+        let _ = Command::new("fusermount")
+            .args(["-u", "-z"])
+            .arg(self.mountpoint.path())
+            .status();
+        let _ = self.fs.kill();
+        let _ = self.fs.wait();
+    }
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_stalled_mount_is_reported_and_the_server_keeps_answering() {
+    let (_dir, root) = fixture();
+    let Some(mount) = Stallable::mount(&root) else {
+        // scripts/test.sh sets SCRY_REQUIRE_FUSE where /dev/fuse exists.
+        assert!(
+            std::env::var_os("SCRY_REQUIRE_FUSE").is_none(),
+            "cannot mount bench/slowfs.py (needs fusermount, libfuse2 and fusepy)"
+        );
+        eprintln!("skipped: no FUSE mount here (needs /dev/fuse, fusermount and fusepy)");
+        return;
+    };
+    let index = tempfile::tempdir().unwrap();
+    let mut server = Server::start(mount.path(), index.path(), json!({}));
+    server.wait_ready();
+
+    // The share stops answering while a file is added behind it, and a rescan starts.
+    mount.stall(true);
+    write_queue(&root);
+    server
+        .request(
+            "workspace/executeCommand",
+            json!({"command": "scry.reindex"}),
+        )
+        .unwrap();
+    let stalled = server.wait_notification("scry/indexStatus", |p| {
+        p["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("has not answered"))
+    });
+    assert_eq!(stalled["params"]["state"], "indexing", "{stalled}");
+    // Meanwhile searches and status answer, from the index as it was.
+    assert_eq!(
+        paths(&server.search("retry a failed upload"))[0],
+        "net/retry.py"
+    );
+    let status = server.request("scry/status", json!(null)).unwrap();
+    assert!(
+        status["workspaces"][0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("a stalled mount")),
+        "{status}"
+    );
+
+    // The share answers again: the update finishes, the note goes.
+    mount.stall(false);
+    server.search_until("drain_message_queue", first_is("net/queue.py"));
+    let status = server.wait_ready();
+    assert_eq!(status["workspaces"][0]["message"], json!(null), "{status}");
+
+    // A folder that is stalled when the editor starts: the server answers at once, says
+    // the folder is still opening, and opens it when the share comes back.
+    server.shutdown();
+    mount.stall(true);
+    let fresh = tempfile::tempdir().unwrap();
+    let mut server = Server::start(mount.path(), fresh.path(), json!({}));
+    let status = server.request("scry/status", json!(null)).unwrap();
+    let state = &status["workspaces"][0]["state"];
+    assert!(state == "opening" || state == "indexing", "{status}");
+    mount.stall(false);
+    server.search_until("drain_message_queue", first_is("net/queue.py"));
+    server.shutdown();
+}

@@ -8,6 +8,7 @@
 //! handler that finishes in its first poll cannot be overtaken, so buffers reach the worker in
 //! the order the editor sent them. Searches run on the blocking pool.
 
+mod folders;
 mod framing;
 mod org;
 mod protocol;
@@ -82,7 +83,8 @@ struct Backend {
     syncer: sync::Syncer,
     settings: Mutex<Settings>,
     /// The text of each open document, as the editor last sent it.
-    documents: Mutex<HashMap<Uri, String>>,
+    documents: Arc<Mutex<HashMap<Uri, String>>>,
+    folders: folders::Folders,
     capabilities: Mutex<ClientCapabilities>,
     events: UnboundedSender<Event>,
     /// Folders named at `initialize`, opened at `initialized` (when the client may be asked
@@ -98,13 +100,17 @@ impl Backend {
         let workspaces = Arc::new(RwLock::new(Vec::new()));
         let syncer = sync::Syncer::start(client.clone(), workspaces.clone());
         tokio::spawn(forward_events(client.clone(), syncer.clone(), rx));
+        let documents = Arc::new(Mutex::new(HashMap::new()));
+        let folders =
+            folders::Folders::start(workspaces.clone(), documents.clone(), events.clone());
         Backend {
             org: org::Kept::default(),
             client,
             workspaces,
             syncer,
             settings: Mutex::new(Settings::default()),
-            documents: Mutex::new(HashMap::new()),
+            documents,
+            folders,
             capabilities: Mutex::new(ClientCapabilities::default()),
             events,
             pending_folders: Mutex::new(Vec::new()),
@@ -117,33 +123,6 @@ impl Backend {
 
     fn settings(&self) -> Settings {
         self.settings.lock().expect("settings lock").clone()
-    }
-
-    fn open_folder(&self, path: PathBuf) {
-        let canonical = path.canonicalize().unwrap_or_else(|_| path.clone());
-        if self.workspaces().iter().any(|w| w.root() == canonical) {
-            return;
-        }
-        let events = self.events.clone();
-        let on_event = move |event| {
-            let _ = events.send(event);
-        };
-        // A first index of a linked workspace starts from the org's synced index.
-        let offer = scry_client::sync::reuse::live_offer(&canonical);
-        match Workspace::start_reusing(&path, self.settings().live(), Some(offer), on_event) {
-            Ok(ws) => {
-                tracing::info!(root = %ws.root().display(), "workspace opened");
-                self.workspaces
-                    .write()
-                    .expect("workspaces lock")
-                    .push(Arc::new(ws));
-            }
-            Err(err) => {
-                let _ = self
-                    .events
-                    .send(Event::Warning(format!("Scry cannot open {err:#}")));
-            }
-        }
     }
 
     /// The workspace holding `uri`'s file (the innermost when folders nest), and its path
@@ -169,19 +148,24 @@ impl Backend {
     }
 
     async fn ready_workspaces(&self) -> RpcResult<Vec<Arc<Workspace>>> {
-        let workspaces = self.workspaces();
-        if workspaces.is_empty() {
-            return Err(invalid(
-                "no workspace folder is open: open a folder (or give the client a root) to search it",
-            ));
-        }
-        let waiting = workspaces.clone();
-        let _ = tokio::task::spawn_blocking(move || {
-            for ws in &waiting {
+        let (folders, all) = (self.folders.clone(), self.workspaces.clone());
+        let workspaces = blocking(move || {
+            folders.wait_opened(OPEN_WAIT);
+            let workspaces = all.read().expect("workspaces lock").clone();
+            for ws in &workspaces {
                 ws.wait_settled(OPEN_WAIT);
             }
+            Ok(workspaces)
         })
-        .await;
+        .await?;
+        if workspaces.is_empty() {
+            let opening = self.folders.statuses();
+            return Err(invalid(&match opening.iter().find_map(|s| s.message.clone()) {
+                Some(stalled) => format!("the workspace folder is still opening: {stalled}"),
+                None if !opening.is_empty() => "the workspace folder is still opening".into(),
+                None => "no workspace folder is open: open a folder (or give the client a root) to search it".into(),
+            }));
+        }
         Ok(workspaces)
     }
 
@@ -274,10 +258,9 @@ impl Backend {
     async fn status(&self) -> RpcResult<StatusResult> {
         Ok(StatusResult {
             version: env!("CARGO_PKG_VERSION"),
-            workspaces: self
-                .workspaces()
-                .iter()
-                .filter_map(|w| WorkspaceStatus::new(w.status()))
+            workspaces: (self.workspaces().iter().map(|w| w.status()))
+                .chain(self.folders.statuses())
+                .filter_map(WorkspaceStatus::new)
                 .collect(),
             sync: self
                 .syncer
@@ -397,7 +380,7 @@ impl LanguageServer for Backend {
     async fn initialized(&self, _: InitializedParams) {
         let folders = std::mem::take(&mut *self.pending_folders.lock().expect("folders lock"));
         for folder in folders {
-            self.open_folder(folder);
+            self.folders.open(folder, self.settings().live());
         }
     }
 
@@ -456,17 +439,13 @@ impl LanguageServer for Backend {
 
     async fn did_change_workspace_folders(&self, params: DidChangeWorkspaceFoldersParams) {
         for removed in params.event.removed {
-            let Some(path) = removed.uri.to_file_path() else {
-                continue;
-            };
-            let path = path.canonicalize().unwrap_or_else(|_| path.into_owned());
-            // Dropping the folder's handle stops its worker.
-            let mut workspaces = self.workspaces.write().expect("workspaces lock");
-            workspaces.retain(|w| w.root() != path);
+            if let Some(path) = removed.uri.to_file_path() {
+                self.folders.close(path.into_owned());
+            }
         }
         for added in params.event.added {
             if let Some(path) = added.uri.to_file_path() {
-                self.open_folder(path.into_owned());
+                self.folders.open(path.into_owned(), self.settings().live());
             }
         }
     }
