@@ -75,18 +75,25 @@ pub fn app<R: Runtime>(
             tracing::warn!("cannot send the {name} event: {e}");
         }
     }));
-    for root in state.kept_roots() {
-        match commands::workspaces::open(&root, &state) {
-            Ok(workspace) => {
-                state
-                    .workspaces()
-                    .insert(workspace.root().to_path_buf(), Arc::new(workspace));
-            }
-            Err(e) => tracing::warn!("cannot reopen {}: {}", root.display(), e.message),
-        }
-    }
     let cues = state.take_cue_receiver();
+    let roots = state.kept_roots();
     app.manage(state);
+    // Off the main thread: a folder on a mount that stopped answering must not hold the
+    // window. Each one shows up on the page with its first status.
+    let handle = app.handle().clone();
+    tauri::async_runtime::spawn_blocking(move || {
+        let state = handle.state::<AppState>();
+        for root in roots {
+            match commands::workspaces::Opener::of(&state).open(&root) {
+                Ok(workspace) => {
+                    state
+                        .workspaces()
+                        .insert(workspace.root().to_path_buf(), Arc::new(workspace));
+                }
+                Err(e) => tracing::warn!("cannot reopen {}: {}", root.display(), e.message),
+            }
+        }
+    });
     tauri::async_runtime::spawn(background::run(app.handle().clone(), cues));
     Ok(app)
 }

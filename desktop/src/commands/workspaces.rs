@@ -82,8 +82,12 @@ pub fn workspaces(state: State<'_, AppState>) -> Vec<WorkspaceView> {
 /// Adds a folder: its index opens (or is made) and follows the disk from now on; `workspace`
 /// and `workspace-progress` events tell how it goes.
 #[tauri::command]
-pub fn add_workspace(state: State<'_, AppState>, path: String) -> CommandResult<WorkspaceView> {
-    let workspace = open(Path::new(&path), &state)?;
+pub async fn add_workspace(
+    state: State<'_, AppState>,
+    path: String,
+) -> CommandResult<WorkspaceView> {
+    let opener = Opener::of(&state);
+    let workspace = blocking(move || opener.open(Path::new(&path))).await?;
     let status = view(&workspace.status());
     state.workspaces().insert(
         workspace.root().to_path_buf(),
@@ -209,11 +213,42 @@ fn search_hit(root: String, repo: Option<String>, hit: scry_core::Hit) -> Search
     }
 }
 
-/// Starts the live index of the folder at `root`, its events sent to the page.
-pub fn open(root: &Path, state: &AppState) -> CommandResult<live::Workspace> {
+/// What starting a folder's live index takes from the app, so that it can start off the main
+/// thread: opening touches the folder's disk, which a stalled mount can hold for minutes.
+pub struct Opener {
+    emit: std::sync::Arc<crate::state::Emit>,
+    cues: crate::state::Cues,
+    settings: live::Settings,
+}
+
+impl Opener {
+    pub fn of(state: &AppState) -> Opener {
+        Opener {
+            emit: state.emitter(),
+            cues: state.cues(),
+            settings: state.settings().index(),
+        }
+    }
+
+    /// Starts the live index of the folder at `root`, its events sent to the page.
+    pub fn open(self, root: &Path) -> CommandResult<live::Workspace> {
+        let offer = scry_client::sync::reuse::live_offer(root);
+        Ok(live::Workspace::start_reusing(
+            root,
+            self.settings,
+            Some(offer),
+            on_event(root, self.emit, self.cues),
+        )?)
+    }
+}
+
+fn on_event(
+    root: &Path,
+    emit: std::sync::Arc<crate::state::Emit>,
+    cues: crate::state::Cues,
+) -> impl Fn(Event) + Send + Sync + 'static {
     let shown = root.display().to_string();
-    let (emit, cues) = (state.emitter(), state.cues());
-    let on_event = move |event: Event| match event {
+    move |event: Event| match event {
         Event::Status(status) => {
             if status.state == live::State::Ready {
                 cues.changed(status.root.clone());
@@ -233,14 +268,7 @@ pub fn open(root: &Path, state: &AppState) -> CommandResult<live::Workspace> {
         }
         Event::Warning(message) => emit("warning", serde_json::Value::String(message)),
         Event::ProgressBegin { .. } | Event::ProgressEnd { .. } => {}
-    };
-    let offer = scry_client::sync::reuse::live_offer(root);
-    Ok(live::Workspace::start_reusing(
-        root,
-        state.settings().index(),
-        Some(offer),
-        on_event,
-    )?)
+    }
 }
 
 fn view(status: &live::Status) -> WorkspaceView {
