@@ -8,7 +8,8 @@ file and none it removed may be (a miss either way is a missed update), and the 
 and chunk counts must equal a fresh `scry index` of the final tree.
 
     bench/soak.py SCRY_BINARY [TREE] [MINUTES] [SAMPLE_SECONDS] [QUERIES]
-(default TREE: the evaluation's stdlib copy; QUERIES: one JSON object a line with "query".)
+(default TREE: the evaluation's stdlib copy; QUERIES: a query a line, plain or a JSON object with
+"query".) The generator writes Python or C, whichever of the two the tree holds more of.
 """
 
 import json
@@ -26,6 +27,13 @@ from lsp_latency import Server, pct, rss_mb  # noqa: E402
 
 SWITCH_EVERY = 60
 EDITED_FILES = 200
+# What the generator writes, per language: a function appended to a file, a new file's text.
+WRITES = {
+    ".py": ("\n\ndef {name}(value):\n    return value + {n}\n",
+            "def {name}(items):\n    return sorted(items)[:{n}]\n"),
+    ".c": ("\n\nint {name}(int value)\n{{\n\treturn value + {n};\n}}\n",
+           "int {name}(const int *items)\n{{\n\treturn items[{n}];\n}}\n"),
+}
 
 
 def git(root, *args):
@@ -56,19 +64,24 @@ def main():
     minutes = float(sys.argv[3]) if len(sys.argv) > 3 else 30
     sample = float(sys.argv[4]) if len(sys.argv) > 4 else 30
     queries_file = sys.argv[5] if len(sys.argv) > 5 else "/tmp/scry-eval/stdlib/queries.jsonl"
-    queries = [json.loads(l)["query"] for l in open(queries_file)]
+    queries = [json.loads(l)["query"] if l.startswith("{") else l.strip()
+               for l in open(queries_file) if l.strip()]
     rng = random.Random(7)
     work = tempfile.mkdtemp()
     root = os.path.join(work, "ws")
     shutil.copytree(tree, root)
     git(root, "init", "-q", "-b", "main")
-    git(root, "-c", "user.name=soak", "-c", "user.email=soak@example.com", "add", "-A")
+    # Everything is committed, ignored files too (Debian's kernel source ignores its whole top
+    # level): a branch switch must change the files it edited.
+    git(root, "-c", "user.name=soak", "-c", "user.email=soak@example.com", "add", "-A", "--force")
     commit = lambda message: git(root, "-c", "user.name=soak", "-c", "user.email=soak@example.com",
                                  "commit", "-q", "--allow-empty", "-am", message)
     commit("base")
-    sources = sorted(os.path.relpath(os.path.join(d, f), root)
-                     for d, _, fs in os.walk(root) if ".git" not in d
-                     for f in fs if f.endswith(".py"))
+    files = [os.path.relpath(os.path.join(d, f), root)
+             for d, _, fs in os.walk(root) if ".git" not in d for f in fs]
+    ext = max(WRITES, key=lambda e: sum(f.endswith(e) for f in files))
+    append_text, new_text = WRITES[ext]
+    sources = sorted(f for f in files if f.endswith(ext))
     edited = rng.sample(sources, min(EDITED_FILES, len(sources)))
     # Functions the generator put on each branch: name -> file.
     placed = {"main": {}, "other": {}}
@@ -78,7 +91,7 @@ def main():
     server = Server(binary, root, os.path.join(work, "idx"))
     t0 = time.monotonic()
     wait_ready(server)
-    print(f"tree {tree}: {len(sources)} Python files; cold index through the server "
+    print(f"tree {tree}: {len(files)} files, {len(sources)} {ext}; cold index through the server "
           f"{time.monotonic() - t0:.1f} s")
     pid = server.proc.pid
     latencies, samples = [], []
@@ -103,13 +116,13 @@ def main():
         if action < 0.4:
             rel = rng.choice(edited)
             with open(os.path.join(root, rel), "a") as f:
-                f.write(f"\n\ndef soak_edit_{n}(value):\n    return value + {n}\n")
+                f.write(append_text.format(name=f"soak_edit_{n}", n=n))
             here[f"soak_edit_{n}"] = rel
         elif action < 0.5:
-            rel = f"soak/new_{n}.py"
+            rel = f"soak/new_{n}{ext}"
             os.makedirs(os.path.join(root, "soak"), exist_ok=True)
             with open(os.path.join(root, rel), "w") as f:
-                f.write(f"def soak_new_{n}(items):\n    return sorted(items)[:{n}]\n")
+                f.write(new_text.format(name=f"soak_new_{n}", n=n))
             here[f"soak_new_{n}"] = rel
         elif action < 0.6:
             made = [name for name, rel in here.items() if rel.startswith("soak/")]
@@ -123,7 +136,7 @@ def main():
             with lock:
                 latencies.append((time.monotonic() - t) * 1000)
         if time.monotonic() - last_switch > SWITCH_EVERY:
-            git(root, "add", "-A")
+            git(root, "add", "-A", "--force")
             commit(f"soak {n}")
             branch = "other" if branch == "main" else "main"
             git(root, "checkout", "-q", branch)
