@@ -25,8 +25,11 @@ const FILE_CHECK: Duration = Duration::from_secs(30);
 /// A burst that never goes quiet is still handled this often.
 const MAX_BURST: Duration = Duration::from_millis(250);
 /// An update of this many files (a branch switch, a first index) leaves the allocator holding
-/// what its batches freed.
+/// what its batches freed: it is given back at once.
 const LARGE_UPDATE_FILES: u64 = 1000;
+/// Smaller updates (saves, a few files at a time) free memory too, in every thread's heap, and
+/// a server that runs for days would keep it: what they freed is given back this often.
+const GIVE_BACK_EVERY: Duration = Duration::from_secs(60);
 /// Updates that change fewer files than this show no progress.
 const PROGRESS_MIN_FILES: u64 = 64;
 /// Progress reports no more often than this.
@@ -63,6 +66,9 @@ pub(super) struct Worker {
     /// An index closed to be opened again, kept until a searcher of the new one replaces the
     /// searcher reading it: a closed database fails every read.
     retired: Option<Index>,
+    /// When freed memory was last given back, and whether updates freed more since.
+    given_back: Instant,
+    updated_since: bool,
 }
 
 /// A file's identity: device and inode where there are such things.
@@ -139,6 +145,8 @@ impl Worker {
             warned: None,
             opened: None,
             retired: None,
+            given_back: Instant::now(),
+            updated_since: false,
         }
     }
 
@@ -155,7 +163,7 @@ impl Worker {
                     Ok(job) => Ok(job),
                     // Handling a rescan finds the file or the folder gone and says so.
                     Err(RecvTimeoutError::Timeout)
-                        if self.index_file_gone() || !self.shared.root.is_dir() =>
+                        if self.index_file_gone() || !self.root_is_there() =>
                     {
                         Ok(Job::Disk(Vec::new()))
                     }
@@ -295,6 +303,13 @@ impl Worker {
         }
     }
 
+    /// Whether the folder is still a directory (a call to its disk, so the watchdog hears of it
+    /// when that disk does not answer).
+    fn root_is_there(&self) -> bool {
+        let _waiting = self.shared.disk.begin();
+        self.shared.root.is_dir()
+    }
+
     /// Whether the open index's file is no longer at its path.
     fn index_file_gone(&self) -> bool {
         self.index.is_some() && FileId::of(&self.shared.db_path) != self.opened
@@ -310,7 +325,7 @@ impl Worker {
             self.retire();
         }
         if self.index.is_none() {
-            if !self.shared.root.is_dir() {
+            if !self.root_is_there() {
                 return Err(Error::NoWorkspace(self.shared.root.clone()));
             }
             // Opening failed earlier: a burst (a settings change, a file fixed) retries it.
@@ -463,8 +478,12 @@ impl Worker {
                 "index updated"
             );
         }
-        if touched >= LARGE_UPDATE_FILES {
+        self.updated_since |= touched > 0;
+        if touched >= LARGE_UPDATE_FILES
+            || (self.updated_since && self.given_back.elapsed() >= GIVE_BACK_EVERY)
+        {
             pool::give_back_freed_memory();
+            (self.given_back, self.updated_since) = (Instant::now(), false);
         }
         Ok(())
     }
