@@ -66,8 +66,23 @@ export SCRY_REQUIRE_EDITORS=1
 
 say "fetching fusepy (PyPI) for the stalled-mount test"
 export PYTHONPATH="$(scripts/fetch-fusepy.sh)${PYTHONPATH:+:$PYTHONPATH}"
-# Where FUSE can be mounted (not in every container), the test must run rather than skip.
-[ -c /dev/fuse ] && export SCRY_REQUIRE_FUSE=1
+# Where a FUSE file system mounts (not in every container), the test must run, not skip.
+fuse_mounts() {
+  local src dir pid ok=1
+  src=$(mktemp -d) dir=$(mktemp -d)
+  python3 bench/slowfs.py "$src" "$dir" 0 "$src.stall" 2>/dev/null &
+  pid=$!
+  for _ in $(seq 50); do
+    if mountpoint -q "$dir"; then ok=0; break; fi
+    sleep 0.1
+  done
+  fusermount -u -z "$dir" 2>/dev/null || true
+  kill "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  rmdir "$src" "$dir"
+  return $ok
+}
+if [ -c /dev/fuse ] && fuse_mounts; then export SCRY_REQUIRE_FUSE=1; fi
 
 # One build from scratch: incremental caches would only cost disk.
 export CARGO_INCREMENTAL=0
