@@ -27,7 +27,7 @@ command -v gnome-keyring-daemon >/dev/null || missing+=(gnome-keyring)
 command -v secret-tool >/dev/null || missing+=(libsecret-tools)
 # The stalled-mount test mounts a FUSE file system (bench/slowfs.py: fusepy over libfuse 2).
 command -v fusermount >/dev/null || missing+=(fuse3)
-/sbin/ldconfig -p 2>/dev/null | grep -q 'libfuse\.so\.2' || missing+=(libfuse2)
+/sbin/ldconfig -p 2>/dev/null | grep 'libfuse\.so\.2' >/dev/null || missing+=(libfuse2)
 # The desktop app (Tauri) links WebKitGTK and GTK; nothing else in the workspace does.
 for pkg in webkit2gtk-4.1:libwebkit2gtk-4.1-dev gtk+-3.0:libgtk-3-dev \
   ayatana-appindicator3-0.1:libayatana-appindicator3-dev librsvg-2.0:librsvg2-dev \
