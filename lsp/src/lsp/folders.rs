@@ -12,10 +12,12 @@ use scry_core::live::{self, Event, Workspace};
 use tokio::sync::mpsc::UnboundedSender;
 use tower_lsp_server::ls_types::Uri;
 
+use super::protocol::Settings;
+
 type Workspaces = Arc<RwLock<Vec<Arc<Workspace>>>>;
 
 enum Change {
-    Open(PathBuf, live::Settings),
+    Open(PathBuf),
     Close(PathBuf),
 }
 
@@ -38,6 +40,7 @@ impl Folders {
     pub fn start(
         workspaces: Workspaces,
         documents: Arc<Mutex<HashMap<Uri, String>>>,
+        settings: Arc<Mutex<Settings>>,
         events: UnboundedSender<Event>,
     ) -> Folders {
         let (changes, mut queue) = tokio::sync::mpsc::unbounded_channel();
@@ -46,15 +49,22 @@ impl Folders {
         let this = folders.clone();
         tokio::spawn(async move {
             while let Some(change) = queue.recv().await {
-                let (workspaces, documents, events, this) = (
+                let (workspaces, documents, settings, events, this) = (
                     workspaces.clone(),
                     documents.clone(),
+                    settings.clone(),
                     events.clone(),
                     this.clone(),
                 );
                 let _ = tokio::task::spawn_blocking(move || match change {
-                    Change::Open(path, settings) => {
-                        open(&workspaces, &documents, &events, &path, settings);
+                    Change::Open(path) => {
+                        let shared = Shared {
+                            workspaces: &workspaces,
+                            documents: &documents,
+                            settings: &settings,
+                            events: &events,
+                        };
+                        shared.open(&path);
                         this.opened(&path);
                     }
                     Change::Close(path) => close(&workspaces, &path),
@@ -65,10 +75,10 @@ impl Folders {
         folders
     }
 
-    pub fn open(&self, path: PathBuf, settings: live::Settings) {
+    pub fn open(&self, path: PathBuf) {
         let mut opening = self.opening.folders.lock().expect("opening lock");
         opening.push((path.clone(), Instant::now()));
-        let _ = self.changes.send(Change::Open(path, settings));
+        let _ = self.changes.send(Change::Open(path));
     }
 
     pub fn close(&self, path: PathBuf) {
@@ -105,44 +115,61 @@ impl Folders {
     }
 }
 
-fn open(
-    workspaces: &Workspaces,
-    documents: &Mutex<HashMap<Uri, String>>,
-    events: &UnboundedSender<Event>,
-    path: &Path,
-    settings: live::Settings,
-) {
-    let canonical = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
-    if (workspaces.read().expect("workspaces lock").iter()).any(|w| w.root() == canonical) {
-        return;
-    }
-    let on_event = {
-        let events = events.clone();
-        move |event| {
-            let _ = events.send(event);
+/// What opening a folder reads and changes of the server's state.
+struct Shared<'a> {
+    workspaces: &'a Workspaces,
+    documents: &'a Mutex<HashMap<Uri, String>>,
+    settings: &'a Mutex<Settings>,
+    events: &'a UnboundedSender<Event>,
+}
+
+impl Shared<'_> {
+    fn open(&self, path: &Path) {
+        let canonical = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+        let open = self.workspaces.read().expect("workspaces lock");
+        if open.iter().any(|w| w.root() == canonical) {
+            return;
         }
-    };
-    // A first index of a linked workspace starts from the org's synced index.
-    let offer = scry_client::sync::reuse::live_offer(&canonical);
-    match Workspace::start_reusing(path, settings, Some(offer), on_event) {
-        Ok(ws) => {
-            tracing::info!(root = %ws.root().display(), "workspace opened");
-            // Under the documents' lock, so that a change sent meanwhile is not lost: it
-            // either finds the workspace or is among the texts given to it here.
-            let documents = documents.lock().expect("documents lock");
-            for (uri, text) in documents.iter() {
-                if let Some(rel) = uri.to_file_path().and_then(|p| ws.relative(&p)) {
-                    ws.set_buffer(rel, Some(text.clone()));
+        drop(open);
+        let on_event = {
+            let events = self.events.clone();
+            move |event| {
+                let _ = events.send(event);
+            }
+        };
+        let settings = self.live_settings();
+        // A first index of a linked workspace starts from the org's synced index.
+        let offer = scry_client::sync::reuse::live_offer(&canonical);
+        match Workspace::start_reusing(path, settings.clone(), Some(offer), on_event) {
+            Ok(ws) => {
+                tracing::info!(root = %ws.root().display(), "workspace opened");
+                // Under the documents' lock, so that a change sent meanwhile is not lost: it
+                // either finds the workspace or is among the texts given to it here.
+                let documents = self.documents.lock().expect("documents lock");
+                for (uri, text) in documents.iter() {
+                    if let Some(rel) = uri.to_file_path().and_then(|p| ws.relative(&p)) {
+                        ws.set_buffer(rel, Some(text.clone()));
+                    }
+                }
+                let ws = Arc::new(ws);
+                self.workspaces
+                    .write()
+                    .expect("workspaces lock")
+                    .push(ws.clone());
+                // Settings that changed while it opened reached the folders open then.
+                let now = self.live_settings();
+                if now != settings {
+                    ws.set_settings(now);
                 }
             }
-            workspaces
-                .write()
-                .expect("workspaces lock")
-                .push(Arc::new(ws));
+            Err(err) => {
+                let _ = (self.events).send(Event::Warning(format!("Scry cannot open {err:#}")));
+            }
         }
-        Err(err) => {
-            let _ = events.send(Event::Warning(format!("Scry cannot open {err:#}")));
-        }
+    }
+
+    fn live_settings(&self) -> live::Settings {
+        self.settings.lock().expect("settings lock").live()
     }
 }
 

@@ -81,7 +81,7 @@ struct Backend {
     client: Client,
     workspaces: Arc<RwLock<Vec<Arc<Workspace>>>>,
     syncer: sync::Syncer,
-    settings: Mutex<Settings>,
+    settings: Arc<Mutex<Settings>>,
     /// The text of each open document, as the editor last sent it.
     documents: Arc<Mutex<HashMap<Uri, String>>>,
     folders: folders::Folders,
@@ -101,14 +101,19 @@ impl Backend {
         let syncer = sync::Syncer::start(client.clone(), workspaces.clone());
         tokio::spawn(forward_events(client.clone(), syncer.clone(), rx));
         let documents = Arc::new(Mutex::new(HashMap::new()));
-        let folders =
-            folders::Folders::start(workspaces.clone(), documents.clone(), events.clone());
+        let settings = Arc::new(Mutex::new(Settings::default()));
+        let folders = folders::Folders::start(
+            workspaces.clone(),
+            documents.clone(),
+            settings.clone(),
+            events.clone(),
+        );
         Backend {
             org: org::Kept::default(),
             client,
             workspaces,
             syncer,
-            settings: Mutex::new(Settings::default()),
+            settings,
             documents,
             folders,
             capabilities: Mutex::new(ClientCapabilities::default()),
@@ -173,9 +178,17 @@ impl Backend {
         if params.scope == Some(Scope::Org) {
             let limit = limit(params.limit, &self.settings());
             let model = self.settings().model;
-            let (workspaces, kept) = (self.workspaces(), self.org.clone());
-            return blocking(move || kept.search(&workspaces, model.as_deref(), params, limit))
-                .await;
+            let (folders, all, kept) = (
+                self.folders.clone(),
+                self.workspaces.clone(),
+                self.org.clone(),
+            );
+            return blocking(move || {
+                folders.wait_opened(OPEN_WAIT);
+                let workspaces = all.read().expect("workspaces lock").clone();
+                kept.search(&workspaces, model.as_deref(), params, limit)
+            })
+            .await;
         }
         let workspaces = self.ready_workspaces().await?;
         let limit = limit(params.limit, &self.settings());
@@ -380,7 +393,7 @@ impl LanguageServer for Backend {
     async fn initialized(&self, _: InitializedParams) {
         let folders = std::mem::take(&mut *self.pending_folders.lock().expect("folders lock"));
         for folder in folders {
-            self.folders.open(folder, self.settings().live());
+            self.folders.open(folder);
         }
     }
 
@@ -445,7 +458,7 @@ impl LanguageServer for Backend {
         }
         for added in params.event.added {
             if let Some(path) = added.uri.to_file_path() {
-                self.folders.open(path.into_owned(), self.settings().live());
+                self.folders.open(path.into_owned());
             }
         }
     }
